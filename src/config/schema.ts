@@ -1,0 +1,448 @@
+/**
+ * The shape of `config/sluice.yaml`: one JSON Schema (draft-07, validated by
+ * ajv with `useDefaults` and `coerceTypes`) and the TypeScript types of the
+ * validated, defaults-filled result.
+ *
+ * Conventions of this schema:
+ * - every object has `additionalProperties: false`, so a misspelt key is an
+ *   error rather than a silently ignored setting;
+ * - every default lives here, next to its key, and nowhere else;
+ * - `description` states what a value must be; the loader quotes it in error
+ *   messages for pattern and length violations ("must be <description>").
+ */
+import type { SchemaObject } from 'ajv';
+
+/** What a session does with message PDUs over `server.max_msg_per_sec`. */
+export type ThrottleAction = 'pace' | 'reject';
+
+/** Log levels, lowest volume first (`silent` turns logging off). */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** How an outbound bind binds to its upstream SMSC. */
+export type BindType = 'transceiver' | 'transmitter' | 'receiver';
+
+/** An optional second, TLS-wrapped SMPP listener (`server.tls`). */
+export interface TlsListenerConfig {
+  /** TCP port of the TLS listener; 0 picks an ephemeral port. */
+  readonly port: number;
+  /** Address to listen on; absent means `server.bind_address`. */
+  readonly bind_address?: string;
+  /** PEM certificate chain, relative to the working directory unless absolute. */
+  readonly cert_path: string;
+  /** PEM private key, relative to the working directory unless absolute. */
+  readonly key_path: string;
+  /** PEM CA bundle used to verify client certificates. */
+  readonly ca_path?: string;
+  /** Ask ESMEs for a client certificate (and verify it against `ca_path`). */
+  readonly request_cert: boolean;
+}
+
+/** The inbound SMPP listener and the per-session timers and limits. */
+export interface ServerConfig {
+  readonly bind_address: string;
+  /** TCP port; 0 picks an ephemeral port (tests). */
+  readonly port: number;
+  /** Time allowed between TCP connect and a successful bind. */
+  readonly session_init_timer_ms: number;
+  /** Idle time after which Sluice sends enquire_link. */
+  readonly enquire_link_timer_ms: number;
+  /** Time without any PDU after which the session is closed. */
+  readonly inactivity_timer_ms: number;
+  /** Time a peer has to answer one of our requests. */
+  readonly response_timer_ms: number;
+  /** Message PDUs per second per inbound session; 0 = unlimited. */
+  readonly max_msg_per_sec: number;
+  readonly throttle_action: ThrottleAction;
+  /** Outstanding requests per session. */
+  readonly window: number;
+  /** Largest `command_length` accepted on the wire. */
+  readonly max_pdu_bytes: number;
+  readonly tls?: TlsListenerConfig;
+}
+
+/** Where tenant cache data lives: `sqlite://path`, `memory://`, `redis://…` or `rediss://…`. */
+export interface CacheConfig {
+  readonly url: string;
+}
+
+/** Supervised processes that host the tenant isolates. */
+export interface SandboxConfig {
+  readonly processes: number;
+}
+
+/** The HTTP admin endpoint. */
+export interface AdminConfig {
+  /** `host:port`, IPv6 hosts in brackets (`[::1]:8075`). */
+  readonly listen: string;
+  /** Bearer token for the whole admin API; a secret, never logged. Absent when unset or empty. */
+  readonly token?: string;
+}
+
+/** Host logging. */
+export interface LogConfig {
+  readonly level: LogLevel;
+}
+
+/** Per-tenant sandbox and cache limits (contract §5). Every field has a default. */
+export interface TenantLimits {
+  /** Isolate heap limit. */
+  readonly memory_mb: number;
+  /** CPU budget per second of wall time. */
+  readonly cpu_ms_per_s: number;
+  /** CPU time allowed to one handler call. */
+  readonly handler_timeout_ms: number;
+  /** Wall time allowed to one PDU's handler, awaits included. */
+  readonly handler_deadline_ms: number;
+  readonly max_cache_mb: number;
+  readonly max_value_kb: number;
+  readonly max_script_kb: number;
+  readonly max_log_per_s: number;
+  /** Host calls (submitVia, cache, …) in flight at once. */
+  readonly max_pending: number;
+}
+
+/** TLS settings of an outbound bind when `tls` is a mapping rather than `true`. */
+export interface OutboundTlsConfig {
+  /** PEM CA bundle to verify the upstream with, instead of the system store. */
+  readonly ca_path?: string;
+  readonly reject_unauthorized: boolean;
+  /** SNI name and certificate name to expect; defaults to `host`. */
+  readonly servername?: string;
+}
+
+/** One outbound bind to an upstream SMSC, owned by a tenant. */
+export interface OutboundBindConfig {
+  /** Name the tenant's policy uses (`smpp.submitVia(name, …)`, `bind:<name>` in routing). */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly system_id: string;
+  /** A secret, never logged; at most 8 characters (SMPP 3.4). */
+  readonly password: string;
+  readonly system_type: string;
+  readonly bind_type: BindType;
+  /** Submits per second on this bind; 0 = unlimited. Only ever delays. */
+  readonly max_msg_per_sec: number;
+  readonly window: number;
+  /** `false`: plain TCP; `true`: TLS with default verification; a mapping: TLS with these settings. */
+  readonly tls: boolean | OutboundTlsConfig;
+  /** Overrides `server.enquire_link_timer_ms` for this bind. */
+  readonly enquire_link_timer_ms?: number;
+  /** Overrides `server.response_timer_ms` for this bind. */
+  readonly response_timer_ms?: number;
+  readonly addr_ton: number;
+  readonly addr_npi: number;
+  readonly address_range: string;
+  /** Held by one replica at a time through a lease in the shared cache (contract §9). */
+  readonly single: boolean;
+}
+
+/** A routing rule: destinations starting with `prefix` take `chain`. */
+export interface RoutingRule {
+  /** Leading digits of `destination_addr`. */
+  readonly prefix: string;
+  readonly name: string;
+  readonly chain: readonly string[];
+}
+
+/** A tenant's routing table, read by its policy through `smpp.routingRules()`. */
+export interface RoutingConfig {
+  /** Steps tried when no rule matches: `bind:<name>`, `queue` or `reject`. */
+  readonly default_chain: readonly string[];
+  readonly rules: readonly RoutingRule[];
+}
+
+/** One customer of the host (contract §2). */
+export interface TenantConfig {
+  readonly id: string;
+  /** Path of the tenant's policy script. */
+  readonly policy?: string;
+  /** Inbound ESMEs that belong to this tenant; each system_id belongs to one tenant at most. */
+  readonly system_ids: readonly string[];
+  /** Lets the holder manage only this tenant's policy; a secret, never logged. Absent when unset or empty. */
+  readonly upload_token?: string;
+  readonly limits: TenantLimits;
+  readonly binds: readonly OutboundBindConfig[];
+  readonly routing: RoutingConfig;
+}
+
+/** The whole validated configuration, defaults filled, deep-frozen. */
+export interface SluiceConfig {
+  readonly server: ServerConfig;
+  readonly cache: CacheConfig;
+  readonly sandbox: SandboxConfig;
+  readonly admin: AdminConfig;
+  readonly log: LogConfig;
+  readonly tenants: readonly TenantConfig[];
+}
+
+/** One parsed step of a routing chain. */
+export type ChainStep =
+  | { readonly kind: 'bind'; readonly bind: string }
+  | { readonly kind: 'queue' }
+  | { readonly kind: 'reject' };
+
+/** Keys whose values are secrets: never echoed in errors or logs. */
+export const SECRET_KEYS: readonly string[] = Object.freeze(['password', 'token', 'upload_token']);
+
+/** Values of these enums, exported so other modules need not repeat them. */
+export const THROTTLE_ACTIONS: readonly ThrottleAction[] = Object.freeze(['pace', 'reject'] as const);
+export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+);
+export const BIND_TYPES: readonly BindType[] = Object.freeze(['transceiver', 'transmitter', 'receiver'] as const);
+
+/** Prefix every `cache.url` must start with. */
+export const CACHE_URL_SCHEMES: readonly string[] = Object.freeze(['sqlite://', 'memory://', 'redis://', 'rediss://']);
+
+/** Pattern of a tenant id. */
+export const TENANT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$';
+/** Pattern of an outbound bind name. */
+export const BIND_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+
+const BIND_STEP = /^bind:(.+)$/;
+
+/**
+ * Parse one routing chain step (`bind:<name>`, `queue`, `reject`); `undefined`
+ * for anything else. The loader has already rejected unknown steps, so on a
+ * loaded config this never returns `undefined`.
+ */
+export function parseChainStep(step: string): ChainStep | undefined {
+  if (step === 'queue') return { kind: 'queue' };
+  if (step === 'reject') return { kind: 'reject' };
+  const m = BIND_STEP.exec(step);
+  return m ? { kind: 'bind', bind: m[1] as string } : undefined;
+}
+
+// setTimeout fires at once for delays above 2^31-1 ms, so no timer may exceed it.
+const MAX_TIMER_MS = 2_147_483_647;
+
+function integer(minimum: number, maximum: number, dflt?: number): SchemaObject {
+  return dflt === undefined ? { type: 'integer', minimum, maximum } : { type: 'integer', minimum, maximum, default: dflt };
+}
+
+function timerMs(dflt?: number): SchemaObject {
+  return integer(1, MAX_TIMER_MS, dflt);
+}
+
+function text(minLength: number, maxLength: number, description: string, dflt?: string): SchemaObject {
+  const s: SchemaObject = { type: 'string', minLength, maxLength, description };
+  if (dflt !== undefined) s.default = dflt;
+  return s;
+}
+
+const rate: SchemaObject = { type: 'number', minimum: 0, maximum: 1_000_000, default: 0 };
+
+const nonEmpty: SchemaObject = { type: 'string', minLength: 1, description: 'a non-empty string' };
+
+const tlsListener: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['port', 'cert_path', 'key_path'],
+  properties: {
+    port: integer(0, 65535),
+    bind_address: nonEmpty,
+    cert_path: nonEmpty,
+    key_path: nonEmpty,
+    ca_path: nonEmpty,
+    request_cert: { type: 'boolean', default: false },
+  },
+};
+
+const server: SchemaObject = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  properties: {
+    bind_address: { ...nonEmpty, default: '0.0.0.0' },
+    port: integer(0, 65535, 2775),
+    session_init_timer_ms: timerMs(5000),
+    enquire_link_timer_ms: timerMs(30000),
+    inactivity_timer_ms: timerMs(300000),
+    response_timer_ms: timerMs(30000),
+    max_msg_per_sec: rate,
+    throttle_action: { type: 'string', enum: [...THROTTLE_ACTIONS], default: 'pace' },
+    window: integer(1, 10000, 64),
+    max_pdu_bytes: integer(64, 1048576, 16384),
+    tls: tlsListener,
+  },
+};
+
+const cache: SchemaObject = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  properties: {
+    url: {
+      type: 'string',
+      pattern: '^(sqlite|memory|redis|rediss)://',
+      description: 'a URL starting with sqlite://, memory://, redis:// or rediss://',
+      default: 'sqlite://data/cache.sqlite',
+    },
+  },
+};
+
+const sandbox: SchemaObject = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  properties: { processes: integer(1, 64, 2) },
+};
+
+const admin: SchemaObject = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  properties: {
+    // Parsed and range-checked by the loader: host:port, [v6]:port.
+    listen: { type: 'string', default: '127.0.0.1:8075' },
+    token: { type: 'string' },
+  },
+};
+
+const log: SchemaObject = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  properties: { level: { type: 'string', enum: [...LOG_LEVELS], default: 'info' } },
+};
+
+const limits: SchemaObject = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  properties: {
+    memory_mb: integer(8, 4096, 64),
+    cpu_ms_per_s: integer(1, 1000, 250),
+    handler_timeout_ms: integer(1, 60000, 50),
+    handler_deadline_ms: integer(1, 600000, 5000),
+    max_cache_mb: integer(1, 1048576, 64),
+    max_value_kb: integer(1, 1048576, 64),
+    max_script_kb: integer(1, 65536, 512),
+    max_log_per_s: integer(1, 1000000, 100),
+    max_pending: integer(1, 1000000, 1000),
+  },
+};
+
+const outboundTls: SchemaObject = {
+  // false | true | { ca_path?, reject_unauthorized?, servername? }
+  type: ['boolean', 'object'],
+  default: false,
+  additionalProperties: false,
+  properties: {
+    ca_path: nonEmpty,
+    reject_unauthorized: { type: 'boolean', default: true },
+    servername: nonEmpty,
+  },
+};
+
+const bind: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'host', 'port', 'system_id'],
+  properties: {
+    name: {
+      type: 'string',
+      pattern: BIND_NAME_PATTERN,
+      description: "1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    },
+    host: nonEmpty,
+    port: integer(1, 65535),
+    system_id: text(1, 15, '1 to 15 characters (the SMPP 3.4 limit for system_id)'),
+    password: text(0, 8, 'at most 8 characters (the SMPP 3.4 limit for password)', ''),
+    system_type: text(0, 12, 'at most 12 characters (the SMPP 3.4 limit for system_type)', ''),
+    bind_type: { type: 'string', enum: [...BIND_TYPES], default: 'transceiver' },
+    max_msg_per_sec: rate,
+    window: integer(1, 10000, 10),
+    tls: outboundTls,
+    enquire_link_timer_ms: timerMs(),
+    response_timer_ms: timerMs(),
+    addr_ton: integer(0, 255, 0),
+    addr_npi: integer(0, 255, 0),
+    address_range: text(0, 40, 'at most 40 characters (the SMPP 3.4 limit for address_range)', ''),
+    single: { type: 'boolean', default: false },
+  },
+};
+
+const chain: SchemaObject = {
+  type: 'array',
+  items: {
+    type: 'string',
+    pattern: '^(bind:.+|queue|reject)$',
+    description: '"bind:<name>", "queue" or "reject"',
+  },
+};
+
+const routing: SchemaObject = {
+  type: 'object',
+  default: {},
+  additionalProperties: false,
+  properties: {
+    default_chain: { ...chain, default: [] },
+    rules: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['prefix', 'name', 'chain'],
+        properties: {
+          prefix: {
+            type: 'string',
+            pattern: '^[0-9]{1,20}$',
+            description: '1 to 20 digits (a leading part of destination_addr)',
+          },
+          name: nonEmpty,
+          chain,
+        },
+      },
+    },
+  },
+};
+
+const tenant: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: {
+      type: 'string',
+      pattern: TENANT_ID_PATTERN,
+      description: "1 to 63 letters, digits, '_' or '-', starting with a letter or digit",
+    },
+    policy: nonEmpty,
+    system_ids: {
+      type: 'array',
+      default: [],
+      items: text(1, 15, '1 to 15 characters (the SMPP 3.4 limit for system_id)'),
+    },
+    upload_token: { type: 'string' },
+    limits,
+    binds: { type: 'array', default: [], items: bind },
+    routing,
+  },
+};
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** The JSON Schema (draft-07) of `config/sluice.yaml`, deep-frozen. */
+export const configSchema: SchemaObject = deepFreeze({
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'Sluice configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    server,
+    cache,
+    sandbox,
+    admin,
+    log,
+    tenants: { type: 'array', default: [], items: tenant },
+  },
+});

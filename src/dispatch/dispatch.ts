@@ -1,0 +1,99 @@
+import type { Logger } from 'pino';
+import { toWireFields } from '../pdu/fields';
+import { toPolicyPdu } from '../pdu/model';
+import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
+import type { Clock } from '../util/clock';
+import { DEADLINE, withDeadline } from '../util/deadline';
+import { newMessageId } from '../util/ids';
+import { ESME_ROK, ESME_RSYSERR, statusName } from '../wire/status';
+import { RESPONSES_WITH_ID, type DefaultAction } from './defaults';
+import type { PduOutcome, PolicyHost, SessionInfo } from './policy-host';
+
+/** Counters the dispatcher keeps per tenant; the admin API and metrics read them. */
+export interface DispatchCounters {
+  pdus: number;
+  errors: number;
+  deadlines: number;
+  throttled: number;
+}
+
+export function newCounters(): DispatchCounters {
+  return { pdus: 0, errors: 0, deadlines: 0, throttled: 0 };
+}
+
+export interface DispatchContext {
+  tenant: string;
+  policy: PolicyHost;
+  clock: Clock;
+  logger: Logger;
+  deadlineMs: number;
+  counters: DispatchCounters;
+}
+
+/**
+ * Dispatch one request to the tenant's policy and answer it exactly once:
+ * the policy's reply, the operation's default, or ESME_RSYSERR when the
+ * handler throws, times out or returns something that cannot be sent.
+ */
+export async function dispatchRequest(
+  ctx: DispatchContext,
+  session: SmppSession,
+  req: InboundRequest,
+  info: SessionInfo,
+  fallback: DefaultAction,
+): Promise<void> {
+  ctx.counters.pdus++;
+  let outcome: PduOutcome | typeof DEADLINE;
+  try {
+    outcome = await withDeadline(ctx.policy.pdu(ctx.tenant, toPolicyPdu(req), info), ctx.deadlineMs, ctx.clock);
+  } catch (err) {
+    ctx.counters.errors++;
+    ctx.logger.warn({ command: req.command, err: (err as Error).message }, 'handler failed, answering ESME_RSYSERR');
+    answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+    return;
+  }
+  if (outcome === DEADLINE) {
+    ctx.counters.deadlines++;
+    ctx.logger.warn({ command: req.command, deadline_ms: ctx.deadlineMs }, 'handler missed its deadline, answering ESME_RSYSERR');
+    answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+    return;
+  }
+  if (outcome.kind === 'default') {
+    answer(session, req, fallback);
+    return;
+  }
+  try {
+    replyWith(session, req, outcome.status, outcome.fields);
+  } catch (err) {
+    ctx.counters.errors++;
+    ctx.logger.warn({ command: req.command, err: (err as Error).message }, 'reply does not encode, answering ESME_RSYSERR');
+    answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+  }
+}
+
+/** Apply a default action. */
+export function answer(session: SmppSession, req: InboundRequest, action: DefaultAction): void {
+  if (action.kind === 'none') {
+    // alert_notification has no response; it still leaves the peer window.
+    session.respond(req, -1);
+    return;
+  }
+  if (action.kind === 'status') {
+    session.respond(req, action.status);
+    return;
+  }
+  session.respond(req, ESME_ROK, RESPONSES_WITH_ID.has(req.command) ? { message_id: newMessageId() } : undefined);
+}
+
+function replyWith(session: SmppSession, req: InboundRequest, status: number, fields?: Record<string, unknown>): void {
+  if (status !== ESME_ROK || !fields) {
+    if (status === ESME_ROK && RESPONSES_WITH_ID.has(req.command)) fields = { message_id: newMessageId() };
+    session.respond(req, status, status === ESME_ROK ? fields : undefined);
+    return;
+  }
+  const wire = toWireFields(`${req.command}_resp`, fields);
+  if (RESPONSES_WITH_ID.has(req.command) && wire.fields.message_id === undefined) wire.fields.message_id = newMessageId();
+  session.respond(req, status, wire.fields);
+}
+
+export { statusName };

@@ -1,0 +1,269 @@
+import { channel } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { Logger } from 'pino';
+import { OutboundBind, type BindState } from './binds/outbound-bind';
+import type { ServerConfig, SluiceConfig, TenantConfig } from './config/schema';
+import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/defaults';
+import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';
+import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
+import { SluiceError } from './errors';
+import { toWireFields } from './pdu/fields';
+import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
+import { realClock, type Clock } from './util/clock';
+import type { WirePdu } from './wire/codec';
+import { ESME_RINVCMDID, statusName } from './wire/status';
+
+/** Published when an ESME session binds or ends. */
+export const esmeSessionChannel = channel('sluice:esme:session');
+
+/** What a send helper resolves to (contract §4). */
+export interface SendResult {
+  ok: boolean;
+  /** Status name (`ESME_ROK`, `ESME_RSUBMITFAIL`, …). */
+  command_status: string;
+  message_id?: string;
+  message_state?: number;
+  final_date?: string;
+  error_code?: number;
+}
+
+export interface BindView {
+  name: string;
+  state: BindState;
+  host: string;
+  port: number;
+  sessionId?: string;
+}
+
+interface TenantRuntime {
+  readonly id: string;
+  readonly config: TenantConfig;
+  readonly sessions: Map<string, EsmeConnection>;
+  readonly binds: Map<string, OutboundBind>;
+  readonly dispatch: DispatchContext;
+  readonly counters: DispatchCounters;
+}
+
+export interface GatewayOptions {
+  config: SluiceConfig;
+  logger: Logger;
+  policy: PolicyHost;
+  clock?: Clock;
+  /** system_id in our bind_transceiver_resp. */
+  systemId?: string;
+  /** First reconnect delay of outbound binds (tests shorten it). */
+  reconnectBaseMs?: number;
+}
+
+/**
+ * The trusted core in one object: the inbound listeners, every tenant's
+ * ESME sessions and supervised outbound binds, and the send paths a policy
+ * host calls on a tenant's behalf — each limited to that tenant's own binds
+ * and sessions.
+ */
+export class Gateway implements EsmeHost {
+  readonly server: ServerConfig;
+  readonly clock: Clock;
+  readonly policy: PolicyHost;
+  readonly systemId: string;
+  private readonly log: Logger;
+  private readonly tenants = new Map<string, TenantRuntime>();
+  private readonly bySystemId = new Map<string, TenantRuntime>();
+  private readonly servers: net.Server[] = [];
+  private readonly connections = new Set<EsmeConnection>();
+  private readonly opts: GatewayOptions;
+
+  constructor(opts: GatewayOptions) {
+    this.opts = opts;
+    this.server = opts.config.server;
+    this.clock = opts.clock ?? realClock;
+    this.policy = opts.policy;
+    this.systemId = opts.systemId ?? 'sluice';
+    this.log = opts.logger;
+    for (const t of opts.config.tenants) this.addTenant(t);
+  }
+
+  private addTenant(config: TenantConfig): void {
+    const logger = this.log.child({ tenant: config.id });
+    const counters = newCounters();
+    const rt: TenantRuntime = {
+      id: config.id,
+      config,
+      sessions: new Map(),
+      binds: new Map(),
+      counters,
+      dispatch: { tenant: config.id, policy: this.policy, clock: this.clock, logger, deadlineMs: config.limits.handler_deadline_ms, counters },
+    };
+    this.tenants.set(config.id, rt);
+    for (const sid of config.system_ids) this.bySystemId.set(sid, rt);
+    for (const b of config.binds) {
+      const bind = new OutboundBind(config.id, b, {
+        clock: this.clock,
+        logger: this.log,
+        server: this.server,
+        reconnectBaseMs: this.opts.reconnectBaseMs,
+      });
+      bind.on('request', (pdu, session) => {
+        const fallback = OUTBOUND_DEFAULTS[pdu.command];
+        if (!fallback) {
+          session.nack(pdu, ESME_RINVCMDID);
+          return;
+        }
+        const info: SessionInfo = { kind: 'bind', sessionId: session.id, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name };
+        void dispatchRequest(rt.dispatch, session, pdu, info, fallback);
+      });
+      bind.on('state', (ev) => {
+        const sessionId = bind.sessionId;
+        const info: SessionInfo = { kind: 'bind', sessionId: sessionId ?? '', systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name };
+        if (ev.state === 'bound') this.policy.session(config.id, 'bound', info);
+        else if (ev.previous === 'bound') this.policy.session(config.id, 'unbound', info);
+      });
+      rt.binds.set(b.name, bind);
+    }
+  }
+
+  // ---- EsmeHost -------------------------------------------------------------
+
+  tenantFor(systemId: string): { id: string; dispatch: DispatchContext } | undefined {
+    return this.bySystemId.get(systemId);
+  }
+
+  onBound(conn: EsmeConnection): void {
+    const rt = conn.tenant ? this.tenants.get(conn.tenant) : undefined;
+    if (!rt) return;
+    rt.sessions.set(conn.id, conn);
+    if (esmeSessionChannel.hasSubscribers) esmeSessionChannel.publish({ tenant: rt.id, sessionId: conn.id, event: 'bound' });
+    this.policy.session(rt.id, 'bound', conn.info());
+  }
+
+  onUnbound(conn: EsmeConnection): void {
+    const rt = conn.tenant ? this.tenants.get(conn.tenant) : undefined;
+    if (!rt) return;
+    rt.sessions.delete(conn.id);
+    if (esmeSessionChannel.hasSubscribers) esmeSessionChannel.publish({ tenant: rt.id, sessionId: conn.id, event: 'unbound' });
+    this.policy.session(rt.id, 'unbound', conn.info());
+  }
+
+  // ---- lifecycle --------------------------------------------------------------
+
+  /** Open the listeners and start every outbound bind. Resolves with the bound ports. */
+  async start(): Promise<{ port: number; tlsPort?: number }> {
+    const port = await this.listen(net.createServer(), this.server.bind_address, this.server.port);
+    const result: { port: number; tlsPort?: number } = { port };
+    const t = this.server.tls;
+    if (t) {
+      const secure = tls.createServer({
+        cert: readFileSync(t.cert_path),
+        key: readFileSync(t.key_path),
+        ca: t.ca_path ? readFileSync(t.ca_path) : undefined,
+        requestCert: t.request_cert,
+        rejectUnauthorized: t.request_cert,
+      });
+      result.tlsPort = await this.listen(secure, t.bind_address ?? this.server.bind_address, t.port, 'secureConnection');
+    }
+    for (const rt of this.tenants.values()) for (const b of rt.binds.values()) b.start();
+    return result;
+  }
+
+  private listen(srv: net.Server, host: string, port: number, event: 'connection' | 'secureConnection' = 'connection'): Promise<number> {
+    srv.on(event, (socket: net.Socket) => this.accept(socket));
+    srv.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
+    if (srv instanceof tls.Server) srv.on('tlsClientError', (err) => this.log.info({ err: err.message }, 'TLS handshake failed'));
+    this.servers.push(srv);
+    return new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, host, () => {
+        srv.off('error', reject);
+        const addr = srv.address() as net.AddressInfo;
+        this.log.info({ address: addr.address, port: addr.port, tls: srv instanceof tls.Server }, 'listening');
+        resolve(addr.port);
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    const conn = new EsmeConnection(socket, this, this.log);
+    this.connections.add(conn);
+    conn.session.once('close', () => this.connections.delete(conn));
+  }
+
+  /** Close the listeners, unbind every ESME and outbound bind. */
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers.length = 0;
+    const closing: Promise<void>[] = [];
+    for (const c of this.connections) closing.push(c.session.unbindAndClose('gateway stopping'));
+    for (const rt of this.tenants.values()) for (const b of rt.binds.values()) closing.push(b.stop());
+    await Promise.allSettled(closing);
+  }
+
+  // ---- send paths for policies ----------------------------------------------------
+
+  private tenant(tenant: string): TenantRuntime {
+    const rt = this.tenants.get(tenant);
+    if (!rt) throw new SluiceError('UNKNOWN_BIND', `unknown tenant`);
+    return rt;
+  }
+
+  /** `submitVia`, `dataVia`, …: a request on one of this tenant's outbound binds. */
+  async sendVia(tenant: string, bindName: string, command: string, fields: Record<string, unknown>): Promise<SendResult> {
+    if (!VIA_COMMANDS.has(command)) throw new SluiceError('INVALID_FIELD', `${command} cannot be sent to an SMSC`);
+    const bind = this.tenant(tenant).binds.get(bindName);
+    // Another tenant's bind is indistinguishable from one that does not exist.
+    if (!bind) throw new SluiceError('UNKNOWN_BIND', `no bind named "${bindName}"`);
+    const wire = toWireFields(command, fields);
+    return toResult(await bind.request(command, wire.fields, wire.unknownTlvs));
+  }
+
+  /** `deliverTo`, `dataTo`, `alertTo`: a request to one of this tenant's bound ESMEs. */
+  async sendTo(tenant: string, sessionId: string, command: string, fields: Record<string, unknown>): Promise<SendResult> {
+    if (!TO_COMMANDS.has(command)) throw new SluiceError('INVALID_FIELD', `${command} cannot be sent to an ESME`);
+    const conn = this.tenant(tenant).sessions.get(sessionId);
+    if (!conn || !conn.bound) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sessionId}"`);
+    const wire = toWireFields(command, fields);
+    if (command === 'alert_notification') {
+      conn.session.notify(command, wire.fields, wire.unknownTlvs);
+      return { ok: true, command_status: 'ESME_ROK' };
+    }
+    return toResult(await conn.session.request(command, wire.fields, wire.unknownTlvs));
+  }
+
+  /** This tenant's bound ESME sessions. */
+  sessions(tenant: string): SessionInfo[] {
+    return [...this.tenant(tenant).sessions.values()].map((c) => c.info());
+  }
+
+  /** This tenant's outbound binds and their state. */
+  binds(tenant: string): BindView[] {
+    return [...this.tenant(tenant).binds.values()].map((b) => {
+      const v: BindView = { name: b.cfg.name, state: b.state, host: b.cfg.host, port: b.cfg.port };
+      if (b.sessionId) v.sessionId = b.sessionId;
+      return v;
+    });
+  }
+
+  /** The outbound bind object itself (admin stop/start, tests). */
+  bind(tenant: string, name: string): OutboundBind | undefined {
+    return this.tenants.get(tenant)?.binds.get(name);
+  }
+
+  counters(tenant: string): Readonly<DispatchCounters> {
+    return this.tenant(tenant).counters;
+  }
+
+  tenantIds(): string[] {
+    return [...this.tenants.keys()];
+  }
+}
+
+function toResult(resp: WirePdu): SendResult {
+  const r: SendResult = { ok: resp.command_status === 0, command_status: statusName(resp.command_status) };
+  const f = resp.fields;
+  if (typeof f.message_id === 'string') r.message_id = f.message_id;
+  if (typeof f.message_state === 'number') r.message_state = f.message_state;
+  if (typeof f.final_date === 'string') r.final_date = f.final_date;
+  if (typeof f.error_code === 'number') r.error_code = f.error_code;
+  return r;
+}

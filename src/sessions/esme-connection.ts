@@ -1,0 +1,172 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config/schema';
+import { INBOUND_DEFAULTS } from '../dispatch/defaults';
+import { dispatchRequest, type DispatchContext } from '../dispatch/dispatch';
+import type { BindRequest, PolicyHost, SessionInfo } from '../dispatch/policy-host';
+import { TokenBucket } from '../throttle/token-bucket';
+import type { Clock } from '../util/clock';
+import { DEADLINE, withDeadline } from '../util/deadline';
+import { ESME_RALYBND, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_RINVSYSID, ESME_ROK, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
+import { SmppSession, type InboundRequest } from './smpp-session';
+
+/** What an inbound connection needs from the gateway. */
+export interface EsmeHost {
+  readonly server: ServerConfig;
+  readonly clock: Clock;
+  readonly policy: PolicyHost;
+  /** system_id sent back in bind_transceiver_resp. */
+  readonly systemId: string;
+  /** The tenant that owns a system_id, with its dispatch context. */
+  tenantFor(systemId: string): { id: string; dispatch: DispatchContext } | undefined;
+  onBound(conn: EsmeConnection): void;
+  onUnbound(conn: EsmeConnection): void;
+}
+
+type ConnState = 'open' | 'binding' | 'bound' | 'closed';
+
+/**
+ * One ESME connected to our listener: bind_transceiver only, authorised by
+ * the tenant's policy; then message PDUs are throttled and dispatched.
+ */
+export class EsmeConnection {
+  readonly session: SmppSession;
+  private state: ConnState = 'open';
+  private readonly bucket: TokenBucket;
+  private readonly log: Logger;
+  tenant: string | undefined;
+  systemId = '';
+  private dispatch: DispatchContext | undefined;
+
+  constructor(socket: Socket, private readonly host: EsmeHost, logger: Logger) {
+    const s = host.server;
+    this.session = new SmppSession(socket, {
+      role: 'server',
+      clock: host.clock,
+      logger,
+      window: s.window,
+      peerWindow: s.window,
+      responseTimeoutMs: s.response_timer_ms,
+      enquireLinkMs: s.enquire_link_timer_ms,
+      inactivityMs: s.inactivity_timer_ms,
+      sessionInitMs: s.session_init_timer_ms,
+      maxPduBytes: s.max_pdu_bytes,
+    });
+    this.log = logger.child({ session: this.session.id });
+    this.bucket = new TokenBucket(s.max_msg_per_sec, host.clock);
+    this.session.on('request', (pdu) => this.onRequest(pdu));
+    this.session.on('close', (reason) => {
+      const wasBound = this.state === 'bound';
+      this.state = 'closed';
+      this.log.info({ reason, tenant: this.tenant, system_id: this.systemId }, 'esme session closed');
+      if (wasBound) host.onUnbound(this);
+    });
+  }
+
+  get id(): string {
+    return this.session.id;
+  }
+
+  get bound(): boolean {
+    return this.state === 'bound';
+  }
+
+  info(): SessionInfo {
+    return { kind: 'esme', sessionId: this.session.id, systemId: this.systemId, clientAddr: this.session.remoteAddress };
+  }
+
+  private onRequest(req: InboundRequest): void {
+    const cmd = req.command;
+    if (cmd === 'bind_transceiver' || cmd === 'bind_transmitter' || cmd === 'bind_receiver') {
+      if (this.state !== 'open') {
+        this.session.respond(req, ESME_RALYBND);
+      } else if (cmd !== 'bind_transceiver') {
+        // Transceiver only: one bidirectional session per ESME.
+        this.session.respond(req, ESME_RINVSYSID);
+      } else {
+        void this.onBind(req);
+      }
+      return;
+    }
+    const fallback = INBOUND_DEFAULTS[cmd];
+    if (!fallback) {
+      // Valid SMPP, but not something an ESME sends to an SMSC.
+      this.session.nack(req, ESME_RINVCMDID);
+      return;
+    }
+    if (this.state !== 'bound' || !this.dispatch) {
+      this.session.respond(req, ESME_RINVBNDSTS);
+      return;
+    }
+    const ctx = this.dispatch;
+    if (this.bucket.unlimited) {
+      void dispatchRequest(ctx, this.session, req, this.info(), fallback);
+      return;
+    }
+    if (this.host.server.throttle_action === 'reject') {
+      if (this.bucket.tryTake()) void dispatchRequest(ctx, this.session, req, this.info(), fallback);
+      else {
+        ctx.counters.throttled++;
+        this.session.respond(req, ESME_RTHROTTLED);
+      }
+      return;
+    }
+    const wait = this.bucket.reserve();
+    if (wait === 0) void dispatchRequest(ctx, this.session, req, this.info(), fallback);
+    else this.host.clock.setTimeout(() => void dispatchRequest(ctx, this.session, req, this.info(), fallback), wait);
+  }
+
+  private async onBind(req: InboundRequest): Promise<void> {
+    const f = req.fields;
+    const systemId = String(f.system_id ?? '');
+    const tenant = this.host.tenantFor(systemId);
+    if (!tenant) {
+      this.log.info({ system_id: systemId }, 'bind refused: system_id belongs to no tenant');
+      this.session.respond(req, ESME_RINVSYSID);
+      return;
+    }
+    this.state = 'binding';
+    const bindReq: BindRequest = {
+      sessionId: this.session.id,
+      systemId,
+      password: String(f.password ?? ''),
+      systemType: String(f.system_type ?? ''),
+      interfaceVersion: Number(f.interface_version ?? 0),
+      clientAddr: this.session.remoteAddress,
+    };
+    let status: number;
+    let reason: string | undefined;
+    try {
+      const decision = await withDeadline(this.host.policy.bind(tenant.id, bindReq), tenant.dispatch.deadlineMs, this.host.clock);
+      if (decision === DEADLINE) {
+        tenant.dispatch.counters.deadlines++;
+        status = ESME_RSYSERR;
+        reason = 'bind handler missed its deadline';
+      } else if (decision.accept) {
+        status = ESME_ROK;
+      } else {
+        status = decision.status;
+        reason = decision.reason;
+      }
+    } catch (err) {
+      tenant.dispatch.counters.errors++;
+      status = ESME_RSYSERR;
+      reason = `bind handler failed: ${(err as Error).message}`;
+    }
+    if (this.session.closed) return;
+    if (status !== ESME_ROK) {
+      this.state = 'open';
+      this.log.info({ tenant: tenant.id, system_id: systemId, status, reason }, 'bind refused');
+      this.session.respond(req, status);
+      return;
+    }
+    this.state = 'bound';
+    this.tenant = tenant.id;
+    this.systemId = systemId;
+    this.dispatch = { ...tenant.dispatch, logger: tenant.dispatch.logger.child({ session: this.session.id }) };
+    this.session.respond(req, ESME_ROK, { system_id: this.host.systemId });
+    this.session.markBound();
+    this.log.info({ tenant: tenant.id, system_id: systemId, client: this.session.remoteAddress }, 'esme bound');
+    this.host.onBound(this);
+  }
+}

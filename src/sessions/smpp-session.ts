@@ -1,0 +1,492 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { SluiceError } from '../errors';
+import type { Clock, TimerHandle } from '../util/clock';
+import {
+  commandId,
+  decodePdu,
+  encodePdu,
+  encodeSimpleResponse,
+  genericNack,
+  isResponseId,
+  PDU_HEADER_BYTES,
+  SIMPLE_RESPONSE_IDS,
+  type UnknownTlv,
+  type WirePdu,
+} from '../wire/codec';
+import { ESME_RINVCMDLEN, ESME_ROK, ESME_RTHROTTLED } from '../wire/status';
+
+/**
+ * One SMPP session over one socket, in either role. Sluice owns all of it:
+ * framing, sequence numbers, both windows, write batching and backpressure,
+ * and every timer. npm `smpp` is only asked to encode and decode bodies.
+ */
+export interface SessionOptions {
+  role: 'server' | 'client';
+  clock: Clock;
+  logger: Logger;
+  /** Our requests outstanding at once; more wait in a bounded queue. */
+  window: number;
+  /** The peer's unanswered requests we accept; beyond it they get ESME_RTHROTTLED. */
+  peerWindow: number;
+  responseTimeoutMs: number;
+  enquireLinkMs: number;
+  inactivityMs: number;
+  /** Server role: an unbound connection is closed after this long. */
+  sessionInitMs?: number;
+  maxPduBytes: number;
+  /** Requests allowed to wait for a window slot (default 16 × window). */
+  maxQueued?: number;
+}
+
+export type SessionState = 'open' | 'bound' | 'closing' | 'closed';
+
+/** A request the peer sent us; answered exactly once. */
+export interface InboundRequest extends WirePdu {
+  answered?: boolean;
+}
+
+interface Pending {
+  command: string;
+  deadline: number;
+  resolve: (pdu: WirePdu) => void;
+  reject: (err: Error) => void;
+}
+
+interface Queued {
+  command: string;
+  fields: Record<string, unknown> | undefined;
+  unknownTlvs: readonly UnknownTlv[] | undefined;
+  deadline: number;
+  resolve: (pdu: WirePdu) => void;
+  reject: (err: Error) => void;
+}
+
+export interface SessionEvents {
+  /** A request PDU from the peer (enquire_link and unbind are handled here). */
+  request: [pdu: InboundRequest];
+  /** The peer sent unbind; it has been answered. */
+  unbind: [];
+  close: [reason: string];
+}
+
+let sessionCounter = 0;
+
+export class SmppSession extends EventEmitter<SessionEvents> {
+  readonly id: string;
+  readonly remoteAddress: string;
+  state: SessionState = 'open';
+  closeReason = '';
+
+  private readonly opts: SessionOptions;
+  private readonly socket: Socket;
+  private readonly log: Logger;
+  private rx: Buffer | undefined;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private blocked = false;
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+  private queue: Queued[] = [];
+  private peerOutstanding = 0;
+  private readonly openedAt: number;
+  private lastRx: number;
+  private lastMessage: number;
+  private timer: TimerHandle | undefined;
+  private enquireInFlight = false;
+
+  constructor(socket: Socket, opts: SessionOptions) {
+    super();
+    this.socket = socket;
+    this.opts = opts;
+    this.id = `s${(++sessionCounter).toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.log = opts.logger.child({ session: this.id });
+    this.openedAt = this.lastRx = this.lastMessage = opts.clock.now();
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err) => this.close(`socket error: ${err.message}`, false));
+    socket.on('end', () => this.close('peer closed the connection', false));
+    socket.on('close', () => this.close('connection closed', false));
+    this.arm();
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get outstanding(): number {
+    return this.pending.size;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get unansweredFromPeer(): number {
+    return this.peerOutstanding;
+  }
+
+  /** Moves the session to bound: the session-init timer stops, inactivity starts. */
+  markBound(): void {
+    if (this.state === 'open') {
+      this.state = 'bound';
+      this.lastMessage = this.opts.clock.now();
+      this.rearm();
+    }
+  }
+
+  // ---- reading -----------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.lastRx = this.opts.clock.now();
+    let buf = this.rx ? Buffer.concat([this.rx, chunk]) : chunk;
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const len = buf.readUInt32BE(off);
+      if (len < PDU_HEADER_BYTES || len > this.opts.maxPduBytes) {
+        // The length is the only framing SMPP has; once it is wrong nothing after it can be trusted.
+        const seq = buf.length - off >= PDU_HEADER_BYTES ? buf.readUInt32BE(off + 12) : 0;
+        this.log.warn({ command_length: len, max: this.opts.maxPduBytes }, 'invalid command_length, closing');
+        this.writeNow(genericNack(seq, ESME_RINVCMDLEN));
+        this.rx = undefined;
+        this.close(`invalid command_length ${len}`);
+        return;
+      }
+      if (buf.length - off < len) break;
+      const frame = buf.subarray(off, off + len);
+      off += len;
+      this.onFrame(frame);
+      if (this.closed) return;
+    }
+    this.rx = off === buf.length ? undefined : Buffer.from(buf.subarray(off));
+  }
+
+  private onFrame(frame: Buffer): void {
+    const id = frame.readUInt32BE(4);
+    if (isResponseId(id)) {
+      this.onResponseFrame(frame, id);
+      return;
+    }
+    const decoded = decodePdu(frame);
+    if (!decoded.ok) {
+      this.log.warn({ command_id: decoded.command_id, reason: decoded.reason }, 'generic_nack');
+      this.write(genericNack(decoded.sequence_number, decoded.status));
+      return;
+    }
+    const pdu: InboundRequest = decoded.pdu;
+    if (pdu.command === 'enquire_link') {
+      this.write(encodeSimpleResponse(0x80000015, pdu.sequence_number, ESME_ROK));
+      return;
+    }
+    this.lastMessage = this.lastRx;
+    if (pdu.command === 'unbind') {
+      this.write(encodeSimpleResponse(0x80000006, pdu.sequence_number, ESME_ROK));
+      this.emit('unbind');
+      this.close('peer unbound');
+      return;
+    }
+    if (this.peerOutstanding >= this.opts.peerWindow) {
+      // The peer ignores the window we offer; refuse rather than buffer without bound.
+      pdu.answered = true;
+      this.write(encodeSimpleResponse((pdu.command_id | 0x80000000) >>> 0, pdu.sequence_number, ESME_RTHROTTLED));
+      return;
+    }
+    this.peerOutstanding++;
+    this.emit('request', pdu);
+  }
+
+  private onResponseFrame(frame: Buffer, id: number): void {
+    const seq = frame.readUInt32BE(12);
+    const p = this.pending.get(seq);
+    if (!p) {
+      this.log.debug({ command_id: id, sequence_number: seq }, 'response to no outstanding request, dropped');
+      return;
+    }
+    const decoded = decodePdu(frame);
+    this.pending.delete(seq);
+    if (p.command !== 'enquire_link') this.lastMessage = this.lastRx;
+    if (decoded.ok) {
+      p.resolve(decoded.pdu);
+    } else {
+      // A response we cannot parse still settles the request, with the status it carried.
+      p.resolve({ command: 'generic_nack', command_id: id, command_status: frame.readUInt32BE(8) || decoded.status, sequence_number: seq, fields: {} });
+    }
+    this.pump();
+  }
+
+  // ---- answering the peer -------------------------------------------------
+
+  /**
+   * Answer `req` with `status` and, for a success, `fields` of the response.
+   * A negative status answers nothing (PDUs that have no response) but still
+   * frees the peer's window slot.
+   */
+  respond(req: InboundRequest, status: number, fields?: Record<string, unknown>): void {
+    if (req.answered) return;
+    req.answered = true;
+    this.peerOutstanding--;
+    if (this.state === 'closed' || status < 0) return;
+    this.lastMessage = this.opts.clock.now();
+    const respId = (req.command_id | 0x80000000) >>> 0;
+    if (SIMPLE_RESPONSE_IDS.has(respId) && (!fields || status !== ESME_ROK || onlyMessageId(fields))) {
+      const id = fields ? ((fields.message_id ?? fields.system_id) as string | undefined) : undefined;
+      this.write(encodeSimpleResponse(respId, req.sequence_number, status, id));
+      return;
+    }
+    this.write(encodePdu(`${req.command}_resp`, req.sequence_number, status, fields));
+  }
+
+  /** Answer `req` with a generic_nack (a command we do not take in this direction). */
+  nack(req: InboundRequest, status: number): void {
+    if (req.answered) return;
+    req.answered = true;
+    this.peerOutstanding--;
+    if (this.state !== 'closed') this.write(genericNack(req.sequence_number, status));
+  }
+
+  // ---- our requests -------------------------------------------------------
+
+  /**
+   * Send a request and resolve with the peer's response (whatever its status).
+   * Rejects with TIMEOUT, SESSION_CLOSED or THROTTLED (queue full); throws
+   * INVALID_FIELD before anything is sent if the fields do not encode.
+   */
+  request(command: string, fields?: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<WirePdu> {
+    if (this.state === 'closed' || this.state === 'closing') {
+      return Promise.reject(new SluiceError('SESSION_CLOSED', `session ${this.id} is closed`));
+    }
+    // Encode once up front so a bad field fails the caller, not the session.
+    try {
+      encodePdu(command, 1, 0, fields, unknownTlvs);
+    } catch (err) {
+      return Promise.reject(new SluiceError('INVALID_FIELD', `${command}: ${(err as Error).message}`, { cause: err }));
+    }
+    return new Promise<WirePdu>((resolve, reject) => {
+      const deadline = this.opts.clock.now() + this.opts.responseTimeoutMs;
+      if (this.pending.size < this.opts.window && !this.blocked && this.queue.length === 0) {
+        this.send(command, fields, unknownTlvs, resolve, reject);
+        return;
+      }
+      const max = this.opts.maxQueued ?? this.opts.window * 16;
+      if (this.queue.length >= max) {
+        reject(new SluiceError('THROTTLED', `window full and ${max} requests already waiting`));
+        return;
+      }
+      this.queue.push({ command, fields, unknownTlvs, deadline, resolve, reject });
+      this.ensureTimer(deadline);
+    });
+  }
+
+  /** Send a request that has no response in SMPP (alert_notification, outbind). */
+  notify(command: string, fields?: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): void {
+    if (this.state === 'closed' || this.state === 'closing') throw new SluiceError('SESSION_CLOSED', `session ${this.id} is closed`);
+    let buf: Buffer;
+    try {
+      this.seq = (this.seq % 0x7fffffff) + 1;
+      buf = encodePdu(command, this.seq, 0, fields, unknownTlvs);
+    } catch (err) {
+      throw new SluiceError('INVALID_FIELD', `${command}: ${(err as Error).message}`, { cause: err });
+    }
+    this.lastMessage = this.opts.clock.now();
+    this.write(buf);
+  }
+
+  private send(
+    command: string,
+    fields: Record<string, unknown> | undefined,
+    unknownTlvs: readonly UnknownTlv[] | undefined,
+    resolve: (pdu: WirePdu) => void,
+    reject: (err: Error) => void,
+  ): void {
+    this.seq = (this.seq % 0x7fffffff) + 1;
+    const seq = this.seq;
+    const deadline = this.opts.clock.now() + this.opts.responseTimeoutMs;
+    this.pending.set(seq, { command, deadline, resolve, reject });
+    if (command !== 'enquire_link') this.lastMessage = this.opts.clock.now();
+    this.write(encodePdu(command, seq, 0, fields, unknownTlvs));
+    this.ensureTimer(deadline);
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.pending.size < this.opts.window && !this.blocked && this.state !== 'closed') {
+      const q = this.queue.shift()!;
+      this.send(q.command, q.fields, q.unknownTlvs, q.resolve, q.reject);
+    }
+  }
+
+  // ---- writing --------------------------------------------------------------
+
+  private write(buf: Buffer): void {
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private writeNow(buf: Buffer): void {
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    this.flush();
+  }
+
+  /** One socket write per turn of the event loop: responses produced together leave together. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.out.length === 0 || this.socket.destroyed) {
+      this.out = [];
+      this.outBytes = 0;
+      return;
+    }
+    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    if (!this.socket.write(data) && !this.blocked) {
+      // The peer is not reading: stop reading its requests until it does.
+      this.blocked = true;
+      this.socket.pause();
+    }
+  }
+
+  private onDrain(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    if (this.state !== 'closed') this.socket.resume();
+    this.pump();
+  }
+
+  /** True while the socket's write buffer is over its high-water mark. */
+  get writeBlocked(): boolean {
+    return this.blocked;
+  }
+
+  // ---- timers ---------------------------------------------------------------
+
+  private nextDeadline(): number {
+    const o = this.opts;
+    let d = Infinity;
+    if (this.state === 'open' && o.role === 'server' && o.sessionInitMs) d = this.openedAt + o.sessionInitMs;
+    if (!this.enquireInFlight) d = Math.min(d, this.lastRx + o.enquireLinkMs);
+    if (this.state === 'bound') d = Math.min(d, this.lastMessage + o.inactivityMs);
+    const first = this.pending.values().next();
+    if (!first.done) d = Math.min(d, first.value.deadline);
+    if (this.queue.length > 0) d = Math.min(d, this.queue[0]!.deadline);
+    return d;
+  }
+
+  private ensureTimer(deadline: number): void {
+    if (!this.timer || this.timer.due > deadline) this.rearm();
+  }
+
+  private rearm(): void {
+    this.opts.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.state === 'closed') return;
+    const d = this.nextDeadline();
+    if (d === Infinity) return;
+    this.timer = this.opts.clock.setTimeout(() => this.onTimer(), Math.max(0, d - this.opts.clock.now()));
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.state === 'closed') return;
+    const o = this.opts;
+    const now = o.clock.now();
+    if (this.state === 'open' && o.role === 'server' && o.sessionInitMs && now >= this.openedAt + o.sessionInitMs) {
+      this.close('session_init_timer expired before bind');
+      return;
+    }
+    if (this.state === 'bound' && now >= this.lastMessage + o.inactivityMs) {
+      this.log.info('inactivity_timer expired, unbinding');
+      void this.unbindAndClose('inactivity_timer expired');
+      return;
+    }
+    for (const [seq, p] of this.pending) {
+      if (p.deadline > now) break;
+      this.pending.delete(seq);
+      p.reject(new SluiceError('TIMEOUT', `${p.command} seq ${seq}: no response in ${o.responseTimeoutMs} ms`));
+    }
+    while (this.queue.length > 0 && this.queue[0]!.deadline <= now) {
+      const q = this.queue.shift()!;
+      q.reject(new SluiceError('TIMEOUT', `${q.command}: no window slot in ${o.responseTimeoutMs} ms`));
+    }
+    if (!this.enquireInFlight && now >= this.lastRx + o.enquireLinkMs) this.probe();
+    this.pump();
+    if (!this.closed) this.arm();
+  }
+
+  /** enquire_link an idle peer; no answer within the response timer means it is dead. */
+  private probe(): void {
+    this.enquireInFlight = true;
+    this.request('enquire_link').then(
+      () => {
+        this.enquireInFlight = false;
+        if (this.state !== 'closed') this.rearm();
+      },
+      (err: SluiceError) => {
+        this.enquireInFlight = false;
+        if (err.code === 'TIMEOUT') this.close('peer did not answer enquire_link');
+      },
+    );
+  }
+
+  // ---- closing ----------------------------------------------------------------
+
+  /** Send unbind, wait for unbind_resp (or the response timer), then close. */
+  async unbindAndClose(reason: string): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    const p = this.request('unbind');
+    this.state = 'closing';
+    try {
+      await p;
+    } catch {
+      // closing anyway
+    }
+    this.close(reason);
+  }
+
+  /**
+   * Close the session: every outstanding and queued request settles with
+   * SESSION_CLOSED, pending writes are flushed, the socket is ended.
+   */
+  close(reason: string, graceful = true): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeReason = reason;
+    this.opts.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    const err = new SluiceError('SESSION_CLOSED', `session closed: ${reason}`);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    for (const q of this.queue) q.reject(err);
+    this.queue = [];
+    if (graceful && !this.socket.destroyed) {
+      this.flush();
+      this.socket.end();
+      // A peer that never reads would hold the socket open forever.
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    } else {
+      this.out = [];
+      this.socket.destroy();
+    }
+    this.log.debug({ reason }, 'session closed');
+    this.emit('close', reason);
+  }
+}
+
+function onlyMessageId(fields: Record<string, unknown>): boolean {
+  for (const k in fields) if (k !== 'message_id' && k !== 'system_id') return false;
+  return true;
+}
+
+export { commandId };

@@ -1,0 +1,12 @@
+import { randomBytes } from 'node:crypto';
+
+// A random per-process prefix plus a counter: unique across restarts and replicas
+// without coordination, short enough for SMPP's 65-octet message_id.
+const prefix = randomBytes(5).toString('hex');
+let counter = 0;
+
+/** A new ESME-facing message id: 10 hex chars of process identity, then a base-36 counter. */
+export function newMessageId(): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return prefix + counter.toString(36).padStart(6, '0');
+}

@@ -1,0 +1,158 @@
+import * as smpp from 'smpp';
+import { ESME_RINVCMDID, ESME_RINVCMDLEN } from './status';
+
+/**
+ * npm `smpp` as a codec and nothing more. Its decode/encode "filters" are
+ * switched off: they turn short_message into text (losing bytes and UDH),
+ * rewrite data_coding, and turn relative validity periods into absolute
+ * dates. Sluice keeps every field as the raw value off the wire and does its
+ * own text handling (src/pdu/). Unknown TLVs, which the library drops on
+ * encode, are carried beside the known fields and appended by Sluice.
+ */
+
+/** A decoded PDU: header plus raw field values (ints, ASCII strings, Buffers). */
+export interface WirePdu {
+  /** SMPP 3.4 command name (`submit_sm_multi`, not the library's `submit_multi`). */
+  command: string;
+  command_id: number;
+  command_status: number;
+  sequence_number: number;
+  /** Mandatory parameters and known TLVs by SMPP name. */
+  fields: Record<string, unknown>;
+  /** TLVs the codec does not know, kept byte-exact so forwarding preserves them. */
+  unknownTlvs?: UnknownTlv[];
+}
+
+export interface UnknownTlv {
+  tag: number;
+  value: Uint8Array;
+}
+
+export type DecodeResult =
+  | { ok: true; pdu: WirePdu }
+  | { ok: false; command_id: number; sequence_number: number; status: number; reason: string };
+
+const HEADER = 16;
+const LIB_TO_SMPP: Record<string, string> = { submit_multi: 'submit_sm_multi', submit_multi_resp: 'submit_sm_multi_resp' };
+const SMPP_TO_LIB: Record<string, string> = { submit_sm_multi: 'submit_multi', submit_sm_multi_resp: 'submit_multi_resp' };
+
+/** SMPP command names Sluice knows, by id. */
+const COMMAND_BY_ID = new Map<number, string>();
+const ID_BY_COMMAND = new Map<string, number>();
+for (const def of Object.values(smpp.commands)) {
+  const name = LIB_TO_SMPP[def.command] ?? def.command;
+  COMMAND_BY_ID.set(def.id, name);
+  ID_BY_COMMAND.set(name, def.id);
+}
+
+export function commandId(command: string): number {
+  const id = ID_BY_COMMAND.get(command);
+  if (id === undefined) throw new Error(`unknown SMPP command ${command}`);
+  return id;
+}
+
+export function commandName(id: number): string | undefined {
+  return COMMAND_BY_ID.get(id);
+}
+
+export function isResponseId(id: number): boolean {
+  return (id & 0x80000000) !== 0;
+}
+
+const HEADER_KEYS = new Set(['command', 'command_length', 'command_id', 'command_status', 'sequence_number', '_filter']);
+const noFilter = (): void => {};
+
+/**
+ * Decode one whole PDU (`buf.length === command_length`, ≥ 16). Never throws:
+ * an unknown command id or a body that does not parse comes back as
+ * `{ ok: false }` with the status a generic_nack should carry.
+ */
+export function decodePdu(buf: Buffer): DecodeResult {
+  const command_id = buf.readUInt32BE(4);
+  const sequence_number = buf.readUInt32BE(12);
+  const command = COMMAND_BY_ID.get(command_id);
+  if (command === undefined) {
+    return { ok: false, command_id, sequence_number, status: ESME_RINVCMDID, reason: `unknown command_id 0x${command_id.toString(16)}` };
+  }
+  const lib = Object.create(smpp.PDU.prototype) as smpp.PDU;
+  lib._filter = noFilter;
+  try {
+    lib.fromBuffer(buf);
+  } catch (err) {
+    return { ok: false, command_id, sequence_number, status: ESME_RINVCMDLEN, reason: `${command} body does not parse: ${(err as Error).message}` };
+  }
+  const fields: Record<string, unknown> = {};
+  let unknownTlvs: UnknownTlv[] | undefined;
+  for (const key of Object.keys(lib)) {
+    if (HEADER_KEYS.has(key)) continue;
+    const value = lib[key];
+    const tag = Number(key);
+    if (Number.isInteger(tag) && String(tag) === key) {
+      (unknownTlvs ??= []).push({ tag, value: Uint8Array.prototype.slice.call(value as Buffer) });
+    } else {
+      fields[key] = value;
+    }
+  }
+  const pdu: WirePdu = { command, command_id, command_status: lib.command_status, sequence_number, fields };
+  if (unknownTlvs) pdu.unknownTlvs = unknownTlvs;
+  return { ok: true, pdu };
+}
+
+/** Encode a PDU. Fields are raw values; `short_message` must be bytes. Throws on unencodable values. */
+export function encodePdu(
+  command: string,
+  sequence_number: number,
+  command_status: number,
+  fields?: Record<string, unknown>,
+  unknownTlvs?: readonly UnknownTlv[],
+): Buffer {
+  const libName = SMPP_TO_LIB[command] ?? command;
+  if (!smpp.commands[libName]) throw new Error(`unknown SMPP command ${command}`);
+  const lib = new smpp.PDU(libName, { ...fields, sequence_number, command_status });
+  lib._filter = noFilter;
+  const body = lib.toBuffer();
+  if (!unknownTlvs || unknownTlvs.length === 0 || command_status !== 0) return body;
+  let extra = 0;
+  for (const t of unknownTlvs) extra += 4 + t.value.length;
+  const out = Buffer.allocUnsafe(body.length + extra);
+  body.copy(out, 0);
+  let off = body.length;
+  for (const t of unknownTlvs) {
+    out.writeUInt16BE(t.tag, off);
+    out.writeUInt16BE(t.value.length, off + 2);
+    out.set(t.value, off + 4);
+    off += 4 + t.value.length;
+  }
+  out.writeUInt32BE(out.length, 0);
+  return out;
+}
+
+/**
+ * Hot path: a response whose body is at most a message_id C-string
+ * (submit_sm_resp, data_sm_resp, deliver_sm_resp, …) or empty. An error
+ * status carries no body, per SMPP 3.4 §3.3.
+ */
+export function encodeSimpleResponse(command_id: number, sequence_number: number, command_status: number, message_id?: string): Buffer {
+  const idLen = command_status === 0 && message_id !== undefined ? Buffer.byteLength(message_id, 'latin1') + 1 : 0;
+  const buf = Buffer.allocUnsafe(HEADER + idLen);
+  buf.writeUInt32BE(HEADER + idLen, 0);
+  buf.writeUInt32BE(command_id >>> 0, 4);
+  buf.writeUInt32BE(command_status >>> 0, 8);
+  buf.writeUInt32BE(sequence_number >>> 0, 12);
+  if (idLen > 0) {
+    buf.write(message_id!, HEADER, 'latin1');
+    buf[HEADER + idLen - 1] = 0;
+  }
+  return buf;
+}
+
+/** Responses whose body is nothing or a single message_id. */
+export const SIMPLE_RESPONSE_IDS: ReadonlySet<number> = new Set(
+  ['generic_nack', 'submit_sm_resp', 'data_sm_resp', 'deliver_sm_resp', 'cancel_sm_resp', 'replace_sm_resp', 'enquire_link_resp', 'unbind_resp', 'bind_transceiver_resp', 'bind_transmitter_resp', 'bind_receiver_resp'].map(commandId),
+);
+
+export function genericNack(sequence_number: number, status: number): Buffer {
+  return encodeSimpleResponse(0x80000000, sequence_number, status);
+}
+
+export const PDU_HEADER_BYTES = HEADER;

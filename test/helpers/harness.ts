@@ -1,0 +1,172 @@
+import * as net from 'node:net';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load';
+import type { SluiceConfig } from '../../src/config/schema';
+import { accept, InProcessPolicyHost, type InProcessHandlers } from '../../src/dispatch/in-process';
+import type { PolicyHost } from '../../src/dispatch/policy-host';
+import { Gateway } from '../../src/gateway';
+import { recordingLogger, silentLogger, type Logger } from '../../src/log/logger';
+import { EsmeClient } from '../../src/tools/esme-client';
+import type { Clock } from '../../src/util/clock';
+
+/** A config for tests: port 0 on loopback, the given overrides merged in, validated like a real file. */
+export function testConfig(overrides: { server?: Record<string, unknown>; tenants?: unknown[]; [k: string]: unknown } = {}): SluiceConfig {
+  const { server, tenants, ...rest } = overrides;
+  const doc = {
+    server: { bind_address: '127.0.0.1', port: 0, ...server },
+    cache: { url: 'memory://' },
+    log: { level: 'silent' },
+    tenants: tenants ?? [{ id: 'acme', system_ids: ['acme-app', 'acme-2'] }, { id: 'globex', system_ids: ['globex-app'] }],
+    ...rest,
+  };
+  return parseConfig(stringify(doc), { file: 'test.yaml', env: {} });
+}
+
+/** Handlers that accept every bind; extend per test. */
+export function acceptAll(extra: InProcessHandlers = {}): InProcessHandlers {
+  return { bind: () => accept(), ...extra };
+}
+
+export interface Harness {
+  gateway: Gateway;
+  port: number;
+  tlsPort?: number;
+  logger: Logger;
+  logs: () => Record<string, unknown>[];
+  /** Connect and bind_transceiver as `systemId`. */
+  esme(systemId?: string, opts?: { window?: number; responseTimeoutMs?: number }): Promise<EsmeClient>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(opts: {
+  config?: SluiceConfig;
+  handlers?: Record<string, InProcessHandlers>;
+  policy?: PolicyHost;
+  clock?: Clock;
+  record?: boolean;
+  reconnectBaseMs?: number;
+} = {}): Promise<Harness> {
+  const config = opts.config ?? testConfig();
+  const rec = opts.record ? recordingLogger() : undefined;
+  const logger = rec?.logger ?? silentLogger;
+  const policy = opts.policy ?? new InProcessPolicyHost(opts.handlers ?? { acme: acceptAll(), globex: acceptAll() });
+  const gateway = new Gateway({ config, logger, policy, clock: opts.clock, reconnectBaseMs: opts.reconnectBaseMs });
+  const { port, tlsPort } = await gateway.start();
+  const clients: EsmeClient[] = [];
+  const h: Harness = {
+    gateway,
+    port,
+    logger,
+    logs: () => rec?.lines() ?? [],
+    async esme(systemId = 'acme-app', o = {}) {
+      const c = await EsmeClient.connect({ port, window: o.window, responseTimeoutMs: o.responseTimeoutMs });
+      clients.push(c);
+      const r = await c.bind(systemId, 'pw');
+      if (r.command_status !== 0) throw new Error(`bind as ${systemId} failed: ${r.command_status}`);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await gateway.stop();
+    },
+  };
+  if (tlsPort !== undefined) h.tlsPort = tlsPort;
+  return h;
+}
+
+/**
+ * A raw TCP peer for sending exact bytes and reading back whole PDUs, for
+ * the malformed-input regression tests.
+ */
+export class RawPeer {
+  private buf = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  closed = false;
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number): Promise<RawPeer> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(s)));
+      s.once('error', reject);
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  write(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** The next whole PDU as { id, status, seq, body }, or undefined if the connection closed first. */
+  async read(timeoutMs = 2000): Promise<{ id: number; status: number; seq: number; body: Buffer } | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.buf.length >= 16) {
+        const len = this.buf.readUInt32BE(0);
+        if (this.buf.length >= len) {
+          const pdu = this.buf.subarray(0, len);
+          this.buf = this.buf.subarray(len);
+          return { id: pdu.readUInt32BE(4), status: pdu.readUInt32BE(8), seq: pdu.readUInt32BE(12), body: Buffer.from(pdu.subarray(16)) };
+        }
+      }
+      if (this.closed) return undefined;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('timed out waiting for a PDU');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  /** Resolves when the peer has closed the connection. */
+  async waitClosed(timeoutMs = 2000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.closed;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Build raw PDU bytes: a header with the given fields and an optional body. */
+export function rawPdu(commandId: number, seq: number, body: Buffer = Buffer.alloc(0), opts: { length?: number; status?: number } = {}): Buffer {
+  const b = Buffer.alloc(16 + body.length);
+  b.writeUInt32BE(opts.length ?? 16 + body.length, 0);
+  b.writeUInt32BE(commandId >>> 0, 4);
+  b.writeUInt32BE(opts.status ?? 0, 8);
+  b.writeUInt32BE(seq, 12);
+  body.copy(b, 16);
+  return b;
+}
+
+/** C-string bytes. */
+export function cstr(s: string): Buffer {
+  return Buffer.concat([Buffer.from(s, 'latin1'), Buffer.from([0])]);
+}
+
+/** The body of a bind_transceiver. */
+export function bindBody(systemId: string, password = 'pw'): Buffer {
+  return Buffer.concat([cstr(systemId), cstr(password), cstr(''), Buffer.from([0x34, 0, 0]), cstr('')]);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { reject } from '../../src/dispatch/in-process';
+import { EsmeClient } from '../../src/tools/esme-client';
+import { STATUS } from '../../src/wire/status';
+import { acceptAll, bindBody, RawPeer, rawPdu, startGateway, testConfig, type Harness } from '../helpers/harness';
+
+describe('inbound listener: binds', () => {
+  let h: Harness;
+  const events: string[] = [];
+  before(async () => {
+    h = await startGateway({
+      handlers: {
+        acme: acceptAll({
+          bind: (req) => (req.password === 'pw' ? { accept: true } : reject('ESME_RINVPASWD', 'bad password')),
+          session: (ev, s) => events.push(`${ev}:${s.systemId}`),
+        }),
+        // globex registers no bind handler: closed by default.
+      },
+    });
+  });
+  after(() => h.close());
+
+  it('accepts bind_transceiver when the policy accepts, with our system_id in the response', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    const r = await c.bind('acme-app', 'pw');
+    assert.equal(r.command_status, 0);
+    assert.equal(r.command, 'bind_transceiver_resp');
+    assert.equal(r.fields.system_id, 'sluice');
+    assert.equal(h.gateway.sessions('acme').length, 1);
+    await c.unbind();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.gateway.sessions('acme').length, 0);
+    assert.deepEqual(events.splice(0), ['bound:acme-app', 'unbound:acme-app']);
+  });
+
+  it('passes the policy reject status through', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    const r = await c.bind('acme-app', 'nope');
+    assert.equal(r.command_status, STATUS.ESME_RINVPASWD);
+    c.close();
+  });
+
+  it('rejects bind_transmitter and bind_receiver with ESME_RINVSYSID (transceiver only)', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    assert.equal((await c.bind('acme-app', 'pw', 'bind_transmitter')).command_status, STATUS.ESME_RINVSYSID);
+    assert.equal((await c.bind('acme-app', 'pw', 'bind_receiver')).command_status, STATUS.ESME_RINVSYSID);
+    c.close();
+  });
+
+  it('rejects a system_id no tenant owns with ESME_RINVSYSID, running no script', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    assert.equal((await c.bind('stranger', 'pw')).command_status, STATUS.ESME_RINVSYSID);
+    c.close();
+  });
+
+  it('rejects every bind of a tenant with no bind handler', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    assert.equal((await c.bind('globex-app', 'pw')).command_status, STATUS.ESME_RINVSYSID);
+    c.close();
+  });
+
+  it('answers PDUs before a successful bind with ESME_RINVBNDSTS', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    const r = await c.submit({ destination_addr: '31600000000', short_message: Buffer.from('hi') });
+    assert.equal(r.command, 'submit_sm_resp');
+    assert.equal(r.command_status, STATUS.ESME_RINVBNDSTS);
+    c.close();
+  });
+
+  it('answers a second bind on a bound session with ESME_RALYBND', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    assert.equal((await c.bind('acme-app', 'pw')).command_status, 0);
+    assert.equal((await c.bind('acme-app', 'pw')).command_status, STATUS.ESME_RALYBND);
+    c.close();
+  });
+
+  it('acks enquire_link before and after bind, and accepts unbind', async () => {
+    const p = await RawPeer.connect(h.port);
+    p.write(rawPdu(0x15, 7));
+    const r1 = await p.read();
+    assert.deepEqual([r1?.id, r1?.status, r1?.seq], [0x80000015, 0, 7]);
+    p.write(rawPdu(0x09, 8, bindBody('acme-app')));
+    const r2 = await p.read();
+    assert.deepEqual([r2?.id, r2?.status], [0x80000009, 0]);
+    p.write(rawPdu(0x15, 9));
+    assert.equal((await p.read())?.id, 0x80000015);
+    p.write(rawPdu(0x06, 10));
+    const r3 = await p.read();
+    assert.deepEqual([r3?.id, r3?.status, r3?.seq], [0x80000006, 0, 10]);
+    assert.equal(await p.waitClosed(), true);
+  });
+
+  it('answers deliver_sm sent by an ESME with generic_nack ESME_RINVCMDID and keeps the session', async () => {
+    const c = await EsmeClient.connect({ port: h.port });
+    await c.bind('acme-app', 'pw');
+    const r = await c.request('deliver_sm', { short_message: Buffer.from('x') });
+    assert.equal(r.command, 'generic_nack');
+    assert.equal(r.command_status, STATUS.ESME_RINVCMDID);
+    assert.equal((await c.request('enquire_link')).command_status, 0);
+    c.close();
+  });
+});
+
+describe('inbound listener: config', () => {
+  it('closes an unbound connection after session_init_timer_ms', async () => {
+    const h = await startGateway({ config: testConfig({ server: { session_init_timer_ms: 100 } }) });
+    const p = await RawPeer.connect(h.port);
+    assert.equal(await p.waitClosed(2000), true);
+    await h.close();
+  });
+});
