@@ -10,6 +10,7 @@ import {
   encodeSimpleResponse,
   genericNack,
   isResponseId,
+  NO_RESPONSE,
   PDU_HEADER_BYTES,
   SIMPLE_RESPONSE_IDS,
   type UnknownTlv,
@@ -230,7 +231,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     if (req.answered) return;
     req.answered = true;
     this.peerOutstanding--;
-    if (this.state === 'closed' || status < 0) return;
+    if (this.state === 'closed' || status < 0 || NO_RESPONSE.has(req.command)) return;
     this.lastMessage = this.opts.clock.now();
     const respId = (req.command_id | 0x80000000) >>> 0;
     if (SIMPLE_RESPONSE_IDS.has(respId) && (!fields || status !== ESME_ROK || onlyMessageId(fields))) {

@@ -46,7 +46,7 @@ export class EsmeClient {
         });
         const onRequest =
           opts.onRequest ??
-          ((pdu: InboundRequest, s: SmppSession) => s.respond(pdu, pdu.command === 'alert_notification' ? -1 : ESME_ROK, pdu.command === 'alert_notification' ? undefined : { message_id: '' }));
+          ((pdu: InboundRequest, s: SmppSession) => s.respond(pdu, ESME_ROK, { message_id: '' }));
         session.on('request', (pdu) => onRequest(pdu, session));
         resolve(new EsmeClient(session));
       });

@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { silentLogger, type Logger } from '../log/logger';
 import { SmppSession, type InboundRequest } from '../sessions/smpp-session';
 import { realClock, type Clock } from '../util/clock';
@@ -20,6 +21,8 @@ export interface SimOptions {
   /** stat of the receipts sent. */
   dlrStat?: string;
   window?: number;
+  /** Speak SMPP over TLS with this certificate and key (PEM). */
+  tls?: { cert: Buffer | string; key: Buffer | string };
   clock?: Clock;
   logger?: Logger;
   random?: () => number;
@@ -45,7 +48,7 @@ function yymmddhhmm(d: Date): string {
  */
 export class SmscSimulator {
   readonly stats: SimStats = { binds: 0, submits: 0, failed: 0, dlrsSent: 0, dlrsAcked: 0 };
-  private readonly server = net.createServer((s) => this.accept(s));
+  private readonly server: net.Server;
   private readonly sessions = new Set<SmppSession>();
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -53,7 +56,11 @@ export class SmscSimulator {
   constructor(private readonly opts: SimOptions = {}) {
     this.clock = opts.clock ?? realClock;
     this.random = opts.random ?? Math.random;
+    this.server = opts.tls ? tls.createServer(opts.tls, (s) => this.accept(s)) : net.createServer((s) => this.accept(s));
   }
+
+  /** Connections accepted so far, TLS or plain. */
+  accepted = 0;
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -82,6 +89,7 @@ export class SmscSimulator {
   }
 
   private accept(socket: net.Socket): void {
+    this.accepted++;
     const session = new SmppSession(socket, {
       role: 'server',
       clock: this.clock,

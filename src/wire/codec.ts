@@ -55,6 +55,9 @@ export function commandName(id: number): string | undefined {
   return COMMAND_BY_ID.get(id);
 }
 
+/** Requests SMPP defines no response for. */
+export const NO_RESPONSE: ReadonlySet<string> = new Set(['alert_notification', 'outbind']);
+
 export function isResponseId(id: number): boolean {
   return (id & 0x80000000) !== 0;
 }
@@ -88,7 +91,7 @@ export function decodePdu(buf: Buffer): DecodeResult {
     const value = lib[key];
     const tag = Number(key);
     if (Number.isInteger(tag) && String(tag) === key) {
-      (unknownTlvs ??= []).push({ tag, value: Uint8Array.prototype.slice.call(value as Buffer) });
+      (unknownTlvs ??= []).push({ tag, value: new Uint8Array(value as Buffer) });
     } else {
       fields[key] = value;
     }
