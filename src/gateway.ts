@@ -12,6 +12,7 @@ import { SluiceError } from './errors';
 import { toWireFields } from './pdu/fields';
 import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
 import { realClock, type Clock } from './util/clock';
+import { DeadlineQueue } from './util/deadline';
 import type { WirePdu } from './wire/codec';
 import { ESME_RINVCMDID, statusName } from './wire/status';
 
@@ -94,7 +95,15 @@ export class Gateway implements EsmeHost {
       sessions: new Map(),
       binds: new Map(),
       counters,
-      dispatch: { tenant: config.id, policy: this.policy, clock: this.clock, logger, deadlineMs: config.limits.handler_deadline_ms, counters },
+      dispatch: {
+        tenant: config.id,
+        policy: this.policy,
+        clock: this.clock,
+        logger,
+        deadlineMs: config.limits.handler_deadline_ms,
+        deadlines: new DeadlineQueue(config.limits.handler_deadline_ms, this.clock),
+        counters,
+      },
     };
     this.tenants.set(config.id, rt);
     for (const sid of config.system_ids) this.bySystemId.set(sid, rt);
@@ -112,7 +121,7 @@ export class Gateway implements EsmeHost {
           return;
         }
         const info: SessionInfo = { kind: 'bind', sessionId: session.id, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name };
-        void dispatchRequest(rt.dispatch, session, pdu, info, fallback);
+        dispatchRequest(rt.dispatch, session, pdu, info, fallback);
       });
       bind.on('state', (ev) => {
         const sessionId = bind.sessionId;

@@ -3,7 +3,7 @@ import { toWireFields } from '../pdu/fields';
 import { toPolicyPdu } from '../pdu/model';
 import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import type { Clock } from '../util/clock';
-import { DEADLINE, withDeadline } from '../util/deadline';
+import type { DeadlineQueue } from '../util/deadline';
 import { newMessageId } from '../util/ids';
 import { ESME_ROK, ESME_RSYSERR, statusName } from '../wire/status';
 import { RESPONSES_WITH_ID, type DefaultAction } from './defaults';
@@ -27,6 +27,8 @@ export interface DispatchContext {
   clock: Clock;
   logger: Logger;
   deadlineMs: number;
+  /** handler_deadline_ms for every PDU of this tenant, on one timer. */
+  deadlines: DeadlineQueue;
   counters: DispatchCounters;
 }
 
@@ -35,29 +37,40 @@ export interface DispatchContext {
  * the policy's reply, the operation's default, or ESME_RSYSERR when the
  * handler throws, times out or returns something that cannot be sent.
  */
-export async function dispatchRequest(
+export function dispatchRequest(
   ctx: DispatchContext,
   session: SmppSession,
   req: InboundRequest,
   info: SessionInfo,
   fallback: DefaultAction,
-): Promise<void> {
+): void {
   ctx.counters.pdus++;
-  let outcome: PduOutcome | typeof DEADLINE;
-  try {
-    outcome = await withDeadline(ctx.policy.pdu(ctx.tenant, toPolicyPdu(req), info), ctx.deadlineMs, ctx.clock);
-  } catch (err) {
-    ctx.counters.errors++;
-    ctx.logger.warn({ command: req.command, err: (err as Error).message }, 'handler failed, answering ESME_RSYSERR');
-    answer(session, req, { kind: 'status', status: ESME_RSYSERR });
-    return;
-  }
-  if (outcome === DEADLINE) {
+  const deadline = ctx.deadlines.add(() => {
     ctx.counters.deadlines++;
     ctx.logger.warn({ command: req.command, deadline_ms: ctx.deadlineMs }, 'handler missed its deadline, answering ESME_RSYSERR');
     answer(session, req, { kind: 'status', status: ESME_RSYSERR });
-    return;
+  });
+  let p: Promise<PduOutcome>;
+  try {
+    p = ctx.policy.pdu(ctx.tenant, toPolicyPdu(req), info);
+  } catch (err) {
+    p = Promise.reject(err);
   }
+  p.then(
+    (outcome) => {
+      // A result after the deadline is discarded: the PDU was already answered.
+      if (deadline.settle()) applyOutcome(ctx, session, req, outcome, fallback);
+    },
+    (err: unknown) => {
+      if (!deadline.settle()) return;
+      ctx.counters.errors++;
+      ctx.logger.warn({ command: req.command, err: (err as Error)?.message }, 'handler failed, answering ESME_RSYSERR');
+      answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+    },
+  );
+}
+
+function applyOutcome(ctx: DispatchContext, session: SmppSession, req: InboundRequest, outcome: PduOutcome, fallback: DefaultAction): void {
   if (outcome.kind === 'default') {
     answer(session, req, fallback);
     return;
@@ -91,9 +104,24 @@ function replyWith(session: SmppSession, req: InboundRequest, status: number, fi
     session.respond(req, status, status === ESME_ROK ? fields : undefined);
     return;
   }
+  if (isOnlyMessageId(fields)) {
+    // The common answer; same checks as toWireFields, without its generality.
+    session.respond(req, status, fields);
+    return;
+  }
   const wire = toWireFields(`${req.command}_resp`, fields);
   if (RESPONSES_WITH_ID.has(req.command) && wire.fields.message_id === undefined) wire.fields.message_id = newMessageId();
   session.respond(req, status, wire.fields);
+}
+
+const MESSAGE_ID = /^[\x01-\x7f]{0,64}$/;
+
+function isOnlyMessageId(fields: Record<string, unknown>): fields is { message_id: string } {
+  let n = 0;
+  for (const k in fields) {
+    if (k !== 'message_id' || ++n > 1) return false;
+  }
+  return n === 1 && typeof fields.message_id === 'string' && MESSAGE_ID.test(fields.message_id);
 }
 
 export { statusName };

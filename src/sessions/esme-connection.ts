@@ -71,8 +71,11 @@ export class EsmeConnection {
     return this.state === 'bound';
   }
 
+  private infoCache: SessionInfo | undefined;
+
+  /** The session as policies see it (fixed once bound). */
   info(): SessionInfo {
-    return { kind: 'esme', sessionId: this.session.id, systemId: this.systemId, clientAddr: this.session.remoteAddress };
+    return (this.infoCache ??= Object.freeze({ kind: 'esme', sessionId: this.session.id, systemId: this.systemId, clientAddr: this.session.remoteAddress }));
   }
 
   private onRequest(req: InboundRequest): void {
@@ -100,11 +103,11 @@ export class EsmeConnection {
     }
     const ctx = this.dispatch;
     if (this.bucket.unlimited) {
-      void dispatchRequest(ctx, this.session, req, this.info(), fallback);
+      dispatchRequest(ctx, this.session, req, this.info(), fallback);
       return;
     }
     if (this.host.server.throttle_action === 'reject') {
-      if (this.bucket.tryTake()) void dispatchRequest(ctx, this.session, req, this.info(), fallback);
+      if (this.bucket.tryTake()) dispatchRequest(ctx, this.session, req, this.info(), fallback);
       else {
         ctx.counters.throttled++;
         this.session.respond(req, ESME_RTHROTTLED);
@@ -112,8 +115,8 @@ export class EsmeConnection {
       return;
     }
     const wait = this.bucket.reserve();
-    if (wait === 0) void dispatchRequest(ctx, this.session, req, this.info(), fallback);
-    else this.host.clock.setTimeout(() => void dispatchRequest(ctx, this.session, req, this.info(), fallback), wait);
+    if (wait === 0) dispatchRequest(ctx, this.session, req, this.info(), fallback);
+    else this.host.clock.setTimeout(() => dispatchRequest(ctx, this.session, req, this.info(), fallback), wait);
   }
 
   private async onBind(req: InboundRequest): Promise<void> {

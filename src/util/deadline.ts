@@ -1,4 +1,4 @@
-import type { Clock } from './clock';
+import type { Clock, TimerHandle } from './clock';
 
 /** Returned by `withDeadline` when the deadline passed first. */
 export const DEADLINE: unique symbol = Symbol('deadline');
@@ -18,4 +18,75 @@ export function withDeadline<T>(p: Promise<T>, ms: number, clock: Clock): Promis
       },
     );
   });
+}
+
+interface Entry {
+  due: number;
+  onExpire: () => void;
+  done: boolean;
+}
+
+/**
+ * Many deadlines of one fixed length on one timer: entries expire in the
+ * order they were added, so a FIFO and a timer armed for its head replace a
+ * timer per PDU on the hot path.
+ */
+export class DeadlineQueue {
+  private entries: Entry[] = [];
+  private head = 0;
+  private timer: TimerHandle | undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Call `onExpire` after `ms` unless the returned entry is settled first. */
+  add(onExpire: () => void): { settle(): boolean } {
+    const e: Entry = { due: this.clock.now() + this.ms, onExpire, done: false };
+    this.entries.push(e);
+    if (!this.timer) this.arm();
+    return {
+      // true when this call settled it (the deadline had not fired yet)
+      settle: () => {
+        if (e.done) return false;
+        e.done = true;
+        return true;
+      },
+    };
+  }
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  private arm(): void {
+    while (this.head < this.entries.length && this.entries[this.head]!.done) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+    const first = this.entries[this.head];
+    if (!first) {
+      this.entries = [];
+      this.head = 0;
+      return;
+    }
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, first.due - this.clock.now()));
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = this.clock.now();
+    while (this.head < this.entries.length) {
+      const e = this.entries[this.head]!;
+      if (!e.done && e.due > now) break;
+      this.head++;
+      if (!e.done) {
+        e.done = true;
+        e.onExpire();
+      }
+    }
+    this.arm();
+  }
 }
