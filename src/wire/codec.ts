@@ -56,47 +56,119 @@ export function commandName(id: number): string | undefined {
 }
 
 /** Requests SMPP defines no response for. */
+const noFilter = (): void => {};
+
 export const NO_RESPONSE: ReadonlySet<string> = new Set(['alert_notification', 'outbind']);
 
 export function isResponseId(id: number): boolean {
   return (id & 0x80000000) !== 0;
 }
 
-const HEADER_KEYS = new Set(['command', 'command_length', 'command_id', 'command_status', 'sequence_number', '_filter']);
-const noFilter = (): void => {};
+type Fail = { status: number; reason: string };
+const CSTRING = new Set([smpp.types.cstring, smpp.types.tlv.cstring]);
+const FIXED: ReadonlyMap<smpp.FieldType, number> = new Map([
+  [smpp.types.int8, 1],
+  [smpp.types.int16, 2],
+  [smpp.types.int32, 4],
+  [smpp.types.tlv.int8, 1],
+  [smpp.types.tlv.int16, 2],
+  [smpp.types.tlv.int32, 4],
+]);
+
+function readCString(buf: Buffer, off: number, end: number): { value: string; next: number } | undefined {
+  const nul = buf.indexOf(0, off);
+  if (nul === -1 || nul >= end) return undefined;
+  return { value: buf.toString('latin1', off, nul), next: nul + 1 };
+}
 
 /**
  * Decode one whole PDU (`buf.length === command_length`, ≥ 16). Never throws:
  * an unknown command id or a body that does not parse comes back as
  * `{ ok: false }` with the status a generic_nack should carry.
+ *
+ * The field walk is Sluice's (the library's reader stops quietly at the end
+ * of the buffer and reads C-string TLVs past their length); the field
+ * definitions and value readers are npm `smpp`'s. Every mandatory field of a
+ * request must be present and end inside the PDU; TLVs must fit exactly.
  */
 export function decodePdu(buf: Buffer): DecodeResult {
   const command_id = buf.readUInt32BE(4);
+  const command_status = buf.readUInt32BE(8);
   const sequence_number = buf.readUInt32BE(12);
   const command = COMMAND_BY_ID.get(command_id);
   if (command === undefined) {
     return { ok: false, command_id, sequence_number, status: ESME_RINVCMDID, reason: `unknown command_id 0x${command_id.toString(16)}` };
   }
-  const lib = Object.create(smpp.PDU.prototype) as smpp.PDU;
-  lib._filter = noFilter;
-  try {
-    lib.fromBuffer(buf);
-  } catch (err) {
-    return { ok: false, command_id, sequence_number, status: ESME_RINVCMDLEN, reason: `${command} body does not parse: ${(err as Error).message}` };
-  }
+  const def = smpp.commands[SMPP_TO_LIB[command] ?? command]!;
   const fields: Record<string, unknown> = {};
   let unknownTlvs: UnknownTlv[] | undefined;
-  for (const key of Object.keys(lib)) {
-    if (HEADER_KEYS.has(key)) continue;
-    const value = lib[key];
-    const tag = Number(key);
-    if (Number.isInteger(tag) && String(tag) === key) {
-      (unknownTlvs ??= []).push({ tag, value: new Uint8Array(value as Buffer) });
-    } else {
-      fields[key] = value;
+  const end = buf.length;
+  const fail = (reason: string): DecodeResult => ({ ok: false, command_id, sequence_number, status: ESME_RINVCMDLEN, reason: `${command}: ${reason}` });
+  let off = HEADER;
+  const isResp = isResponseId(command_id);
+  for (const [key, param] of Object.entries(def.params ?? {})) {
+    // A response may stop early (an error status carries no body); a request may not.
+    if (off >= end && isResp) break;
+    const type = param.type;
+    if (CSTRING.has(type)) {
+      const r = readCString(buf, off, end);
+      if (!r) return fail(`${key} is not NUL-terminated inside the PDU`);
+      fields[key] = r.value;
+      off = r.next;
+      continue;
     }
+    const fixed = FIXED.get(type);
+    if (fixed !== undefined) {
+      if (off + fixed > end) return fail(`${key} runs past the end of the PDU`);
+      fields[key] = type.read(buf, off);
+      off += fixed;
+      continue;
+    }
+    if (type === smpp.types.buffer) {
+      if (off + 1 > end || off + 1 + buf[off]! > end) return fail(`${key} length runs past the end of the PDU`);
+      fields[key] = buf.subarray(off + 1, off + 1 + buf[off]!);
+      off += 1 + buf[off]!;
+      continue;
+    }
+    // dest_address / unsuccess_sme arrays: the library reads them; check where it stopped.
+    let value: unknown;
+    try {
+      value = type.read(buf, off);
+    } catch (err) {
+      return fail(`${key} does not parse: ${(err as Error).message}`);
+    }
+    const size = type.size(value);
+    if (off + size > end) return fail(`${key} runs past the end of the PDU`);
+    fields[key] = value;
+    off += size;
   }
-  const pdu: WirePdu = { command, command_id, command_status: lib.command_status, sequence_number, fields };
+  while (off < end) {
+    if (off + 4 > end) return fail('trailing bytes that are not a TLV');
+    const tag = buf.readUInt16BE(off);
+    const len = buf.readUInt16BE(off + 2);
+    const start = off + 4;
+    off = start + len;
+    if (off > end) return fail(`TLV 0x${tag.toString(16)} runs past the end of the PDU`);
+    const tlv = smpp.tlvsById[tag];
+    const fixed = tlv ? FIXED.get(tlv.type) : undefined;
+    if (!tlv || (fixed !== undefined && fixed !== len)) {
+      // Unknown, or not the size its definition says: keep the bytes, in order.
+      (unknownTlvs ??= []).push({ tag, value: new Uint8Array(buf.subarray(start, off)) });
+      continue;
+    }
+    let value: unknown;
+    if (CSTRING.has(tlv.type)) {
+      // Read within the TLV's own length; a missing NUL is tolerated, not read past.
+      const nul = buf.indexOf(0, start);
+      value = buf.toString('latin1', start, nul === -1 || nul >= off ? off : nul);
+    } else {
+      value = tlv.type.read(buf, start, len);
+    }
+    const name = def.tlvMap?.[tlv.tag] ?? tlv.tag;
+    if (tlv.multiple) ((fields[name] ??= []) as unknown[]).push(value);
+    else fields[name] = value;
+  }
+  const pdu: WirePdu = { command, command_id, command_status, sequence_number, fields };
   if (unknownTlvs) pdu.unknownTlvs = unknownTlvs;
   return { ok: true, pdu };
 }
@@ -111,7 +183,10 @@ export function encodePdu(
 ): Buffer {
   const libName = SMPP_TO_LIB[command] ?? command;
   if (!smpp.commands[libName]) throw new Error(`unknown SMPP command ${command}`);
-  const lib = new smpp.PDU(libName, { ...fields, sequence_number, command_status });
+  const opts: Record<string, unknown> = { ...fields, sequence_number, command_status };
+  // The library defaults binds to interface_version 0x50 (SMPP 5.0); Sluice speaks 3.4.
+  if (libName.startsWith('bind_') && !libName.endsWith('_resp') && opts.interface_version === undefined) opts.interface_version = 0x34;
+  const lib = new smpp.PDU(libName, opts);
   lib._filter = noFilter;
   const body = lib.toBuffer();
   if (!unknownTlvs || unknownTlvs.length === 0 || command_status !== 0) return body;

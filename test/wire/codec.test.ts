@@ -1,0 +1,675 @@
+/**
+ * The PDU codec (src/wire/codec.ts) and the field layers around it
+ * (src/pdu/fields.ts, src/pdu/model.ts). npm `smpp` is only a codec here; its
+ * lossy filters must never touch what Sluice forwards (contract §1): unknown
+ * TLVs, UDH and relative validity periods survive decode → encode byte-exact,
+ * GSM text goes out as data_coding 0 (never 1), binds say interface_version 0x34.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import * as smpp from 'smpp';
+import { isSluiceError } from '../../src/errors';
+import { toWireFields } from '../../src/pdu/fields';
+import { toPolicyPdu } from '../../src/pdu/model';
+import {
+  commandId,
+  commandName,
+  decodePdu,
+  encodePdu,
+  encodeSimpleResponse,
+  genericNack,
+  type UnknownTlv,
+  type WirePdu,
+} from '../../src/wire/codec';
+import { ESME_RINVCMDID, ESME_RINVCMDLEN, ESME_RTHROTTLED } from '../../src/wire/status';
+
+const FUZZ_SEED = Number(process.env.SLUICE_FUZZ_SEED ?? 20240611);
+
+// ---- building wire bytes by hand (independent of the codec under test) ------------
+
+const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s, 'latin1'), Buffer.from([0])]);
+const u8 = (...b: number[]): Buffer => Buffer.from(b);
+const u16 = (v: number): Buffer => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(v);
+  return b;
+};
+const u32 = (v: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v >>> 0);
+  return b;
+};
+const octets = (b: Buffer): Buffer => Buffer.concat([u8(b.length), b]); // sm_length + short_message
+const tlv = (tag: number, value: Buffer): Buffer => Buffer.concat([u16(tag), u16(value.length), value]);
+
+function pdu(id: number, seq: number, body: Buffer, status = 0): Buffer {
+  return Buffer.concat([u32(16 + body.length), u32(id), u32(status), u32(seq), body]);
+}
+
+interface SmFields {
+  service_type?: string;
+  source_addr_ton?: number;
+  source_addr_npi?: number;
+  source_addr?: string;
+  dest_addr_ton?: number;
+  dest_addr_npi?: number;
+  destination_addr?: string;
+  esm_class?: number;
+  protocol_id?: number;
+  priority_flag?: number;
+  schedule_delivery_time?: string;
+  validity_period?: string;
+  registered_delivery?: number;
+  replace_if_present_flag?: number;
+  data_coding?: number;
+  sm_default_msg_id?: number;
+  short_message?: Buffer;
+}
+
+/** The mandatory part of a submit_sm / deliver_sm body, in SMPP 3.4 order. */
+function smBody(f: SmFields): Buffer {
+  return Buffer.concat([
+    cstr(f.service_type ?? ''),
+    u8(f.source_addr_ton ?? 0, f.source_addr_npi ?? 0),
+    cstr(f.source_addr ?? ''),
+    u8(f.dest_addr_ton ?? 0, f.dest_addr_npi ?? 0),
+    cstr(f.destination_addr ?? ''),
+    u8(f.esm_class ?? 0, f.protocol_id ?? 0, f.priority_flag ?? 0),
+    cstr(f.schedule_delivery_time ?? ''),
+    cstr(f.validity_period ?? ''),
+    u8(f.registered_delivery ?? 0, f.replace_if_present_flag ?? 0, f.data_coding ?? 0, f.sm_default_msg_id ?? 0),
+    octets(f.short_message ?? Buffer.alloc(0)),
+  ]);
+}
+
+/** Offset of data_coding in a submit_sm / deliver_sm, found by walking the wire bytes. */
+function dataCodingOffset(buf: Buffer): number {
+  let off = 16;
+  const skipC = (): void => {
+    while (buf[off] !== 0) off++;
+    off++;
+  };
+  skipC(); // service_type
+  off += 2;
+  skipC(); // source_addr
+  off += 2;
+  skipC(); // destination_addr
+  off += 3;
+  skipC(); // schedule_delivery_time
+  skipC(); // validity_period
+  off += 2; // registered_delivery, replace_if_present_flag
+  return off;
+}
+
+function decoded(buf: Buffer): WirePdu {
+  const r = decodePdu(buf);
+  assert.equal(r.ok, true, r.ok ? '' : r.reason);
+  return (r as { ok: true; pdu: WirePdu }).pdu;
+}
+
+/** Decode, then encode again with everything the decoder kept. */
+function reencode(buf: Buffer): Buffer {
+  const p = decoded(buf);
+  return encodePdu(p.command, p.sequence_number, p.command_status, p.fields, p.unknownTlvs);
+}
+
+/** The path a policy's `{ ...pdu }` takes when it forwards a PDU it received. */
+function forwardViaPolicy(buf: Buffer): Buffer {
+  const p = decoded(buf);
+  const w = toWireFields(p.command, toPolicyPdu(p));
+  return encodePdu(p.command, p.sequence_number, 0, w.fields, w.unknownTlvs);
+}
+
+const invalidField = (err: unknown): boolean => isSluiceError(err, 'INVALID_FIELD');
+
+// ---- round trips --------------------------------------------------------------------
+
+describe('codec: decodePdu / encodePdu round trips', () => {
+  const allFields = {
+    service_type: 'CMT',
+    source_addr_ton: 5,
+    source_addr_npi: 0,
+    source_addr: 'Sluice',
+    dest_addr_ton: 1,
+    dest_addr_npi: 1,
+    destination_addr: '31612345678',
+    esm_class: 0x03,
+    protocol_id: 0x7f,
+    priority_flag: 1,
+    schedule_delivery_time: '240131120000000+',
+    validity_period: '240201120000004+',
+    registered_delivery: 0x11,
+    replace_if_present_flag: 1,
+    data_coding: 0,
+    sm_default_msg_id: 7,
+    short_message: Buffer.from('Hello world'),
+  };
+  const allTlvs = {
+    user_message_reference: 0x1234,
+    source_port: 0x0b84,
+    dest_port: 0x23f0,
+    sar_msg_ref_num: 0xabcd,
+    sar_total_segments: 3,
+    sar_segment_seqnum: 2,
+    qos_time_to_live: 0x01020304,
+    privacy_indicator: 2,
+    source_subaddress: Buffer.from([0xa0, 0x31, 0x32]),
+    callback_num: [Buffer.from([0, 1, 1, 0x33, 0x31]), Buffer.from([1, 1, 1, 0x34, 0x34])],
+  };
+  const golden = pdu(
+    0x00000004,
+    0x01020304,
+    Buffer.concat([
+      smBody(allFields),
+      tlv(0x0204, u16(0x1234)),
+      tlv(0x020a, u16(0x0b84)),
+      tlv(0x020b, u16(0x23f0)),
+      tlv(0x020c, u16(0xabcd)),
+      tlv(0x020e, u8(3)),
+      tlv(0x020f, u8(2)),
+      tlv(0x0017, u32(0x01020304)),
+      tlv(0x0201, u8(2)),
+      tlv(0x0202, u8(0xa0, 0x31, 0x32)),
+      tlv(0x0381, u8(0, 1, 1, 0x33, 0x31)),
+      tlv(0x0381, u8(1, 1, 1, 0x34, 0x34)),
+    ]),
+  );
+
+  it('submit_sm with every mandatory field and known TLVs encodes to the SMPP 3.4 bytes, decodes back, and re-encodes byte-exact', () => {
+    const enc = encodePdu('submit_sm', 0x01020304, 0, { ...allFields, ...allTlvs });
+    assert.equal(enc.toString('hex'), golden.toString('hex'));
+    const p = decoded(golden);
+    assert.equal(p.command, 'submit_sm');
+    assert.equal(p.command_id, 4);
+    assert.equal(p.command_status, 0);
+    assert.equal(p.sequence_number, 0x01020304);
+    assert.deepEqual(p.fields, { ...allFields, ...allTlvs });
+    assert.equal(p.unknownTlvs, undefined);
+    assert.equal(reencode(golden).toString('hex'), golden.toString('hex'));
+    assert.equal(forwardViaPolicy(golden).toString('hex'), golden.toString('hex'));
+  });
+
+  it('submit_sm_multi keeps its SMPP 3.4 name and its destinations both ways', () => {
+    assert.equal(commandName(0x21), 'submit_sm_multi');
+    assert.equal(commandId('submit_sm_multi'), 0x21);
+    assert.equal(commandName(0x80000021), 'submit_sm_multi_resp');
+    const dests = [{ dest_addr_ton: 1, dest_addr_npi: 1, destination_addr: '31600000001' }, { dl_name: 'friends' }];
+    const buf = encodePdu('submit_sm_multi', 9, 0, { source_addr: 'S', dest_address: dests, short_message: Buffer.from('hi') });
+    const p = decoded(buf);
+    assert.equal(p.command, 'submit_sm_multi');
+    assert.deepEqual(p.fields.dest_address, dests);
+    assert.deepEqual(toPolicyPdu(p).destinations, dests);
+    assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
+    assert.equal(forwardViaPolicy(buf).toString('hex'), buf.toString('hex'));
+  });
+
+  it('unknown TLVs are preserved byte-exact through decode → encode (and through a policy forwarding the PDU)', () => {
+    const unknown: [number, Buffer][] = [
+      [0x1400, Buffer.from('vendor-X')],
+      [0x1401, Buffer.alloc(0)],
+      [0x3000, u8(0x00, 0xff, 0x00, 0x1b, 0x80)],
+      [0xfffe, Buffer.alloc(300, 0x5a)],
+    ];
+    const buf = pdu(
+      0x00000005,
+      77,
+      Buffer.concat([
+        smBody({ esm_class: 0x04, short_message: Buffer.from('id:abc123 stat:DELIVRD') }),
+        tlv(0x001e, cstr('abc123')), // receipted_message_id
+        tlv(0x0427, u8(2)), // message_state
+        ...unknown.map(([t, v]) => tlv(t, v)),
+      ]),
+    );
+    const p = decoded(buf);
+    assert.equal(p.fields.receipted_message_id, 'abc123');
+    assert.equal(p.fields.message_state, 2);
+    assert.deepEqual(
+      p.unknownTlvs?.map((t) => [t.tag, Buffer.from(t.value).toString('hex')]),
+      unknown.map(([t, v]) => [t, v.toString('hex')]),
+    );
+    assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
+    assert.equal(forwardViaPolicy(buf).toString('hex'), buf.toString('hex'));
+    // The decoded values are copies: reusing the read buffer cannot change them.
+    const copy = Buffer.from(buf);
+    const q = decoded(copy);
+    copy.fill(0xee);
+    assert.equal(Buffer.from(q.unknownTlvs![0]!.value).toString(), 'vendor-X');
+  });
+
+  it(
+    'an unknown TLV tag that occurs twice keeps both occurrences through decode → encode',
+    () => {
+      const buf = pdu(
+        0x00000004,
+        4,
+        Buffer.concat([smBody({ destination_addr: '316', short_message: Buffer.from('x') }), tlv(0x1400, Buffer.from('first')), tlv(0x1400, Buffer.from('second'))]),
+      );
+      const p = decoded(buf);
+      assert.deepEqual(
+        p.unknownTlvs?.map((t) => [t.tag, Buffer.from(t.value).toString()]),
+        [
+          [0x1400, 'first'],
+          [0x1400, 'second'],
+        ],
+      );
+      assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
+    },
+  );
+
+  it(
+    'unknown TLVs keep their wire order through decode → encode',
+    () => {
+      const buf = pdu(
+        0x00000004,
+        4,
+        Buffer.concat([smBody({ destination_addr: '316', short_message: Buffer.from('x') }), tlv(0x3000, Buffer.from('A')), tlv(0x1400, Buffer.from('B'))]),
+      );
+      assert.deepEqual(decoded(buf).unknownTlvs?.map((t) => t.tag), [0x3000, 0x1400]);
+      assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
+    },
+  );
+
+  it('unknown TLVs interleaved with known ones are all kept (TLV order is free in SMPP 3.4)', () => {
+    const buf = pdu(
+      0x00000004,
+      3,
+      Buffer.concat([
+        smBody({ destination_addr: '316', short_message: Buffer.from('x') }),
+        tlv(0x1500, u8(1, 2, 3)),
+        tlv(0x0204, u16(9)),
+        tlv(0x1501, u8(4)),
+        tlv(0x020a, u16(10)),
+      ]),
+    );
+    const out = reencode(buf);
+    assert.equal(out.length, buf.length);
+    assert.equal(out.readUInt32BE(0), out.length);
+    const tlvsOf = (b: Buffer): string[] => {
+      const start = 16 + smBody({ destination_addr: '316', short_message: Buffer.from('x') }).length;
+      const list: string[] = [];
+      for (let off = start; off < b.length; ) {
+        const len = b.readUInt16BE(off + 2);
+        list.push(b.subarray(off, off + 4 + len).toString('hex'));
+        off += 4 + len;
+      }
+      return list.sort();
+    };
+    assert.deepEqual(tlvsOf(out), tlvsOf(buf));
+  });
+
+  it('short_message with a UDH stays byte-exact (the UDH is not decoded away); policies see udh and text beside the raw bytes', () => {
+    const udh = u8(0x05, 0x00, 0x03, 0xa7, 0x02, 0x01);
+    const gsmBody = u8(0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x20, 0x00, 0x1b, 0x65); // "Hello @€" in unpacked GSM 03.38
+    const sm = Buffer.concat([udh, gsmBody]);
+    const buf = pdu(0x00000004, 12, smBody({ destination_addr: '31600000000', esm_class: 0x40, data_coding: 0, short_message: sm }));
+    const p = decoded(buf);
+    assert.deepEqual(p.fields.short_message, sm);
+    assert.equal(p.fields.esm_class, 0x40);
+    assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
+    const pol = toPolicyPdu(p);
+    assert.deepEqual(pol.udh, new Uint8Array(udh));
+    assert.equal(pol.text, 'Hello @€');
+    assert.deepEqual(pol.short_message, new Uint8Array(sm));
+    // Forwarding `{ ...pdu }` must not prepend the UDH a second time.
+    assert.equal(forwardViaPolicy(buf).toString('hex'), buf.toString('hex'));
+
+    // 8-bit binary with a port-addressing UDH: every octet value survives.
+    const bin = Buffer.concat([u8(0x06, 0x05, 0x04, 0x0b, 0x84, 0x23, 0xf0), Buffer.from(Array.from({ length: 120 }, (_, i) => (i * 37) & 0xff))]);
+    const bbuf = pdu(0x00000004, 13, smBody({ destination_addr: '316', esm_class: 0x40, data_coding: 0x04, short_message: bin }));
+    assert.equal(reencode(bbuf).toString('hex'), bbuf.toString('hex'));
+    assert.equal(forwardViaPolicy(bbuf).toString('hex'), bbuf.toString('hex'));
+    assert.equal(toPolicyPdu(decoded(bbuf)).text, undefined);
+  });
+
+  it("relative validity_period '000001000000000R' (and a relative schedule) survive decode → encode unchanged", () => {
+    const buf = pdu(
+      0x00000004,
+      21,
+      smBody({ destination_addr: '316', schedule_delivery_time: '000000001000000R', validity_period: '000001000000000R', short_message: Buffer.from('x') }),
+    );
+    const p = decoded(buf);
+    assert.equal(p.fields.validity_period, '000001000000000R');
+    assert.equal(p.fields.schedule_delivery_time, '000000001000000R');
+    assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
+    assert.equal(forwardViaPolicy(buf).toString('hex'), buf.toString('hex'));
+    const enc = encodePdu('submit_sm', 1, 0, { validity_period: '000001000000000R', short_message: Buffer.from('x') });
+    assert.ok(enc.includes(cstr('000001000000000R')));
+  });
+
+  it('data_coding 0 stays 0 on the wire (npm smpp would write 1 for GSM text)', () => {
+    const buf = pdu(0x00000004, 5, smBody({ destination_addr: '316', data_coding: 0, short_message: Buffer.from('hello GSM') }));
+    const p = decoded(buf);
+    assert.equal(p.fields.data_coding, 0);
+    const out = reencode(buf);
+    assert.equal(out[dataCodingOffset(out)], 0);
+    assert.equal(out.toString('hex'), buf.toString('hex'));
+    // data_coding left out: the default 0, not 1.
+    const dflt = encodePdu('submit_sm', 6, 0, { destination_addr: '316', short_message: Buffer.from('hello GSM') });
+    assert.equal(dflt[dataCodingOffset(dflt)], 0);
+    // Other codings are carried as given.
+    for (const dc of [0x01, 0x03, 0x08, 0xf0]) {
+      const b = encodePdu('submit_sm', 7, 0, { destination_addr: '316', data_coding: dc, short_message: Buffer.from('hi') });
+      assert.equal(b[dataCodingOffset(b)], dc);
+      assert.equal(decoded(b).fields.data_coding, dc);
+    }
+  });
+
+  it("encodePdu('bind_transceiver', …, { interface_version: 0x34 }) puts 0x34 on the wire", () => {
+    const enc = encodePdu('bind_transceiver', 1, 0, { system_id: 'acme', password: 'pw', system_type: 'SMS', interface_version: 0x34, addr_ton: 1, addr_npi: 1, address_range: '' });
+    const expected = pdu(0x00000009, 1, Buffer.concat([cstr('acme'), cstr('pw'), cstr('SMS'), u8(0x34, 1, 1), cstr('')]));
+    assert.equal(enc.toString('hex'), expected.toString('hex'));
+    assert.equal(enc[16 + 5 + 3 + 4], 0x34);
+    assert.equal(decoded(enc).fields.interface_version, 0x34);
+  });
+
+  it(
+    'encodePdu of a bind without interface_version writes 0x34, not npm smpp\'s default 0x50',
+    () => {
+      for (const cmd of ['bind_transceiver', 'bind_transmitter', 'bind_receiver']) {
+        const enc = encodePdu(cmd, 1, 0, { system_id: 'acme', password: 'pw' });
+        assert.equal(enc[16 + 5 + 3 + 1], 0x34, cmd);
+      }
+    },
+  );
+
+  it('encodePdu with an error status writes the header only, without body or unknown TLVs', () => {
+    const enc = encodePdu('submit_sm_resp', 8, ESME_RTHROTTLED, { message_id: 'abc' }, [{ tag: 0x1400, value: u8(1) }]);
+    assert.equal(enc.toString('hex'), pdu(0x80000004, 8, Buffer.alloc(0), ESME_RTHROTTLED).toString('hex'));
+  });
+
+  it('property: any submit_sm Sluice encodes decodes to the same fields and re-encodes byte-exact', () => {
+    const ascii = (max: number): fc.Arbitrary<string> =>
+      fc.array(fc.integer({ min: 0x20, max: 0x7e }), { maxLength: max }).map((a) => String.fromCharCode(...a));
+    const byte = fc.integer({ min: 0, max: 255 });
+    const unknownTag = fc.integer({ min: 0x1400, max: 0xffff }).filter((t) => smpp.tlvsById[t] === undefined);
+    const arb = fc.record({
+      seq: fc.integer({ min: 0, max: 0xffffffff }),
+      fields: fc.record({
+        service_type: ascii(5),
+        source_addr_ton: byte,
+        source_addr_npi: byte,
+        source_addr: ascii(20),
+        dest_addr_ton: byte,
+        dest_addr_npi: byte,
+        destination_addr: ascii(20),
+        esm_class: byte,
+        protocol_id: byte,
+        priority_flag: byte,
+        schedule_delivery_time: ascii(16),
+        validity_period: ascii(16),
+        registered_delivery: byte,
+        replace_if_present_flag: byte,
+        data_coding: byte,
+        sm_default_msg_id: byte,
+        short_message: fc.uint8Array({ maxLength: 254 }).map((a) => Buffer.from(a)),
+      }),
+      // Distinct tags in ascending order: repeated tags and wire order have their own tests above.
+      tlvs: fc
+        .uniqueArray(fc.record({ tag: unknownTag, value: fc.uint8Array({ maxLength: 64 }) }), { maxLength: 4, selector: (t) => t.tag })
+        .map((a) => [...a].sort((x, y) => x.tag - y.tag)),
+    });
+    fc.assert(
+      fc.property(arb, ({ seq, fields, tlvs }) => {
+        const buf = encodePdu('submit_sm', seq, 0, fields, tlvs);
+        assert.equal(buf.readUInt32BE(0), buf.length);
+        const p = decoded(buf);
+        assert.equal(p.sequence_number, seq);
+        assert.deepEqual(p.fields, { ...fields });
+        assert.deepEqual(
+          (p.unknownTlvs ?? []).map((t: UnknownTlv) => [t.tag, Buffer.from(t.value).toString('hex')]),
+          tlvs.map((t) => [t.tag, Buffer.from(t.value).toString('hex')]),
+        );
+        assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
+      }),
+      { numRuns: 100, seed: FUZZ_SEED },
+    );
+  });
+});
+
+// ---- decodePdu on bad input -------------------------------------------------------
+
+describe('codec: decodePdu on bad input never throws', () => {
+  it('unknown command_id → { ok: false } with ESME_RINVCMDID and the sequence number', () => {
+    for (const id of [0x00000099, 0x12345678, 0x7fffffff]) {
+      const r = decodePdu(pdu(id, 4242, u8(1, 2, 3)));
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.deepEqual([r.command_id, r.sequence_number, r.status], [id, 4242, ESME_RINVCMDID]);
+    }
+  });
+
+  it('a known TLV whose value runs past the PDU → { ok: false } with ESME_RINVCMDLEN', () => {
+    const r = decodePdu(pdu(0x00000004, 17, Buffer.concat([smBody({ short_message: Buffer.from('x') }), u8(0x02, 0x04, 0x00, 0x02, 0x01)])));
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.deepEqual([r.sequence_number, r.status], [17, ESME_RINVCMDLEN]);
+  });
+
+  it(
+    'a body missing mandatory fields (submit_sm, command_length 17) → { ok: false } with ESME_RINVCMDLEN',
+    () => {
+      for (const body of [u8(0x00), u8(0x41)]) {
+        const r = decodePdu(pdu(0x00000004, 5, body));
+        assert.equal(r.ok, false, `submit_sm body ${body.toString('hex')}`);
+        if (!r.ok) assert.equal(r.status, ESME_RINVCMDLEN);
+      }
+    },
+  );
+
+  it(
+    'a C-Octet String cut off by command_length (bind_transceiver "acme-app\\0p") → { ok: false } with ESME_RINVCMDLEN',
+    () => {
+      const r = decodePdu(pdu(0x00000009, 6, Buffer.from('acme-app\0p', 'latin1')));
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.equal(r.status, ESME_RINVCMDLEN);
+    },
+  );
+
+  it(
+    'sm_length running past the PDU → { ok: false } with ESME_RINVCMDLEN, not a silently shortened short_message',
+    () => {
+      const body = smBody({ short_message: Buffer.from('abc') });
+      body[body.length - 4] = 200;
+      const r = decodePdu(pdu(0x00000004, 7, body));
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.equal(r.status, ESME_RINVCMDLEN);
+    },
+  );
+
+  it(
+    'a C-Octet String TLV is read within its own length, never into the next TLV',
+    () => {
+      const buf = pdu(0x00000005, 8, Buffer.concat([smBody({ esm_class: 0x04 }), tlv(0x001e, Buffer.from('abc')), tlv(0x1401, u8(1, 2))]));
+      const r = decodePdu(buf);
+      if (!r.ok) return; // refusing the malformed TLV is also acceptable
+      assert.equal(r.pdu.fields.receipted_message_id, 'abc');
+      assert.deepEqual(r.pdu.unknownTlvs?.map((t) => t.tag), [0x1401]);
+    },
+  );
+
+  it('property: decodePdu never throws on any bytes with a consistent command_length, and names what it accepts', () => {
+    const ids = [0x01, 0x02, 0x04, 0x05, 0x09, 0x15, 0x21, 0x103, 0x102, 0x80000004, 0x80000009, 0x80000021, 0x80000000];
+    const arb = fc.record({
+      id: fc.oneof(fc.constantFrom(...ids), fc.integer({ min: 0, max: 0xffffffff })),
+      seq: fc.integer({ min: 0, max: 0xffffffff }),
+      status: fc.integer({ min: 0, max: 0xffffffff }),
+      body: fc.uint8Array({ maxLength: 600 }),
+    });
+    fc.assert(
+      fc.property(arb, ({ id, seq, status, body }) => {
+        const buf = pdu(id, seq, Buffer.from(body), status);
+        const r = decodePdu(buf);
+        if (r.ok) {
+          assert.equal(r.pdu.command, commandName(id));
+          assert.equal(r.pdu.command_id, id);
+          assert.equal(r.pdu.sequence_number, seq);
+        } else {
+          assert.equal(r.sequence_number, seq);
+          assert.equal(r.status, commandName(id) === undefined ? ESME_RINVCMDID : ESME_RINVCMDLEN);
+        }
+      }),
+      { numRuns: 100, seed: FUZZ_SEED + 1 },
+    );
+  });
+});
+
+// ---- responses ----------------------------------------------------------------------
+
+describe('codec: encodeSimpleResponse', () => {
+  it('writes a submit_sm_resp with its message_id exactly as encodePdu would', () => {
+    const fast = encodeSimpleResponse(0x80000004, 99, 0, 'msg-42');
+    assert.equal(fast.toString('hex'), pdu(0x80000004, 99, cstr('msg-42')).toString('hex'));
+    assert.equal(fast.toString('hex'), encodePdu('submit_sm_resp', 99, 0, { message_id: 'msg-42' }).toString('hex'));
+    assert.deepEqual(decoded(fast).fields, { message_id: 'msg-42' });
+  });
+
+  it('an empty message_id is a single NUL; no message_id is an empty body', () => {
+    assert.equal(encodeSimpleResponse(0x80000004, 1, 0, '').toString('hex'), pdu(0x80000004, 1, u8(0)).toString('hex'));
+    assert.equal(encodeSimpleResponse(0x80000015, 1, 0).toString('hex'), pdu(0x80000015, 1, Buffer.alloc(0)).toString('hex'));
+    assert.equal(
+      encodeSimpleResponse(0x80000009, 2, 0, 'sluice').toString('hex'),
+      encodePdu('bind_transceiver_resp', 2, 0, { system_id: 'sluice' }).toString('hex'),
+    );
+  });
+
+  it('an error status carries no body, even when a message_id is given; 32-bit values are written unsigned', () => {
+    assert.equal(encodeSimpleResponse(0x80000004, 0xffffffff, ESME_RTHROTTLED, 'ignored').toString('hex'), pdu(0x80000004, 0xffffffff, Buffer.alloc(0), ESME_RTHROTTLED).toString('hex'));
+    assert.equal(encodeSimpleResponse(0x80000004, 3, 0xffffffff).readUInt32BE(8), 0xffffffff);
+  });
+
+  it('genericNack is a 16-byte generic_nack with the status and sequence number', () => {
+    const n = genericNack(0x7ffffffe, ESME_RINVCMDID);
+    assert.equal(n.toString('hex'), pdu(0x80000000, 0x7ffffffe, Buffer.alloc(0), ESME_RINVCMDID).toString('hex'));
+    const p = decoded(n);
+    assert.equal(p.command, 'generic_nack');
+    assert.equal(p.command_status, ESME_RINVCMDID);
+  });
+});
+
+// ---- policy fields → wire -------------------------------------------------------------
+
+describe('fields: toWireFields', () => {
+  it('a string short_message that GSM 03.38 can carry is encoded unpacked with data_coding 0, never 1', () => {
+    const w = toWireFields('submit_sm', { destination_addr: '31600000000', short_message: 'Hello @ {€}' });
+    assert.equal(w.fields.data_coding, 0);
+    assert.deepEqual(
+      Buffer.from(w.fields.short_message as Uint8Array),
+      u8(0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x20, 0x00, 0x20, 0x1b, 0x28, 0x1b, 0x65, 0x1b, 0x29),
+    );
+    const buf = encodePdu('submit_sm', 1, 0, w.fields, w.unknownTlvs);
+    assert.equal(buf[dataCodingOffset(buf)], 0);
+    assert.equal(toPolicyPdu(decoded(buf)).text, 'Hello @ {€}');
+  });
+
+  it('text GSM 03.38 cannot carry is encoded UCS-2 (data_coding 8), surrogate pairs kept', () => {
+    const w = toWireFields('submit_sm', { destination_addr: '316', short_message: 'Привет 👍' });
+    assert.equal(w.fields.data_coding, 8);
+    assert.deepEqual(Buffer.from(w.fields.short_message as Uint8Array), Buffer.concat([Buffer.from('Привет ', 'utf16le').swap16(), u8(0xd8, 0x3d, 0xdc, 0x4d)]));
+    const buf = encodePdu('submit_sm', 1, 0, w.fields);
+    assert.equal(buf[dataCodingOffset(buf)], 8);
+    assert.equal(toPolicyPdu(decoded(buf)).text, 'Привет 👍');
+  });
+
+  it('an explicit data_coding is honoured, and text it cannot carry is INVALID_FIELD', () => {
+    const w = toWireFields('submit_sm', { destination_addr: '316', data_coding: 3, short_message: 'café' });
+    assert.equal(w.fields.data_coding, 3);
+    assert.deepEqual(Buffer.from(w.fields.short_message as Uint8Array), Buffer.from('café', 'latin1'));
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '316', data_coding: 0, short_message: 'Привет' }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '316', data_coding: 4, short_message: 'text in binary' }), invalidField);
+  });
+
+  it('a udh with a string message is prepended once and sets UDHI', () => {
+    const udh = new Uint8Array([0x05, 0x00, 0x03, 0x01, 0x02, 0x01]);
+    const w = toWireFields('submit_sm', { destination_addr: '316', esm_class: 0x03, udh, short_message: 'Hi' });
+    assert.equal(w.fields.esm_class, 0x43);
+    assert.deepEqual(Buffer.from(w.fields.short_message as Uint8Array), Buffer.concat([Buffer.from(udh), u8(0x48, 0x69)]));
+  });
+
+  it('a short_message over 254 octets is INVALID_FIELD (string or bytes); 254 is fine; message_payload takes more', () => {
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '316', short_message: 'a'.repeat(300) }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '316', short_message: new Uint8Array(300) }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '316', short_message: '€'.repeat(128) }), invalidField); // 256 septets
+    assert.equal((toWireFields('submit_sm', { short_message: new Uint8Array(254) }).fields.short_message as Uint8Array).length, 254);
+    const big = toWireFields('submit_sm', { destination_addr: '316', message_payload: 'a'.repeat(300) });
+    assert.equal((big.fields.message_payload as Uint8Array).length, 300);
+    const buf = encodePdu('submit_sm', 1, 0, big.fields);
+    assert.equal(Buffer.from(decoded(buf).fields.message_payload as Uint8Array).toString(), 'a'.repeat(300));
+  });
+
+  it('unknown field names, fields of another command and an unknown command are INVALID_FIELD', () => {
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '316', no_such_field: 1 }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { message_id: 'abc' }), invalidField); // a submit_sm_resp field
+    assert.throws(() => toWireFields('cancel_sm', { short_message: 'x' }), invalidField);
+    assert.throws(() => toWireFields('no_such_command', {}), invalidField);
+  });
+
+  it('bad values are INVALID_FIELD before anything is encoded', () => {
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '3'.repeat(21) }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { destination_addr: '31\u00006' }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { esm_class: 256 }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { data_coding: -1 }), invalidField);
+    assert.throws(() => toWireFields('submit_sm', { unknown_tlvs: [{ tag: 0x0204, value: new Uint8Array(2) }] }), invalidField); // known tag
+  });
+});
+
+// ---- wire → policy view ----------------------------------------------------------------
+
+describe('model: toPolicyPdu', () => {
+  const receiptText = 'id:abc123 sub:001 dlvrd:001 submit date:2401311200 done date:2401311201 stat:DELIVRD err:000 text:Hello';
+
+  it('a DLR deliver_sm gives text, udh, unknown_tlvs, isDlr and receipt, with raw bytes kept', () => {
+    const udh = u8(0x05, 0x00, 0x03, 0x2a, 0x01, 0x01);
+    const sm = Buffer.concat([udh, Buffer.from(receiptText, 'latin1')]);
+    const buf = pdu(
+      0x00000005,
+      31,
+      Buffer.concat([
+        smBody({ source_addr: '31600000000', destination_addr: 'Sluice', esm_class: 0x44, data_coding: 0, short_message: sm }),
+        tlv(0x001e, cstr('abc123')),
+        tlv(0x0427, u8(2)),
+        tlv(0x1410, Buffer.from('opaque')),
+      ]),
+    );
+    const p = toPolicyPdu(decoded(buf));
+    assert.equal(p.command, 'deliver_sm');
+    assert.equal(p.sequence_number, 31);
+    assert.equal(p.isDlr, true);
+    assert.deepEqual(p.udh, new Uint8Array(udh));
+    assert.equal(p.text, receiptText);
+    assert.deepEqual(p.short_message, new Uint8Array(sm));
+    assert.equal(Buffer.isBuffer(p.short_message), false, 'a plain Uint8Array, not a view of the socket buffer');
+    assert.deepEqual(p.unknown_tlvs, [{ tag: 0x1410, value: new Uint8Array(Buffer.from('opaque')) }]);
+    assert.equal(p.receipted_message_id, 'abc123');
+    assert.equal(p.message_state, 2);
+    assert.deepEqual(p.receipt, {
+      id: 'abc123',
+      sub: '001',
+      dlvrd: '001',
+      submit_date: '2401311200',
+      done_date: '2401311201',
+      stat: 'DELIVRD',
+      err: '000',
+      text: 'Hello',
+      raw: receiptText,
+    });
+  });
+
+  it('a DLR without a text body takes its receipt from the TLVs', () => {
+    const buf = pdu(
+      0x00000005,
+      32,
+      Buffer.concat([smBody({ esm_class: 0x04 }), tlv(0x001e, cstr('ff00aa')), tlv(0x0427, u8(5)), tlv(0x0423, u8(0x03, 0x00, 0x22))]),
+    );
+    const p = toPolicyPdu(decoded(buf));
+    assert.equal(p.isDlr, true);
+    assert.equal(p.text, '');
+    assert.deepEqual(p.receipt, { id: 'ff00aa', stat: 'UNDELIV', err: '034', raw: '' });
+  });
+
+  it('a mobile-originated deliver_sm is not a DLR and has no receipt', () => {
+    const p = toPolicyPdu(decoded(pdu(0x00000005, 33, smBody({ esm_class: 0x00, short_message: Buffer.from(receiptText) }))));
+    assert.equal(p.isDlr, false);
+    assert.equal(p.receipt, undefined);
+    assert.equal(p.udh, undefined);
+    assert.equal(p.unknown_tlvs, undefined);
+  });
+});
