@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load';
-import { noPolicy } from '../dispatch/policy-host';
 import { isSluiceError } from '../errors';
-import { Gateway } from '../gateway';
 import { createLogger } from '../log/logger';
+import { startSluice } from '../runtime';
 import { compare, formatLoad, runLoad } from '../tools/bench';
 import { SmscSimulator } from '../tools/sim';
 
@@ -41,16 +40,12 @@ async function start(args: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.log.level });
-  for (const t of config.tenants) {
-    if (t.policy) logger.warn({ tenant: t.id, policy: t.policy }, 'policy sandbox not available in this build: the tenant runs on the defaults (binds refused)');
-  }
-  const gateway = new Gateway({ config, logger, policy: noPolicy });
-  const ports = await gateway.start();
-  logger.info({ ...ports, tenants: config.tenants.length }, 'sluice started');
+  const sluice = await startSluice({ config, logger });
+  logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes }, 'sluice started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'stopping');
-      gateway.stop().then(resolve, resolve);
+      sluice.stop().then(resolve, resolve);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -1,0 +1,9 @@
+/**
+ * The tenant cache: one Keyv-backed store per process (memory, SQLite or
+ * Redis), per-tenant namespaces, quotas and expiry sweeping.
+ */
+export { CacheStore, type CacheStoreOptions } from './store';
+export { TenantCache, type TenantCacheLimits } from './tenant-cache';
+export { MAX_KEY_LENGTH } from './keys';
+export { SQLITE_PRAGMAS } from './backend';
+export { benchCache, type CacheBenchResult } from './bench-cache';

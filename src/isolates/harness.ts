@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { parseConfig } from '../config/load';
+import type { TenantLimits } from '../config/schema';
+import { SluiceError } from '../errors';
+import { toWireFields } from '../pdu/fields';
+import { toPolicyPdu, type PolicyPdu } from '../pdu/model';
+import { decodePdu, encodePdu } from '../wire/codec';
+import { statusName } from '../wire/status';
+import { publicConfig } from './sandbox-pool';
+import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
+
+/**
+ * Unit-test a policy without a network: the policy runs in the real sandbox
+ * (its own isolate, the real prelude, the real limits) and every host call it
+ * makes is recorded and answered by this harness.
+ *
+ *   const h = await PolicyHarness.load('policies/acme.ts', { binds: ['aggregator-eu'] });
+ *   const r = await h.pdu('submit_sm', { destination_addr: '3161', short_message: 'hi' });
+ *   assert.equal(r.command_status, 'ESME_ROK');
+ *   assert.equal(h.sent[0].command, 'submit_sm');
+ *
+ * Node 20 needs `--no-node-snapshot` in any process that runs isolates:
+ * `node --no-node-snapshot --test`.
+ */
+
+export interface HarnessOptions {
+  tenant?: string;
+  filename?: string;
+  /** Names of this tenant's outbound binds (all 'bound'). */
+  binds?: string[];
+  /** Limits over the defaults. */
+  limits?: Partial<TenantLimits>;
+  /** What a send helper resolves to; default `{ ok: true, command_status: 'ESME_ROK', message_id: 'up-<n>' }`. Throw a `{ code }` to fail it. */
+  onSend?: (sent: SentMessage) => unknown;
+}
+
+export interface SentMessage {
+  op: 'sendVia' | 'sendTo';
+  command: string;
+  bind?: string;
+  sessionId?: string;
+  fields: Record<string, unknown>;
+}
+
+export interface HarnessResult {
+  /** 'reply', 'default', 'bind', 'done', 'throttled' or 'error'. */
+  kind: string;
+  command_status?: string;
+  fields?: Record<string, unknown>;
+  accept?: boolean;
+  reason?: string;
+  error?: string;
+}
+
+export class PolicyHarness {
+  readonly sent: SentMessage[] = [];
+  readonly logs: { level: string; msg: string; fields?: unknown }[] = [];
+  readonly timers: { kind: string; ms?: number; name: string; payload?: unknown }[] = [];
+  readonly cache = new Map<string, string>();
+  readonly sessions: { kind: 'esme'; sessionId: string; systemId: string; clientAddr: string }[] = [];
+  private counter = 0;
+
+  private constructor(
+    private readonly runtime: TenantRuntime,
+    private readonly opts: HarnessOptions,
+  ) {}
+
+  /** Load a policy file (or `{ source }`) into a fresh sandbox. Throws with line:column if it does not load. */
+  static async load(file: string | { source: string; filename?: string }, opts: HarnessOptions = {}): Promise<PolicyHarness> {
+    const source = typeof file === 'string' ? readFileSync(file, 'utf8') : file.source;
+    const filename = opts.filename ?? (typeof file === 'string' ? path.basename(file) : (file.filename ?? 'policy.ts'));
+    const tenant = opts.tenant ?? 'test';
+    const cfg = parseConfig(
+      stringify({
+        tenants: [
+          {
+            id: tenant,
+            system_ids: [`${tenant}-app`],
+            limits: opts.limits ?? {},
+            binds: (opts.binds ?? []).map((name, i) => ({ name, host: '127.0.0.1', port: 1 + i, system_id: name.slice(0, 15) })),
+          },
+        ],
+      }),
+      { file: 'harness', env: {} },
+    ).tenants[0]!;
+    let self: PolicyHarness | undefined;
+    const host: RuntimeHost = {
+      call: (_t, op, args) => self!.hostCall(op, args),
+      log: (_t, level, msg, fields) => void self!.logs.push({ level, msg, fields }),
+      view: (_t, name) => (name === 'binds' ? (opts.binds ?? []).map((b) => ({ name: b, state: 'bound' })) : self!.sessions),
+    };
+    const runtime = new TenantRuntime(tenant, cfg.limits, { tenant, config: publicConfig(cfg), routing: cfg.routing }, host, { idleEvictMs: 0x7fffffff });
+    self = new PolicyHarness(runtime, opts);
+    const r = await runtime.load(source, filename, true);
+    if (!r.ok) {
+      const e = r.errors[0]!;
+      throw new Error(`${e.file}:${e.line}:${e.column}: ${e.message}`);
+    }
+    return self;
+  }
+
+  private async hostCall(op: string, args: unknown): Promise<unknown> {
+    const a = args as Record<string, unknown>;
+    if (op === 'sendVia' || op === 'sendTo') {
+      const sent: SentMessage = { op, command: String(a.command), fields: a.fields as Record<string, unknown> };
+      if (op === 'sendVia') sent.bind = String(a.bind);
+      else sent.sessionId = String(a.sessionId);
+      if (op === 'sendVia' && !(this.opts.binds ?? []).includes(sent.bind!)) throw new SluiceError('UNKNOWN_BIND', `no bind named "${sent.bind}"`);
+      if (op === 'sendTo' && !this.sessions.some((s) => s.sessionId === sent.sessionId)) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sent.sessionId}"`);
+      toWireFields(sent.command, sent.fields); // the same validation as the gateway: INVALID_FIELD
+      this.sent.push(sent);
+      if (this.opts.onSend) return this.opts.onSend(sent);
+      return { ok: true, command_status: 'ESME_ROK', message_id: `up-${++this.counter}` };
+    }
+    if (op === 'cache') {
+      const key = String(a.key);
+      if (a.op === 'get') return this.cache.get(key) ?? null;
+      if (a.op === 'set') {
+        this.cache.set(key, String(a.json));
+        return true;
+      }
+      if (a.op === 'delete') return this.cache.delete(key);
+      if (a.op === 'has') return this.cache.has(key);
+    }
+    if (op === 'timer') {
+      this.timers.push(a as { kind: string; name: string });
+      return true;
+    }
+    throw new SluiceError('INVALID_FIELD', `unknown host call ${op}`);
+  }
+
+  private static result(o: SandboxOutcome): HarnessResult {
+    switch (o.kind) {
+      case 'reply':
+        return { kind: 'reply', command_status: statusName(o.status), fields: o.fields ?? {} };
+      case 'bind': {
+        const r: HarnessResult = { kind: 'bind', accept: o.accept, command_status: statusName(o.status) };
+        if (o.reason !== undefined) r.reason = o.reason;
+        return r;
+      }
+      case 'error':
+        return { kind: 'error', command_status: 'ESME_RSYSERR', error: `${o.reason}: ${o.message}` };
+      case 'throttled':
+        return { kind: 'throttled', command_status: 'ESME_RTHROTTLED' };
+      default:
+        return { kind: o.kind };
+    }
+  }
+
+  /** An inbound bind_transceiver. */
+  async bind(req: { systemId?: string; password?: string; systemType?: string; sessionId?: string; clientAddr?: string } = {}): Promise<HarnessResult> {
+    const full = { sessionId: req.sessionId ?? 's1', systemId: req.systemId ?? `${this.runtime.tenant}-app`, password: req.password ?? '', systemType: req.systemType ?? '', interfaceVersion: 0x34, clientAddr: req.clientAddr ?? '127.0.0.1:40000' };
+    const r = PolicyHarness.result(await this.runtime.dispatch('bind', { req: full }));
+    if (r.accept) this.sessions.push({ kind: 'esme', sessionId: full.sessionId, systemId: full.systemId, clientAddr: full.clientAddr });
+    return r;
+  }
+
+  /** A PDU as it would arrive: fields in the send-helper form (strings are encoded as the gateway would). */
+  async pdu(command: string, fields: Record<string, unknown> = {}, session?: Partial<{ kind: 'esme' | 'bind'; sessionId: string; systemId: string; bind: string }>): Promise<HarnessResult> {
+    const wire = toWireFields(command, fields);
+    const decoded = decodePdu(encodePdu(command, 1, 0, wire.fields, wire.unknownTlvs));
+    if (!decoded.ok) throw new Error(decoded.reason);
+    const pdu: PolicyPdu = toPolicyPdu(decoded.pdu);
+    const s = { kind: session?.kind ?? 'esme', sessionId: session?.sessionId ?? 's1', systemId: session?.systemId ?? `${this.runtime.tenant}-app`, clientAddr: '127.0.0.1:40000', ...(session?.bind ? { bind: session.bind } : {}) };
+    return PolicyHarness.result(await this.runtime.dispatch('pdu', { pdu, session: s }));
+  }
+
+  async session(event: 'bound' | 'unbound', session: { kind?: 'esme' | 'bind'; sessionId?: string; systemId?: string; bind?: string } = {}): Promise<HarnessResult> {
+    const s = { kind: session.kind ?? 'esme', sessionId: session.sessionId ?? 's1', systemId: session.systemId ?? `${this.runtime.tenant}-app`, clientAddr: '127.0.0.1:40000', ...(session.bind ? { bind: session.bind } : {}) };
+    return PolicyHarness.result(await this.runtime.dispatch('session', { event, session: s }));
+  }
+
+  /** Fire a timer the policy set (or any name). */
+  async timer(name: string, payload?: unknown): Promise<HarnessResult> {
+    return PolicyHarness.result(await this.runtime.dispatch('timer', { name, payload }));
+  }
+
+  /** Replace the policy, as a reload would: the old version keeps serving if the new one fails. */
+  reload(source: string): ReturnType<TenantRuntime['load']> {
+    return this.runtime.load(source, this.opts.filename ?? 'policy.ts', true);
+  }
+
+  stats(): ReturnType<TenantRuntime['stats']> {
+    return this.runtime.stats();
+  }
+
+  close(): void {
+    this.runtime.dispose();
+  }
+}

@@ -1,0 +1,477 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { CacheStore, TenantCache } from '../cache';
+import type { TenantConfig } from '../config/schema';
+import type { BindDecision, BindRequest, PduOutcome, PolicyHost, SessionEvent, SessionInfo } from '../dispatch/policy-host';
+import { SluiceError } from '../errors';
+import type { Gateway } from '../gateway';
+import type { PolicyPdu } from '../pdu/model';
+import { PolicyTimers } from '../tenants/policy-timers';
+import { TokenBucket } from '../throttle/token-bucket';
+import { realClock, type Clock } from '../util/clock';
+import { ESME_RINVSYSID, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
+import type { BootInfo } from './policy-isolate';
+import type { FromSandbox, ToSandbox } from './sandbox-process';
+import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-runtime';
+
+/**
+ * The core's side of the sandbox: it never loads isolated-vm itself. Tenants
+ * are spread over `sandbox.processes` supervised child processes; this class
+ * forwards every bind, PDU, session event and timer to the right one, serves
+ * the policies' host calls (send helpers, cache, timers, logs) strictly
+ * within their own tenant, and when a sandbox process dies answers its
+ * in-flight calls ESME_RSYSERR, restarts it and penalises the tenant that
+ * was running.
+ */
+
+export interface SandboxPoolOptions {
+  processes: number;
+  tenants: readonly TenantConfig[];
+  logger: Logger;
+  cache: CacheStore;
+  clock?: Clock;
+  /** Resolve tenants' relative policy paths against this directory. */
+  cwd?: string;
+  idleEvictMs?: number;
+  /** Sandbox process crashes within 10 minutes that quarantine a tenant. */
+  quarantineAfter?: number;
+  /** First penalty delay after a crash; doubles per crash. */
+  penaltyBaseMs?: number;
+}
+
+interface Proc {
+  index: number;
+  child: ChildProcess | undefined;
+  ready: Promise<void>;
+  /** dispatch id → call, for crash handling */
+  inFlight: Map<number, InFlight>;
+  restarts: number;
+}
+
+interface InFlight {
+  tenant: string;
+  startedAt: number;
+  resolve: (o: SandboxOutcome) => void;
+}
+
+interface TenantEntry {
+  config: TenantConfig;
+  proc: number;
+  source?: string;
+  filename: string;
+  loadError?: PolicyDiagnostic[];
+  crashes: number[];
+  penaltyUntil: number;
+  quarantined: boolean;
+  cache: TenantCache;
+  logBucket: TokenBucket;
+  logger: Logger;
+  previousSource?: string;
+}
+
+/** Public config view for a policy: no passwords, no tokens. */
+export function publicConfig(t: TenantConfig): unknown {
+  return {
+    id: t.id,
+    system_ids: t.system_ids,
+    limits: t.limits,
+    binds: t.binds.map((b) => ({ name: b.name, host: b.host, port: b.port, system_id: b.system_id, bind_type: b.bind_type, max_msg_per_sec: b.max_msg_per_sec, window: b.window })),
+  };
+}
+
+function fnv(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+export class SandboxPool implements PolicyHost {
+  private readonly procs: Proc[] = [];
+  private readonly tenants = new Map<string, TenantEntry>();
+  private gateway: Gateway | undefined;
+  private nextId = 0;
+  private readonly loads = new Map<number, (r: { ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }) => void>();
+  private readonly statsWaiters = new Map<number, (s: { tenants: TenantStats[]; rss: number }) => void>();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  readonly timers: PolicyTimers;
+  private stopped = false;
+
+  constructor(private readonly opts: SandboxPoolOptions) {
+    this.clock = opts.clock ?? realClock;
+    this.log = opts.logger.child({ component: 'sandbox' });
+    this.timers = new PolicyTimers(this.clock, (tenant, name, payload) => void this.call(tenant, 'timer', { name, payload }));
+    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, ready: Promise.resolve(), inFlight: new Map(), restarts: 0 });
+    for (const t of opts.tenants) this.addTenant(t);
+  }
+
+  /** The gateway whose send paths policies use. */
+  attach(gateway: Gateway): void {
+    this.gateway = gateway;
+  }
+
+  private addTenant(config: TenantConfig): void {
+    const filename = config.policy ? path.basename(config.policy) : `${config.id}.policy`;
+    const entry: TenantEntry = {
+      config,
+      proc: fnv(config.id) % this.procs.length,
+      filename,
+      crashes: [],
+      penaltyUntil: 0,
+      quarantined: false,
+      cache: this.opts.cache.forTenant(config.id, { maxBytes: config.limits.max_cache_mb * 1048576, maxValueBytes: config.limits.max_value_kb * 1024 }),
+      logBucket: new TokenBucket(config.limits.max_log_per_s, this.clock),
+      logger: this.opts.logger.child({ tenant: config.id, source: 'policy' }),
+    };
+    this.tenants.set(config.id, entry);
+  }
+
+  private policyPath(t: TenantEntry): string | undefined {
+    return t.config.policy ? path.resolve(this.opts.cwd ?? process.cwd(), t.config.policy) : undefined;
+  }
+
+  /** Start the sandbox processes and register every tenant's policy (isolates start lazily). */
+  async start(): Promise<void> {
+    for (const p of this.procs) this.spawn(p);
+    await Promise.all(this.procs.map((p) => p.ready));
+    const loads: Promise<unknown>[] = [];
+    for (const t of this.tenants.values()) {
+      const file = this.policyPath(t);
+      if (!file) continue;
+      try {
+        t.source = readFileSync(file, 'utf8');
+      } catch (err) {
+        t.loadError = [{ file: t.filename, line: 0, column: 0, message: `cannot read policy: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }];
+        this.log.error({ tenant: t.config.id, policy: t.config.policy }, 'cannot read policy file');
+        continue;
+      }
+      loads.push(this.register(t, false));
+    }
+    await Promise.all(loads);
+  }
+
+  private spawn(p: Proc): void {
+    const entry = path.join(__dirname, 'sandbox-process.js');
+    const child = fork(entry, [String(this.opts.idleEvictMs ?? 600_000)], {
+      execArgv: ['--no-node-snapshot'],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Nothing of the core's environment (tokens, passwords) goes to the sandbox.
+      env: { NODE_ENV: process.env.NODE_ENV ?? 'production' },
+    });
+    p.child = child;
+    p.ready = new Promise((resolve) => {
+      const onReady = (m: FromSandbox): void => {
+        if (m.t === 'ready') {
+          child.off('message', onReady);
+          resolve();
+        }
+      };
+      child.on('message', onReady);
+    });
+    child.on('message', (m: FromSandbox) => this.onMessage(p, m));
+    child.on('exit', (code, signal) => this.onExit(p, child, code, signal));
+    child.on('error', (err) => this.log.error({ proc: p.index, err: err.message }, 'sandbox process error'));
+  }
+
+  private send(p: Proc, m: ToSandbox): boolean {
+    const c = p.child;
+    if (!c || !c.connected) return false;
+    c.send(m);
+    return true;
+  }
+
+  private register(t: TenantEntry, activate: boolean): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
+    const reqId = ++this.nextId;
+    const boot: BootInfo = { tenant: t.config.id, config: publicConfig(t.config), routing: t.config.routing };
+    return new Promise((resolve) => {
+      this.loads.set(reqId, resolve);
+      const sent = this.send(this.procs[t.proc]!, { t: 'register', reqId, tenant: t.config.id, source: t.source ?? '', filename: t.filename, limits: t.config.limits, boot, activate });
+      if (!sent) {
+        this.loads.delete(reqId);
+        resolve({ ok: false, errors: [{ file: t.filename, line: 0, column: 0, message: 'sandbox process unavailable' }] });
+      }
+    }).then((r) => {
+      const result = r as { ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] };
+      if (!result.ok) {
+        t.loadError = result.errors;
+        this.log.error({ tenant: t.config.id, errors: result.errors }, 'policy rejected');
+      } else {
+        t.loadError = undefined;
+      }
+      return result;
+    });
+  }
+
+  /**
+   * Replace a tenant's policy: compiled and started in a fresh isolate under
+   * the limits, swapped in only if that succeeds. The old version keeps
+   * serving otherwise, and the errors (line:column in the tenant's source)
+   * come back.
+   */
+  async reload(tenant: string, source?: string): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
+    const t = this.tenants.get(tenant);
+    if (!t) throw new SluiceError('UNKNOWN_SESSION', 'unknown tenant');
+    let text = source;
+    if (text === undefined) {
+      const file = this.policyPath(t);
+      if (!file) return { ok: false, errors: [{ file: t.filename, line: 0, column: 0, message: 'tenant has no policy file' }] };
+      text = readFileSync(file, 'utf8');
+    }
+    const previous = t.source;
+    t.source = text;
+    const r = await this.register(t, true);
+    if (!r.ok) {
+      // The old version keeps serving; so must the source we re-register after a crash.
+      t.source = previous;
+      return r;
+    }
+    t.previousSource = previous;
+    t.quarantined = false;
+    t.crashes = [];
+    t.penaltyUntil = 0;
+    this.log.info({ tenant, version: r.version, hash: r.hash }, 'policy version active');
+    return r;
+  }
+
+  private onMessage(p: Proc, m: FromSandbox): void {
+    switch (m.t) {
+      case 'outcome': {
+        const f = p.inFlight.get(m.id);
+        if (!f) return;
+        p.inFlight.delete(m.id);
+        f.resolve(m.outcome);
+        return;
+      }
+      case 'loaded': {
+        const r = this.loads.get(m.reqId);
+        this.loads.delete(m.reqId);
+        r?.(m.result);
+        return;
+      }
+      case 'hostCall':
+        void this.hostCall(m.tenant, m.op, m.args).then(
+          (value) => this.send(p, { t: 'hostResult', id: m.id, ok: true, value }),
+          (err: unknown) => {
+            const e = err instanceof SluiceError ? { code: err.code, message: err.message } : { code: 'HOST_ERROR', message: 'host call failed' };
+            if (!(err instanceof SluiceError)) this.log.warn({ tenant: m.tenant, op: m.op, err: (err as Error)?.message }, 'host call failed');
+            this.send(p, { t: 'hostResult', id: m.id, ok: false, value: e });
+          },
+        );
+        return;
+      case 'log':
+        this.policyLog(m.tenant, m.level, m.msg, m.fields);
+        return;
+      case 'stats': {
+        const w = this.statsWaiters.get(m.reqId);
+        this.statsWaiters.delete(m.reqId);
+        w?.({ tenants: m.tenants, rss: m.rss });
+        return;
+      }
+      case 'ready':
+        return;
+    }
+  }
+
+  private policyLog(tenant: string, level: string, msg: string, fields: unknown): void {
+    const t = this.tenants.get(tenant);
+    if (!t || !t.logBucket.tryTake()) return;
+    const lvl = level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info';
+    t.logger[lvl]({ policy_fields: fields }, String(msg).slice(0, 2048));
+  }
+
+  /** A policy's call into the host, always within its own tenant. */
+  private async hostCall(tenant: string, op: string, args: unknown): Promise<unknown> {
+    const t = this.tenants.get(tenant);
+    const g = this.gateway;
+    if (!t) throw new SluiceError('UNKNOWN_SESSION', 'unknown tenant');
+    const a = (args ?? {}) as Record<string, unknown>;
+    switch (op) {
+      case 'sendVia':
+        if (!g) throw new SluiceError('BIND_DOWN', 'gateway not running');
+        return g.sendVia(tenant, String(a.bind), String(a.command), (a.fields ?? {}) as Record<string, unknown>);
+      case 'sendTo':
+        if (!g) throw new SluiceError('UNKNOWN_SESSION', 'gateway not running');
+        return g.sendTo(tenant, String(a.sessionId), String(a.command), (a.fields ?? {}) as Record<string, unknown>);
+      case 'cache': {
+        const key = String(a.key);
+        if (a.op === 'get') return (await t.cache.get(key)) ?? null;
+        if (a.op === 'set') {
+          if (a.ttlMs !== undefined && a.ttlMs !== null && typeof a.ttlMs !== 'number') throw new SluiceError('INVALID_FIELD', 'ttlMs must be a number');
+          await t.cache.set(key, String(a.json), (a.ttlMs as number | undefined) ?? undefined);
+          return true;
+        }
+        if (a.op === 'delete') return t.cache.delete(key);
+        if (a.op === 'has') return t.cache.has(key);
+        throw new SluiceError('INVALID_FIELD', 'unknown cache operation');
+      }
+      case 'timer':
+        return this.timers.call(tenant, args);
+      default:
+        throw new SluiceError('INVALID_FIELD', `unknown host call ${op.slice(0, 40)}`);
+    }
+  }
+
+  private onExit(p: Proc, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (p.child !== child) return;
+    p.child = undefined;
+    const now = this.clock.now();
+    // The tenant whose call has been running longest is the one that took the process down.
+    let culprit: InFlight | undefined;
+    for (const f of p.inFlight.values()) if (!culprit || f.startedAt < culprit.startedAt) culprit = f;
+    const failed = p.inFlight.size;
+    for (const f of p.inFlight.values()) f.resolve({ kind: 'error', reason: 'crash', message: 'sandbox process died' });
+    p.inFlight.clear();
+    for (const [reqId, r] of this.loads) {
+      this.loads.delete(reqId);
+      r({ ok: false, errors: [{ file: '', line: 0, column: 0, message: 'sandbox process died while loading' }] });
+    }
+    if (this.stopped) return;
+    this.log.error({ proc: p.index, code, signal, in_flight: failed, culprit: culprit?.tenant }, 'sandbox process died; restarting');
+    if (culprit) this.penalise(culprit.tenant, `sandbox process died (${signal ?? code}) while its handler ran`);
+    p.restarts++;
+    const delay = Math.min(5000, 50 * 2 ** Math.min(p.restarts - 1, 6));
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.spawn(p);
+      void p.ready.then(() => {
+        for (const t of this.tenants.values()) if (t.proc === p.index && t.source !== undefined) void this.register(t, false);
+        for (const t of this.tenants.values()) if (t.proc === p.index) this.pushViews(t.config.id);
+      });
+      // A process that stays up a minute resets the restart backoff.
+      setTimeout(() => {
+        if (p.child) p.restarts = 0;
+      }, 60_000).unref();
+    }, delay).unref();
+    void now;
+  }
+
+  private penalise(tenant: string, why: string): void {
+    const t = this.tenants.get(tenant);
+    if (!t) return;
+    const now = this.clock.now();
+    t.crashes = t.crashes.filter((c) => now - c < 600_000);
+    t.crashes.push(now);
+    if (t.crashes.length >= (this.opts.quarantineAfter ?? 3)) {
+      t.quarantined = true;
+      this.log.error({ tenant, crashes: t.crashes.length, reason: why }, 'tenant quarantined');
+      return;
+    }
+    t.penaltyUntil = now + (this.opts.penaltyBaseMs ?? 1000) * 2 ** (t.crashes.length - 1);
+    this.log.warn({ tenant, reason: why, until_ms: t.penaltyUntil - now }, 'tenant penalised');
+  }
+
+  /** Send one call to the tenant's sandbox process; always settles. */
+  private call(tenant: string, kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown): Promise<SandboxOutcome> {
+    const t = this.tenants.get(tenant);
+    if (!t || t.source === undefined) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant has no policy' });
+    if (t.quarantined) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant is quarantined' });
+    if (this.clock.now() < t.penaltyUntil) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant is penalised after a sandbox crash' });
+    const p = this.procs[t.proc]!;
+    const id = ++this.nextId;
+    return new Promise((resolve) => {
+      p.inFlight.set(id, { tenant, startedAt: this.clock.now(), resolve });
+      if (!this.send(p, { t: 'dispatch', id, tenant, kind, payload })) {
+        p.inFlight.delete(id);
+        resolve({ kind: 'error', reason: 'crash', message: 'sandbox process is restarting' });
+      }
+    });
+  }
+
+  // ---- PolicyHost ------------------------------------------------------------------------
+
+  async bind(tenant: string, req: BindRequest): Promise<BindDecision> {
+    const o = await this.call(tenant, 'bind', { req });
+    if (o.kind === 'bind') return o.accept ? { accept: true } : { accept: false, status: o.status, reason: o.reason };
+    if (o.kind === 'error' && o.reason === 'unavailable' && this.tenants.get(tenant)?.source === undefined) {
+      return { accept: false, status: ESME_RINVSYSID, reason: 'tenant has no policy' };
+    }
+    if (o.kind === 'error') throw new Error(`bind handler: ${o.message}`);
+    return { accept: false, status: ESME_RSYSERR, reason: 'bind handler gave no decision' };
+  }
+
+  async pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome> {
+    const o = await this.call(tenant, 'pdu', { pdu, session });
+    switch (o.kind) {
+      case 'default':
+        return { kind: 'default' };
+      case 'reply':
+        return o.fields ? { kind: 'reply', status: o.status, fields: o.fields } : { kind: 'reply', status: o.status };
+      case 'throttled':
+        return { kind: 'reply', status: ESME_RTHROTTLED };
+      case 'error':
+        throw new Error(`${o.reason}: ${o.message}`);
+      default:
+        throw new Error('handler gave no answer');
+    }
+  }
+
+  session(tenant: string, event: SessionEvent, session: SessionInfo): void {
+    this.pushViews(tenant);
+    void this.call(tenant, 'session', { event, session }).then((o) => {
+      if (o.kind === 'error' && o.reason !== 'unavailable') this.log.warn({ tenant, event, reason: o.reason, err: o.message }, 'session handler failed');
+    });
+  }
+
+  /** Push the tenant's current binds and sessions to its sandbox process for smpp.binds()/sessions(). */
+  private pushViews(tenant: string): void {
+    const t = this.tenants.get(tenant);
+    const g = this.gateway;
+    if (!t || !g) return;
+    const p = this.procs[t.proc]!;
+    this.send(p, { t: 'view', tenant, name: 'binds', value: g.binds(tenant).map((b) => ({ name: b.name, state: b.state })) });
+    this.send(p, { t: 'view', tenant, name: 'sessions', value: g.sessions(tenant) });
+  }
+
+  /** Per-tenant statistics from every sandbox process, plus their RSS. */
+  async stats(): Promise<{ tenants: TenantStats[]; rss: number[] }> {
+    const parts = await Promise.all(
+      this.procs.map(
+        (p) =>
+          new Promise<{ tenants: TenantStats[]; rss: number }>((resolve) => {
+            const reqId = ++this.nextId;
+            this.statsWaiters.set(reqId, resolve);
+            if (!this.send(p, { t: 'stats', reqId })) {
+              this.statsWaiters.delete(reqId);
+              resolve({ tenants: [], rss: 0 });
+            }
+          }),
+      ),
+    );
+    return { tenants: parts.flatMap((x) => x.tenants), rss: parts.map((x) => x.rss) };
+  }
+
+  /** The sandbox process hosting a tenant (tests kill it). */
+  processOf(tenant: string): ChildProcess | undefined {
+    const t = this.tenants.get(tenant);
+    return t ? this.procs[t.proc]!.child : undefined;
+  }
+
+  tenantState(tenant: string): { quarantined: boolean; penalised: boolean; crashes: number; loadError?: PolicyDiagnostic[] } | undefined {
+    const t = this.tenants.get(tenant);
+    if (!t) return undefined;
+    const s: { quarantined: boolean; penalised: boolean; crashes: number; loadError?: PolicyDiagnostic[] } = {
+      quarantined: t.quarantined,
+      penalised: this.clock.now() < t.penaltyUntil,
+      crashes: t.crashes.length,
+    };
+    if (t.loadError) s.loadError = t.loadError;
+    return s;
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.tenants.keys()) this.timers.clearTenant(t);
+    for (const p of this.procs) {
+      const c = p.child;
+      p.child = undefined;
+      if (c && c.exitCode === null) {
+        c.kill('SIGKILL');
+      }
+      for (const f of p.inFlight.values()) f.resolve({ kind: 'error', reason: 'unavailable', message: 'sandbox stopping' });
+      p.inFlight.clear();
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Entry point of a sandbox process: hosts the isolates of the tenants the
+ * core assigns to it, and nothing else — it holds no socket, no file of the
+ * core's, no secret. It talks to the core over the IPC channel only. If an
+ * isolate takes it down, the core answers the in-flight PDUs, restarts it,
+ * and penalises the tenant.
+ */
+import type { TenantLimits } from '../config/schema';
+import type { BootInfo } from './policy-isolate';
+import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
+
+export type ToSandbox =
+  | { t: 'register'; reqId: number; tenant: string; source: string; filename: string; limits: TenantLimits; boot: BootInfo; activate: boolean }
+  | { t: 'dispatch'; id: number; tenant: string; kind: 'bind' | 'pdu' | 'session' | 'timer'; payload: unknown }
+  | { t: 'hostResult'; id: number; ok: boolean; value: unknown }
+  | { t: 'view'; tenant: string; name: string; value: unknown }
+  | { t: 'remove'; tenant: string }
+  | { t: 'stats'; reqId: number };
+
+export type FromSandbox =
+  | { t: 'ready' }
+  | { t: 'loaded'; reqId: number; tenant: string; result: Awaited<ReturnType<TenantRuntime['load']>> }
+  | { t: 'outcome'; id: number; outcome: SandboxOutcome }
+  | { t: 'hostCall'; id: number; tenant: string; op: string; args: unknown }
+  | { t: 'log'; tenant: string; level: string; msg: string; fields?: unknown }
+  | { t: 'stats'; reqId: number; tenants: ReturnType<TenantRuntime['stats']>[]; rss: number };
+
+function send(m: FromSandbox): void {
+  process.send!(m);
+}
+
+function main(): void {
+  const runtimes = new Map<string, TenantRuntime>();
+  const views = new Map<string, Map<string, unknown>>();
+  const hostCalls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  let nextHostCall = 0;
+  // argv: [idleEvictMs]
+  const idleEvictMs = Number(process.argv[2] ?? 600_000);
+
+  const host: RuntimeHost = {
+    call(tenant, op, args) {
+      const id = ++nextHostCall;
+      return new Promise((resolve, reject) => {
+        hostCalls.set(id, { resolve, reject });
+        send({ t: 'hostCall', id, tenant, op, args });
+      });
+    },
+    log(tenant, level, msg, fields) {
+      send({ t: 'log', tenant, level, msg, fields });
+    },
+    view(tenant, name) {
+      return views.get(tenant)?.get(name) ?? [];
+    },
+  };
+
+  process.on('message', (m: ToSandbox) => {
+    switch (m.t) {
+      case 'register': {
+        let rt = runtimes.get(m.tenant);
+        if (!rt) {
+          rt = new TenantRuntime(m.tenant, m.limits, m.boot, host, { idleEvictMs });
+          runtimes.set(m.tenant, rt);
+        } else {
+          rt.reconfigure(m.limits, m.boot);
+        }
+        void rt.load(m.source, m.filename, m.activate).then(
+          (result) => send({ t: 'loaded', reqId: m.reqId, tenant: m.tenant, result }),
+          (err: Error) => send({ t: 'loaded', reqId: m.reqId, tenant: m.tenant, result: { ok: false, errors: [{ file: m.filename, line: 0, column: 0, message: err.message }] } }),
+        );
+        return;
+      }
+      case 'dispatch': {
+        const rt = runtimes.get(m.tenant);
+        if (!rt) {
+          send({ t: 'outcome', id: m.id, outcome: { kind: 'error', reason: 'unavailable', message: 'tenant has no policy here' } });
+          return;
+        }
+        void rt.dispatch(m.kind, m.payload).then((outcome) => send({ t: 'outcome', id: m.id, outcome }));
+        return;
+      }
+      case 'hostResult': {
+        const p = hostCalls.get(m.id);
+        if (!p) return;
+        hostCalls.delete(m.id);
+        if (m.ok) p.resolve(m.value);
+        else p.reject(m.value);
+        return;
+      }
+      case 'view': {
+        let v = views.get(m.tenant);
+        if (!v) views.set(m.tenant, (v = new Map()));
+        v.set(m.name, m.value);
+        return;
+      }
+      case 'remove':
+        runtimes.get(m.tenant)?.dispose();
+        runtimes.delete(m.tenant);
+        views.delete(m.tenant);
+        return;
+      case 'stats':
+        send({ t: 'stats', reqId: m.reqId, tenants: [...runtimes.values()].map((r) => r.stats()), rss: process.memoryUsage().rss });
+        return;
+    }
+  });
+
+  // Idle isolates go; their tenants come back cold on the next PDU.
+  setInterval(() => {
+    for (const rt of runtimes.values()) rt.evictIfIdle();
+  }, Math.min(10_000, Math.max(100, idleEvictMs / 4))).unref();
+
+  process.on('disconnect', () => process.exit(0));
+  send({ t: 'ready' });
+}
+
+if (require.main === module) main();

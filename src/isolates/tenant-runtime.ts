@@ -1,0 +1,408 @@
+import type { TenantLimits } from '../config/schema';
+import { Backoff } from '../binds/backoff';
+import { realClock, type Clock } from '../util/clock';
+import { DeadlineQueue } from '../util/deadline';
+import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from './compile';
+import { EntryError, PolicyIsolate, PolicyLoadError, type BootInfo, type IsolateLimits } from './policy-isolate';
+
+/**
+ * One tenant's policy inside a sandbox process: its current version, the
+ * isolate running it (created on first use, evicted when idle), its limits
+ * (per-call CPU timeout, CPU budget, memory, pending calls), and atomic
+ * reload. Whatever the policy does, every dispatch settles with an outcome.
+ */
+
+/** What a dispatch came to. `error.reason` says why a PDU must be answered ESME_RSYSERR. */
+export type SandboxOutcome =
+  | { kind: 'default' }
+  | { kind: 'reply'; status: number; fields?: Record<string, unknown> }
+  | { kind: 'bind'; accept: boolean; status: number; reason?: string }
+  | { kind: 'done' }
+  | { kind: 'throttled' }
+  | { kind: 'error'; reason: 'throw' | 'timeout' | 'memory' | 'deadline' | 'unavailable' | 'crash'; message: string };
+
+/** The host side of a tenant's policy: the send helpers, cache, timers, logs and views. */
+export interface RuntimeHost {
+  /** Resolves with plain data or rejects with `{ code, message }` (our own codes and messages only). */
+  call(tenant: string, op: string, args: unknown): Promise<unknown>;
+  log(tenant: string, level: string, msg: string, fields?: unknown): void;
+  view(tenant: string, name: string): unknown;
+}
+
+export interface RuntimeOptions {
+  clock?: Clock;
+  /** Dispose an isolate idle this long (its cache and sessions are untouched). */
+  idleEvictMs?: number;
+  /** First delay before a killed isolate is recreated; doubles per kill. */
+  restartBaseMs?: number;
+  /** Kills within `strikeWindowMs` that quarantine the tenant. */
+  quarantineAfter?: number;
+  strikeWindowMs?: number;
+}
+
+export type RuntimeState = 'idle' | 'starting' | 'ready' | 'failed' | 'backoff' | 'quarantined';
+
+export interface TenantStats {
+  tenant: string;
+  state: RuntimeState;
+  version: number;
+  hash?: string;
+  cpuMs: number;
+  heapUsed: number;
+  heapLimit: number;
+  calls: number;
+  errors: number;
+  timeouts: number;
+  memoryKills: number;
+  throttled: number;
+  loadError?: string;
+}
+
+interface Version {
+  number: number;
+  hash: string;
+  js: string;
+  filename: string;
+  mapper: LineMapper;
+}
+
+interface Pending {
+  resolve: (o: SandboxOutcome) => void;
+  isolate: PolicyIsolate;
+  deadline: { settle(): boolean };
+}
+
+const MESSAGE_KINDS = new Set(['pdu']);
+
+export class TenantRuntime {
+  private version: Version | undefined;
+  private live: PolicyIsolate | undefined;
+  private starting: Promise<PolicyIsolate | undefined> | undefined;
+  private readonly retired = new Set<PolicyIsolate>();
+  private state: RuntimeState = 'idle';
+  private loadError: string | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly callOrigin = new Map<PolicyIsolate, Map<number, number>>();
+  private readonly deadlines: DeadlineQueue;
+  private readonly clock: Clock;
+  private readonly restart: Backoff;
+  private retryAt = 0;
+  private kills: number[] = [];
+  private lastUsed: number;
+  private cpuBudget: number;
+  private cpuStamp: number;
+  private cpuSeen = 0;
+  private cpuTotal = 0;
+  private readonly counts = { calls: 0, errors: 0, timeouts: 0, memoryKills: 0, throttled: 0 };
+
+  constructor(
+    readonly tenant: string,
+    private limits: TenantLimits,
+    private boot: BootInfo,
+    private readonly host: RuntimeHost,
+    private readonly opts: RuntimeOptions = {},
+  ) {
+    this.clock = opts.clock ?? realClock;
+    this.deadlines = new DeadlineQueue(limits.handler_deadline_ms + 100, this.clock);
+    this.restart = new Backoff({ baseMs: opts.restartBaseMs ?? 1000, maxMs: 60_000 });
+    this.lastUsed = this.clock.now();
+    this.cpuBudget = limits.cpu_ms_per_s;
+    this.cpuStamp = this.clock.now();
+  }
+
+  private isolateLimits(): IsolateLimits {
+    const l = this.limits;
+    return {
+      memoryMb: l.memory_mb,
+      timeoutMs: l.handler_timeout_ms,
+      startupMs: Math.max(l.handler_timeout_ms * 10, 500),
+      maxDataBytes: Math.max(l.max_value_kb * 1024 * 2, 64 * 1024),
+      maxLogPerSec: l.max_log_per_s,
+      maxLogBytes: 2048,
+      maxPending: l.max_pending,
+    };
+  }
+
+  /** Limits and config views change with a config reload; a running isolate keeps its memory limit until replaced. */
+  reconfigure(limits: TenantLimits, boot: BootInfo): void {
+    this.limits = limits;
+    this.boot = boot;
+  }
+
+  /**
+   * Compile a new version. With `activate`, also start it in a fresh isolate
+   * under the limits and swap it in atomically; in-flight calls finish on the
+   * old isolate. On any failure the old version keeps serving.
+   */
+  async load(source: string, filename: string, activate: boolean): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
+    const compiled = compilePolicy(source, filename, { maxBytes: this.limits.max_script_kb * 1024 });
+    if (!compiled.ok) return { ok: false, errors: compiled.errors };
+    const version: Version = { number: (this.version?.number ?? 0) + 1, hash: compiled.hash, js: compiled.js, filename, mapper: compiled.sourceMap };
+    if (!activate) {
+      this.version = version;
+      if (this.state === 'failed' || this.state === 'quarantined') this.state = 'idle';
+      this.loadError = undefined;
+      return { ok: true, version: version.number, hash: version.hash };
+    }
+    let iso: PolicyIsolate;
+    try {
+      iso = await this.createIsolate(version);
+    } catch (err) {
+      return { ok: false, errors: [this.diagnostic(err, version)] };
+    }
+    const old = this.live;
+    this.version = version;
+    this.live = iso;
+    this.state = 'ready';
+    this.loadError = undefined;
+    this.kills = [];
+    this.restart.reset();
+    if (old) this.retire(old);
+    return { ok: true, version: version.number, hash: version.hash };
+  }
+
+  private diagnostic(err: unknown, v: Version): PolicyDiagnostic {
+    if (err instanceof PolicyLoadError && err.line !== undefined) {
+      const pos = v.mapper.toSource(err.line, err.column ?? 1);
+      return { file: v.filename, line: pos.line, column: pos.column, message: err.message };
+    }
+    return { file: v.filename, line: 0, column: 0, message: (err as Error).message };
+  }
+
+  private createIsolate(v: Version): Promise<PolicyIsolate> {
+    let iso: PolicyIsolate | undefined;
+    const hooks = {
+      result: (id: number, outcome: unknown) => this.onResult(id, outcome as SandboxOutcome, v),
+      call: (id: number, call: { op: string; origin: number; args: unknown }) => this.onCall(iso!, id, call),
+      log: (e: { level: string; msg: string; fields?: unknown; dropped?: number }) => {
+        const fields = e.dropped ? { ...(e.fields as object), logs_dropped: e.dropped } : e.fields;
+        this.host.log(this.tenant, e.level, e.msg, fields);
+      },
+      view: (name: string) => JSON.stringify(this.host.view(this.tenant, name) ?? []),
+    };
+    return PolicyIsolate.create(v.js, v.filename, this.isolateLimits(), this.boot, hooks).then((i) => {
+      iso = i;
+      this.callOrigin.set(i, new Map());
+      return i;
+    });
+  }
+
+  private retire(iso: PolicyIsolate): void {
+    this.retired.add(iso);
+    this.reap();
+  }
+
+  /** Dispose retired isolates once nothing is in flight on them. */
+  private reap(): void {
+    for (const iso of this.retired) {
+      let busy = iso.inFlight > 0;
+      for (const p of this.pending.values()) if (p.isolate === iso) busy = true;
+      if (!busy) {
+        this.retired.delete(iso);
+        this.callOrigin.delete(iso);
+        iso.dispose();
+      }
+    }
+  }
+
+  /** The isolate to use now, creating it if needed; undefined while unavailable. */
+  private async current(): Promise<PolicyIsolate | undefined> {
+    if (this.live && !this.live.isDisposed) return this.live;
+    if (this.state === 'quarantined' || this.state === 'failed' || !this.version) return undefined;
+    if (this.state === 'backoff' && this.clock.now() < this.retryAt) return undefined;
+    if (!this.starting) {
+      const v = this.version;
+      this.state = 'starting';
+      this.starting = this.createIsolate(v).then(
+        (iso) => {
+          this.starting = undefined;
+          if (this.version !== v) {
+            iso.dispose();
+            return this.current();
+          }
+          this.live = iso;
+          this.state = 'ready';
+          return iso;
+        },
+        (err: unknown) => {
+          this.starting = undefined;
+          this.state = 'failed';
+          this.loadError = this.diagnostic(err, v).message;
+          this.host.log(this.tenant, 'error', 'policy failed to start', { error: this.loadError });
+          return undefined;
+        },
+      );
+    }
+    return this.starting;
+  }
+
+  private refillCpu(): void {
+    const now = this.clock.now();
+    const used = this.live && !this.live.isDisposed ? this.live.cpuMs : this.cpuSeen;
+    const delta = Math.max(0, used - this.cpuSeen);
+    this.cpuSeen = used;
+    this.cpuTotal += delta;
+    const rate = this.limits.cpu_ms_per_s;
+    this.cpuBudget = Math.min(rate, this.cpuBudget + ((now - this.cpuStamp) * rate) / 1000) - delta;
+    this.cpuStamp = now;
+  }
+
+  /** Run one handler. Always settles; never throws. */
+  async dispatch(kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown): Promise<SandboxOutcome> {
+    this.lastUsed = this.clock.now();
+    this.counts.calls++;
+    const iso = await this.current();
+    if (!iso) {
+      this.counts.errors++;
+      return { kind: 'error', reason: 'unavailable', message: `policy is ${this.state}${this.loadError ? `: ${this.loadError}` : ''}` };
+    }
+    if (iso !== this.live) this.cpuSeen = 0;
+    this.refillCpu();
+    if (MESSAGE_KINDS.has(kind) && this.cpuBudget < 0) {
+      this.counts.throttled++;
+      return { kind: 'throttled' };
+    }
+    const id = ++this.nextId;
+    return new Promise<SandboxOutcome>((resolve) => {
+      const deadline = this.deadlines.add(() => this.settle(id, { kind: 'error', reason: 'deadline', message: 'handler missed handler_deadline_ms' }));
+      this.pending.set(id, { resolve, isolate: iso, deadline });
+      iso.dispatch(id, kind, payload).catch((err: EntryError) => this.onEntryFailure(iso, id, err));
+    });
+  }
+
+  private settle(id: number, outcome: SandboxOutcome): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.deadline.settle();
+    if (outcome.kind === 'error') {
+      this.counts.errors++;
+      if (outcome.reason === 'timeout') this.counts.timeouts++;
+    }
+    p.resolve(outcome);
+    if (this.retired.size > 0) this.reap();
+  }
+
+  private onResult(id: number, outcome: SandboxOutcome, v: Version): void {
+    const raw = outcome as unknown as { kind?: string; stack?: unknown };
+    if (raw && raw.kind === 'error' && typeof raw.stack === 'string') {
+      const stack = mapStack(raw.stack, v.filename, v.mapper);
+      const first = /:(\d+):(\d+)/.exec(stack);
+      const where = first ? ` (${v.filename}:${first[1]}:${first[2]})` : '';
+      outcome = { kind: 'error', reason: 'throw', message: `${String((raw as { message?: unknown }).message)}${where}` };
+    }
+    this.settle(id, isOutcome(outcome) ? outcome : { kind: 'error', reason: 'throw', message: 'handler returned something that is not an answer' });
+  }
+
+  private onCall(iso: PolicyIsolate, callId: number, call: { op: string; origin: number; args: unknown }): void {
+    this.callOrigin.get(iso)?.set(callId, call.origin);
+    this.host.call(this.tenant, call.op, call.args).then(
+      (value) => this.deliver(iso, callId, true, value ?? null),
+      (err: { code?: string; message?: string }) =>
+        // Only our own code and message go in: never a host error's text (paths, secrets).
+        this.deliver(iso, callId, false, { code: typeof err?.code === 'string' ? err.code : 'HOST_ERROR', message: typeof err?.code === 'string' ? String(err.message) : 'host call failed' }),
+    );
+  }
+
+  private deliver(iso: PolicyIsolate, callId: number, ok: boolean, value: unknown): void {
+    const origin = this.callOrigin.get(iso)?.get(callId);
+    this.callOrigin.get(iso)?.delete(callId);
+    if (iso.isDisposed) return;
+    iso.resolve(callId, ok, value).catch((err: EntryError) => this.onEntryFailure(iso, origin, err));
+  }
+
+  private onEntryFailure(iso: PolicyIsolate, origin: number | undefined, err: EntryError): void {
+    if (err.failure === 'timeout') {
+      if (origin !== undefined) this.settle(origin, { kind: 'error', reason: 'timeout', message: `handler exceeded handler_timeout_ms ${this.limits.handler_timeout_ms}` });
+      return;
+    }
+    if (err.failure === 'memory' || err.failure === 'disposed') {
+      this.onKilled(iso, err.failure === 'memory' ? `exceeded memory_mb ${this.limits.memory_mb}` : 'isolate was stopped');
+      return;
+    }
+    if (origin !== undefined) this.settle(origin, { kind: 'error', reason: 'throw', message: err.message });
+  }
+
+  /** An isolate died (memory limit or watchdog): fail its calls, recreate after a backoff, quarantine if it keeps happening. */
+  private onKilled(iso: PolicyIsolate, why: string): void {
+    for (const [id, p] of this.pending) if (p.isolate === iso) this.settle(id, { kind: 'error', reason: 'memory', message: why });
+    iso.dispose();
+    this.retired.delete(iso);
+    this.callOrigin.delete(iso);
+    if (this.live !== iso) return;
+    this.live = undefined;
+    this.counts.memoryKills++;
+    this.strike(why);
+  }
+
+  /** Count a kill against the tenant (also called when its sandbox process died under it). */
+  strike(why: string): void {
+    const now = this.clock.now();
+    const window = this.opts.strikeWindowMs ?? 600_000;
+    this.kills = this.kills.filter((t) => now - t < window);
+    this.kills.push(now);
+    if (this.kills.length >= (this.opts.quarantineAfter ?? 3)) {
+      this.state = 'quarantined';
+      this.loadError = `quarantined after ${this.kills.length} kills (last: ${why})`;
+      this.host.log(this.tenant, 'error', 'policy quarantined', { reason: why, kills: this.kills.length });
+      return;
+    }
+    this.state = 'backoff';
+    this.retryAt = now + this.restart.next();
+    this.host.log(this.tenant, 'warn', 'policy isolate killed; restarting after backoff', { reason: why, retry_in_ms: Math.round(this.retryAt - now) });
+  }
+
+  /** Dispose the isolate if it has been idle `idleEvictMs`. Returns true when it did. */
+  evictIfIdle(): boolean {
+    const idle = this.opts.idleEvictMs ?? 600_000;
+    if (!this.live || this.pending.size > 0 || this.live.inFlight > 0) return false;
+    if (this.clock.now() - this.lastUsed < idle) return false;
+    this.refillCpu();
+    this.live.dispose();
+    this.callOrigin.delete(this.live);
+    this.live = undefined;
+    this.cpuSeen = 0;
+    this.state = 'idle';
+    return true;
+  }
+
+  get hasIsolate(): boolean {
+    return !!this.live && !this.live.isDisposed;
+  }
+
+  stats(): TenantStats {
+    if (this.live && !this.live.isDisposed) this.refillCpu();
+    const heap = this.live && !this.live.isDisposed ? this.live.heap() : { used: 0, limit: this.limits.memory_mb * 1048576 };
+    const s: TenantStats = {
+      tenant: this.tenant,
+      state: this.state,
+      version: this.version?.number ?? 0,
+      cpuMs: Math.round(this.cpuTotal * 1000) / 1000,
+      heapUsed: heap.used,
+      heapLimit: heap.limit,
+      ...this.counts,
+    };
+    if (this.version) s.hash = this.version.hash;
+    if (this.loadError) s.loadError = this.loadError;
+    return s;
+  }
+
+  dispose(): void {
+    for (const id of [...this.pending.keys()]) this.settle(id, { kind: 'error', reason: 'unavailable', message: 'tenant removed' });
+    this.live?.dispose();
+    for (const iso of this.retired) iso.dispose();
+    this.retired.clear();
+    this.live = undefined;
+  }
+}
+
+function isOutcome(o: unknown): o is SandboxOutcome {
+  if (!o || typeof o !== 'object') return false;
+  const k = (o as { kind?: unknown }).kind;
+  if (k === 'reply') return typeof (o as { status?: unknown }).status === 'number';
+  if (k === 'bind') return typeof (o as { status?: unknown }).status === 'number';
+  return k === 'default' || k === 'done' || k === 'error';
+}
+
+export type { PolicyDiagnostic };

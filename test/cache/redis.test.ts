@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { CacheStore } from '../../src/cache';
+import { cacheSuite, rejectsWith, tid } from './cache-suite';
+
+// A real redis-server on a free loopback port, no persistence. The suite is
+// skipped, saying why, where redis-server is not installed.
+const installed = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+const skip = installed ? false : 'redis-server not installed';
+
+let server: ChildProcess | undefined;
+let url = '';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(): Promise<void> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server = child;
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 5000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${code}:\n${out}`));
+    });
+  });
+  url = `redis://127.0.0.1:${port}`;
+}
+
+if (installed) {
+  before(startRedis);
+  after(() => {
+    server?.kill('SIGTERM');
+  });
+}
+
+const BIG = { maxBytes: 1 << 20, maxValueBytes: 64 << 10 };
+const bytes = (key: string, json: string): number => Buffer.byteLength(key) + Buffer.byteLength(json);
+
+cacheSuite({ name: 'redis (real redis-server)', open: () => CacheStore.open(url), nativeTtl: true, skip });
+
+describe('cache on redis: replicas', { skip }, () => {
+  it('two CacheStores on one Redis (two replicas) see each other’s writes for a tenant', async () => {
+    const [r1, r2] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
+    try {
+      const id = tid('acme');
+      const a1 = r1.forTenant(id, { maxBytes: 100, maxValueBytes: 100 });
+      const a2 = r2.forTenant(id, { maxBytes: 100, maxValueBytes: 100 });
+      // The DLR correlation of the contract: stored on one replica, read on another.
+      await a1.set('dlr:agg:42', '{"session":"s1","ourId":"m1"}', 60_000);
+      assert.equal(await a2.get('dlr:agg:42'), '{"session":"s1","ourId":"m1"}');
+      assert.equal(await a2.has('dlr:agg:42'), true);
+      assert.equal(await a2.usage(), bytes('dlr:agg:42', '{"session":"s1","ourId":"m1"}'));
+      // The quota is the tenant's, not the replica's.
+      await a2.set('pad', JSON.stringify('x'.repeat(50))); // 39 + 55 = 94
+      await rejectsWith(a1.set('more', '"12345"'), 'QUOTA_EXCEEDED', /max_cache_mb/);
+      assert.equal(await a1.delete('pad'), true);
+      assert.equal(await a2.get('pad'), undefined);
+      await a1.set('more', '"12345"');
+      assert.equal(await a2.usage(), bytes('dlr:agg:42', '{"session":"s1","ourId":"m1"}') + bytes('more', '"12345"'));
+      // Another tenant on either replica sees none of it.
+      assert.equal(await r2.forTenant(tid('globex'), BIG).get('dlr:agg:42'), undefined);
+    } finally {
+      await Promise.all([r1.close(), r2.close()]);
+    }
+  });
+
+  it('open() rejects when nothing listens at the URL', async () => {
+    const port = await freePort();
+    await assert.rejects(CacheStore.open(`redis://127.0.0.1:${port}`));
+  });
+});
