@@ -76,6 +76,8 @@ const MESSAGE_KINDS = new Set(['pdu']);
 
 export class TenantRuntime {
   private version: Version | undefined;
+  private deferred: { source: string; filename: string } | undefined;
+  private versionCounter = 0;
   private live: PolicyIsolate | undefined;
   private starting: Promise<PolicyIsolate | undefined> | undefined;
   private readonly retired = new Set<PolicyIsolate>();
@@ -136,15 +138,17 @@ export class TenantRuntime {
    * old isolate. On any failure the old version keeps serving.
    */
   async load(source: string, filename: string, activate: boolean): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
-    const compiled = compilePolicy(source, filename, { maxBytes: this.limits.max_script_kb * 1024 });
-    if (!compiled.ok) return { ok: false, errors: compiled.errors };
-    const version: Version = { number: (this.version?.number ?? 0) + 1, hash: compiled.hash, js: compiled.js, filename, mapper: compiled.sourceMap };
     if (!activate) {
-      this.version = version;
+      // Registration at start: compile on first use, so 10,000 tenants cost nothing until they get traffic.
+      this.deferred = { source, filename };
+      this.version = undefined;
       if (this.state === 'failed' || this.state === 'quarantined') this.state = 'idle';
       this.loadError = undefined;
-      return { ok: true, version: version.number, hash: version.hash };
+      return { ok: true, version: 0, hash: '' };
     }
+    const compiled = compilePolicy(source, filename, { maxBytes: this.limits.max_script_kb * 1024 });
+    if (!compiled.ok) return { ok: false, errors: compiled.errors };
+    const version: Version = { number: this.versionCounter + 1, hash: compiled.hash, js: compiled.js, filename, mapper: compiled.sourceMap };
     let iso: PolicyIsolate;
     try {
       iso = await this.createIsolate(version);
@@ -152,7 +156,9 @@ export class TenantRuntime {
       return { ok: false, errors: [this.diagnostic(err, version)] };
     }
     const old = this.live;
+    this.versionCounter = version.number;
     this.version = version;
+    this.deferred = undefined;
     this.live = iso;
     this.state = 'ready';
     this.loadError = undefined;
@@ -160,6 +166,24 @@ export class TenantRuntime {
     this.restart.reset();
     if (old) this.retire(old);
     return { ok: true, version: version.number, hash: version.hash };
+  }
+
+  /** Compile a deferred registration; false (with loadError set) when it does not compile. */
+  private compileDeferred(): boolean {
+    const d = this.deferred;
+    if (!d) return !!this.version;
+    this.deferred = undefined;
+    const compiled = compilePolicy(d.source, d.filename, { maxBytes: this.limits.max_script_kb * 1024 });
+    if (!compiled.ok) {
+      const e = compiled.errors[0]!;
+      this.state = 'failed';
+      this.loadError = `${e.file}:${e.line}:${e.column}: ${e.message}`;
+      this.host.log(this.tenant, 'error', 'policy does not compile', { errors: compiled.errors });
+      return false;
+    }
+    this.versionCounter++;
+    this.version = { number: this.versionCounter, hash: compiled.hash, js: compiled.js, filename: d.filename, mapper: compiled.sourceMap };
+    return true;
   }
 
   private diagnostic(err: unknown, v: Version): PolicyDiagnostic {
@@ -209,7 +233,8 @@ export class TenantRuntime {
   /** The isolate to use now, creating it if needed; undefined while unavailable. */
   private async current(): Promise<PolicyIsolate | undefined> {
     if (this.live && !this.live.isDisposed) return this.live;
-    if (this.state === 'quarantined' || this.state === 'failed' || !this.version) return undefined;
+    if (this.state === 'quarantined' || this.state === 'failed') return undefined;
+    if (!this.compileDeferred() || !this.version) return undefined;
     if (this.state === 'backoff' && this.clock.now() < this.retryAt) return undefined;
     if (!this.starting) {
       const v = this.version;

@@ -1,10 +1,16 @@
 /**
  * Child-process entry for `sluice bench --compare`: runs one server under
  * test on 127.0.0.1:0 so the load generator and the server each get a core.
- *   raw    — a bare npm `smpp` echo server (the baseline)
- *   sluice — the Sluice gateway with a plain in-process echo handler
- * Reports { port } over IPC; answers 'rss' with its memory; exits on 'exit'.
+ *   raw       — a bare npm `smpp` echo server (the baseline)
+ *   inproc    — the Sluice gateway with a plain in-process echo handler
+ *   sandbox   — the Sluice gateway with the same echo logic as a tenant policy in the sandbox
+ *   noisy     — two sandboxed tenants: `quiet` (echo) and `noisy` (spins on every submit)
+ *   tenants:N — N configured tenants, each with its own policy file, no traffic
+ * Reports { port, startMs } over IPC and answers { cmd: 'rss' | 'stats' | 'reload' | 'exit' }.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as smpp from 'smpp';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config/load';
@@ -12,24 +18,27 @@ import { accept, InProcessPolicyHost, reply } from '../dispatch/in-process';
 import type { PolicyHost } from '../dispatch/policy-host';
 import { Gateway } from '../gateway';
 import { silentLogger } from '../log/logger';
+import { startSluice, type Sluice } from '../runtime';
 
 let counter = 0;
+
+type Pdu = smpp.PDU & { response(o?: object): smpp.PDU };
 
 function rawEcho(): Promise<number> {
   const server = smpp.createServer({}, (session: smpp.Session) => {
     session.on('error', () => {});
-    session.on('bind_transceiver', (pdu: smpp.PDU) => session.send((pdu as unknown as { response(o?: object): smpp.PDU }).response()));
-    session.on('enquire_link', (pdu: smpp.PDU) => session.send((pdu as unknown as { response(o?: object): smpp.PDU }).response()));
-    session.on('submit_sm', (pdu: smpp.PDU) => session.send((pdu as unknown as { response(o?: object): smpp.PDU }).response({ message_id: String(++counter) })));
-    session.on('unbind', (pdu: smpp.PDU) => {
-      session.send((pdu as unknown as { response(o?: object): smpp.PDU }).response());
+    session.on('bind_transceiver', (pdu: Pdu) => session.send(pdu.response()));
+    session.on('enquire_link', (pdu: Pdu) => session.send(pdu.response()));
+    session.on('submit_sm', (pdu: Pdu) => session.send(pdu.response({ message_id: String(++counter) })));
+    session.on('unbind', (pdu: Pdu) => {
+      session.send(pdu.response());
       session.close();
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 }
 
-/** The in-process echo policy: accept binds, ack submits, send a receipt when one is asked for. */
+/** The echo logic as trusted in-process handlers. */
 export function echoPolicy(gateway: () => Gateway): PolicyHost {
   return new InProcessPolicyHost({
     bench: {
@@ -56,7 +65,20 @@ export function echoPolicy(gateway: () => Gateway): PolicyHost {
   });
 }
 
-async function sluice(): Promise<number> {
+/** The same echo logic as a tenant policy. */
+export const ECHO_POLICY = `
+let n = 0;
+smpp.onBind((bind) => bind.accept());
+smpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'm' + (++n) }));
+`;
+
+/** Spins for as long as its per-call limit allows on every submit: a tenant at its CPU limits. */
+export const NOISY_POLICY = `
+smpp.onBind((bind) => bind.accept());
+smpp.onPdu('submit_sm', (pdu) => { const t = Date.now(); while (Date.now() - t < 45) {} return pdu.reply({ message_id: 'x' }); });
+`;
+
+async function inproc(): Promise<number> {
   const config = parseConfig(
     stringify({ server: { bind_address: '127.0.0.1', port: 0, window: 1024 }, log: { level: 'silent' }, tenants: [{ id: 'bench', system_ids: ['bench'] }] }),
     { file: 'bench', env: {} },
@@ -66,17 +88,66 @@ async function sluice(): Promise<number> {
   return (await g.start()).port;
 }
 
+async function sandboxed(tenants: { id: string; source: string; limits?: Record<string, unknown> }[], processes = 1): Promise<Sluice> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  for (const t of tenants) writeFileSync(path.join(dir, `${t.id}.ts`), t.source);
+  const config = parseConfig(
+    stringify({
+      server: { bind_address: '127.0.0.1', port: 0, window: 1024 },
+      cache: { url: 'memory://' },
+      sandbox: { processes },
+      log: { level: 'silent' },
+      tenants: tenants.map((t) => ({ id: t.id, policy: `${t.id}.ts`, system_ids: [t.id], limits: t.limits ?? {} })),
+    }),
+    { file: 'bench', env: {}, cwd: dir },
+  );
+  return startSluice({ config, logger: silentLogger, cwd: dir, watch: false });
+}
+
 async function main(): Promise<void> {
-  const kind = process.argv[2];
-  const port = kind === 'raw' ? await rawEcho() : await sluice();
-  process.send!({ port });
-  process.on('message', (m: string) => {
-    if (m === 'rss') {
-      global.gc?.();
-      process.send!({ rss: process.memoryUsage().rss });
-    } else if (m === 'exit') process.exit(0);
+  const kind = process.argv[2] ?? 'raw';
+  const t0 = performance.now();
+  let port: number;
+  let sluice: Sluice | undefined;
+  if (kind === 'raw') port = await rawEcho();
+  else if (kind === 'inproc') port = await inproc();
+  else if (kind === 'sandbox') sluice = await sandboxed([{ id: 'bench', source: ECHO_POLICY }]);
+  else if (kind === 'noisy') {
+    sluice = await sandboxed(
+      [
+        { id: 'quiet', source: ECHO_POLICY },
+        { id: 'noisy', source: NOISY_POLICY, limits: { handler_timeout_ms: 50, cpu_ms_per_s: 250 } },
+      ],
+      2,
+    );
+  } else if (kind.startsWith('tenants:')) {
+    const n = Number(kind.slice(8));
+    sluice = await sandboxed(Array.from({ length: n }, (_, i) => ({ id: `t${i}`, source: `${ECHO_POLICY}\n// tenant ${i}\n` })), 2);
+  } else throw new Error(`unknown bench server ${kind}`);
+  if (sluice) port = sluice.port;
+  const startMs = performance.now() - t0;
+  process.send!({ port: port!, startMs });
+  process.on('message', (m: { cmd: string; tenant?: string; source?: string }) => {
+    void (async () => {
+      if (m.cmd === 'rss') {
+        global.gc?.();
+        const sandboxRss = sluice ? (await sluice.sandbox.stats()).rss.reduce((a, b) => a + b, 0) : 0;
+        process.send!({ rss: process.memoryUsage().rss, sandboxRss });
+      } else if (m.cmd === 'stats') {
+        process.send!({ stats: sluice ? await sluice.sandbox.stats() : undefined });
+      } else if (m.cmd === 'reload' && sluice) {
+        const r0 = performance.now();
+        const r = await sluice.sandbox.reload(m.tenant!, m.source);
+        process.send!({ reloadMs: performance.now() - r0, ok: r.ok });
+      } else if (m.cmd === 'exit') {
+        await sluice?.stop();
+        process.exit(0);
+      }
+    })();
   });
-  process.on('disconnect', () => process.exit(0));
+  process.on('disconnect', () => {
+    void (sluice?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+  });
 }
 
 if (require.main === module) void main();

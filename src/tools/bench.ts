@@ -116,24 +116,30 @@ export function formatLoad(label: string, r: LoadResult): string {
 interface ServerChild {
   child: ChildProcess;
   port: number;
-  rss(): Promise<number>;
+  startMs: number;
+  ask<T>(cmd: Record<string, unknown>): Promise<T>;
   stop(): void;
 }
 
-function startServer(kind: 'raw' | 'sluice'): Promise<ServerChild> {
+function startServer(kind: string): Promise<ServerChild> {
   const child = fork(path.join(__dirname, 'bench-server.js'), [kind], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('message', (m: { port: number }) =>
+    child.once('exit', (code) => reject(new Error(`bench server ${kind} exited with ${code}`)));
+    child.once('message', (m: { port: number; startMs: number }) =>
       resolve({
         child,
         port: m.port,
-        rss: () =>
-          new Promise((r) => {
-            child.once('message', (x: { rss: number }) => r(x.rss));
-            child.send('rss');
+        startMs: m.startMs,
+        ask: <T>(cmd: Record<string, unknown>) =>
+          new Promise<T>((r) => {
+            child.once('message', (x: T) => r(x));
+            child.send(cmd);
           }),
-        stop: () => child.kill(),
+        stop: () => {
+          child.removeAllListeners('exit');
+          child.kill();
+        },
       }),
     );
   });
@@ -142,14 +148,33 @@ function startServer(kind: 'raw' | 'sluice'): Promise<ServerChild> {
 export interface CompareOptions {
   durationMs: number;
   idleSessions: number;
+  tenants: number;
   print: (line: string) => void;
 }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** A policy of about `lines` lines, for timing reloads. */
+function policyOfLines(lines: number, tag: string): string {
+  const out = ['smpp.onBind((bind) => bind.accept());', `const TAG = '${tag}';`];
+  for (let i = 0; out.length < lines - 4; i++) out.push(`function route${i}(dest: string): string { return dest.startsWith('${i % 90}') ? 'bind-${i}' : TAG; }`);
+  out.push("smpp.onPdu('submit_sm', (pdu) => {", '  const r = route0(String(pdu.destination_addr));', "  return pdu.reply({ message_id: r + '-' + smpp.newMessageId() });", '});');
+  return out.join('\n');
+}
+
 /**
- * `npm run bench`: the Sluice gateway with an in-process echo handler
- * against a bare npm `smpp` echo server, each in its own process, driven by
- * the same load generator in the same run, at window 1 and 64; then the RSS
- * cost of idle bound sessions.
+ * `npm run bench`, every figure measured in this one run:
+ *  1. throughput and latency at window 1 and 64 — a bare npm `smpp` echo
+ *     server (the baseline), Sluice with an in-process echo handler, and
+ *     Sluice with the same echo logic as a sandboxed tenant policy;
+ *  2. delivery-receipt round trip;
+ *  3. noisy neighbour: a quiet tenant's p99 alone, and while another tenant
+ *     spins at its CPU limits;
+ *  4. reload: new source of a 100-line policy → serving;
+ *  5. tenancy: N configured tenants' start time and RSS, a cold start, an
+ *     active isolate's cost;
+ *  6. RSS of idle bound ESME sessions.
+ * Each server runs in its own process; the load generator runs in this one.
  */
 export async function compare(o: CompareOptions): Promise<Record<string, number>> {
   const figures: Record<string, number> = {};
@@ -158,10 +183,11 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     { window: 64, esmes: 1 },
     { window: 64, esmes: 4 },
   ];
-  o.print(`Sluice bench — ${o.durationMs} ms per case, load generator in this process, each server in its own process`);
+  const labels: Record<string, string> = { raw: 'npm smpp echo', inproc: 'sluice in-process echo', sandbox: 'sluice sandboxed echo' };
+  o.print(`Sluice bench — ${o.durationMs} ms per case; each server in its own process, the load generator in this one`);
   for (const c of cases) {
     const results: Record<string, LoadResult> = {};
-    for (const kind of ['raw', 'sluice'] as const) {
+    for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
       const srv = await startServer(kind);
       try {
         await runLoad({ port: srv.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: Math.min(500, o.durationMs) });
@@ -169,29 +195,128 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       } finally {
         srv.stop();
       }
-      o.print(formatLoad(`${kind === 'raw' ? 'npm smpp echo' : 'sluice echo'} w=${c.window} esmes=${c.esmes}`, results[kind]!));
+      o.print(formatLoad(`${labels[kind]} w=${c.window} x${c.esmes}`, results[kind]!));
     }
-    const ratio = results.sluice!.perSecond / results.raw!.perSecond;
     const key = `w${c.window}x${c.esmes}`;
-    figures[`${key}.raw`] = results.raw!.perSecond;
-    figures[`${key}.sluice`] = results.sluice!.perSecond;
-    figures[`${key}.ratio`] = ratio;
-    figures[`${key}.sluice_p50_ms`] = results.sluice!.p50;
-    o.print(`  → throughput ratio sluice/raw at window ${c.window}, ${c.esmes} ESME(s): ${ratio.toFixed(2)}×   sluice p50 ${results.sluice!.p50.toFixed(3)} ms vs raw ${results.raw!.p50.toFixed(3)} ms`);
+    const raw = results.raw!;
+    const inp = results.inproc!;
+    const sbx = results.sandbox!;
+    Object.assign(figures, {
+      [`${key}.raw_per_s`]: raw.perSecond,
+      [`${key}.inproc_per_s`]: inp.perSecond,
+      [`${key}.sandbox_per_s`]: sbx.perSecond,
+      [`${key}.inproc_vs_raw`]: inp.perSecond / raw.perSecond,
+      [`${key}.sandbox_vs_raw`]: sbx.perSecond / raw.perSecond,
+      [`${key}.sandbox_vs_inproc`]: sbx.perSecond / inp.perSecond,
+      [`${key}.inproc_p50_ms`]: inp.p50,
+      [`${key}.sandbox_p50_ms`]: sbx.p50,
+    });
+    o.print(
+      `  → window ${c.window}, ${c.esmes} ESME(s): in-process/raw ${(inp.perSecond / raw.perSecond).toFixed(2)}×, sandbox/raw ${(sbx.perSecond / raw.perSecond).toFixed(2)}×, ` +
+        `sandbox/in-process ${(sbx.perSecond / inp.perSecond).toFixed(2)}×; p50 raw ${raw.p50.toFixed(3)} / in-process ${inp.p50.toFixed(3)} / sandbox ${sbx.p50.toFixed(3)} ms`,
+    );
   }
 
-  const srv = await startServer('sluice');
-  try {
-    const dlr = await runLoad({ port: srv.port, systemId: 'bench', password: 'bench', esmes: 1, window: 64, durationMs: Math.min(2000, o.durationMs), dlr: true });
-    o.print(formatLoad('sluice echo + DLR w=64', dlr));
-    if (dlr.dlrP50 !== undefined) figures['dlr.p50_ms'] = dlr.dlrP50;
-  } finally {
-    srv.stop();
+  {
+    const srv = await startServer('inproc');
+    try {
+      const dlr = await runLoad({ port: srv.port, systemId: 'bench', password: 'bench', esmes: 1, window: 64, durationMs: Math.min(2000, o.durationMs), dlr: true });
+      o.print(formatLoad('sluice in-process echo + DLR w=64', dlr));
+      if (dlr.dlrP50 !== undefined) figures['dlr.p50_ms'] = dlr.dlrP50;
+      if (dlr.dlrP99 !== undefined) figures['dlr.p99_ms'] = dlr.dlrP99;
+    } finally {
+      srv.stop();
+    }
   }
+
+  {
+    const srv = await startServer('noisy');
+    try {
+      const quiet = { port: srv.port, systemId: 'quiet', password: 'x', esmes: 1, window: 4, durationMs: o.durationMs };
+      await runLoad({ ...quiet, durationMs: 500 });
+      const alone = await runLoad(quiet);
+      const noisy = runLoad({ port: srv.port, systemId: 'noisy', password: 'x', esmes: 1, window: 16, durationMs: o.durationMs + 500 });
+      await new Promise((r) => setTimeout(r, 300));
+      const withNoise = await runLoad(quiet);
+      const n = await noisy;
+      const ratio = withNoise.p99 / alone.p99;
+      o.print(formatLoad('quiet tenant alone w=4', alone));
+      o.print(formatLoad('quiet tenant, noisy spinning', withNoise));
+      o.print(`  noisy tenant: ${n.sent} submits, ${n.ok} answered ESME_ROK, ${n.failed} refused (ESME_RTHROTTLED once over cpu_ms_per_s)`);
+      o.print(`  → noisy neighbour: quiet p99 ${withNoise.p99.toFixed(3)} ms vs ${alone.p99.toFixed(3)} ms alone = ${ratio.toFixed(2)}×`);
+      Object.assign(figures, { 'noisy.quiet_p99_alone_ms': alone.p99, 'noisy.quiet_p99_with_noise_ms': withNoise.p99, 'noisy.p99_ratio': ratio, 'noisy.noisy_refused': n.failed });
+    } finally {
+      srv.stop();
+    }
+  }
+
+  {
+    const srv = await startServer('sandbox');
+    try {
+      // First use starts the isolate; time replacements of a live one.
+      await runLoad({ port: srv.port, systemId: 'bench', password: 'bench', esmes: 1, window: 1, count: 10 });
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const r = await srv.ask<{ reloadMs: number; ok: boolean }>({ cmd: 'reload', tenant: 'bench', source: policyOfLines(100, `v${i}`) });
+        if (!r.ok) throw new Error('reload failed');
+        times.push(r.reloadMs);
+      }
+      o.print(`reload of a 100-line policy, new source → serving: median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms (20 reloads)`);
+      figures['reload.median_ms'] = median(times);
+      figures['reload.max_ms'] = Math.max(...times);
+    } finally {
+      srv.stop();
+    }
+  }
+
+  if (o.tenants > 0) {
+    const srv = await startServer(`tenants:${o.tenants}`);
+    try {
+      const idle = await srv.ask<{ rss: number; sandboxRss: number }>({ cmd: 'rss' });
+      o.print(
+        `${o.tenants} configured tenants: started in ${srv.startMs.toFixed(0)} ms; RSS core ${(idle.rss / 1048576).toFixed(1)} MB + sandbox processes ${(idle.sandboxRss / 1048576).toFixed(1)} MB = ${((idle.rss + idle.sandboxRss) / 1048576).toFixed(1)} MB, no traffic`,
+      );
+      // A cold start is the first bind of an idle tenant: compile, new isolate, top level, handler.
+      const cold: number[] = [];
+      const warm: number[] = [];
+      const active = Math.min(200, o.tenants);
+      const clients: EsmeClient[] = [];
+      for (let i = 0; i < active; i++) {
+        const c = await EsmeClient.connect({ port: srv.port, window: 1 });
+        const t0 = performance.now();
+        const r = await c.bind(`t${i}`, 'x');
+        cold.push(performance.now() - t0);
+        if (r.command_status !== 0) throw new Error(`bind t${i} refused`);
+        const t1 = performance.now();
+        await c.submit({ short_message: Buffer.from('x') });
+        warm.push(performance.now() - t1);
+        clients.push(c);
+      }
+      const busy = await srv.ask<{ rss: number; sandboxRss: number }>({ cmd: 'rss' });
+      const stats = await srv.ask<{ stats: { tenants: { heapUsed: number; state: string }[] } }>({ cmd: 'stats' });
+      const live = stats.stats.tenants.filter((t) => t.state === 'ready');
+      const heapPer = live.reduce((a, t) => a + t.heapUsed, 0) / Math.max(1, live.length) / 1048576;
+      const rssPer = (busy.sandboxRss - idle.sandboxRss) / active / 1048576;
+      o.print(`cold start (first bind of an idle tenant): median ${median(cold).toFixed(2)} ms, p90 ${[...cold].sort((a, b) => a - b)[Math.floor(cold.length * 0.9)]!.toFixed(2)} ms; a warm submit ${median(warm).toFixed(2)} ms`);
+      o.print(`active isolate cost: ${rssPer.toFixed(2)} MB RSS each (${active} tenants activated), V8 heap ${heapPer.toFixed(2)} MB each`);
+      Object.assign(figures, {
+        'tenancy.tenants': o.tenants,
+        'tenancy.start_ms': srv.startMs,
+        'tenancy.idle_rss_mb': (idle.rss + idle.sandboxRss) / 1048576,
+        'tenancy.cold_start_median_ms': median(cold),
+        'tenancy.active_isolate_rss_mb': rssPer,
+        'tenancy.active_isolate_heap_mb': heapPer,
+      });
+      for (const c of clients) c.close();
+    } finally {
+      srv.stop();
+    }
+  }
+
   // Idle sessions in a fresh gateway process, so earlier load does not hide their cost.
-  const idleSrv = await startServer('sluice');
+  const idleSrv = await startServer('inproc');
   try {
-    const base = await idleSrv.rss();
+    const base = (await idleSrv.ask<{ rss: number }>({ cmd: 'rss' })).rss;
     const idle: EsmeClient[] = [];
     for (let i = 0; i < o.idleSessions; i++) {
       const c = await EsmeClient.connect({ port: idleSrv.port, window: 1 });
@@ -199,7 +324,7 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       idle.push(c);
     }
     await new Promise((r) => setTimeout(r, 500));
-    const loaded = await idleSrv.rss();
+    const loaded = (await idleSrv.ask<{ rss: number }>({ cmd: 'rss' })).rss;
     const mb = (loaded - base) / 1048576;
     figures['idle.sessions'] = o.idleSessions;
     figures['idle.rss_mb'] = mb;
