@@ -936,19 +936,7 @@ declare namespace Sluice {
         readonly message_id?: undefined;
       });
 
-  /** A destination a submit_sm_multi could not reach. */
-  type UnsuccessfulDestination = DestinationAddress & {
-    /** Why that destination failed. */
-    readonly error_status_code: number;
-  };
-
-  /** Result of `submitMultiVia`. */
-  type SubmitMultiResult = SubmitResult & {
-    /** Destinations the SMSC reports it could not reach, when it reports any. */
-    readonly unsuccess_sme?: readonly UnsuccessfulDestination[];
-  };
-
-  /** Result of a send whose response is only a status (cancel_sm, replace_sm, deliver_sm). */
+  /** Result of a send whose response is only a status (cancel_sm, replace_sm, deliver_sm, alert_notification). */
   type SendResult = Accepted | Refused;
 
   /** Result of `queryVia`. */
@@ -1010,18 +998,12 @@ declare namespace Sluice {
     readonly port: number;
     /** `system_id` we bind with. */
     readonly system_id: string;
-    /** `system_type` we bind with. */
-    readonly system_type: string;
     /** Bind type. */
     readonly bind_type: BindType;
     /** Submits per second on this bind (0 = unlimited); pacing only ever delays. */
     readonly max_msg_per_sec: number;
     /** Requests in flight on this bind. */
     readonly window: number;
-    /** Whether the bind uses TLS. */
-    readonly tls: boolean;
-    /** Held by one replica at a time. */
-    readonly single: boolean;
   };
 
   /** This tenant's configuration, without secrets. */
@@ -1045,6 +1027,12 @@ declare namespace Sluice {
     readonly name: string;
     /** Its state. */
     readonly state: BindState;
+    /** Upstream host. */
+    readonly host: string;
+    /** Upstream port. */
+    readonly port: number;
+    /** Session id of the bind connection, while there is one. */
+    readonly sessionId?: string;
   };
 
   /** One step of a routing chain: an outbound bind by name, hold in the queue, or reject. */
@@ -1111,7 +1099,7 @@ declare namespace Sluice {
     /** Send a submit_sm on this tenant's outbound bind `bind`. Throws BIND_DOWN, TIMEOUT, THROTTLED, UNKNOWN_BIND, INVALID_FIELD. */
     submitVia(bind: string, fields: SubmitFields): Promise<SubmitResult>;
     /** Send a submit_sm_multi on outbound bind `bind`. Throws like `submitVia`. */
-    submitMultiVia(bind: string, fields: SubmitMultiFields): Promise<SubmitMultiResult>;
+    submitMultiVia(bind: string, fields: SubmitMultiFields): Promise<SubmitResult>;
     /** Send a data_sm on outbound bind `bind`. Throws like `submitVia`. */
     dataVia(bind: string, fields: DataFields): Promise<SubmitResult>;
     /** Send a cancel_sm on outbound bind `bind`. Throws like `submitVia`. */
@@ -1124,16 +1112,16 @@ declare namespace Sluice {
     deliverTo(sessionId: string, fields: DeliverFields): Promise<SendResult>;
     /** Send a data_sm to this tenant's bound ESME. Throws like `deliverTo`. */
     dataTo(sessionId: string, fields: DataFields): Promise<SubmitResult>;
-    /** Send an alert_notification to this tenant's bound ESME (it has no response). Throws like `deliverTo`. */
-    alertTo(sessionId: string, fields: AlertFields): Promise<void>;
+    /** Send an alert_notification to this tenant's bound ESME; it has no response, so this resolves `ok` once it is sent. Throws like `deliverTo`. */
+    alertTo(sessionId: string, fields: AlertFields): Promise<SendResult>;
     /** This tenant's configuration, secrets left out (read-only). */
     config(): TenantConfig;
     /** This tenant's outbound binds and their state right now. */
     binds(): readonly BindStatus[];
     /** This tenant's routing table (read-only). */
     routingRules(): RoutingRules;
-    /** This tenant's sessions bound right now. */
-    sessions(): readonly Session[];
+    /** This tenant's ESME sessions bound right now (outbound binds: `binds()`). */
+    sessions(): readonly EsmeSession[];
     /** Core-owned timers; handle them with `onTimer`. */
     readonly timers: Timers;
     /** A new unique id in the ESME-facing message id space (for `reply({ message_id })`). */

@@ -9,6 +9,7 @@ import { SmscSimulator } from '../tools/sim';
 const USAGE = `usage: sluice <command> [options]
 
   start [-c config/sluice.yaml]     run the gateway
+  check <policy.ts>                 compile and type-check a policy against sandbox/sluice.d.ts
   sim [--port 2776] [--latency-ms 0] [--error-rate 0] [--dlr-delay-ms 100] [--system-id ID --password PW]
                                     an upstream SMSC simulator: acks submits, sends delivery receipts
   bench [--host 127.0.0.1] [--port 2775] [--system-id demo] [--password demo]
@@ -53,6 +54,24 @@ async function start(args: string[]): Promise<number> {
   });
   logger.flush();
   return 0;
+}
+
+async function check(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length === 0) {
+    process.stderr.write('usage: sluice check <policy.ts> [more.ts …]\n');
+    return 1;
+  }
+  // Loaded here: the TypeScript compiler is large and only `check` needs its type checker.
+  const { checkPolicyFile } = await import('../isolates/typecheck');
+  let problems = 0;
+  for (const file of positionals) {
+    const diags = checkPolicyFile(file);
+    for (const d of diags) process.stdout.write(`${file}:${d.line}:${d.column} - error${d.code ? ` ${d.code}` : ''}: ${d.message}\n`);
+    if (diags.length === 0) process.stdout.write(`${file}: ok\n`);
+    problems += diags.length;
+  }
+  return problems > 0 ? 1 : 0;
 }
 
 async function sim(args: string[]): Promise<number> {
@@ -143,6 +162,8 @@ export async function main(argv: string[]): Promise<number> {
       return start(rest);
     case 'sim':
       return sim(rest);
+    case 'check':
+      return check(rest);
     case 'bench':
       return bench(rest);
     case undefined:

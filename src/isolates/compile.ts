@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import * as vm from 'node:vm';
-import * as ts from 'typescript';
+import type * as TS from 'typescript';
+
+// Loaded on first compile: the compiler is ~50 MB of heap, and a sandbox
+// process hosting only idle tenants should not pay for it.
+let tsLib: typeof TS | undefined;
+const ts = new Proxy({} as typeof TS, { get: (_t, key) => (tsLib ??= require('typescript') as typeof TS)[key as keyof typeof TS] });
 
 /**
  * Tenant policy compilation: one TypeScript or JavaScript file → one ES2022
@@ -74,6 +79,8 @@ export const POLICY_DIAGNOSTIC_CODES = {
   SLUICE_POLICY_TOO_LARGE: 'policy too large',
   /** A value `import`/`export`, or `import()`/`import.meta`: a policy is one script, not a module. */
   SLUICE_POLICY_MODULE: 'modules are not available',
+  /** `await` outside any function: a module feature, and a policy is a script. */
+  SLUICE_POLICY_TOP_LEVEL_AWAIT: 'top-level await',
   /** V8 refused the emitted script (an early error TypeScript's transpiler does not report, e.g. a redeclared `let`). */
   SLUICE_POLICY_SCRIPT: 'script does not parse',
   /** A `/// <reference …>` to other declarations (type check only): the sandbox has ES2022 and the Sluice API, nothing else. */
@@ -95,7 +102,7 @@ export const DEFAULT_MAX_SCRIPT_BYTES = 512 * 1024;
  * our checks is the `export {}` marker TS adds to files that had type-only
  * imports/exports, and the `after` transformer removes it.
  */
-const COMPILER_OPTIONS: Readonly<ts.CompilerOptions> = Object.freeze({
+const compilerOptions = (): Readonly<TS.CompilerOptions> => Object.freeze({
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.ESNext,
   sourceMap: true,
@@ -113,7 +120,8 @@ const COMPILER_OPTIONS: Readonly<ts.CompilerOptions> = Object.freeze({
 const SLUICE_COMPILE_REVISION = 1;
 
 /** Everything besides the source that decides the output. */
-const FINGERPRINT = `sluice-compile/${SLUICE_COMPILE_REVISION} typescript/${ts.version} ${JSON.stringify(COMPILER_OPTIONS)}`;
+let fingerprint: string | undefined;
+const FINGERPRINT = (): string => (fingerprint ??= `sluice-compile/${SLUICE_COMPILE_REVISION} typescript/${ts.version} ${JSON.stringify(compilerOptions())}`);
 
 /** Compile under a fixed name so the output (and the cache entry) does not depend on the tenant's file name. */
 const TS_NAME = 'policy.ts';
@@ -227,7 +235,7 @@ export function compilePolicy(source: string, filename: string, options: Compile
   // Editors hide a byte order mark; columns on line 1 should not count it.
   if (source.charCodeAt(0) === 0xfeff) source = source.slice(1);
   const js = isJavaScriptName(filename);
-  const hash = createHash('sha256').update(FINGERPRINT).update(js ? '\0js\0' : '\0ts\0').update(source).digest('hex');
+  const hash = createHash('sha256').update(FINGERPRINT()).update(js ? '\0js\0' : '\0ts\0').update(source).digest('hex');
 
   let entry = cache.get(hash);
   if (entry) {
@@ -246,12 +254,12 @@ export function compilePolicy(source: string, filename: string, options: Compile
 function compileUncached(source: string, isJs: boolean, hash: string): Entry {
   const rules: Located[] = [];
   let wasModule = false;
-  const check: ts.TransformerFactory<ts.SourceFile> = () => (sf) => {
+  const check: TS.TransformerFactory<TS.SourceFile> = () => (sf) => {
     wasModule = ts.isExternalModule(sf);
     checkScriptRules(sf, rules);
     return sf;
   };
-  const toScript: ts.TransformerFactory<ts.SourceFile> = (context) => (sf) => {
+  const toScript: TS.TransformerFactory<TS.SourceFile> = (context) => (sf) => {
     if (!wasModule) return sf;
     // Only the `export {}` marker can be left (anything else was rejected);
     // a script must not contain it. Module files were strict; keep them so.
@@ -264,7 +272,7 @@ function compileUncached(source: string, isJs: boolean, hash: string): Entry {
   const out = ts.transpileModule(source, {
     fileName: isJs ? JS_NAME : TS_NAME,
     reportDiagnostics: true,
-    compilerOptions: { ...COMPILER_OPTIONS },
+    compilerOptions: { ...compilerOptions() },
     transformers: { before: [check], after: [toScript] },
   });
 
@@ -289,7 +297,7 @@ function compileUncached(source: string, isJs: boolean, hash: string): Entry {
   return { result, errors: [], cost: 2 * (compiled.length + mappings.length) + 512 };
 }
 
-function hasUseStrict(statements: readonly ts.Statement[]): boolean {
+function hasUseStrict(statements: readonly TS.Statement[]): boolean {
   for (const s of statements) {
     if (!ts.isExpressionStatement(s) || !ts.isStringLiteral(s.expression)) return false; // end of the prologue
     if (s.expression.text === 'use strict') return true;
@@ -297,7 +305,7 @@ function hasUseStrict(statements: readonly ts.Statement[]): boolean {
   return false;
 }
 
-function locate(d: ts.Diagnostic): Located {
+function locate(d: TS.Diagnostic): Located {
   let line = 1;
   let column = 1;
   if (d.file && d.start !== undefined) {
@@ -333,11 +341,12 @@ function readMappings(sourceMapText: string | undefined): string {
  * A policy is one script: import/export are allowed only when they vanish
  * (type-only), and there is nothing for `import()` or `import.meta` to reach.
  */
-function checkScriptRules(sf: ts.SourceFile, out: Located[]): void {
+function checkScriptRules(sf: TS.SourceFile, out: Located[]): void {
   const text = sf.text;
+  if (text.includes('await')) checkTopLevelAwait(sf, out);
   if (!text.includes('import') && !text.includes('export')) return;
 
-  const reject = (node: ts.Node, message: string): void => {
+  const reject = (node: TS.Node, message: string): void => {
     const lc = sf.getLineAndCharacterOfPosition(node.getStart(sf));
     out.push({ line: lc.line + 1, column: lc.character + 1, message, code: 'SLUICE_POLICY_MODULE' });
   };
@@ -365,7 +374,7 @@ function checkScriptRules(sf: ts.SourceFile, out: Located[]): void {
     }
   }
 
-  const visit = (node: ts.Node): void => {
+  const visit = (node: TS.Node): void => {
     if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       reject(node, 'a policy is one file: dynamic `import()` is not available');
     } else if (ts.isMetaProperty(node) && node.keywordToken === ts.SyntaxKind.ImportKeyword) {
@@ -376,7 +385,33 @@ function checkScriptRules(sf: ts.SourceFile, out: Located[]): void {
   if (text.includes('import')) visit(sf);
 }
 
-function isTypeOnlyImport(clause: ts.ImportClause): boolean {
+/**
+ * `await` outside any function. V8 refuses it too, but with messages such as
+ * "Unexpected identifier" (in a script `await` is an identifier); say what is
+ * wrong, at the `await`.
+ */
+function checkTopLevelAwait(sf: TS.SourceFile, out: Located[]): void {
+  const report = (node: TS.Node): void => {
+    const lc = sf.getLineAndCharacterOfPosition(node.getStart(sf));
+    out.push({
+      line: lc.line + 1,
+      column: lc.character + 1,
+      message: 'a policy is a script: `await` is only available inside a function (await in the handler, not at the top level)',
+      code: 'SLUICE_POLICY_TOP_LEVEL_AWAIT',
+    });
+  };
+  const visit = (node: TS.Node): void => {
+    // Function bodies (and class members) may await or not on their own terms.
+    if (ts.isFunctionLike(node) || ts.isClassStaticBlockDeclaration(node)) return;
+    if (ts.isAwaitExpression(node)) report(node);
+    else if (ts.isForOfStatement(node) && node.awaitModifier) report(node.awaitModifier);
+    else if (ts.isVariableDeclarationList(node) && (node.flags & ts.NodeFlags.AwaitUsing) === ts.NodeFlags.AwaitUsing) report(node);
+    ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(sf, visit);
+}
+
+function isTypeOnlyImport(clause: TS.ImportClause): boolean {
   if (clause.isTypeOnly) return true;
   // `import { type A, type B } from "m"`: every binding type-only, no default.
   if (clause.name) return false;
@@ -384,11 +419,11 @@ function isTypeOnlyImport(clause: ts.ImportClause): boolean {
   return bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly);
 }
 
-function hasExportModifier(s: ts.Statement): boolean {
+function hasExportModifier(s: TS.Statement): boolean {
   return ts.canHaveModifiers(s) && (ts.getModifiers(s) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
 }
 
-function isTypeOnlyDeclaration(s: ts.Statement): boolean {
+function isTypeOnlyDeclaration(s: TS.Statement): boolean {
   if (ts.isInterfaceDeclaration(s) || ts.isTypeAliasDeclaration(s)) return true;
   // `export declare …` emits nothing.
   return ts.canHaveModifiers(s) && (ts.getModifiers(s) ?? []).some((m) => m.kind === ts.SyntaxKind.DeclareKeyword);

@@ -12,6 +12,7 @@ import { PolicyTimers } from '../tenants/policy-timers';
 import { TokenBucket } from '../throttle/token-bucket';
 import { realClock, type Clock } from '../util/clock';
 import { ESME_RINVSYSID, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
+import { IpcBatcher, unbatch, type Batch } from './ipc-batch';
 import type { BootInfo } from './policy-isolate';
 import type { FromSandbox, ToSandbox } from './sandbox-process';
 import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-runtime';
@@ -44,6 +45,7 @@ export interface SandboxPoolOptions {
 interface Proc {
   index: number;
   child: ChildProcess | undefined;
+  out: IpcBatcher<ToSandbox> | undefined;
   ready: Promise<void>;
   /** dispatch id → call, for crash handling */
   inFlight: Map<number, InFlight>;
@@ -103,7 +105,7 @@ export class SandboxPool implements PolicyHost {
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger.child({ component: 'sandbox' });
     this.timers = new PolicyTimers(this.clock, (tenant, name, payload) => void this.call(tenant, 'timer', { name, payload }));
-    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, ready: Promise.resolve(), inFlight: new Map(), restarts: 0 });
+    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, out: undefined, ready: Promise.resolve(), inFlight: new Map(), restarts: 0 });
     for (const t of opts.tenants) this.addTenant(t);
   }
 
@@ -162,24 +164,30 @@ export class SandboxPool implements PolicyHost {
       env: { NODE_ENV: process.env.NODE_ENV ?? 'production' },
     });
     p.child = child;
+    p.out = new IpcBatcher<ToSandbox>((b) => {
+      if (!child.connected) return false;
+      child.send(b);
+      return true;
+    });
     p.ready = new Promise((resolve) => {
-      const onReady = (m: FromSandbox): void => {
-        if (m.t === 'ready') {
-          child.off('message', onReady);
-          resolve();
-        }
-      };
+      const onReady = (m: FromSandbox | Batch<FromSandbox>): void =>
+        unbatch(m, (x) => {
+          if (x.t === 'ready') {
+            child.off('message', onReady);
+            resolve();
+          }
+        });
       child.on('message', onReady);
     });
-    child.on('message', (m: FromSandbox) => this.onMessage(p, m));
+    child.on('message', (m: FromSandbox | Batch<FromSandbox>) => unbatch(m, (x) => this.onMessage(p, x)));
     child.on('exit', (code, signal) => this.onExit(p, child, code, signal));
     child.on('error', (err) => this.log.error({ proc: p.index, err: err.message }, 'sandbox process error'));
   }
 
   private send(p: Proc, m: ToSandbox): boolean {
     const c = p.child;
-    if (!c || !c.connected) return false;
-    c.send(m);
+    if (!c || !c.connected || !p.out) return false;
+    p.out.send(m);
     return true;
   }
 
@@ -317,6 +325,8 @@ export class SandboxPool implements PolicyHost {
   private onExit(p: Proc, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (p.child !== child) return;
     p.child = undefined;
+    p.out?.clear();
+    p.out = undefined;
     const now = this.clock.now();
     // The tenant whose call has been running longest is the one that took the process down.
     let culprit: InFlight | undefined;

@@ -6,6 +6,7 @@
  * and penalises the tenant.
  */
 import type { TenantLimits } from '../config/schema';
+import { IpcBatcher, unbatch, type Batch } from './ipc-batch';
 import type { BootInfo } from './policy-isolate';
 import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
 
@@ -25,8 +26,9 @@ export type FromSandbox =
   | { t: 'log'; tenant: string; level: string; msg: string; fields?: unknown }
   | { t: 'stats'; reqId: number; tenants: ReturnType<TenantRuntime['stats']>[]; rss: number };
 
+const out = new IpcBatcher<FromSandbox>((b) => process.send!(b));
 function send(m: FromSandbox): void {
-  process.send!(m);
+  out.send(m);
 }
 
 function main(): void {
@@ -53,7 +55,8 @@ function main(): void {
     },
   };
 
-  process.on('message', (m: ToSandbox) => {
+  process.on('message', (batch: ToSandbox | Batch<ToSandbox>) => unbatch(batch, onMessage));
+  function onMessage(m: ToSandbox): void {
     switch (m.t) {
       case 'register': {
         let rt = runtimes.get(m.tenant);
@@ -101,7 +104,7 @@ function main(): void {
         send({ t: 'stats', reqId: m.reqId, tenants: [...runtimes.values()].map((r) => r.stats()), rss: process.memoryUsage().rss });
         return;
     }
-  });
+  }
 
   // Idle isolates go; their tenants come back cold on the next PDU.
   setInterval(() => {

@@ -202,7 +202,7 @@ class PolicyHost implements ts.CompilerHost {
 
   getSourceFile(fileName: string): ts.SourceFile | undefined {
     if (fileName === this.policyPath) {
-      return ts.createSourceFile(fileName, this.policySource, sourceFileOptions(), true, fileName.endsWith('.js') ? ts.ScriptKind.JS : ts.ScriptKind.TS);
+      return ts.createSourceFile(fileName, this.policySource, sourceFileOptions(), false, fileName.endsWith('.js') ? ts.ScriptKind.JS : ts.ScriptKind.TS);
     }
     if (fileName === this.declarations) return loadDeclarations(fileName);
     if (ALLOWED_LIBS.has(fileName)) {

@@ -111,7 +111,8 @@ async function main(): Promise<void> {
   let sluice: Sluice | undefined;
   if (kind === 'raw') port = await rawEcho();
   else if (kind === 'inproc') port = await inproc();
-  else if (kind === 'sandbox') sluice = await sandboxed([{ id: 'bench', source: ECHO_POLICY }]);
+  // The echo tenant may use a whole core: this measures the sandbox's overhead, not the default CPU budget.
+  else if (kind === 'sandbox') sluice = await sandboxed([{ id: 'bench', source: ECHO_POLICY, limits: { cpu_ms_per_s: 1000 } }]);
   else if (kind === 'noisy') {
     sluice = await sandboxed(
       [

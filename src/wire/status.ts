@@ -31,6 +31,8 @@ export function statusValue(status: string | number): number {
     }
     return status;
   }
+  // statusName() writes statuses SMPP 3.4 has no name for as 0x + 8 hex digits; they go back the same way.
+  if (/^0x[0-9a-fA-F]{8}$/.test(status)) return parseInt(status.slice(2), 16);
   const v = STATUS[status];
   if (v === undefined) throw new SluiceError('UNKNOWN_STATUS', `unknown command_status "${String(status).slice(0, 40)}"`);
   return v;
