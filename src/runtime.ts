@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { AdminServer } from './admin/server';
 import { CacheStore } from './cache';
 import type { SluiceConfig } from './config/schema';
 import { Gateway } from './gateway';
@@ -13,6 +14,7 @@ export interface Sluice {
   cache: CacheStore;
   port: number;
   tlsPort?: number;
+  adminPort?: number;
   stop(): Promise<void>;
 }
 
@@ -25,6 +27,8 @@ export interface StartOptions {
   watch?: boolean;
   idleEvictMs?: number;
   reconnectBaseMs?: number;
+  /** Serve the admin API on `admin.listen` (default false; `sluice start` turns it on). */
+  admin?: boolean;
 }
 
 /** Start everything in order: cache, sandbox processes, then the listeners. */
@@ -53,6 +57,8 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
         );
   watcher?.start();
   const ports = await gateway.start();
+  const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, logger: o.logger }) : undefined;
+  const adminPort = admin ? await admin.listen() : undefined;
   const s: Sluice = {
     gateway,
     sandbox,
@@ -60,11 +66,13 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     port: ports.port,
     async stop() {
       watcher?.close();
+      await admin?.close();
       await gateway.stop();
       await sandbox.close();
       await cache.close();
     },
   };
   if (ports.tlsPort !== undefined) s.tlsPort = ports.tlsPort;
+  if (adminPort !== undefined) s.adminPort = adminPort;
   return s;
 }

@@ -42,8 +42,8 @@ async function start(args: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.log.level });
-  const sluice = await startSluice({ config, logger });
-  logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes }, 'sluice started');
+  const sluice = await startSluice({ config, logger, admin: true });
+  logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, adminPort: sluice.adminPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes }, 'sluice started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'stopping');

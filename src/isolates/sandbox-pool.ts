@@ -453,6 +453,11 @@ export class SandboxPool implements PolicyHost {
     return { tenants: parts.flatMap((x) => x.tenants), rss: parts.map((x) => x.rss) };
   }
 
+  /** The policy source now serving (or registered) for a tenant. */
+  currentSource(tenant: string): string | undefined {
+    return this.tenants.get(tenant)?.source;
+  }
+
   /** The sandbox process hosting a tenant (tests kill it). */
   processOf(tenant: string): ChildProcess | undefined {
     const t = this.tenants.get(tenant);

@@ -1,0 +1,230 @@
+import { timingSafeEqual } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { Gauge, Registry } from 'prom-client';
+import type { SluiceConfig } from '../config/schema';
+import { parseListenAddress } from '../config/load';
+import type { Gateway } from '../gateway';
+import type { SandboxPool } from '../isolates/sandbox-pool';
+
+/**
+ * The HTTP admin API (contract §8). A bearer token is required for
+ * everything but /healthz: `admin.token` reaches every tenant, a tenant's
+ * `upload_token` reaches only that tenant's own endpoints. With no
+ * `admin.token` configured, only tenant tokens work.
+ */
+export interface AdminOptions {
+  config: SluiceConfig;
+  gateway: Gateway;
+  sandbox: SandboxPool;
+  logger: Logger;
+}
+
+type Access = { all: true } | { all: false; tenant: string };
+
+function tokenEquals(given: string, expected: string | undefined): boolean {
+  if (!expected) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' });
+  res.end(text);
+}
+
+function readBody(req: http.IncomingMessage, max: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly registry = new Registry();
+  private readonly previous = new Map<string, string>();
+
+  constructor(private readonly o: AdminOptions) {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: Error) => {
+        o.logger.error({ err: err.message }, 'admin request failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      });
+    });
+    this.metrics();
+  }
+
+  async listen(): Promise<number> {
+    const addr = parseListenAddress(this.o.config.admin.listen)!;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(addr.port, addr.host, () => resolve());
+    });
+    const port = (this.server.address() as AddressInfo).port;
+    this.o.logger.info({ address: addr.host, port }, 'admin listening');
+    return port;
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+
+  private access(req: http.IncomingMessage): Access | undefined {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    if (!m) return undefined;
+    if (tokenEquals(m[1]!, this.o.config.admin.token)) return { all: true };
+    for (const t of this.o.config.tenants) if (tokenEquals(m[1]!, t.upload_token)) return { all: false, tenant: t.id };
+    return undefined;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const p = url.pathname;
+    if (req.method === 'GET' && p === '/healthz') return send(res, 200, { ok: true });
+    const access = this.access(req);
+    if (!access) return send(res, 401, { error: 'a valid bearer token is required' });
+    const tenantIds = this.o.gateway.tenantIds();
+    const allowed = (t: string): boolean => tenantIds.includes(t) && (access.all || access.tenant === t);
+
+    if (req.method === 'GET' && p === '/metrics' && access.all) {
+      res.writeHead(200, { 'content-type': this.registry.contentType });
+      res.end(await this.registry.metrics());
+      return;
+    }
+    if (req.method === 'GET' && p === '/' && access.all) return this.statusPage(res);
+    if (req.method === 'GET' && p === '/v1/tenants') {
+      const stats = await this.o.sandbox.stats();
+      const visible = tenantIds.filter(allowed);
+      return send(res, 200, visible.map((id) => ({ id, state: stats.tenants.find((s) => s.tenant === id)?.state ?? 'idle', sessions: this.o.gateway.sessions(id).length })));
+    }
+    const m = /^\/v1\/tenants\/([^/]+)(\/.*)?$/.exec(p);
+    if (!m) return send(res, 404, { error: 'not found' });
+    const tenant = decodeURIComponent(m[1]!);
+    // Another tenant's id answers exactly like one that does not exist.
+    if (!allowed(tenant)) return send(res, 404, { error: 'no such tenant' });
+    const rest = m[2] ?? '';
+    if (req.method === 'GET' && rest === '') return send(res, 200, await this.tenantView(tenant));
+    if (req.method === 'PUT' && rest === '/policy') {
+      const cfg = this.o.config.tenants.find((t) => t.id === tenant)!;
+      const body = await readBody(req, cfg.limits.max_script_kb * 1024);
+      if (body === undefined) return send(res, 413, { error: `policy larger than max_script_kb ${cfg.limits.max_script_kb}` });
+      return this.upload(res, tenant, body);
+    }
+    if (req.method === 'POST' && rest === '/policy/rollback') {
+      const prev = this.previous.get(tenant);
+      if (prev === undefined) return send(res, 409, { error: 'no previous version uploaded through this API' });
+      return this.upload(res, tenant, prev);
+    }
+    const b = /^\/binds\/([^/]+)\/(stop|start)$/.exec(rest);
+    if (req.method === 'POST' && b && access.all) {
+      const bind = this.o.gateway.bind(tenant, decodeURIComponent(b[1]!));
+      if (!bind) return send(res, 404, { error: 'no such bind' });
+      if (b[2] === 'stop') await bind.stop();
+      else bind.start();
+      return send(res, 200, { name: bind.cfg.name, state: bind.state });
+    }
+    return send(res, 404, { error: 'not found' });
+  }
+
+  private async upload(res: http.ServerResponse, tenant: string, source: string): Promise<void> {
+    const before = this.o.sandbox.currentSource(tenant);
+    const r = await this.o.sandbox.reload(tenant, source);
+    if (!r.ok) return send(res, 422, { errors: r.errors });
+    if (before !== undefined) this.previous.set(tenant, before);
+    this.o.logger.info({ tenant, version: r.version }, 'policy uploaded');
+    return send(res, 200, { version: r.version, hash: r.hash });
+  }
+
+  private async tenantView(tenant: string): Promise<unknown> {
+    const stats = (await this.o.sandbox.stats()).tenants.find((s) => s.tenant === tenant);
+    const state = this.o.sandbox.tenantState(tenant);
+    return {
+      id: tenant,
+      version: stats?.version ?? 0,
+      state: state?.quarantined ? 'quarantined' : state?.penalised ? 'penalised' : (stats?.state ?? 'idle'),
+      cpu_ms: stats?.cpuMs ?? 0,
+      heap_used: stats?.heapUsed ?? 0,
+      heap_limit: stats?.heapLimit ?? 0,
+      counts: {
+        ...this.o.gateway.counters(tenant),
+        timeouts: stats?.timeouts ?? 0,
+        memory_kills: stats?.memoryKills ?? 0,
+        sandbox_crashes: state?.crashes ?? 0,
+        cpu_throttled: stats?.throttled ?? 0,
+      },
+      load_errors: state?.loadError ?? [],
+      sessions: this.o.gateway.sessions(tenant),
+      binds: this.o.gateway.binds(tenant),
+    };
+  }
+
+  private metrics(): void {
+    const g = this.o.gateway;
+    const r = this.registry;
+    const counter = (name: string, help: string, key: 'pdus' | 'errors' | 'deadlines' | 'throttled'): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['tenant'],
+        registers: [r],
+        collect() {
+          for (const t of g.tenantIds()) this.set({ tenant: t }, g.counters(t)[key]);
+        },
+      });
+    };
+    counter('sluice_pdus_total', 'Message PDUs dispatched to policies', 'pdus');
+    counter('sluice_handler_errors_total', 'Handlers that threw, timed out or gave no answer (answered ESME_RSYSERR)', 'errors');
+    counter('sluice_handler_deadlines_total', 'Handlers that missed handler_deadline_ms', 'deadlines');
+    counter('sluice_throttled_total', 'PDUs answered ESME_RTHROTTLED by the inbound session rate', 'throttled');
+    new Gauge({
+      name: 'sluice_esme_sessions',
+      help: 'Bound ESME sessions',
+      labelNames: ['tenant'],
+      registers: [r],
+      collect() {
+        for (const t of g.tenantIds()) this.set({ tenant: t }, g.sessions(t).length);
+      },
+    });
+    new Gauge({
+      name: 'sluice_bind_up',
+      help: 'Outbound bind bound (1) or not (0)',
+      labelNames: ['tenant', 'bind'],
+      registers: [r],
+      collect() {
+        for (const t of g.tenantIds()) for (const b of g.binds(t)) this.set({ tenant: t, bind: b.name }, b.state === 'bound' ? 1 : 0);
+      },
+    });
+  }
+
+  private async statusPage(res: http.ServerResponse): Promise<void> {
+    const stats = await this.o.sandbox.stats();
+    const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    const rows = this.o.gateway
+      .tenantIds()
+      .map((t) => {
+        const s = stats.tenants.find((x) => x.tenant === t);
+        const binds = this.o.gateway.binds(t).map((b) => `${esc(b.name)}: ${b.state}`).join(', ');
+        return `<tr><td>${esc(t)}</td><td>${s?.state ?? 'idle'}</td><td>${s?.version ?? 0}</td><td>${this.o.gateway.sessions(t).length}</td><td>${binds}</td><td>${s ? (s.heapUsed / 1048576).toFixed(1) : '0'} MB</td></tr>`;
+      })
+      .join('');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(
+      `<!doctype html><title>Sluice</title><h1>Sluice</h1><table border=1 cellpadding=4><tr><th>tenant</th><th>policy</th><th>version</th><th>sessions</th><th>binds</th><th>heap</th></tr>${rows}</table>`,
+    );
+  }
+}

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load';
+import { silentLogger } from '../../src/log/logger';
+import { startSluice, type Sluice } from '../../src/runtime';
+import { EsmeClient } from '../../src/tools/esme-client';
+
+const V1 = "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v1' }));\n";
+const V2 = V1.replace("'v1'", "'v2'");
+
+describe('admin API', () => {
+  let s: Sluice;
+  let base: string;
+  before(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-admin-'));
+    writeFileSync(path.join(dir, 'acme.ts'), V1);
+    writeFileSync(path.join(dir, 'globex.ts'), V1);
+    const config = parseConfig(
+      stringify({
+        server: { bind_address: '127.0.0.1', port: 0 },
+        cache: { url: 'memory://' },
+        sandbox: { processes: 1 },
+        admin: { listen: '127.0.0.1:0', token: 'root-token' },
+        tenants: [
+          { id: 'acme', policy: 'acme.ts', system_ids: ['acme'], upload_token: 'acme-token' },
+          { id: 'globex', policy: 'globex.ts', system_ids: ['globex'], upload_token: 'globex-token' },
+        ],
+      }),
+      { file: 't.yaml', env: {}, cwd: dir },
+    );
+    s = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false, admin: true });
+    base = `http://127.0.0.1:${s.adminPort}`;
+  });
+  after(() => s.stop());
+
+  const call = (method: string, p: string, token?: string, body?: string) =>
+    fetch(base + p, { method, headers: token ? { authorization: `Bearer ${token}` } : {}, body });
+
+  it('healthz needs no token; everything else does', async () => {
+    assert.equal((await call('GET', '/healthz')).status, 200);
+    assert.equal((await call('GET', '/v1/tenants')).status, 401);
+    assert.equal((await call('GET', '/v1/tenants', 'wrong')).status, 401);
+  });
+
+  it('PUT a policy: 200 with the version, the next PDU takes it; a broken one is 422 with line:column and the old keeps serving', async () => {
+    const ok = await call('PUT', '/v1/tenants/acme/policy', 'acme-token', V2);
+    assert.equal(ok.status, 200);
+    assert.equal(((await ok.json()) as { version: number }).version >= 1, true);
+    const c = await EsmeClient.connect({ port: s.port });
+    await c.bind('acme', 'x');
+    assert.equal((await c.submit({ short_message: Buffer.from('x') })).fields.message_id, 'v2');
+    const bad = await call('PUT', '/v1/tenants/acme/policy', 'acme-token', "smpp.onPdu('submit_sm', (pdu) => {\n  pdu.reply({ message_id: 'v3' ;\n});");
+    assert.equal(bad.status, 422);
+    const errors = ((await bad.json()) as { errors: { line: number; column: number }[] }).errors;
+    assert.equal(errors[0]!.line, 2);
+    assert.equal((await c.submit({ short_message: Buffer.from('x') })).fields.message_id, 'v2');
+    const rb = await call('POST', '/v1/tenants/acme/policy/rollback', 'acme-token');
+    assert.equal(rb.status, 200);
+    assert.equal((await c.submit({ short_message: Buffer.from('x') })).fields.message_id, 'v1');
+    c.close();
+  });
+
+  it("a tenant's upload token reaches only its own tenant, and another tenant looks like none", async () => {
+    const other = await call('PUT', '/v1/tenants/globex/policy', 'acme-token', V2);
+    const none = await call('PUT', '/v1/tenants/nobody/policy', 'acme-token', V2);
+    assert.equal(other.status, 404);
+    assert.equal(none.status, 404);
+    assert.deepEqual(await other.json(), await none.json());
+    const list = (await (await call('GET', '/v1/tenants', 'acme-token')).json()) as { id: string }[];
+    assert.deepEqual(list.map((t) => t.id), ['acme']);
+    assert.equal((await call('GET', '/metrics', 'acme-token')).status, 404);
+  });
+
+  it('GET a tenant shows version, state, CPU, heap, counts, sessions and binds; /metrics and / for the operator', async () => {
+    const t = (await (await call('GET', '/v1/tenants/acme', 'root-token')).json()) as Record<string, unknown>;
+    for (const k of ['version', 'state', 'cpu_ms', 'heap_used', 'heap_limit', 'counts', 'sessions', 'binds']) assert.ok(k in t, k);
+    const metrics = await (await call('GET', '/metrics', 'root-token')).text();
+    assert.match(metrics, /sluice_pdus_total\{tenant="acme"\} \d+/);
+    assert.match(await (await call('GET', '/', 'root-token')).text(), /<table/);
+  });
+});
