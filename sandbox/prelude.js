@@ -30,25 +30,45 @@
   const { apply } = Reflect;
   const PromiseCtor = Promise;
   const promiseThen = Promise.prototype.then;
+  // Statics too: a policy may replace Promise.resolve and friends, and the
+  // prelude must never call tenant code it did not mean to.
+  const promiseResolve = Promise.resolve.bind(Promise);
+  const promiseReject = Promise.reject.bind(Promise);
+  const promiseAll = Promise.all.bind(Promise);
   const MapCtor = Map;
   const mapGet = Map.prototype.get;
   const mapSet = Map.prototype.set;
   const mapDelete = Map.prototype.delete;
   const mapHas = Map.prototype.has;
+  const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size').get;
+  const SetCtor = Set;
+  const setAdd = Set.prototype.add;
+  const setHas = Set.prototype.has;
+  const setDelete = Set.prototype.delete;
+  const strIndexOf = String.prototype.indexOf;
+  const WeakSetCtor = WeakSet;
+  const weakAdd = WeakSet.prototype.add;
+  const weakHas = WeakSet.prototype.has;
   const U8 = Uint8Array;
-  const u8Slice = Uint8Array.prototype.slice;
   const ErrorCtor = Error;
   const StringCtor = String;
+  const strSlice = String.prototype.slice;
+  const hasOwn = Object.prototype.hasOwnProperty;
+  const { min } = Math;
   const isInteger = Number.isInteger;
   const now = Date.now;
   const objectProto = Object.prototype;
   const typedArrayProto = getPrototypeOf(Uint8Array.prototype);
   const typedArrayTag = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
+  const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'length').get;
 
   const mget = (m, k) => apply(mapGet, m, [k]);
   const mset = (m, k, v) => apply(mapSet, m, [k, v]);
   const mdel = (m, k) => apply(mapDelete, m, [k]);
   const mhas = (m, k) => apply(mapHas, m, [k]);
+  const msize = (m) => apply(mapSize, m, []);
+  // The policy may have replaced String.prototype.slice: cut with the original.
+  const cut = (v, n) => apply(strSlice, StringCtor(v), [0, n]);
   const then = (p, a, b) => apply(promiseThen, p, [a, b]);
   const isU8 = (v) => v !== null && typeof v === 'object' && apply(typedArrayTag, v, []) === 'Uint8Array';
 
@@ -59,7 +79,8 @@
   const throwing = function () {
     throw new ErrorCtor('code generation from strings is not available in a Sluice policy');
   };
-  for (const name of ['eval', 'WebAssembly', 'SharedArrayBuffer', 'Atomics', 'FinalizationRegistry', 'WeakRef']) {
+  // `console` is V8's, not ECMAScript's: a no-op here, and one more thing a policy need not see.
+  for (const name of ['eval', 'WebAssembly', 'SharedArrayBuffer', 'Atomics', 'FinalizationRegistry', 'WeakRef', 'console']) {
     try {
       delete global[name];
     } catch (_) {
@@ -81,6 +102,7 @@
   // only null, booleans, finite numbers, strings, Uint8Array, arrays and plain
   // objects, bounded in size and depth. Getters, proxies and toJSON run now,
   // under the timeout, never later on the host side.
+  const tooLarge = () => sluiceError('INVALID_FIELD', `value larger than ${LIMITS.maxDataBytes} bytes`);
   function plain(value, budget, depth) {
     if (depth > 16) throw sluiceError('INVALID_FIELD', 'value nested too deeply');
     if (value === null || value === undefined) return value;
@@ -98,34 +120,44 @@
     }
     if (t !== 'object') throw sluiceError('INVALID_FIELD', `a ${t} cannot be passed to the host`);
     if (isU8(value)) {
-      budget.left -= value.length;
+      // Copied by hand into a fresh array: slice() would let the policy choose
+      // the result through Symbol.species (a view on a resizable or larger
+      // buffer), and a replaced length getter could lie about the size.
+      const n = apply(typedArrayLength, value, []);
+      budget.left -= n;
       if (budget.left < 0) throw sluiceError('INVALID_FIELD', `value larger than ${LIMITS.maxDataBytes} bytes`);
-      return apply(u8Slice, value, []);
+      const copy = new U8(n);
+      for (let i = 0; i < n; i++) copy[i] = value[i];
+      return copy;
     }
-    if (budget.seen.indexOf(value) !== -1) throw sluiceError('INVALID_FIELD', 'cyclic value');
-    budget.seen.push(value);
+    if (apply(setHas, budget.seen, [value])) throw sluiceError('INVALID_FIELD', 'cyclic value');
+    apply(setAdd, budget.seen, [value]);
     let out;
     if (isArray(value)) {
       const n = value.length;
       if (n > 100000) throw sluiceError('INVALID_FIELD', 'array too long');
       out = [];
-      for (let i = 0; i < n; i++) out[i] = plain(value[i], budget, depth + 1);
+      for (let i = 0; i < n; i++) {
+        out[i] = plain(value[i], budget, depth + 1);
+        if (budget.left < 0) throw tooLarge(); // early, not after a million cheap elements
+      }
     } else {
       out = create(null);
       const ks = keys(value);
       for (let i = 0; i < ks.length; i++) {
         const k = ks[i];
         budget.left -= k.length * 2 + 16;
+        if (budget.left < 0) throw tooLarge();
         const v = plain(value[k], budget, depth + 1);
         if (v !== undefined) out[k] = v;
       }
       out = { ...out };
     }
-    budget.seen.pop();
+    apply(setDelete, budget.seen, [value]);
     if (budget.left < 0) throw sluiceError('INVALID_FIELD', `value larger than ${LIMITS.maxDataBytes} bytes`);
     return out;
   }
-  const toPlain = (value) => plain(value, { left: LIMITS.maxDataBytes, seen: [] }, 0);
+  const toPlain = (value) => plain(value, { left: LIMITS.maxDataBytes, seen: new SetCtor() }, 0);
 
   function sluiceError(code, message) {
     const e = new ErrorCtor(message);
@@ -140,14 +172,14 @@
   const pending = new MapCtor(); // call id -> { resolve, reject, origin }
 
   function hostCall(op, args) {
-    if (pending.size >= LIMITS.maxPending) {
-      return PromiseCtor.reject(sluiceError('THROTTLED', `more than ${LIMITS.maxPending} host calls in flight`));
+    if (msize(pending) >= LIMITS.maxPending) {
+      return promiseReject(sluiceError('THROTTLED', `more than ${LIMITS.maxPending} host calls in flight`));
     }
     let data;
     try {
       data = toPlain(args);
     } catch (e) {
-      return PromiseCtor.reject(e);
+      return promiseReject(e);
     }
     const id = ++nextCall;
     return new PromiseCtor((resolve, reject) => {
@@ -161,7 +193,9 @@
   const pduHandlers = new MapCtor();
   const sessionHandlers = new MapCtor();
   const timerHandlers = new MapCtor();
-  const PDU_COMMANDS = ['submit_sm', 'submit_sm_multi', 'data_sm', 'cancel_sm', 'query_sm', 'replace_sm', 'deliver_sm', 'alert_notification'];
+  // Checked with what the prelude captured: a policy may replace array and string methods.
+  const PDU_COMMANDS = new SetCtor(['submit_sm', 'submit_sm_multi', 'data_sm', 'cancel_sm', 'query_sm', 'replace_sm', 'deliver_sm', 'alert_notification']);
+  const PDU_COMMAND_LIST = 'submit_sm, submit_sm_multi, data_sm, cancel_sm, query_sm, replace_sm, deliver_sm, alert_notification';
 
   function mustBeFunction(fn, what) {
     if (typeof fn !== 'function') throw new TypeError(`${what} needs a function`);
@@ -169,17 +203,21 @@
 
   function statusValue(name) {
     if (typeof name === 'number' && isInteger(name) && name >= 0 && name <= 0xffffffff) return name;
-    if (typeof name === 'string' && Object.prototype.hasOwnProperty.call(STATUS, name)) return STATUS[name];
-    throw sluiceError('UNKNOWN_STATUS', `unknown command_status "${StringCtor(name).slice(0, 40)}"`);
+    if (typeof name === 'string' && apply(hasOwn, STATUS, [name]) && typeof STATUS[name] === 'number') return STATUS[name];
+    throw sluiceError('UNKNOWN_STATUS', `unknown command_status "${cut(name, 40)}"`);
   }
 
-  const REPLY = Symbol('reply');
+  // Answers the prelude made, recognised by identity: asking a returned
+  // value whether it is one would run the policy's proxy traps or getters.
+  const replies = new WeakSetCtor();
 
   function makeReply(ctx, status, fields) {
-    const r = freeze({ [REPLY]: true, status, fields });
+    const r = freeze({ status, fields });
+    apply(weakAdd, replies, [r]);
     ctx.reply = r;
     return r;
   }
+  const isReply = (v) => apply(weakHas, replies, [v]);
 
   // ---- logging (rate-limited here and again on the host) ----------------------------
   let logTokens = LIMITS.maxLogPerSec;
@@ -188,7 +226,7 @@
   function logAt(level) {
     return function (msg, fields) {
       const t = now();
-      logTokens = Math.min(LIMITS.maxLogPerSec, logTokens + ((t - logStamp) * LIMITS.maxLogPerSec) / 1000);
+      logTokens = min(LIMITS.maxLogPerSec, logTokens + ((t - logStamp) * LIMITS.maxLogPerSec) / 1000);
       logStamp = t;
       if (logTokens < 1) {
         logDropped++;
@@ -196,12 +234,12 @@
       }
       logTokens -= 1;
       let m = StringCtor(msg);
-      if (m.length > LIMITS.maxLogBytes) m = m.slice(0, LIMITS.maxLogBytes) + '…';
+      if (m.length > LIMITS.maxLogBytes) m = cut(m, LIMITS.maxLogBytes) + '…';
       let f;
       try {
-        f = fields === undefined ? undefined : plain(fields, { left: LIMITS.maxLogBytes * 2, seen: [] }, 0);
+        f = fields === undefined ? undefined : plain(fields, { left: LIMITS.maxLogBytes * 2, seen: new SetCtor() }, 0);
       } catch (e) {
-        f = { fields_dropped: e.message };
+        f = { fields_dropped: 'fields are not plain data within the size limit' };
       }
       send('log', 0, { level, msg: m, fields: f, dropped: logDropped });
       logDropped = 0;
@@ -217,10 +255,19 @@
   const frozenCopy = (v) => deepFreeze(parse(stringify(v)));
   function deepFreeze(o) {
     if (o && typeof o === 'object') {
-      for (const k of keys(o)) deepFreeze(o[k]);
+      const ks = keys(o);
+      for (let i = 0; i < ks.length; i++) deepFreeze(o[ks[i]]);
       freeze(o);
     }
     return o;
+  }
+  // One host round trip per view per entry: a synchronous host callback runs
+  // on the sandbox's main thread and is not charged to this isolate's CPU, so
+  // a policy calling smpp.sessions() in a loop must not reach the host each time.
+  let views = create(null);
+  function hostView(name) {
+    if (!apply(hasOwn, views, [name])) views[name] = StringCtor(view(name));
+    return frozenCopy(parse(views[name]));
   }
   const configView = deepFreeze(boot.config);
   const routingView = deepFreeze(boot.routing);
@@ -232,7 +279,7 @@
       bindHandler = fn;
     },
     onPdu(command, fn) {
-      if (PDU_COMMANDS.indexOf(command) === -1) throw new TypeError(`smpp.onPdu: unknown command "${StringCtor(command).slice(0, 40)}" (one of ${PDU_COMMANDS.join(', ')})`);
+      if (!apply(setHas, PDU_COMMANDS, [command])) throw new TypeError(`smpp.onPdu: unknown command "${cut(command, 40)}" (one of ${PDU_COMMAND_LIST})`);
       mustBeFunction(fn, 'smpp.onPdu');
       mset(pduHandlers, command, fn);
     },
@@ -240,7 +287,7 @@
       if (event !== 'bound' && event !== 'unbound') throw new TypeError('smpp.onSession: event is "bound" or "unbound"');
       mustBeFunction(fn, 'smpp.onSession');
       const list = mget(sessionHandlers, event) || [];
-      list.push(fn);
+      list[list.length] = fn;
       mset(sessionHandlers, event, list);
     },
     onTimer(name, fn) {
@@ -258,8 +305,8 @@
     alertTo: to('alert_notification'),
     config: () => configView,
     routingRules: () => routingView,
-    binds: () => frozenCopy(parse(view('binds'))),
-    sessions: () => frozenCopy(parse(view('sessions'))),
+    binds: () => hostView('binds'),
+    sessions: () => hostView('sessions'),
     newMessageId: () => boot.idPrefix + (++idCounter).toString(36).padStart(6, '0'),
     timers: freeze({
       after: (ms, name, payload) => hostCall('timer', { kind: 'after', ms, name: StringCtor(name), payload }),
@@ -275,9 +322,9 @@
       try {
         json = stringify(value);
       } catch (e) {
-        return PromiseCtor.reject(sluiceError('INVALID_FIELD', 'cache values must be JSON'));
+        return promiseReject(sluiceError('INVALID_FIELD', 'cache values must be JSON'));
       }
-      if (json === undefined) return PromiseCtor.reject(sluiceError('INVALID_FIELD', 'cache values must be JSON'));
+      if (json === undefined) return promiseReject(sluiceError('INVALID_FIELD', 'cache values must be JSON'));
       return then(hostCall('cache', { op: 'set', key: StringCtor(key), json, ttlMs }), () => undefined);
     },
     delete: (key) => hostCall('cache', { op: 'delete', key: StringCtor(key) }),
@@ -289,11 +336,16 @@
     let out;
     try {
       if (ctx.kind === 'bind') {
-        const r = ctx.reply || (value && value[REPLY] ? value : undefined);
-        out = r ? { kind: 'bind', accept: r.status === 0, status: r.status, reason: r.fields && r.fields.reason } : { kind: 'bind', accept: false, status: STATUS.ESME_RBINDFAIL, reason: 'bind handler returned no decision' };
+        const r = ctx.reply || (isReply(value) ? value : undefined);
+        out = r ? { kind: 'bind', accept: r.status === 0, status: r.status, reason: r.fields && r.fields.reason !== undefined ? cut(r.fields.reason, 200) : undefined } : { kind: 'bind', accept: false, status: STATUS.ESME_RBINDFAIL, reason: 'bind handler returned no decision' };
       } else if (ctx.kind === 'pdu') {
-        const r = ctx.reply || (value && value[REPLY] ? value : undefined);
-        out = r ? { kind: 'reply', status: r.status, fields: toPlain(r.fields || {}) } : { kind: 'default' };
+        const r = ctx.reply || (isReply(value) ? value : undefined);
+        // Nothing means the default answer; anything else that is not a
+        // pdu.reply(…) is garbage, answered ESME_RSYSERR (contract §3) — never a
+        // silent ESME_ROK for a returned proxy, cycle or stray object.
+        if (r) out = { kind: 'reply', status: r.status, fields: toPlain(r.fields || {}) };
+        else if (value === undefined || value === null) out = { kind: 'default' };
+        else out = { kind: 'error', reason: 'throw', message: 'handler returned something that is not pdu.reply(…); return nothing for the default answer' };
       } else {
         out = { kind: 'done' };
       }
@@ -303,19 +355,26 @@
     send('result', id, out);
   }
 
+  // Reads whatever was thrown here, inside the timed call (its getters may
+  // loop), and returns only bounded strings.
   function failure(e) {
     let message = 'handler failed';
     let code;
+    let stack;
     try {
-      if (e && typeof e === 'object') {
-        message = StringCtor(e.message).slice(0, 500);
-        code = typeof e.code === 'string' ? e.code.slice(0, 40) : undefined;
-        var stack = typeof e.stack === 'string' ? e.stack.slice(0, 4000) : undefined;
+      if (e && (typeof e === 'object' || typeof e === 'function')) {
+        message = cut(e.message, 500);
+        const c = e.code;
+        code = typeof c === 'string' ? cut(c, 40) : undefined;
+        const st = e.stack;
+        stack = typeof st === 'string' ? cut(st, 4000) : undefined;
       } else {
-        message = StringCtor(e).slice(0, 500);
+        message = cut(e, 500);
       }
     } catch (_) {
       message = 'handler threw a value that cannot be read';
+      code = undefined;
+      stack = undefined;
     }
     return { kind: 'error', reason: 'throw', message, code, stack };
   }
@@ -331,7 +390,7 @@
     if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
       // Resolve through our own Promise: a policy's thenable runs now, timed.
       then(
-        PromiseCtor.resolve(value),
+        promiseResolve(value),
         (v) => finish(id, ctx, v),
         (e) => send('result', id, failure(e)),
       );
@@ -350,8 +409,9 @@
       pdu.reply = (fields) => {
         const f = fields || {};
         const status = f.command_status === undefined ? 0 : statusValue(f.command_status);
-        const rest = {};
-        for (const k of keys(f)) if (k !== 'command_status') rest[k] = f[k];
+        const rest = create(null);
+        const ks = keys(f);
+        for (let i = 0; i < ks.length; i++) if (ks[i] !== 'command_status') rest[ks[i]] = f[ks[i]];
         return makeReply(ctx, status, rest);
       };
       pdu.replyQuery = (fields) => {
@@ -364,7 +424,7 @@
       if (!bindHandler) return send('result', id, { kind: 'bind', accept: false, status: STATUS.ESME_RINVSYSID, reason: 'no bind handler' });
       const b = payload.req;
       b.accept = () => makeReply(ctx, 0, {});
-      b.reject = (status, reason) => makeReply(ctx, statusValue(status), { reason: reason === undefined ? undefined : StringCtor(reason).slice(0, 200) });
+      b.reject = (status, reason) => makeReply(ctx, statusValue(status), { reason: reason === undefined ? undefined : cut(reason, 200) });
       return run(id, ctx, bindHandler, [freeze(b)]);
     }
     if (kind === 'session') {
@@ -372,12 +432,22 @@
       if (list.length === 0) return send('result', id, { kind: 'done' });
       const session = freeze(payload.session);
       // Every listener runs; the first failure is reported.
-      return run(id, ctx, () => PromiseCtor.all(list.map((fn) => fn(session))), []);
+      return run(
+        id,
+        ctx,
+        () => {
+          const started = [];
+          for (let i = 0; i < list.length; i++) started[i] = list[i](session);
+          return promiseAll(started);
+        },
+        [],
+      );
     }
     if (kind === 'timer') {
       // 'dlr:42' goes to onTimer('dlr:42') if there is one, else to onTimer('dlr').
       const name = StringCtor(payload.name);
-      const fn = mget(timerHandlers, name) || mget(timerHandlers, name.split(':')[0]);
+      const colon = apply(strIndexOf, name, [':']);
+      const fn = mget(timerHandlers, name) || (colon === -1 ? undefined : mget(timerHandlers, apply(strSlice, name, [0, colon])));
       if (!fn) return send('result', id, { kind: 'done' });
       return run(id, ctx, fn, [payload.payload, name]);
     }
@@ -393,11 +463,27 @@
     else p.reject(sluiceError(value.code, value.message));
   }
 
+  // Nothing thrown may leave an entry: isolated-vm copies a thrown value after
+  // the timed part, so a thrown object with a looping getter would spin with
+  // no timeout (and the sandbox's main thread was seen stuck behind it).
+  // Whatever a policy manages to throw through the prelude is read here, timed.
   defineProperty(global, '__sluice_enter', {
     value: function enter(type, id, a, b) {
-      if (type === 'dispatch') return dispatch(id, a, b);
-      if (type === 'resolve') return resolveCall(id, a, b);
-      if (type === 'pending') return pending.size;
+      views = create(null);
+      try {
+        if (type === 'dispatch') dispatch(id, a, b);
+        else if (type === 'resolve') resolveCall(id, a, b);
+        else if (type === 'pending') return msize(pending);
+      } catch (e) {
+        if (type === 'dispatch') {
+          try {
+            send('result', id, failure(e));
+          } catch (_) {
+            /* the host settles it at the deadline */
+          }
+        }
+      }
+      return undefined;
     },
     configurable: true,
     writable: false,

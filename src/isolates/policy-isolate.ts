@@ -32,6 +32,12 @@ export interface IsolateHooks {
   call(id: number, call: { op: string; origin: number; args: unknown }): void;
   log(entry: { level: string; msg: string; fields?: unknown; dropped?: number }): void;
   view(name: string): string;
+  /**
+   * isolated-vm lost this isolate for good (a V8 out-of-memory no heap limit
+   * absorbs). Its thread never returns; the process should say whose it was
+   * and exit (isolated-vm's README).
+   */
+  fatal?(message: string): void;
 }
 
 export interface BootInfo {
@@ -99,13 +105,56 @@ export function firstPosition(text: string, filename: string): { line: number; c
   return m ? { line: Number(m[1]), column: Number(m[2]) } : undefined;
 }
 
+/**
+ * The policy's top level as it runs: in a try whose catch rethrows only a
+ * string (the thrown value's stack or text, read inside the timed run), and
+ * ending in `void 0`. isolated-vm copies a thrown object — running its
+ * getters, or formatting its stack through a getter the policy put on
+ * Error.prototype — after the timed part: `throw { get message() { for (;;) {} } }`
+ * at top level would otherwise spin forever outside any timeout. Only syntax
+ * is used in the catch, nothing a policy can replace. The prefix goes on
+ * line 1, which compiled policies keep for their "use strict", so positions
+ * hold. (A block also scopes the policy's top-level functions, which nothing
+ * outside the policy refers to.)
+ */
+export function wrapTopLevel(js: string): string {
+  const rethrow = 'catch(e){let m;try{m=e!==null&&(typeof e=="object"||typeof e=="function")?`${e.stack===undefined?e.message:e.stack}`:`${e}`}catch(_){m="a value that cannot be read"}throw m}';
+  return `"use strict";try{${js}\n;void 0}${rethrow}`;
+}
+
 let instances = 0;
+/** An entry longer than this marks the tenant heavy… */
+const LIGHT_ENTRY_MS = 5;
+const WARMUP_ENTRIES = 100;
+/** …for this long. */
+const HEAVY_MS = 10_000;
+/**
+ * Synchronous entries are off. One runs tenant code on this process's main
+ * thread, so every tenant here waits for it — and not only up to
+ * handler_timeout_ms: what V8 cannot interrupt (a GC thrashing towards the
+ * limit, one huge allocation: ~250 ms here before V8 gives up, 25 s in
+ * hazards.md) holds the thread regardless. It also leaves the neighbours'
+ * calls stuck behind it, older than the culprit's, so the pool blames them
+ * when the process dies (test/isolates/hostile-crash.test.ts).
+ */
+const SYNC_ENTRIES = false;
+/**
+ * Were they on: tenants allowed longer calls than this would still always
+ * enter asynchronously — and onCatastrophicError (in create) would have to go,
+ * as it would stop this thread for good instead of the isolate's.
+ */
+const SYNC_MAX_TIMEOUT_MS = 50;
 
 export class PolicyIsolate {
   private disposed = false;
   private entryRef: ivm.Reference<(type: string, id: number, a?: unknown, b?: unknown) => unknown> | undefined;
   /** Entries into the isolate not yet returned. */
   inFlight = 0;
+  /** Until then, entries go to the isolate's own thread (see enter). */
+  private heavyUntil = 0;
+  private entries = 0;
+  private lastCpuMs = 0;
+  private wrecked = false;
 
   private constructor(
     readonly isolate: ivm.Isolate,
@@ -119,7 +168,20 @@ export class PolicyIsolate {
    * the caller maps it to the tenant's source) if the policy does not start.
    */
   static async create(js: string, filename: string, limits: IsolateLimits, boot: BootInfo, hooks: IsolateHooks): Promise<PolicyIsolate> {
-    const isolate = new ivm.Isolate({ memoryLimit: limits.memoryMb });
+    let self: PolicyIsolate | undefined;
+    const isolate = new ivm.Isolate({
+      memoryLimit: limits.memoryMb,
+      // One allocation larger than any heap limit (`new Array(6e7).fill(0)`) is
+      // an out-of-memory V8 cannot survive. Without this handler isolated-vm
+      // aborts the process, naming no one; with it, that isolate's thread
+      // stops for good and we hear of it here, so the sandbox can say which
+      // tenant it was before it exits. Safe only with asynchronous entries:
+      // in a synchronous one the thread that stops would be this one.
+      onCatastrophicError: (message: string) => {
+        self?.wreck();
+        hooks.fatal?.(String(message));
+      },
+    });
     try {
       const context = await isolate.createContext();
       const jail = context.global;
@@ -150,12 +212,12 @@ export class PolicyIsolate {
       const pre = await isolate.compileScript(prelude(), { filename: '<sluice>' });
       await pre.run(context, { timeout: 1000 });
       pre.release();
-      const self = new PolicyIsolate(isolate, context, limits);
+      self = new PolicyIsolate(isolate, context, limits);
       self.entryRef = await jail.get('__sluice_enter', { reference: true });
       await jail.delete('__sluice_enter');
       let script: ivm.Script;
       try {
-        script = await isolate.compileScript(js, { filename });
+        script = await isolate.compileScript(wrapTopLevel(js), { filename });
       } catch (err) {
         const pos = firstPosition(String((err as Error).stack ?? err), filename);
         throw new PolicyLoadError(`syntax error: ${(err as Error).message}`, pos?.line, pos?.column);
@@ -166,8 +228,11 @@ export class PolicyIsolate {
         const e = classify(err);
         if (e.failure === 'timeout') throw new PolicyLoadError(`top-level code ran longer than ${limits.startupMs} ms`);
         if (e.failure === 'memory') throw new PolicyLoadError(`top-level code exceeded memory_mb ${limits.memoryMb}`);
-        const pos = firstPosition(String((err as Error).stack ?? ''), filename);
-        throw new PolicyLoadError(`top-level code threw: ${e.message}`, pos?.line, pos?.column);
+        // What the policy threw arrives as a string (see wrapTopLevel): its first line is the message.
+        const text = typeof err === 'string' ? err : String((err as Error).stack ?? '');
+        const message = typeof err === 'string' ? err.split('\n')[0]!.replace(/^[A-Za-z]*Error: /, '').slice(0, 500) : e.message;
+        const pos = firstPosition(text.slice(0, 4000), filename);
+        throw new PolicyLoadError(`top-level code threw: ${message}`, pos?.line, pos?.column);
       } finally {
         script.release();
       }
@@ -181,27 +246,68 @@ export class PolicyIsolate {
   }
 
   get isDisposed(): boolean {
-    return this.disposed || this.isolate.isDisposed;
+    return this.disposed || this.wrecked || this.isolate.isDisposed;
   }
 
-  /** Total CPU time this isolate has used, in ms. */
+  /** After a catastrophic error: never touch the isolate again (its thread holds it forever). */
+  private wreck(): void {
+    this.wrecked = true;
+  }
+
+  /** Total CPU time this isolate has used, in ms (the last known value once it is gone). */
   get cpuMs(): number {
-    return this.isDisposed ? 0 : Number(this.isolate.cpuTime) / 1e6;
+    // isolated-vm disposes an isolate that hits its memory limit on its own
+    // thread, so it can go between the check and the read: these throw
+    // "Isolate is disposed", which in a stats request or a dispatch would take
+    // the whole sandbox process down.
+    if (this.isDisposed) return this.lastCpuMs;
+    try {
+      this.lastCpuMs = Number(this.isolate.cpuTime) / 1e6;
+    } catch {
+      // gone meanwhile
+    }
+    return this.lastCpuMs;
   }
 
   heap(): { used: number; limit: number } {
-    if (this.isDisposed) return { used: 0, limit: this.limits.memoryMb * 1048576 };
-    const h = this.isolate.getHeapStatisticsSync();
-    return { used: h.used_heap_size + h.externally_allocated_size, limit: this.limits.memoryMb * 1048576 };
+    const limit = this.limits.memoryMb * 1048576;
+    if (this.isDisposed) return { used: 0, limit };
+    try {
+      const h = this.isolate.getHeapStatisticsSync();
+      return { used: h.used_heap_size + h.externally_allocated_size, limit };
+    } catch {
+      return { used: 0, limit };
+    }
   }
 
+  /**
+   * Enter the isolate — asynchronously while SYNC_ENTRIES is off. Were it on:
+   * cheap callers would run synchronously on this thread (~20 µs
+   * an entry, against ~150 µs for a hop to the isolate's own thread); a
+   * tenant whose entry ran long, or hit its timeout, is moved to async entries
+   * for a while, so its spinning never holds this process's main thread — and
+   * with it the other tenants here — for more than that one entry.
+   */
   private async enter(args: unknown[]): Promise<void> {
     if (this.isDisposed || !this.entryRef) throw new EntryError('disposed', 'isolate is disposed');
+    const opts = { arguments: { copy: true }, timeout: this.limits.timeoutMs } as const;
+    if (SYNC_ENTRIES && this.limits.timeoutMs <= SYNC_MAX_TIMEOUT_MS && performance.now() >= this.heavyUntil) {
+      const t0 = performance.now();
+      try {
+        this.entryRef.applySync(undefined, args as never, opts);
+      } catch (err) {
+        this.heavyUntil = performance.now() + HEAVY_MS;
+        throw classify(err);
+      }
+      // A fresh isolate's first entries compile and warm up; judge it after that.
+      if (++this.entries > WARMUP_ENTRIES && performance.now() - t0 > LIGHT_ENTRY_MS) this.heavyUntil = performance.now() + HEAVY_MS;
+      return;
+    }
     this.inFlight++;
     // The V8 timeout should always fire; this catches what it cannot stop.
     const watchdog = setTimeout(() => this.dispose(), this.limits.timeoutMs * 20 + 2000);
     try {
-      await this.entryRef.apply(undefined, args as never, { arguments: { copy: true }, timeout: this.limits.timeoutMs });
+      await this.entryRef.apply(undefined, args as never, opts);
     } catch (err) {
       throw classify(err);
     } finally {
@@ -223,6 +329,7 @@ export class PolicyIsolate {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.wrecked) return;
     this.entryRef?.release();
     try {
       this.context.release();

@@ -3,7 +3,8 @@
  * core assigns to it, and nothing else — it holds no socket, no file of the
  * core's, no secret. It talks to the core over the IPC channel only. If an
  * isolate takes it down, the core answers the in-flight PDUs, restarts it,
- * and penalises the tenant.
+ * and penalises the tenant; when isolated-vm reports the isolate lost
+ * (catastrophic out-of-memory) this process first says whose it was.
  */
 import type { TenantLimits } from '../config/schema';
 import { IpcBatcher, unbatch, type Batch } from './ipc-batch';
@@ -24,7 +25,9 @@ export type FromSandbox =
   | { t: 'outcome'; id: number; outcome: SandboxOutcome }
   | { t: 'hostCall'; id: number; tenant: string; op: string; args: unknown }
   | { t: 'log'; tenant: string; level: string; msg: string; fields?: unknown }
-  | { t: 'stats'; reqId: number; tenants: ReturnType<TenantRuntime['stats']>[]; rss: number };
+  | { t: 'stats'; reqId: number; tenants: ReturnType<TenantRuntime['stats']>[]; rss: number }
+  /** This tenant's policy made an isolate unrecoverable; the process exits right after (the culprit, for the core's penalty). */
+  | { t: 'fatal'; tenant: string; message: string };
 
 const out = new IpcBatcher<FromSandbox>((b) => process.send!(b));
 function send(m: FromSandbox): void {
@@ -38,6 +41,7 @@ function main(): void {
   let nextHostCall = 0;
   // argv: [idleEvictMs]
   const idleEvictMs = Number(process.argv[2] ?? 600_000);
+  let culprit: string | undefined;
 
   const host: RuntimeHost = {
     call(tenant, op, args) {
@@ -52,6 +56,19 @@ function main(): void {
     },
     view(tenant, name) {
       return views.get(tenant)?.get(name) ?? [];
+    },
+    fatal(tenant, message) {
+      if (culprit !== undefined) return;
+      culprit = tenant;
+      send({ t: 'log', tenant, level: 'error', msg: 'policy caused a catastrophic out-of-memory error; its sandbox process restarts', fields: { error: message.slice(0, 200) } });
+      send({ t: 'fatal', tenant, message: message.slice(0, 200) });
+      out.flush();
+      // SIGKILL, not exit(): an orderly exit would tear down the lost isolate,
+      // whose thread never returns. The callback of a last (empty) message
+      // fires once the channel has taken everything before it.
+      const die = (): void => void process.kill(process.pid, 'SIGKILL');
+      setTimeout(die, 1000);
+      process.send!({ t: 'batch', ms: [] } satisfies Batch<FromSandbox>, undefined, {}, die);
     },
   };
 
@@ -78,7 +95,10 @@ function main(): void {
           send({ t: 'outcome', id: m.id, outcome: { kind: 'error', reason: 'unavailable', message: 'tenant has no policy here' } });
           return;
         }
-        void rt.dispatch(m.kind, m.payload).then((outcome) => send({ t: 'outcome', id: m.id, outcome }));
+        void rt.dispatch(m.kind, m.payload).then((outcome) => {
+          // The culprit's calls stay unanswered here: the core answers them when this process is gone, and blames their tenant.
+          if (m.tenant !== culprit) send({ t: 'outcome', id: m.id, outcome });
+        });
         return;
       }
       case 'hostResult': {

@@ -27,6 +27,8 @@ export interface RuntimeHost {
   call(tenant: string, op: string, args: unknown): Promise<unknown>;
   log(tenant: string, level: string, msg: string, fields?: unknown): void;
   view(tenant: string, name: string): unknown;
+  /** This tenant's policy made an isolate unrecoverable (see IsolateHooks.fatal): the process should report it and go. */
+  fatal?(tenant: string, message: string): void;
 }
 
 export interface RuntimeOptions {
@@ -96,6 +98,9 @@ export class TenantRuntime {
   private cpuStamp: number;
   private cpuSeen = 0;
   private cpuTotal = 0;
+  private logTokens: number;
+  private logStamp: number;
+  private logsDropped = 0;
   private readonly counts = { calls: 0, errors: 0, timeouts: 0, memoryKills: 0, throttled: 0 };
 
   constructor(
@@ -111,6 +116,8 @@ export class TenantRuntime {
     this.lastUsed = this.clock.now();
     this.cpuBudget = limits.cpu_ms_per_s;
     this.cpuStamp = this.clock.now();
+    this.logTokens = limits.max_log_per_s;
+    this.logStamp = this.clock.now();
   }
 
   private isolateLimits(): IsolateLimits {
@@ -199,17 +206,36 @@ export class TenantRuntime {
     const hooks = {
       result: (id: number, outcome: unknown) => this.onResult(id, outcome as SandboxOutcome, v),
       call: (id: number, call: { op: string; origin: number; args: unknown }) => this.onCall(iso!, id, call),
-      log: (e: { level: string; msg: string; fields?: unknown; dropped?: number }) => {
-        const fields = e.dropped ? { ...(e.fields as object), logs_dropped: e.dropped } : e.fields;
-        this.host.log(this.tenant, e.level, e.msg, fields);
-      },
+      log: (e: { level: string; msg: string; fields?: unknown; dropped?: number }) => this.onLog(e),
       view: (name: string) => JSON.stringify(this.host.view(this.tenant, name) ?? []),
+      fatal: (message: string) => this.onFatal(iso, message),
     };
     return PolicyIsolate.create(v.js, v.filename, this.isolateLimits(), this.boot, hooks).then((i) => {
       iso = i;
       this.callOrigin.set(i, new Map());
       return i;
     });
+  }
+
+  /**
+   * A policy's log line, rate-limited again here: the prelude's own limit runs
+   * inside the isolate on intrinsics the policy can tamper with, and every line
+   * that gets past this point costs the core an IPC message.
+   */
+  private onLog(e: { level: string; msg: string; fields?: unknown; dropped?: number }): void {
+    const now = this.clock.now();
+    const rate = this.limits.max_log_per_s;
+    this.logTokens = Math.min(rate, this.logTokens + ((now - this.logStamp) * rate) / 1000);
+    this.logStamp = now;
+    if (this.logTokens < 1) {
+      this.logsDropped++;
+      return;
+    }
+    this.logTokens -= 1;
+    const dropped = (typeof e.dropped === 'number' ? e.dropped : 0) + this.logsDropped;
+    this.logsDropped = 0;
+    const fields = dropped ? { ...(e.fields as object), logs_dropped: dropped } : e.fields;
+    this.host.log(this.tenant, String(e.level), String(e.msg).slice(0, 2049), fields);
   }
 
   private retire(iso: PolicyIsolate): void {
@@ -311,17 +337,30 @@ export class TenantRuntime {
 
   private onResult(id: number, outcome: SandboxOutcome, v: Version): void {
     const raw = outcome as unknown as { kind?: string; stack?: unknown };
+    // Bounded here too: the prelude cuts these, but with intrinsics the policy can reach.
     if (raw && raw.kind === 'error' && typeof raw.stack === 'string') {
-      const stack = mapStack(raw.stack, v.filename, v.mapper);
+      const stack = mapStack(raw.stack.slice(0, 4000), v.filename, v.mapper);
       const first = /:(\d+):(\d+)/.exec(stack);
       const where = first ? ` (${v.filename}:${first[1]}:${first[2]})` : '';
-      outcome = { kind: 'error', reason: 'throw', message: `${String((raw as { message?: unknown }).message)}${where}` };
+      outcome = { kind: 'error', reason: 'throw', message: `${String((raw as { message?: unknown }).message).slice(0, 500)}${where}` };
+    } else if (raw && raw.kind === 'error') {
+      outcome = { kind: 'error', reason: 'throw', message: String((raw as { message?: unknown }).message).slice(0, 500) };
+    } else if (raw && raw.kind === 'bind' && (raw as { reason?: unknown }).reason !== undefined) {
+      outcome = { ...(outcome as { kind: 'bind'; accept: boolean; status: number }), reason: String((raw as { reason?: unknown }).reason).slice(0, 200) };
     }
     this.settle(id, isOutcome(outcome) ? outcome : { kind: 'error', reason: 'throw', message: 'handler returned something that is not an answer' });
   }
 
   private onCall(iso: PolicyIsolate, callId: number, call: { op: string; origin: number; args: unknown }): void {
-    this.callOrigin.get(iso)?.set(callId, call.origin);
+    const outstanding = this.callOrigin.get(iso);
+    // max_pending is enforced here as well: the prelude counts with a Map the
+    // policy shares prototypes with, and each call that passes costs the core work.
+    if (outstanding && outstanding.size >= this.limits.max_pending) {
+      outstanding.set(callId, call.origin);
+      this.deliver(iso, callId, false, { code: 'THROTTLED', message: `more than ${this.limits.max_pending} host calls in flight` });
+      return;
+    }
+    outstanding?.set(callId, call.origin);
     this.host.call(this.tenant, call.op, call.args).then(
       (value) => this.deliver(iso, callId, true, value ?? null),
       (err: { code?: string; message?: string }) =>
@@ -359,6 +398,25 @@ export class TenantRuntime {
     this.live = undefined;
     this.counts.memoryKills++;
     this.strike(why);
+  }
+
+  /**
+   * isolated-vm lost one of this tenant's isolates for good. It is left alone
+   * (never disposed: its thread holds it), its calls fail, the tenant is
+   * quarantined here, and the host is told so the process can report whose
+   * it was and exit.
+   */
+  private onFatal(iso: PolicyIsolate | undefined, message: string): void {
+    for (const [id, p] of this.pending) if (!iso || p.isolate === iso) this.settle(id, { kind: 'error', reason: 'crash', message: 'policy isolate lost (catastrophic out-of-memory)' });
+    if (!iso || this.live === iso) this.live = undefined;
+    if (iso) {
+      this.retired.delete(iso);
+      this.callOrigin.delete(iso);
+    }
+    this.counts.memoryKills++;
+    this.state = 'quarantined';
+    this.loadError = 'quarantined: its policy caused a catastrophic out-of-memory error';
+    this.host.fatal?.(this.tenant, message);
   }
 
   /** Count a kill against the tenant (also called when its sandbox process died under it). */

@@ -19,6 +19,8 @@ describe('TenantRuntime: lazy isolates and eviction', () => {
     assert.deepEqual(await rt.dispatch('pdu', pdu(1)), { kind: 'reply', status: 0, fields: { message_id: 'c1' } });
     assert.equal(rt.hasIsolate, true);
     assert.equal(rt.stats().state, 'ready');
+    // Entries are asynchronous: the one that answered returns a moment after its answer.
+    await new Promise((r) => setTimeout(r, 20));
     clock.advance(30_000);
     assert.equal(rt.evictIfIdle(), false, 'not idle long enough');
     clock.advance(30_000);
