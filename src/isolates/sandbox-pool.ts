@@ -50,6 +50,14 @@ interface Proc {
   /** dispatch id → call, for crash handling */
   inFlight: Map<number, InFlight>;
   restarts: number;
+  /** The tenant the sandbox named in a `fatal` message before it died. */
+  fatal?: string;
+  /** Tenants with a load (compile + top level) running, by request id. */
+  loading: Map<number, string>;
+  /** Host calls in flight per tenant: a tenant waiting on the host is not running. */
+  hostWaits: Map<string, number>;
+  /** Set while the process is being replaced. */
+  restarting?: Promise<void>;
 }
 
 interface InFlight {
@@ -105,7 +113,7 @@ export class SandboxPool implements PolicyHost {
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger.child({ component: 'sandbox' });
     this.timers = new PolicyTimers(this.clock, (tenant, name, payload) => void this.call(tenant, 'timer', { name, payload }));
-    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, out: undefined, ready: Promise.resolve(), inFlight: new Map(), restarts: 0 });
+    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, out: undefined, ready: Promise.resolve(), inFlight: new Map(), restarts: 0, loading: new Map(), hostWaits: new Map() });
     for (const t of opts.tenants) this.addTenant(t);
   }
 
@@ -194,11 +202,14 @@ export class SandboxPool implements PolicyHost {
   private register(t: TenantEntry, activate: boolean): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
     const reqId = ++this.nextId;
     const boot: BootInfo = { tenant: t.config.id, config: publicConfig(t.config), routing: t.config.routing };
+    const proc = this.procs[t.proc]!;
     return new Promise((resolve) => {
       this.loads.set(reqId, resolve);
-      const sent = this.send(this.procs[t.proc]!, { t: 'register', reqId, tenant: t.config.id, source: t.source ?? '', filename: t.filename, limits: t.config.limits, boot, activate });
+      if (activate) proc.loading.set(reqId, t.config.id);
+      const sent = this.send(proc, { t: 'register', reqId, tenant: t.config.id, source: t.source ?? '', filename: t.filename, limits: t.config.limits, boot, activate });
       if (!sent) {
         this.loads.delete(reqId);
+        proc.loading.delete(reqId);
         resolve({ ok: false, errors: [{ file: t.filename, line: 0, column: 0, message: 'sandbox process unavailable' }] });
       }
     }).then((r) => {
@@ -254,13 +265,24 @@ export class SandboxPool implements PolicyHost {
         return;
       }
       case 'loaded': {
+        p.loading.delete(m.reqId);
         const r = this.loads.get(m.reqId);
         this.loads.delete(m.reqId);
         r?.(m.result);
         return;
       }
+      case 'fatal':
+        p.fatal = m.tenant;
+        return;
       case 'hostCall':
-        void this.hostCall(m.tenant, m.op, m.args).then(
+        p.hostWaits.set(m.tenant, (p.hostWaits.get(m.tenant) ?? 0) + 1);
+        void this.hostCall(m.tenant, m.op, m.args)
+          .finally(() => {
+            const n = (p.hostWaits.get(m.tenant) ?? 1) - 1;
+            if (n > 0) p.hostWaits.set(m.tenant, n);
+            else p.hostWaits.delete(m.tenant);
+          })
+          .then(
           (value) => this.send(p, { t: 'hostResult', id: m.id, ok: true, value }),
           (err: unknown) => {
             const e = err instanceof SluiceError ? { code: err.code, message: err.message } : { code: 'HOST_ERROR', message: 'host call failed' };
@@ -328,9 +350,19 @@ export class SandboxPool implements PolicyHost {
     p.out?.clear();
     p.out = undefined;
     const now = this.clock.now();
-    // The tenant whose call has been running longest is the one that took the process down.
-    let culprit: InFlight | undefined;
-    for (const f of p.inFlight.values()) if (!culprit || f.startedAt < culprit.startedAt) culprit = f;
+    // Who took the process down: the tenant the sandbox named as it died; else
+    // one whose policy was loading; else the tenant whose call has been running
+    // longest — not counting tenants that were only waiting on the host.
+    let culprit: string | undefined = p.fatal;
+    if (!culprit && p.loading.size > 0) culprit = p.loading.values().next().value;
+    if (!culprit) {
+      let oldest: InFlight | undefined;
+      for (const f of p.inFlight.values()) if (!p.hostWaits.has(f.tenant) && (!oldest || f.startedAt < oldest.startedAt)) oldest = f;
+      culprit = oldest?.tenant;
+    }
+    p.fatal = undefined;
+    p.loading.clear();
+    p.hostWaits.clear();
     const failed = p.inFlight.size;
     for (const f of p.inFlight.values()) f.resolve({ kind: 'error', reason: 'crash', message: 'sandbox process died' });
     p.inFlight.clear();
@@ -339,16 +371,21 @@ export class SandboxPool implements PolicyHost {
       r({ ok: false, errors: [{ file: '', line: 0, column: 0, message: 'sandbox process died while loading' }] });
     }
     if (this.stopped) return;
-    this.log.error({ proc: p.index, code, signal, in_flight: failed, culprit: culprit?.tenant }, 'sandbox process died; restarting');
-    if (culprit) this.penalise(culprit.tenant, `sandbox process died (${signal ?? code}) while its handler ran`);
+    this.log.error({ proc: p.index, code, signal, in_flight: failed, culprit }, 'sandbox process died; restarting');
+    if (culprit) this.penalise(culprit, `sandbox process died (${signal ?? code}) while its policy ran`);
     p.restarts++;
     const delay = Math.min(5000, 50 * 2 ** Math.min(p.restarts - 1, 6));
+    // Calls that arrive meanwhile wait for the new process (the core's deadline bounds the wait).
+    let back!: () => void;
+    p.restarting = new Promise<void>((r) => (back = r));
     setTimeout(() => {
-      if (this.stopped) return;
+      if (this.stopped) return back();
       this.spawn(p);
       void p.ready.then(() => {
         for (const t of this.tenants.values()) if (t.proc === p.index && t.source !== undefined) void this.register(t, false);
         for (const t of this.tenants.values()) if (t.proc === p.index) this.pushViews(t.config.id);
+        p.restarting = undefined;
+        back();
       });
       // A process that stays up a minute resets the restart backoff.
       setTimeout(() => {
@@ -380,12 +417,13 @@ export class SandboxPool implements PolicyHost {
     if (t.quarantined) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant is quarantined' });
     if (this.clock.now() < t.penaltyUntil) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant is penalised after a sandbox crash' });
     const p = this.procs[t.proc]!;
+    if (p.restarting) return p.restarting.then(() => (this.stopped ? { kind: 'error', reason: 'unavailable', message: 'sandbox stopping' } : this.call(tenant, kind, payload)));
     const id = ++this.nextId;
     return new Promise((resolve) => {
       p.inFlight.set(id, { tenant, startedAt: this.clock.now(), resolve });
       if (!this.send(p, { t: 'dispatch', id, tenant, kind, payload })) {
         p.inFlight.delete(id);
-        resolve({ kind: 'error', reason: 'crash', message: 'sandbox process is restarting' });
+        resolve({ kind: 'error', reason: 'crash', message: 'sandbox process is not running' });
       }
     });
   }
@@ -478,6 +516,7 @@ export class SandboxPool implements PolicyHost {
 
   async close(): Promise<void> {
     this.stopped = true;
+    for (const p of this.procs) p.restarting = undefined;
     for (const t of this.tenants.keys()) this.timers.clearTenant(t);
     for (const p of this.procs) {
       const c = p.child;

@@ -152,13 +152,12 @@ describe('hostile tenants: killing the sandbox process', () => {
     assert.equal(w.s.gateway.sessions('reloader').length, 1);
   });
 
-  // The pool blames "the tenant whose call has been running longest". That is
-  // wrong when the crash comes from a tenant with no call in flight (a reload)
-  // or when a neighbour has an older call waiting on the host: the neighbour
-  // is penalised (its PDUs refused for 1 s, 2 s, …, then quarantined). The
-  // sandbox process now says whose isolate it was ({ t: 'fatal', tenant });
-  // sandbox-pool.ts (not ours to edit) has yet to use it.
-  it('the crash is blamed on the tenant that caused it, not on a neighbour with an older call in flight or on a neighbour when a reload crashes', { todo: "needs sandbox-pool.ts to blame the tenant named by the sandbox's { t: 'fatal', tenant } message" }, async () => {
+  // "The tenant whose call has been running longest" is wrong when the crash
+  // comes from a tenant with no call in flight (a reload) or when a neighbour
+  // has an older call that is only waiting on the host. The pool blames the
+  // tenant the dying sandbox named ({ t: 'fatal', tenant }), then a loading
+  // tenant, and never a tenant that was waiting on the host.
+  it('the crash is blamed on the tenant that caused it, not on a neighbour with an older call in flight or on a neighbour when a reload crashes', async () => {
     const b = await w.esme('bomber2');
     const r = await w.esme('reloader2');
     const goodBefore = w.s.sandbox.tenantState('good')!.crashes;
