@@ -17,7 +17,7 @@
   'use strict';
 
   // ---- capture what we rely on before tenant code can touch it ------------
-  const send = global.__sluice_send;
+  const post = global.__sluice_send;
   const view = global.__sluice_view;
   const boot = JSON.parse(global.__sluice_boot);
   delete global.__sluice_send;
@@ -71,6 +71,32 @@
   const cut = (v, n) => apply(strSlice, StringCtor(v), [0, n]);
   const then = (p, a, b) => apply(promiseThen, p, [a, b]);
   const isU8 = (v) => v !== null && typeof v === 'object' && apply(typedArrayTag, v, []) === 'Uint8Array';
+
+  // ---- messages to the host ------------------------------------------------------
+  // What a handler sends while an entry runs synchronously (a handler that
+  // answers without awaiting, its host calls, its logs) goes back as the
+  // entry's return value: no callback per message. What comes later, from
+  // microtasks or continuations, is collected and posted once per microtask
+  // checkpoint.
+  let outbox = null;
+  let late = null;
+  const flushLate = () => {
+    const items = late;
+    late = null;
+    if (items !== null) post('batch', 0, items);
+  };
+  function send(op, id, data) {
+    const item = [op, id, data];
+    if (outbox !== null) {
+      outbox[outbox.length] = item;
+      return;
+    }
+    if (late === null) {
+      late = [];
+      then(promiseResolve(undefined), flushLate);
+    }
+    late[late.length] = item;
+  }
 
   const LIMITS = boot.limits; // { maxDataBytes, maxLogPerSec, maxLogBytes, maxPending }
   const STATUS = boot.statusNames; // name -> value
@@ -470,10 +496,24 @@
   defineProperty(global, '__sluice_enter', {
     value: function enter(type, id, a, b) {
       views = create(null);
+      outbox = [];
       try {
         if (type === 'dispatch') dispatch(id, a, b);
-        else if (type === 'resolve') resolveCall(id, a, b);
-        else if (type === 'pending') return msize(pending);
+        else if (type === 'dispatchMany') {
+          // [[id, kind, payload], …] from the host, one entry for several PDUs.
+          for (let i = 0; i < a.length; i++) {
+            const item = a[i];
+            try {
+              dispatch(item[0], item[1], item[2]);
+            } catch (e) {
+              try {
+                send('result', item[0], failure(e));
+              } catch (_) {
+                /* the host settles it at the deadline */
+              }
+            }
+          }
+        } else if (type === 'resolve') resolveCall(id, a, b);
       } catch (e) {
         if (type === 'dispatch') {
           try {
@@ -483,7 +523,10 @@
           }
         }
       }
-      return undefined;
+      // Only arrays and objects this prelude built: copying them out runs no policy code.
+      const out = outbox;
+      outbox = null;
+      return out.length === 0 ? undefined : out;
     },
     configurable: true,
     writable: false,

@@ -15,7 +15,15 @@ export class IpcBatcher<T> {
   private queue: T[] = [];
   private scheduled = false;
 
-  constructor(private readonly write: (batch: Batch<T>) => boolean) {}
+  /**
+   * `microtask`: flush after the current run (the core: everything one TCP
+   * read produced). `immediate`: flush once per loop turn (a sandbox: its
+   * outcomes arrive one isolate completion at a time).
+   */
+  constructor(
+    private readonly write: (batch: Batch<T>) => boolean,
+    private readonly mode: 'microtask' | 'immediate' = 'microtask',
+  ) {}
 
   send(m: T): void {
     this.queue.push(m);
@@ -27,10 +35,12 @@ export class IpcBatcher<T> {
       // After the current run and its microtasks: everything one TCP read or one
       // IPC batch produced leaves together, without waiting a loop turn.
       this.scheduled = true;
-      queueMicrotask(() => {
+      const run = (): void => {
         this.scheduled = false;
         this.flush();
-      });
+      };
+      if (this.mode === 'microtask') queueMicrotask(run);
+      else setImmediate(run);
     }
   }
 

@@ -123,36 +123,23 @@ export function wrapTopLevel(js: string): string {
 }
 
 let instances = 0;
-/** An entry longer than this marks the tenant heavy… */
-const LIGHT_ENTRY_MS = 5;
-const WARMUP_ENTRIES = 100;
-/** …for this long. */
-const HEAVY_MS = 10_000;
-/**
- * Synchronous entries are off. One runs tenant code on this process's main
- * thread, so every tenant here waits for it — and not only up to
- * handler_timeout_ms: what V8 cannot interrupt (a GC thrashing towards the
- * limit, one huge allocation: ~250 ms here before V8 gives up, 25 s in
- * hazards.md) holds the thread regardless. It also leaves the neighbours'
- * calls stuck behind it, older than the culprit's, so the pool blames them
- * when the process dies (test/isolates/hostile-crash.test.ts).
- */
-const SYNC_ENTRIES = false;
-/**
- * Were they on: tenants allowed longer calls than this would still always
- * enter asynchronously — and onCatastrophicError (in create) would have to go,
- * as it would stop this thread for good instead of the isolate's.
- */
-const SYNC_MAX_TIMEOUT_MS = 50;
+
+/** Route what the prelude sent: `[op, id, data]` items, from an entry's return value or a late batch. */
+function route(hooks: IsolateHooks, items: unknown[]): void {
+  for (const item of items) {
+    if (!Array.isArray(item)) continue;
+    const [op, id, data] = item as [string, number, unknown];
+    if (op === 'result') hooks.result(id, data);
+    else if (op === 'call') hooks.call(id, data as { op: string; origin: number; args: unknown });
+    else if (op === 'log') hooks.log(data as { level: string; msg: string });
+  }
+}
 
 export class PolicyIsolate {
   private disposed = false;
   private entryRef: ivm.Reference<(type: string, id: number, a?: unknown, b?: unknown) => unknown> | undefined;
   /** Entries into the isolate not yet returned. */
   inFlight = 0;
-  /** Until then, entries go to the isolate's own thread (see enter). */
-  private heavyUntil = 0;
-  private entries = 0;
   private lastCpuMs = 0;
   private wrecked = false;
 
@@ -160,6 +147,7 @@ export class PolicyIsolate {
     readonly isolate: ivm.Isolate,
     private readonly context: ivm.Context,
     readonly limits: IsolateLimits,
+    private readonly hooks: IsolateHooks,
   ) {}
 
   /**
@@ -189,9 +177,7 @@ export class PolicyIsolate {
         '__sluice_send',
         new ivm.Callback(
           (op: string, id: number, data: unknown) => {
-            if (op === 'result') hooks.result(id, data);
-            else if (op === 'call') hooks.call(id, data as { op: string; origin: number; args: unknown });
-            else if (op === 'log') hooks.log(data as { level: string; msg: string });
+            if (op === 'batch' && Array.isArray(data)) route(hooks, data);
           },
           { ignored: true },
         ),
@@ -212,7 +198,7 @@ export class PolicyIsolate {
       const pre = await isolate.compileScript(prelude(), { filename: '<sluice>' });
       await pre.run(context, { timeout: 1000 });
       pre.release();
-      self = new PolicyIsolate(isolate, context, limits);
+      self = new PolicyIsolate(isolate, context, limits, hooks);
       self.entryRef = await jail.get('__sluice_enter', { reference: true });
       await jail.delete('__sluice_enter');
       let script: ivm.Script;
@@ -281,44 +267,38 @@ export class PolicyIsolate {
   }
 
   /**
-   * Enter the isolate — asynchronously while SYNC_ENTRIES is off. Were it on:
-   * cheap callers would run synchronously on this thread (~20 µs
-   * an entry, against ~150 µs for a hop to the isolate's own thread); a
-   * tenant whose entry ran long, or hit its timeout, is moved to async entries
-   * for a while, so its spinning never holds this process's main thread — and
-   * with it the other tenants here — for more than that one entry.
+   * Enter the isolate, on its own thread, under handler_timeout_ms. Entries
+   * never run on this process's main thread: what V8 cannot interrupt (a GC
+   * thrashing towards the limit, one huge allocation) would hold every other
+   * tenant here, and leave their calls stuck behind it, older than the
+   * culprit's (test/isolates/hostile-crash.test.ts). What the policy sent
+   * during the entry comes back as its return value.
    */
   private async enter(args: unknown[]): Promise<void> {
     if (this.isDisposed || !this.entryRef) throw new EntryError('disposed', 'isolate is disposed');
-    const opts = { arguments: { copy: true }, timeout: this.limits.timeoutMs } as const;
-    if (SYNC_ENTRIES && this.limits.timeoutMs <= SYNC_MAX_TIMEOUT_MS && performance.now() >= this.heavyUntil) {
-      const t0 = performance.now();
-      try {
-        this.entryRef.applySync(undefined, args as never, opts);
-      } catch (err) {
-        this.heavyUntil = performance.now() + HEAVY_MS;
-        throw classify(err);
-      }
-      // A fresh isolate's first entries compile and warm up; judge it after that.
-      if (++this.entries > WARMUP_ENTRIES && performance.now() - t0 > LIGHT_ENTRY_MS) this.heavyUntil = performance.now() + HEAVY_MS;
-      return;
-    }
     this.inFlight++;
     // The V8 timeout should always fire; this catches what it cannot stop.
     const watchdog = setTimeout(() => this.dispose(), this.limits.timeoutMs * 20 + 2000);
+    let items: unknown;
     try {
-      await this.entryRef.apply(undefined, args as never, opts);
+      items = await this.entryRef.apply(undefined, args as never, { arguments: { copy: true }, result: { copy: true }, timeout: this.limits.timeoutMs });
     } catch (err) {
       throw classify(err);
     } finally {
       clearTimeout(watchdog);
       this.inFlight--;
     }
+    if (Array.isArray(items)) route(this.hooks, items);
   }
 
   /** Start a handler; its outcome arrives later through `hooks.result(id, …)`. */
   dispatch(id: number, kind: string, payload: unknown): Promise<void> {
     return this.enter(['dispatch', id, kind, payload]);
+  }
+
+  /** Start several handlers in one entry: `[id, kind, payload]` each. */
+  dispatchMany(items: [number, string, unknown][]): Promise<void> {
+    return this.enter(['dispatchMany', 0, items]);
   }
 
   /** Settle a host call the policy is awaiting. `value` is plain data, or `{ code, message }` when !ok. */

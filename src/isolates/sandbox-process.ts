@@ -29,7 +29,7 @@ export type FromSandbox =
   /** This tenant's policy made an isolate unrecoverable; the process exits right after (the culprit, for the core's penalty). */
   | { t: 'fatal'; tenant: string; message: string };
 
-const out = new IpcBatcher<FromSandbox>((b) => process.send!(b));
+const out = new IpcBatcher<FromSandbox>((b) => process.send!(b), 'immediate');
 function send(m: FromSandbox): void {
   out.send(m);
 }

@@ -75,6 +75,7 @@ interface Pending {
 }
 
 const MESSAGE_KINDS = new Set(['pdu']);
+const MAX_BATCH = 64;
 
 export class TenantRuntime {
   private version: Version | undefined;
@@ -101,6 +102,12 @@ export class TenantRuntime {
   private logTokens: number;
   private logStamp: number;
   private logsDropped = 0;
+  private batch: { iso: PolicyIsolate; items: [number, string, unknown][] } | undefined;
+  /** Until then, one PDU per entry (a batch timed out). */
+  private singleUntil = 0;
+  /** Isolate CPU per call, ms (moving average). */
+  private cpuPerCall = 0;
+  private callsSinceSample = 0;
   private readonly counts = { calls: 0, errors: 0, timeouts: 0, memoryKills: 0, throttled: 0 };
 
   constructor(
@@ -294,6 +301,10 @@ export class TenantRuntime {
     const delta = Math.max(0, used - this.cpuSeen);
     this.cpuSeen = used;
     this.cpuTotal += delta;
+    if (this.callsSinceSample >= 8) {
+      this.cpuPerCall = this.cpuPerCall === 0 ? delta / this.callsSinceSample : 0.8 * this.cpuPerCall + (0.2 * delta) / this.callsSinceSample;
+      this.callsSinceSample = 0;
+    }
     const rate = this.limits.cpu_ms_per_s;
     this.cpuBudget = Math.min(rate, this.cpuBudget + ((now - this.cpuStamp) * rate) / 1000) - delta;
     this.cpuStamp = now;
@@ -318,8 +329,41 @@ export class TenantRuntime {
     return new Promise<SandboxOutcome>((resolve) => {
       const deadline = this.deadlines.add(() => this.settle(id, { kind: 'error', reason: 'deadline', message: 'handler missed handler_deadline_ms' }));
       this.pending.set(id, { resolve, isolate: iso, deadline });
-      iso.dispatch(id, kind, payload).catch((err: EntryError) => this.onEntryFailure(iso, id, err));
+      this.enqueue(iso, id, kind, payload);
     });
+  }
+
+  /**
+   * Dispatches that arrive together enter the isolate together: one entry
+   * (one thread hop, one copy) for up to `batchLimit` PDUs. The limit keeps a
+   * batch's expected CPU at a quarter of handler_timeout_ms, from the
+   * tenant's measured CPU per call; after a batch times out the tenant goes
+   * one PDU per entry for a while, so the timeout lands on the PDU that spun.
+   */
+  private enqueue(iso: PolicyIsolate, id: number, kind: string, payload: unknown): void {
+    if (this.batch && this.batch.iso !== iso) this.flushBatch();
+    if (!this.batch) {
+      this.batch = { iso, items: [] };
+      queueMicrotask(() => this.flushBatch());
+    }
+    this.batch.items.push([id, kind, payload]);
+  }
+
+  private flushBatch(): void {
+    const b = this.batch;
+    if (!b) return;
+    this.batch = undefined;
+    const perCall = Math.max(this.cpuPerCall, 0.005);
+    const limit = this.clock.now() < this.singleUntil ? 1 : Math.max(1, Math.min(MAX_BATCH, Math.floor(this.limits.handler_timeout_ms / 4 / perCall)));
+    for (let i = 0; i < b.items.length; i += limit) {
+      const chunk = b.items.slice(i, i + limit);
+      this.callsSinceSample += chunk.length;
+      const done = chunk.length === 1 ? b.iso.dispatch(chunk[0]![0], chunk[0]![1], chunk[0]![2]) : b.iso.dispatchMany(chunk);
+      done.catch((err: EntryError) => {
+        if (err.failure === 'timeout' && chunk.length > 1) this.singleUntil = this.clock.now() + 10_000;
+        for (const [id] of chunk) this.onEntryFailure(b.iso, id, err);
+      });
+    }
   }
 
   private settle(id: number, outcome: SandboxOutcome): void {
