@@ -139,3 +139,30 @@ describe('send helpers and tenant isolation', () => {
     assert.deepEqual(p.unknownTlvs, [{ tag: 0x1401, value: new Uint8Array([1, 2, 3]) }]);
   });
 });
+
+describe('every send helper reaches the upstream', () => {
+  it('submit_sm_multi, data_sm, cancel_sm, query_sm, replace_sm go out on the bind and resolve with the SMSC status', async () => {
+    const sim = new SmscSimulator();
+    const port = await sim.listen();
+    const seen: string[] = [];
+    const orig = (sim as unknown as { onRequest: (s: SmppSession, p: InboundRequest) => void }).onRequest.bind(sim);
+    (sim as unknown as { onRequest: typeof orig }).onRequest = (s, p) => {
+      seen.push(p.command);
+      orig(s, p);
+    };
+    const config = parseConfig(stringify({ server: { bind_address: '127.0.0.1', port: 0 }, tenants: [{ id: 'acme', binds: [{ name: 'up', host: '127.0.0.1', port, system_id: 'a' }] }] }), { file: 't', env: {} });
+    const h = await startGateway({ config, handlers: {} });
+    while (h.gateway.binds('acme')[0]!.state !== 'bound') await sleep(10);
+    const g = h.gateway;
+    assert.equal((await g.sendVia('acme', 'up', 'data_sm', { source_addr: '1', destination_addr: '2', message_payload: 'hi' })).ok, true);
+    const multi = await g.sendVia('acme', 'up', 'submit_sm_multi', { destinations: [{ destination_addr: '31600000001' }, { dl_name: 'friends' }], short_message: 'x' });
+    const cancel = await g.sendVia('acme', 'up', 'cancel_sm', { message_id: 'abc', source_addr: '1', destination_addr: '2' });
+    const query = await g.sendVia('acme', 'up', 'query_sm', { message_id: 'abc', source_addr: '1' });
+    const replace = await g.sendVia('acme', 'up', 'replace_sm', { message_id: 'abc', source_addr: '1', short_message: 'y' });
+    // The simulator implements submit and data only; the rest come back with its status, not as errors.
+    for (const r of [multi, cancel, query, replace]) assert.deepEqual([r.ok, r.command_status], [false, 'ESME_RINVCMDID']);
+    assert.deepEqual(seen.slice(-5), ['data_sm', 'submit_sm_multi', 'cancel_sm', 'query_sm', 'replace_sm']);
+    await h.close();
+    await sim.close();
+  });
+});

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { reject } from '../../src/dispatch/in-process';
 import { EsmeClient } from '../../src/tools/esme-client';
@@ -107,6 +109,20 @@ describe('inbound listener: config', () => {
     const h = await startGateway({ config: testConfig({ server: { session_init_timer_ms: 100 } }) });
     const p = await RawPeer.connect(h.port);
     assert.equal(await p.waitClosed(2000), true);
+    await h.close();
+  });
+});
+
+describe('inbound listener: TLS', () => {
+  it('serves SMPP over TLS on server.tls with the configured certificate', async () => {
+    const fixtures = path.resolve(__dirname, '../../../test/fixtures/tls');
+    const config = testConfig({ server: { tls: { port: 0, cert_path: `${fixtures}/server.crt`, key_path: `${fixtures}/server.key` } } });
+    const h = await startGateway({ config });
+    assert.ok(h.tlsPort);
+    const c = await EsmeClient.connect({ port: h.tlsPort!, tls: { ca: readFileSync(`${fixtures}/server.crt`), servername: 'localhost' } });
+    assert.equal((await c.bind('acme-app', 'pw')).command_status, 0);
+    assert.equal((await c.submit({ short_message: Buffer.from('over tls') })).command_status, 0);
+    c.close();
     await h.close();
   });
 });

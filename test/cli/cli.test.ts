@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const BIN = path.join(ROOT, 'bin/sluice.js');
+
+function sluice(args: string[], cwd = ROOT): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('sluice CLI', () => {
+  it('start with a bad config names the file and key, exits non-zero, and opens no port', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-cli-'));
+    const port = await freePort();
+    writeFileSync(path.join(dir, 'bad.yaml'), `server:\n  port: ${port}\n  throttle_action: drop\ntenants: []\n`);
+    const r = sluice(['start', '-c', path.join(dir, 'bad.yaml')], dir);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /bad\.yaml: server\.throttle_action: .*pace.*reject/);
+    const probe = net.connect({ host: '127.0.0.1', port });
+    const refused = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(true));
+      probe.once('connect', () => resolve(false));
+    });
+    probe.destroy();
+    assert.equal(refused, true, 'nothing listens on the configured port');
+  });
+
+  it('check: a clean policy exits 0; a type error is reported at line:column and exits 1', () => {
+    const ok = sluice(['check', 'policies/echo.ts']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-cli-'));
+    const bad = path.join(dir, 'bad.ts');
+    writeFileSync(bad, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 42 }));\n");
+    const r = sluice(['check', bad]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /bad\.ts:2:\d+ - error TS\d+: /);
+  });
+
+  it('an unknown command prints the usage and exits 1', () => {
+    const r = sluice(['frobnicate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /usage: sluice/);
+  });
+});
