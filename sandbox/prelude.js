@@ -432,18 +432,23 @@
       const fn = mget(pduHandlers, payload.pdu.command);
       if (!fn) return send('result', id, { kind: 'default' });
       const pdu = payload.pdu;
-      pdu.reply = (fields) => {
-        const f = fields || {};
-        const status = f.command_status === undefined ? 0 : statusValue(f.command_status);
-        const rest = create(null);
-        const ks = keys(f);
-        for (let i = 0; i < ks.length; i++) if (ks[i] !== 'command_status') rest[ks[i]] = f[ks[i]];
-        return makeReply(ctx, status, rest);
-      };
-      pdu.replyQuery = (fields) => {
-        const f = fields || {};
-        return makeReply(ctx, 0, { message_id: pdu.message_id, message_state: f.message_state, final_date: f.final_date === undefined ? '' : f.final_date, error_code: f.error_code === undefined ? 0 : f.error_code });
-      };
+      // Not enumerable: `{ ...pdu }` forwards the PDU's fields, not these.
+      defineProperty(pdu, 'reply', {
+        value: (fields) => {
+          const f = fields || {};
+          const status = f.command_status === undefined ? 0 : statusValue(f.command_status);
+          const rest = create(null);
+          const ks = keys(f);
+          for (let i = 0; i < ks.length; i++) if (ks[i] !== 'command_status') rest[ks[i]] = f[ks[i]];
+          return makeReply(ctx, status, rest);
+        },
+      });
+      defineProperty(pdu, 'replyQuery', {
+        value: (fields) => {
+          const f = fields || {};
+          return makeReply(ctx, 0, { message_id: pdu.message_id, message_state: f.message_state, final_date: f.final_date === undefined ? '' : f.final_date, error_code: f.error_code === undefined ? 0 : f.error_code });
+        },
+      });
       return run(id, ctx, fn, [pdu, freeze(payload.session)]);
     }
     if (kind === 'bind') {

@@ -94,3 +94,28 @@ describe('PolicyHarness: a policy in the real sandbox, no network', () => {
     h.close();
   });
 });
+
+describe('PolicyHarness: forwarding', () => {
+  it('{ ...pdu } forwards every field byte-exact, unknown TLVs included', async () => {
+    const h = await PolicyHarness.load(
+      { source: "smpp.onPdu('submit_sm', async (pdu) => { const r = await smpp.submitVia('up', { ...pdu }); return pdu.reply({ message_id: r.message_id }); });" },
+      { binds: ['up'] },
+    );
+    const r = await h.pdu('submit_sm', {
+      source_addr: '1000',
+      destination_addr: '31600000001',
+      esm_class: 0x40,
+      data_coding: 0,
+      short_message: new Uint8Array([0x05, 0x00, 0x03, 0x2a, 0x02, 0x01, 0x48, 0x69]),
+      validity_period: '000001000000000R',
+      unknown_tlvs: [{ tag: 0x1401, value: new Uint8Array([9, 9]) }],
+    });
+    assert.equal(r.command_status, 'ESME_ROK');
+    const f = h.sent[0]!.fields;
+    assert.deepEqual([...(f.short_message as Uint8Array)], [0x05, 0x00, 0x03, 0x2a, 0x02, 0x01, 0x48, 0x69]);
+    assert.equal(f.validity_period, '000001000000000R');
+    assert.deepEqual((f.unknown_tlvs as { tag: number; value: Uint8Array }[]).map((t) => [t.tag, [...t.value]]), [[0x1401, [9, 9]]]);
+    assert.equal('reply' in f, false);
+    h.close();
+  });
+});
