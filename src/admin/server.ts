@@ -165,7 +165,7 @@ export class AdminServer {
         timeouts: stats?.timeouts ?? 0,
         memory_kills: stats?.memoryKills ?? 0,
         sandbox_crashes: state?.crashes ?? 0,
-        cpu_throttled: stats?.throttled ?? 0,
+        cpu_throttled: (stats?.throttled ?? 0) + (state?.cpuThrottled ?? 0),
       },
       load_errors: state?.loadError ?? [],
       sessions: this.o.gateway.sessions(tenant),

@@ -74,6 +74,9 @@ interface TenantEntry {
   loadError?: PolicyDiagnostic[];
   crashes: number[];
   penaltyUntil: number;
+  /** Until then the tenant is over its CPU budget: its message PDUs get ESME_RTHROTTLED here. */
+  throttledUntil: number;
+  cpuThrottled: number;
   quarantined: boolean;
   cache: TenantCache;
   logBucket: TokenBucket;
@@ -130,6 +133,8 @@ export class SandboxPool implements PolicyHost {
       filename,
       crashes: [],
       penaltyUntil: 0,
+      throttledUntil: 0,
+      cpuThrottled: 0,
       quarantined: false,
       cache: this.opts.cache.forTenant(config.id, { maxBytes: config.limits.max_cache_mb * 1048576, maxValueBytes: config.limits.max_value_kb * 1024 }),
       logBucket: new TokenBucket(config.limits.max_log_per_s, this.clock),
@@ -441,7 +446,15 @@ export class SandboxPool implements PolicyHost {
   }
 
   async pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome> {
+    const t = this.tenants.get(tenant);
+    // A tenant over its CPU budget is refused here, without a round trip to its
+    // sandbox: a flood of its PDUs must not cost its neighbours there either.
+    if (t && this.clock.now() < t.throttledUntil) {
+      t.cpuThrottled++;
+      return { kind: 'reply', status: ESME_RTHROTTLED };
+    }
     const o = await this.call(tenant, 'pdu', { pdu, session });
+    if (o.kind === 'throttled' && t && o.retryInMs) t.throttledUntil = this.clock.now() + Math.min(o.retryInMs, 1000);
     switch (o.kind) {
       case 'default':
         return { kind: 'default' };
@@ -502,13 +515,14 @@ export class SandboxPool implements PolicyHost {
     return t ? this.procs[t.proc]!.child : undefined;
   }
 
-  tenantState(tenant: string): { quarantined: boolean; penalised: boolean; crashes: number; loadError?: PolicyDiagnostic[] } | undefined {
+  tenantState(tenant: string): { quarantined: boolean; penalised: boolean; crashes: number; cpuThrottled: number; loadError?: PolicyDiagnostic[] } | undefined {
     const t = this.tenants.get(tenant);
     if (!t) return undefined;
-    const s: { quarantined: boolean; penalised: boolean; crashes: number; loadError?: PolicyDiagnostic[] } = {
+    const s: { quarantined: boolean; penalised: boolean; crashes: number; cpuThrottled: number; loadError?: PolicyDiagnostic[] } = {
       quarantined: t.quarantined,
       penalised: this.clock.now() < t.penaltyUntil,
       crashes: t.crashes.length,
+      cpuThrottled: t.cpuThrottled,
     };
     if (t.loadError) s.loadError = t.loadError;
     return s;

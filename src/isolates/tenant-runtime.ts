@@ -18,7 +18,7 @@ export type SandboxOutcome =
   | { kind: 'reply'; status: number; fields?: Record<string, unknown> }
   | { kind: 'bind'; accept: boolean; status: number; reason?: string }
   | { kind: 'done' }
-  | { kind: 'throttled' }
+  | { kind: 'throttled'; retryInMs?: number }
   | { kind: 'error'; reason: 'throw' | 'timeout' | 'memory' | 'deadline' | 'unavailable' | 'crash'; message: string };
 
 /** The host side of a tenant's policy: the send helpers, cache, timers, logs and views. */
@@ -323,7 +323,8 @@ export class TenantRuntime {
     this.refillCpu();
     if (MESSAGE_KINDS.has(kind) && this.cpuBudget < 0) {
       this.counts.throttled++;
-      return { kind: 'throttled' };
+      // When the budget is back above zero at this tenant's rate.
+      return { kind: 'throttled', retryInMs: Math.ceil((-this.cpuBudget * 1000) / this.limits.cpu_ms_per_s) };
     }
     const id = ++this.nextId;
     return new Promise<SandboxOutcome>((resolve) => {
