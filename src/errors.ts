@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   UNKNOWN_STATUS: 'unknown command_status',
   /** A cache write over the tenant's quota or value size limit. */
   QUOTA_EXCEEDED: 'quota exceeded',
+  /** No tenant of that id is configured (host side only; policies never name tenants). */
+  UNKNOWN_TENANT: 'unknown tenant',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -212,7 +212,7 @@ export class Gateway implements EsmeHost {
 
   private tenant(tenant: string): TenantRuntime {
     const rt = this.tenants.get(tenant);
-    if (!rt) throw new SluiceError('UNKNOWN_BIND', `unknown tenant`);
+    if (!rt) throw new SluiceError('UNKNOWN_TENANT');
     return rt;
   }
 

@@ -237,7 +237,7 @@ export class SandboxPool implements PolicyHost {
    */
   async reload(tenant: string, source?: string): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
     const t = this.tenants.get(tenant);
-    if (!t) throw new SluiceError('UNKNOWN_SESSION', 'unknown tenant');
+    if (!t) throw new SluiceError('UNKNOWN_TENANT');
     let text = source;
     if (text === undefined) {
       const file = this.policyPath(t);
@@ -321,7 +321,7 @@ export class SandboxPool implements PolicyHost {
   private async hostCall(tenant: string, op: string, args: unknown): Promise<unknown> {
     const t = this.tenants.get(tenant);
     const g = this.gateway;
-    if (!t) throw new SluiceError('UNKNOWN_SESSION', 'unknown tenant');
+    if (!t) throw new SluiceError('UNKNOWN_TENANT');
     const a = (args ?? {}) as Record<string, unknown>;
     switch (op) {
       case 'sendVia':
