@@ -11,7 +11,7 @@ import type { OutboundBindConfig } from '../../src/config/schema';
 import { silentLogger } from '../../src/log/logger';
 import { SmscSimulator } from '../../src/tools/sim';
 import { ManualClock, realClock } from '../../src/util/clock';
-import { sleep } from '../helpers/harness';
+import { freePort, sleep } from '../helpers/harness';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/tls');
 
@@ -26,13 +26,6 @@ function bindConfig(port: number, extra: Record<string, unknown> = {}): { bind: 
   return { bind: cfg.tenants[0]!.binds[0]!, server: cfg.server };
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function until(cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
