@@ -45,6 +45,12 @@ export function dispatchRequest(
   fallback: DefaultAction,
 ): void {
   ctx.counters.pdus++;
+  // A policy host may know the answer before any work: a tenant over its CPU budget.
+  const refused = ctx.policy.refuse?.(ctx.tenant, req.command);
+  if (refused !== undefined) {
+    session.respond(req, refused);
+    return;
+  }
   const deadline = ctx.deadlines.add(() => {
     ctx.counters.deadlines++;
     ctx.logger.warn({ command: req.command, deadline_ms: ctx.deadlineMs }, 'handler missed its deadline, answering ESME_RSYSERR');

@@ -44,6 +44,11 @@ export interface PolicyHost {
   bind(tenant: string, req: BindRequest): Promise<BindDecision>;
   /** A message PDU from an ESME or from an upstream SMSC. */
   pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome>;
+  /**
+   * Optional: a status to answer a message PDU with at once, without building
+   * its policy view or calling `pdu` (a tenant over its CPU budget).
+   */
+  refuse?(tenant: string, command: string): number | undefined;
   /** Lifecycle; fire-and-forget. */
   session(tenant: string, event: SessionEvent, session: SessionInfo): void;
   close?(): Promise<void>;

@@ -445,14 +445,20 @@ export class SandboxPool implements PolicyHost {
     return { accept: false, status: ESME_RSYSERR, reason: 'bind handler gave no decision' };
   }
 
+  /**
+   * A tenant over its CPU budget is refused in the core, before its PDU is
+   * even turned into a policy view: a flood of its PDUs must cost its
+   * neighbours as little as possible, here and in its sandbox.
+   */
+  refuse(tenant: string): number | undefined {
+    const t = this.tenants.get(tenant);
+    if (!t || this.clock.now() >= t.throttledUntil) return undefined;
+    t.cpuThrottled++;
+    return ESME_RTHROTTLED;
+  }
+
   async pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome> {
     const t = this.tenants.get(tenant);
-    // A tenant over its CPU budget is refused here, without a round trip to its
-    // sandbox: a flood of its PDUs must not cost its neighbours there either.
-    if (t && this.clock.now() < t.throttledUntil) {
-      t.cpuThrottled++;
-      return { kind: 'reply', status: ESME_RTHROTTLED };
-    }
     const o = await this.call(tenant, 'pdu', { pdu, session });
     if (o.kind === 'throttled' && t && o.retryInMs) t.throttledUntil = this.clock.now() + Math.min(o.retryInMs, 1000);
     switch (o.kind) {
