@@ -10,6 +10,8 @@ const USAGE = `usage: sluice <command> [options]
 
   start [-c config/sluice.yaml]     run the gateway
   check <policy.ts>                 compile and type-check a policy against sandbox/sluice.d.ts
+  push <tenant> <policy.ts> [--admin URL] [--token T]
+                                    upload a policy through the admin API (errors at line:column)
   sim [--port 2776] [--latency-ms 0] [--error-rate 0] [--dlr-delay-ms 100] [--system-id ID --password PW]
                                     an upstream SMSC simulator: acks submits, sends delivery receipts
   bench [--host 127.0.0.1] [--port 2775] [--system-id demo] [--password demo]
@@ -72,6 +74,38 @@ async function check(args: string[]): Promise<number> {
     problems += diags.length;
   }
   return problems > 0 ? 1 : 0;
+}
+
+async function push(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { admin: { type: 'string' }, token: { type: 'string' } } });
+  const [tenant, file] = positionals;
+  if (!tenant || !file) {
+    process.stderr.write('usage: sluice push <tenant> <policy.ts> [--admin http://127.0.0.1:8075] [--token T | SLUICE_TOKEN]\n');
+    return 1;
+  }
+  const token = values.token ?? process.env.SLUICE_TOKEN;
+  if (!token) {
+    process.stderr.write('sluice push: a token is needed (--token or SLUICE_TOKEN): the admin token or the tenant\'s upload_token\n');
+    return 1;
+  }
+  const { readFileSync } = await import('node:fs');
+  const base = (values.admin ?? 'http://127.0.0.1:8075').replace(/\/$/, '');
+  const res = await fetch(`${base}/v1/tenants/${encodeURIComponent(tenant)}/policy`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+    body: readFileSync(file, 'utf8'),
+  });
+  const body = (await res.json().catch(() => ({}))) as { version?: number; errors?: { line: number; column: number; message: string }[]; error?: string };
+  if (res.status === 200) {
+    process.stdout.write(`${tenant}: version ${body.version} active\n`);
+    return 0;
+  }
+  if (res.status === 422 && body.errors) {
+    for (const e of body.errors) process.stdout.write(`${file}:${e.line}:${e.column} - error: ${e.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`sluice push: ${res.status} ${body.error ?? res.statusText}\n`);
+  return 1;
 }
 
 async function sim(args: string[]): Promise<number> {
@@ -164,6 +198,8 @@ export async function main(argv: string[]): Promise<number> {
       return sim(rest);
     case 'check':
       return check(rest);
+    case 'push':
+      return push(rest);
     case 'bench':
       return bench(rest);
     case undefined:
