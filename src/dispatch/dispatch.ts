@@ -5,7 +5,7 @@ import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import type { Clock } from '../util/clock';
 import type { DeadlineQueue } from '../util/deadline';
 import { newMessageId } from '../util/ids';
-import { ESME_ROK, ESME_RSYSERR, statusName } from '../wire/status';
+import { ESME_ROK, ESME_RSYSERR } from '../wire/status';
 import { RESPONSES_WITH_ID, type DefaultAction } from './defaults';
 import type { PduOutcome, PolicyHost, SessionInfo } from './policy-host';
 
@@ -130,4 +130,3 @@ function isOnlyMessageId(fields: Record<string, unknown>): fields is { message_i
   return n === 1 && typeof fields.message_id === 'string' && MESSAGE_ID.test(fields.message_id);
 }
 
-export { statusName };

@@ -176,7 +176,7 @@ export class PolicyIsolate {
       await jail.set(
         '__sluice_send',
         new ivm.Callback(
-          (op: string, id: number, data: unknown) => {
+          (op: string, _id: number, data: unknown) => {
             if (op === 'batch' && Array.isArray(data)) route(hooks, data);
           },
           { ignored: true },

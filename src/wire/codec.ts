@@ -64,7 +64,6 @@ export function isResponseId(id: number): boolean {
   return (id & 0x80000000) !== 0;
 }
 
-type Fail = { status: number; reason: string };
 const CSTRING = new Set([smpp.types.cstring, smpp.types.tlv.cstring]);
 const FIXED: ReadonlyMap<smpp.FieldType, number> = new Map([
   [smpp.types.int8, 1],

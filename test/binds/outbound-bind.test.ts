@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';

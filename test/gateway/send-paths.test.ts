@@ -10,7 +10,6 @@ import { acceptAll, sleep, startGateway, type Harness } from '../helpers/harness
 describe('send helpers and tenant isolation', () => {
   let sim: SmscSimulator;
   let h: Harness;
-  const received: InboundRequest[] = [];
   before(async () => {
     sim = new SmscSimulator({ dlrDelayMs: -1 });
     const port = await sim.listen();
