@@ -162,3 +162,36 @@ describe('reload under load', () => {
     await s.stop();
   });
 });
+
+describe('sandbox process death and outbound binds', () => {
+  it('kill -9 of the sandbox leaves every outbound bind bound on the same connection', async () => {
+    const { SmscSimulator } = await import('../../src/tools/sim');
+    const sim = new SmscSimulator();
+    const simPort = await sim.listen();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pool-bind-'));
+    writeFileSync(path.join(dir, 'acme.ts'), ECHO);
+    const config = parseConfig(
+      stringify({
+        server: { bind_address: '127.0.0.1', port: 0 },
+        cache: { url: 'memory://' },
+        sandbox: { processes: 1 },
+        tenants: [{ id: 'acme', policy: 'acme.ts', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port: simPort, system_id: 'acme' }] }],
+      }),
+      { file: 't.yaml', env: {}, cwd: dir },
+    );
+    const s = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false });
+    for (let i = 0; i < 200 && s.gateway.binds('acme')[0]!.state !== 'bound'; i++) await sleep(10);
+    const before = s.gateway.binds('acme')[0]!;
+    assert.equal(before.state, 'bound');
+    const pid = s.sandbox.processOf('acme')!.pid!;
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && s.sandbox.processOf('acme')?.pid === pid; i++) await sleep(20);
+    await sleep(200);
+    const after = s.gateway.binds('acme')[0]!;
+    assert.equal(after.state, 'bound');
+    assert.equal(after.sessionId, before.sessionId, 'the same SMPP session, never dropped');
+    assert.equal(sim.stats.binds, 1, 'no rebind happened');
+    await s.stop();
+    await sim.close();
+  });
+});
