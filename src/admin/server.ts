@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
 import type { Gateway } from '../gateway';
@@ -176,14 +176,21 @@ export class AdminServer {
   private metrics(): void {
     const g = this.o.gateway;
     const r = this.registry;
+    // The gateway keeps plain running totals; each scrape adds what is new since the last.
     const counter = (name: string, help: string, key: 'pdus' | 'errors' | 'deadlines' | 'throttled'): void => {
-      new Gauge({
+      const seen = new Map<string, number>();
+      new Counter({
         name,
         help,
         labelNames: ['tenant'],
         registers: [r],
         collect() {
-          for (const t of g.tenantIds()) this.set({ tenant: t }, g.counters(t)[key]);
+          for (const t of g.tenantIds()) {
+            const v = g.counters(t)[key];
+            const last = seen.get(t) ?? 0;
+            this.inc({ tenant: t }, Math.max(0, v - last));
+            seen.set(t, v);
+          }
         },
       });
     };
