@@ -235,7 +235,8 @@ export class TenantRuntime {
     this.logTokens = Math.min(rate, this.logTokens + ((now - this.logStamp) * rate) / 1000);
     this.logStamp = now;
     if (this.logTokens < 1) {
-      this.logsDropped++;
+      // This line, and the drops the prelude was carrying on it, are reported with the next one.
+      this.logsDropped += 1 + (typeof e.dropped === 'number' ? e.dropped : 0);
       return;
     }
     this.logTokens -= 1;
