@@ -19,9 +19,10 @@ describe('session timers (manual clock, real TCP)', () => {
     const clock = new ManualClock();
     const h = await startGateway({ clock, config: testConfig({ server: timers }) });
     const p = await RawPeer.connect(h.port);
-    await sleep(20);
+    // The server side must have armed its timer before the clock moves.
+    for (let i = 0; i < 200 && clock.pending === 0; i++) await sleep(5);
     clock.advance(4999);
-    await sleep(20);
+    await sleep(100);
     assert.equal(p.closed, false);
     clock.advance(1);
     assert.equal(await p.waitClosed(), true);
@@ -33,7 +34,7 @@ describe('session timers (manual clock, real TCP)', () => {
     const h = await startGateway({ clock, config: testConfig({ server: timers }) });
     const p = await boundPeer(h.port);
     clock.advance(6000);
-    await sleep(20);
+    await sleep(100);
     assert.equal(p.closed, false);
     p.destroy();
     await h.close();
@@ -48,9 +49,9 @@ describe('session timers (manual clock, real TCP)', () => {
     assert.equal(probe?.id, 0x15, 'enquire_link sent');
     // Answer it: the session stays.
     p.write(rawPdu(0x80000015, probe!.seq));
-    await sleep(20);
+    await sleep(100);
     clock.advance(10_000);
-    await sleep(20);
+    await sleep(100);
     assert.equal(p.closed, false);
     // Next probe goes unanswered: closed after the response timer.
     clock.advance(30_000);
