@@ -58,7 +58,7 @@ export function dispatchRequest(
   });
   let p: Promise<PduOutcome>;
   try {
-    p = ctx.policy.pdu(ctx.tenant, toPolicyPdu(req), info);
+    p = ctx.policy.pduFrame && req.raw ? ctx.policy.pduFrame(ctx.tenant, req.raw, info) : ctx.policy.pdu(ctx.tenant, toPolicyPdu(req), info);
   } catch (err) {
     p = Promise.reject(err);
   }

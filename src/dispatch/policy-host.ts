@@ -42,6 +42,12 @@ export type SessionEvent = 'bound' | 'unbound';
 export interface PolicyHost {
   /** Authorise an inbound bind. No handler → reject. */
   bind(tenant: string, req: BindRequest): Promise<BindDecision>;
+  /**
+   * Optional: the same, from the PDU's raw frame. A host that crosses a
+   * process boundary sends these bytes and builds the policy's view on the
+   * far side, which is cheaper than copying the decoded object.
+   */
+  pduFrame?(tenant: string, frame: Uint8Array, session: SessionInfo): Promise<PduOutcome>;
   /** A message PDU from an ESME or from an upstream SMSC. */
   pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome>;
   /**

@@ -457,9 +457,17 @@ export class SandboxPool implements PolicyHost {
     return ESME_RTHROTTLED;
   }
 
-  async pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome> {
+  pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome> {
+    return this.pduCall(tenant, { pdu, session });
+  }
+
+  pduFrame(tenant: string, frame: Uint8Array, session: SessionInfo): Promise<PduOutcome> {
+    return this.pduCall(tenant, { frame, session });
+  }
+
+  private async pduCall(tenant: string, payload: unknown): Promise<PduOutcome> {
     const t = this.tenants.get(tenant);
-    const o = await this.call(tenant, 'pdu', { pdu, session });
+    const o = await this.call(tenant, 'pdu', payload);
     if (o.kind === 'throttled' && t && o.retryInMs) t.throttledUntil = this.clock.now() + Math.min(o.retryInMs, 1000);
     switch (o.kind) {
       case 'default':

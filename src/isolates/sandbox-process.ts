@@ -7,6 +7,8 @@
  * (catastrophic out-of-memory) this process first says whose it was.
  */
 import type { TenantLimits } from '../config/schema';
+import { toPolicyPdu } from '../pdu/model';
+import { decodePdu } from '../wire/codec';
 import { IpcBatcher, unbatch, type Batch } from './ipc-batch';
 import type { BootInfo } from './policy-isolate';
 import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
@@ -30,6 +32,15 @@ export type FromSandbox =
   | { t: 'fatal'; tenant: string; message: string };
 
 const out = new IpcBatcher<FromSandbox>((b) => process.send!(b), 'immediate');
+/** A PDU sent as its raw frame becomes the policy's view here, off the core. */
+function pduView(payload: unknown): unknown {
+  const p = payload as { frame?: Uint8Array; pdu?: unknown; session: unknown };
+  if (!p.frame) return payload;
+  const decoded = decodePdu(Buffer.from(p.frame.buffer, p.frame.byteOffset, p.frame.byteLength));
+  // The core decoded this same frame before sending it; it cannot fail here.
+  return decoded.ok ? { pdu: toPolicyPdu(decoded.pdu), session: p.session } : payload;
+}
+
 function send(m: FromSandbox): void {
   out.send(m);
 }
@@ -95,7 +106,7 @@ function main(): void {
           send({ t: 'outcome', id: m.id, outcome: { kind: 'error', reason: 'unavailable', message: 'tenant has no policy here' } });
           return;
         }
-        void rt.dispatch(m.kind, m.payload).then((outcome) => {
+        void rt.dispatch(m.kind, m.kind === 'pdu' ? pduView(m.payload) : m.payload).then((outcome) => {
           // The culprit's calls stay unanswered here: the core answers them when this process is gone, and blames their tenant.
           if (m.tenant !== culprit) send({ t: 'outcome', id: m.id, outcome });
         });

@@ -182,6 +182,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       return;
     }
     const pdu: InboundRequest = decoded.pdu;
+    pdu.raw = frame;
     if (pdu.command === 'enquire_link') {
       this.write(encodeSimpleResponse(0x80000015, pdu.sequence_number, ESME_ROK));
       return;

@@ -21,6 +21,8 @@ export interface WirePdu {
   fields: Record<string, unknown>;
   /** TLVs the codec does not know, kept byte-exact so forwarding preserves them. */
   unknownTlvs?: UnknownTlv[];
+  /** The whole frame as received (requests only): a sandbox can rebuild the PDU from it more cheaply than from a copied object. */
+  raw?: Buffer;
 }
 
 export interface UnknownTlv {
