@@ -1,6 +1,6 @@
 import type { TenantLimits } from '../config/schema';
 import { Backoff } from '../binds/backoff';
-import { realClock, type Clock } from '../util/clock';
+import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { DeadlineQueue } from '../util/deadline';
 import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from './compile';
 import { EntryError, PolicyIsolate, PolicyLoadError, type BootInfo, type IsolateLimits } from './policy-isolate';
@@ -102,6 +102,7 @@ export class TenantRuntime {
   private logTokens: number;
   private logStamp: number;
   private logsDropped = 0;
+  private dropReport: TimerHandle | undefined;
   private batch: { iso: PolicyIsolate; items: [number, string, unknown][] } | undefined;
   /** Until then, one PDU per entry (a batch timed out). */
   private singleUntil = 0;
@@ -123,7 +124,7 @@ export class TenantRuntime {
     this.lastUsed = this.clock.now();
     this.cpuBudget = limits.cpu_ms_per_s;
     this.cpuStamp = this.clock.now();
-    this.logTokens = limits.max_log_per_s;
+    this.logTokens = 2 * limits.max_log_per_s;
     this.logStamp = this.clock.now();
   }
 
@@ -232,18 +233,34 @@ export class TenantRuntime {
   private onLog(e: { level: string; msg: string; fields?: unknown; dropped?: number }): void {
     const now = this.clock.now();
     const rate = this.limits.max_log_per_s;
-    this.logTokens = Math.min(rate, this.logTokens + ((now - this.logStamp) * rate) / 1000);
+    // A backstop behind the prelude's own limit, so it allows twice the burst:
+    // lines the prelude passed fairly are not dropped a second time.
+    this.logTokens = Math.min(2 * rate, this.logTokens + ((now - this.logStamp) * rate) / 1000);
     this.logStamp = now;
+    const carried = typeof e.dropped === 'number' ? e.dropped : 0;
     if (this.logTokens < 1) {
-      // This line, and the drops the prelude was carrying on it, are reported with the next one.
-      this.logsDropped += 1 + (typeof e.dropped === 'number' ? e.dropped : 0);
+      // This line, and the drops the prelude was carrying on it, are reported later.
+      this.logsDropped += 1 + carried;
+      this.reportDropsLater();
       return;
     }
     this.logTokens -= 1;
-    const dropped = (typeof e.dropped === 'number' ? e.dropped : 0) + this.logsDropped;
+    const dropped = carried + this.logsDropped;
     this.logsDropped = 0;
     const fields = dropped ? { ...(e.fields as object), logs_dropped: dropped } : e.fields;
     this.host.log(this.tenant, String(e.level), String(e.msg).slice(0, 2049), fields);
+  }
+
+  /** Drops are reported within a second even if the policy logs nothing more. */
+  private reportDropsLater(): void {
+    if (this.dropReport) return;
+    this.dropReport = this.clock.setTimeout(() => {
+      this.dropReport = undefined;
+      if (this.logsDropped === 0) return;
+      const n = this.logsDropped;
+      this.logsDropped = 0;
+      this.host.log(this.tenant, 'warn', 'policy log lines dropped over max_log_per_s', { logs_dropped: n });
+    }, 1000);
   }
 
   private retire(iso: PolicyIsolate): void {
@@ -518,6 +535,7 @@ export class TenantRuntime {
   }
 
   dispose(): void {
+    this.clock.clearTimeout(this.dropReport);
     for (const id of [...this.pending.keys()]) this.settle(id, { kind: 'error', reason: 'unavailable', message: 'tenant removed' });
     this.live?.dispose();
     for (const iso of this.retired) iso.dispose();

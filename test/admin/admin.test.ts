@@ -8,6 +8,7 @@ import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice, type Sluice } from '../../src/runtime';
 import { EsmeClient } from '../../src/tools/esme-client';
+import { sandboxedSetup } from '../helpers/harness';
 
 const V1 = "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v1' }));\n";
 const V2 = V1.replace("'v1'", "'v2'");
@@ -16,21 +17,15 @@ describe('admin API', () => {
   let s: Sluice;
   let base: string;
   before(async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-admin-'));
-    writeFileSync(path.join(dir, 'acme.ts'), V1);
-    writeFileSync(path.join(dir, 'globex.ts'), V1);
-    const config = parseConfig(
-      stringify({
-        server: { bind_address: '127.0.0.1', port: 0 },
-        cache: { url: 'memory://' },
-        sandbox: { processes: 1 },
+    const { dir, config } = sandboxedSetup(
+      { acme: V1, globex: V1 },
+      {
         admin: { listen: '127.0.0.1:0', token: 'root-token' },
         tenants: [
           { id: 'acme', policy: 'acme.ts', system_ids: ['acme'], upload_token: 'acme-token' },
           { id: 'globex', policy: 'globex.ts', system_ids: ['globex'], upload_token: 'globex-token' },
         ],
-      }),
-      { file: 't.yaml', env: {}, cwd: dir },
+      },
     );
     s = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false, admin: true });
     base = `http://127.0.0.1:${s.adminPort}`;

@@ -1,4 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
 import type { SluiceConfig } from '../../src/config/schema';
@@ -178,4 +181,19 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as net.AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/**
+ * A temp directory holding `policies` (name → source, written as name.ts) and
+ * a config over it for sandboxed runs: loopback port 0, memory cache, one
+ * sandbox process; `doc` adds or overrides top-level sections.
+ */
+export function sandboxedSetup(policies: Record<string, string>, doc: { tenants: unknown[]; [section: string]: unknown }): { dir: string; config: SluiceConfig } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-sbx-'));
+  for (const [name, src] of Object.entries(policies)) writeFileSync(path.join(dir, `${name}.ts`), src);
+  const config = parseConfig(
+    stringify({ server: { bind_address: '127.0.0.1', port: 0 }, cache: { url: 'memory://' }, sandbox: { processes: 1 }, ...doc }),
+    { file: 't.yaml', env: {}, cwd: dir },
+  );
+  return { dir, config };
 }

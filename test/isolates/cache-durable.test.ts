@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { stringify } from 'yaml';
-import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice } from '../../src/runtime';
 import { EsmeClient } from '../../src/tools/esme-client';
+import { sandboxedSetup } from '../helpers/harness';
 
 const COUNTER = `
 smpp.onBind((b) => b.accept());
@@ -19,17 +15,9 @@ smpp.onPdu('submit_sm', async (pdu) => {
 
 describe('policy cache on the embedded SQLite store', () => {
   it('survives a reload and a full restart of the gateway; tenants do not see each other', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-durable-'));
-    writeFileSync(path.join(dir, 'acme.ts'), COUNTER);
-    writeFileSync(path.join(dir, 'globex.ts'), COUNTER);
-    const config = parseConfig(
-      stringify({
-        server: { bind_address: '127.0.0.1', port: 0 },
-        cache: { url: 'sqlite://data/cache.sqlite' },
-        sandbox: { processes: 1 },
-        tenants: ['acme', 'globex'].map((id) => ({ id, policy: `${id}.ts`, system_ids: [id] })),
-      }),
-      { file: 't.yaml', env: {}, cwd: dir },
+    const { dir, config } = sandboxedSetup(
+      { acme: COUNTER, globex: COUNTER },
+      { cache: { url: 'sqlite://data/cache.sqlite' }, tenants: ['acme', 'globex'].map((id) => ({ id, policy: `${id}.ts`, system_ids: [id] })) },
     );
     const submit = async (port: number, systemId: string): Promise<string> => {
       const c = await EsmeClient.connect({ port });

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice, type Sluice } from '../../src/runtime';
 import { EsmeClient } from '../../src/tools/esme-client';
 import { STATUS } from '../../src/wire/status';
-import { sleep } from '../helpers/harness';
+import { sandboxedSetup, sleep } from '../helpers/harness';
 
 const ECHO = `
 smpp.onBind((b) => b.accept());
@@ -19,20 +17,10 @@ smpp.onPdu('submit_sm', (pdu) => {
   return pdu.reply({ message_id: 'v1-' + t });
 });`;
 
-function setup(policies: Record<string, string>, extra: Record<string, unknown> = {}, limits: Record<string, unknown> = {}): { dir: string; config: ReturnType<typeof parseConfig> } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pool-'));
-  for (const [name, src] of Object.entries(policies)) writeFileSync(path.join(dir, `${name}.ts`), src);
-  const config = parseConfig(
-    stringify({
-      server: { bind_address: '127.0.0.1', port: 0 },
-      cache: { url: 'memory://' },
-      sandbox: { processes: 1 },
-      tenants: Object.keys(policies).map((name) => ({ id: name, policy: `${name}.ts`, system_ids: [`${name}-app`], limits: { handler_deadline_ms: 3000, ...limits } })),
-      ...extra,
-    }),
-    { file: 't.yaml', env: {}, cwd: dir },
-  );
-  return { dir, config };
+function setup(policies: Record<string, string>): { dir: string; config: ReturnType<typeof parseConfig> } {
+  return sandboxedSetup(policies, {
+    tenants: Object.keys(policies).map((name) => ({ id: name, policy: `${name}.ts`, system_ids: [`${name}-app`], limits: { handler_deadline_ms: 3000 } })),
+  });
 }
 
 async function client(s: Sluice, systemId: string): Promise<EsmeClient> {
@@ -168,17 +156,9 @@ describe('sandbox process death and outbound binds', () => {
     const { SmscSimulator } = await import('../../src/tools/sim');
     const sim = new SmscSimulator();
     const simPort = await sim.listen();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pool-bind-'));
-    writeFileSync(path.join(dir, 'acme.ts'), ECHO);
-    const config = parseConfig(
-      stringify({
-        server: { bind_address: '127.0.0.1', port: 0 },
-        cache: { url: 'memory://' },
-        sandbox: { processes: 1 },
-        tenants: [{ id: 'acme', policy: 'acme.ts', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port: simPort, system_id: 'acme' }] }],
-      }),
-      { file: 't.yaml', env: {}, cwd: dir },
-    );
+    const { dir, config } = sandboxedSetup({ acme: ECHO }, {
+      tenants: [{ id: 'acme', policy: 'acme.ts', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port: simPort, system_id: 'acme' }] }],
+    });
     const s = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false });
     for (let i = 0; i < 200 && s.gateway.binds('acme')[0]!.state !== 'bound'; i++) await sleep(10);
     const before = s.gateway.binds('acme')[0]!;
