@@ -114,20 +114,18 @@ export class Gateway implements EsmeHost {
         server: this.server,
         reconnectBaseMs: this.opts.reconnectBaseMs,
       });
+      const bindInfo = (sessionId: string): SessionInfo => ({ kind: 'bind', sessionId, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name });
       bind.on('request', (pdu, session) => {
         const fallback = OUTBOUND_DEFAULTS[pdu.command];
         if (!fallback) {
           session.nack(pdu, ESME_RINVCMDID);
           return;
         }
-        const info: SessionInfo = { kind: 'bind', sessionId: session.id, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name };
-        dispatchRequest(rt.dispatch, session, pdu, info, fallback);
+        dispatchRequest(rt.dispatch, session, pdu, bindInfo(session.id), fallback);
       });
       bind.on('state', (ev) => {
-        const sessionId = bind.sessionId;
-        const info: SessionInfo = { kind: 'bind', sessionId: sessionId ?? '', systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name };
-        if (ev.state === 'bound') this.policy.session(config.id, 'bound', info);
-        else if (ev.previous === 'bound') this.policy.session(config.id, 'unbound', info);
+        if (ev.state === 'bound') this.policy.session(config.id, 'bound', bindInfo(bind.sessionId ?? ''));
+        else if (ev.previous === 'bound') this.policy.session(config.id, 'unbound', bindInfo(bind.sessionId ?? ''));
       });
       rt.binds.set(b.name, bind);
     }

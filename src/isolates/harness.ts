@@ -163,13 +163,16 @@ export class PolicyHarness {
     const decoded = decodePdu(encodePdu(command, 1, 0, wire.fields, wire.unknownTlvs));
     if (!decoded.ok) throw new Error(decoded.reason);
     const pdu: PolicyPdu = toPolicyPdu(decoded.pdu);
-    const s = { kind: session?.kind ?? 'esme', sessionId: session?.sessionId ?? 's1', systemId: session?.systemId ?? `${this.runtime.tenant}-app`, clientAddr: '127.0.0.1:40000', ...(session?.bind ? { bind: session.bind } : {}) };
-    return PolicyHarness.result(await this.runtime.dispatch('pdu', { pdu, session: s }));
+    return PolicyHarness.result(await this.runtime.dispatch('pdu', { pdu, session: this.sessionView(session) }));
   }
 
   async session(event: 'bound' | 'unbound', session: { kind?: 'esme' | 'bind'; sessionId?: string; systemId?: string; bind?: string } = {}): Promise<HarnessResult> {
-    const s = { kind: session.kind ?? 'esme', sessionId: session.sessionId ?? 's1', systemId: session.systemId ?? `${this.runtime.tenant}-app`, clientAddr: '127.0.0.1:40000', ...(session.bind ? { bind: session.bind } : {}) };
-    return PolicyHarness.result(await this.runtime.dispatch('session', { event, session: s }));
+    return PolicyHarness.result(await this.runtime.dispatch('session', { event, session: this.sessionView(session) }));
+  }
+
+  /** A session as the policy sees it, with defaults for what the test left out. */
+  private sessionView(session: { kind?: 'esme' | 'bind'; sessionId?: string; systemId?: string; bind?: string } = {}): Record<string, unknown> {
+    return { kind: session.kind ?? 'esme', sessionId: session.sessionId ?? 's1', systemId: session.systemId ?? `${this.runtime.tenant}-app`, clientAddr: '127.0.0.1:40000', ...(session.bind ? { bind: session.bind } : {}) };
   }
 
   /** Fire a timer the policy set (or any name). */

@@ -161,9 +161,9 @@ export class TenantRuntime {
       this.loadError = undefined;
       return { ok: true, version: 0, hash: '' };
     }
-    const compiled = compilePolicy(source, filename, { maxBytes: this.limits.max_script_kb * 1024 });
-    if (!compiled.ok) return { ok: false, errors: compiled.errors };
-    const version: Version = { number: this.versionCounter + 1, hash: compiled.hash, js: compiled.js, filename, mapper: compiled.sourceMap };
+    const compiled = this.compile(source, filename);
+    if (!compiled.ok) return compiled;
+    const version = compiled.version;
     let iso: PolicyIsolate;
     try {
       iso = await this.createIsolate(version);
@@ -188,7 +188,7 @@ export class TenantRuntime {
     const d = this.deferred;
     if (!d) return !!this.version;
     this.deferred = undefined;
-    const compiled = compilePolicy(d.source, d.filename, { maxBytes: this.limits.max_script_kb * 1024 });
+    const compiled = this.compile(d.source, d.filename);
     if (!compiled.ok) {
       const e = compiled.errors[0]!;
       this.state = 'failed';
@@ -196,9 +196,16 @@ export class TenantRuntime {
       this.host.log(this.tenant, 'error', 'policy does not compile', { errors: compiled.errors });
       return false;
     }
-    this.versionCounter++;
-    this.version = { number: this.versionCounter, hash: compiled.hash, js: compiled.js, filename: d.filename, mapper: compiled.sourceMap };
+    this.version = compiled.version;
+    this.versionCounter = compiled.version.number;
     return true;
+  }
+
+  /** Compile under max_script_kb into the next version (numbered, not yet counted). */
+  private compile(source: string, filename: string): { ok: true; version: Version } | { ok: false; errors: PolicyDiagnostic[] } {
+    const c = compilePolicy(source, filename, { maxBytes: this.limits.max_script_kb * 1024 });
+    if (!c.ok) return { ok: false, errors: c.errors };
+    return { ok: true, version: { number: this.versionCounter + 1, hash: c.hash, js: c.js, filename, mapper: c.sourceMap } };
   }
 
   private diagnostic(err: unknown, v: Version): PolicyDiagnostic {
