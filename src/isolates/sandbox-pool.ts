@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
@@ -12,7 +12,8 @@ import { PolicyTimers } from '../tenants/policy-timers';
 import { TokenBucket } from '../throttle/token-bucket';
 import { realClock, type Clock } from '../util/clock';
 import { ESME_RINVSYSID, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
-import { IpcBatcher, unbatch, type Batch } from './ipc-batch';
+import type { Socket } from 'node:net';
+import { Channel } from './channel';
 import type { BootInfo } from './policy-isolate';
 import type { FromSandbox, ToSandbox } from './sandbox-process';
 import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-runtime';
@@ -45,7 +46,7 @@ export interface SandboxPoolOptions {
 interface Proc {
   index: number;
   child: ChildProcess | undefined;
-  out: IpcBatcher<ToSandbox> | undefined;
+  out: Channel<FromSandbox, ToSandbox> | undefined;
   ready: Promise<void>;
   /** dispatch id → call, for crash handling */
   inFlight: Map<number, InFlight>;
@@ -169,38 +170,39 @@ export class SandboxPool implements PolicyHost {
 
   private spawn(p: Proc): void {
     const entry = path.join(__dirname, 'sandbox-process.js');
-    const child = fork(entry, [String(this.opts.idleEvictMs ?? 600_000)], {
-      execArgv: ['--no-node-snapshot'],
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    const child = spawn(process.execPath, ['--no-node-snapshot', entry, String(this.opts.idleEvictMs ?? 600_000)], {
+      // fd 3 is the channel (a socket pair).
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
       // Nothing of the core's environment (tokens, passwords) goes to the sandbox.
       env: { NODE_ENV: process.env.NODE_ENV ?? 'production' },
     });
     p.child = child;
-    p.out = new IpcBatcher<ToSandbox>((b) => {
-      if (!child.connected) return false;
-      child.send(b);
-      return true;
+    let ready!: () => void;
+    p.ready = new Promise((resolve) => (ready = resolve));
+    p.out = new Channel<FromSandbox, ToSandbox>(child.stdio[3] as Socket, (m) => {
+      if (m.t === 'ready') ready();
+      for (const tap of this.taps) if (tap.proc === p.index) tap.fn(m);
+      this.onMessage(p, m);
     });
-    p.ready = new Promise((resolve) => {
-      const onReady = (m: FromSandbox | Batch<FromSandbox>): void =>
-        unbatch(m, (x) => {
-          if (x.t === 'ready') {
-            child.off('message', onReady);
-            resolve();
-          }
-        });
-      child.on('message', onReady);
-    });
-    child.on('message', (m: FromSandbox | Batch<FromSandbox>) => unbatch(m, (x) => this.onMessage(p, x)));
     child.on('exit', (code, signal) => this.onExit(p, child, code, signal));
     child.on('error', (err) => this.log.error({ proc: p.index, err: err.message }, 'sandbox process error'));
   }
 
+  private readonly taps = new Set<{ proc: number; fn: (m: FromSandbox) => void }>();
+
+  /** Every message the sandbox process hosting `tenant` sends from now on (tests watch what crosses). */
+  watch(tenant: string, fn: (m: FromSandbox) => void): () => void {
+    const t = this.tenants.get(tenant);
+    if (!t) throw new SluiceError('UNKNOWN_TENANT');
+    const tap = { proc: t.proc, fn };
+    this.taps.add(tap);
+    return () => this.taps.delete(tap);
+  }
+
   private send(p: Proc, m: ToSandbox): boolean {
-    const c = p.child;
-    if (!c || !c.connected || !p.out) return false;
-    p.out.send(m);
+    const out = p.out;
+    if (!p.child || !out || !out.open) return false;
+    out.send(m);
     return true;
   }
 

@@ -1,15 +1,16 @@
 /**
  * Entry point of a sandbox process: hosts the isolates of the tenants the
  * core assigns to it, and nothing else — it holds no socket, no file of the
- * core's, no secret. It talks to the core over the IPC channel only. If an
+ * core's, no secret. It talks to the core over its channel (fd 3) only. If an
  * isolate takes it down, the core answers the in-flight PDUs, restarts it,
  * and penalises the tenant; when isolated-vm reports the isolate lost
  * (catastrophic out-of-memory) this process first says whose it was.
  */
+import { Socket } from 'node:net';
 import type { TenantLimits } from '../config/schema';
 import { toPolicyPdu } from '../pdu/model';
 import { decodePdu } from '../wire/codec';
-import { IpcBatcher, unbatch, type Batch } from './ipc-batch';
+import { Channel } from './channel';
 import type { BootInfo } from './policy-isolate';
 import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
 
@@ -31,7 +32,7 @@ export type FromSandbox =
   /** This tenant's policy made an isolate unrecoverable; the process exits right after (the culprit, for the core's penalty). */
   | { t: 'fatal'; tenant: string; message: string };
 
-const out = new IpcBatcher<FromSandbox>((b) => process.send!(b), 'immediate');
+let out: Channel<ToSandbox, FromSandbox>;
 /** A PDU sent as its raw frame becomes the policy's view here, off the core. */
 function pduView(payload: unknown): unknown {
   const p = payload as { frame?: Uint8Array; pdu?: unknown; session: unknown };
@@ -73,17 +74,19 @@ function main(): void {
       culprit = tenant;
       send({ t: 'log', tenant, level: 'error', msg: 'policy caused a catastrophic out-of-memory error; its sandbox process restarts', fields: { error: message.slice(0, 200) } });
       send({ t: 'fatal', tenant, message: message.slice(0, 200) });
-      out.flush();
       // SIGKILL, not exit(): an orderly exit would tear down the lost isolate,
-      // whose thread never returns. The callback of a last (empty) message
-      // fires once the channel has taken everything before it.
+      // whose thread never returns. The flush callback fires once the channel
+      // has taken everything queued.
       const die = (): void => void process.kill(process.pid, 'SIGKILL');
       setTimeout(die, 1000);
-      process.send!({ t: 'batch', ms: [] } satisfies Batch<FromSandbox>, undefined, {}, die);
+      out.flush(die);
     },
   };
 
-  process.on('message', (batch: ToSandbox | Batch<ToSandbox>) => unbatch(batch, onMessage));
+  const socket = new Socket({ fd: 3, readable: true, writable: true });
+  out = new Channel<ToSandbox, FromSandbox>(socket, onMessage, 'immediate');
+  // The core is gone (or closed the channel): so is this process.
+  socket.on('close', () => process.exit(0));
   function onMessage(m: ToSandbox): void {
     switch (m.t) {
       case 'register': {
@@ -142,7 +145,6 @@ function main(): void {
     for (const rt of runtimes.values()) rt.evictIfIdle();
   }, Math.min(10_000, Math.max(100, idleEvictMs / 4))).unref();
 
-  process.on('disconnect', () => process.exit(0));
   send({ t: 'ready' });
 }
 

@@ -65,10 +65,10 @@ describe('hostile tenants: killing the sandbox process', () => {
         exitAt = Date.now();
         exitSignal = signal;
       });
-      // What the sandbox process says before it goes (batched or not).
+      // What the sandbox process says before it goes.
       const named: string[] = [];
-      child.on('message', (m: { t?: string; ms?: { t?: string; tenant?: string }[]; tenant?: string }) => {
-        for (const x of m.t === 'batch' ? (m.ms ?? []) : [m]) if (x.t === 'fatal') named.push(String(x.tenant));
+      const unwatch = w.s.sandbox.watch('bomber', (m) => {
+        if (m.t === 'fatal') named.push(m.tenant);
       });
       const { value: bomb, samples } = await withGoodTraffic(
         w,
@@ -88,6 +88,7 @@ describe('hostile tenants: killing the sandbox process', () => {
       assert.ok(exitAt > 0, `crash ${crash}: the sandbox process died`);
       // isolated-vm reported the isolate lost; the process named the tenant and killed itself.
       assert.equal(exitSignal, 'SIGKILL', 'it ended itself after the catastrophic error, not by abort()');
+      unwatch();
       assert.deepEqual(named, ['bomber'], 'and told the core whose isolate it was');
       assert.notEqual(w.s.sandbox.processOf('bomber')!.pid, pid, 'a new process');
       windows.push(assertCrashWindow(samples, exitAt));

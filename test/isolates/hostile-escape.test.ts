@@ -489,21 +489,16 @@ describe('hostile tenants: escapes, tampering, names, floods', () => {
     assert.doesNotMatch(text, /at (Gateway|SandboxPool|TenantCache|TenantRuntime|PolicyIsolate|process\.)|node:/, 'no host stack frame');
   });
 
-  /** Count what crosses from the sandbox process to the core for the flood tenant, batched or not. */
+  /** Count what crosses from the sandbox process to the core for the flood tenant. */
   const watchCrossings = (): { crossed: { log: number; hostCall: number; dropsReported: number }; stop(): void } => {
-    const child = w.s.sandbox.processOf('flood')!;
     const crossed = { log: 0, hostCall: 0, dropsReported: 0 };
-    const count = (m: unknown): void => {
-      const ms = (m as { t?: string; ms?: unknown[] }).t === 'batch' ? (m as { ms: unknown[] }).ms : [m];
-      for (const x of ms as { t?: string; tenant?: string; fields?: { logs_dropped?: number } }[]) {
-        if (x.tenant !== 'flood') continue;
-        if (x.t === 'log') crossed.log++;
-        if (x.t === 'log' && x.fields?.logs_dropped) crossed.dropsReported += x.fields.logs_dropped;
-        if (x.t === 'hostCall') crossed.hostCall++;
-      }
-    };
-    child.on('message', count);
-    return { crossed, stop: () => child.off('message', count) };
+    const stop = w.s.sandbox.watch('flood', (x) => {
+      if (!('tenant' in x) || x.tenant !== 'flood') return;
+      if (x.t === 'log') crossed.log++;
+      if (x.t === 'log' && (x.fields as { logs_dropped?: number } | undefined)?.logs_dropped) crossed.dropsReported += (x.fields as { logs_dropped: number }).logs_dropped;
+      if (x.t === 'hostCall') crossed.hostCall++;
+    });
+    return { crossed, stop };
   };
 
   it("log flood: max_log_per_s holds — also with the prelude's Math.min replaced — before anything crosses to the core", async () => {

@@ -1,0 +1,235 @@
+import type { Duplex } from 'node:stream';
+import { deserialize, serialize } from 'node:v8';
+
+/**
+ * The core ↔ sandbox channel: length-prefixed frames on a socket pair, in
+ * place of Node's IPC channel. Everything sent in one turn goes out in one
+ * write. The hot messages — a PDU for a policy (its raw SMPP frame) and the
+ * common answers (default, or a status with at most a message_id) — have
+ * binary frames of their own; every other message is a V8 structured clone,
+ * as Node's `advanced` IPC serialisation would make it. One channel carries
+ * both, so their order holds.
+ *
+ * Frame: u32 body length, u8 type, body.
+ */
+
+const GENERIC = 0;
+const PDU = 1;
+const OUTCOME_DEFAULT = 2;
+const OUTCOME_REPLY = 3;
+
+const HEAD = 5;
+/** Largest frame either side accepts: far above any PDU or policy source. */
+const MAX_FRAME = 64 * 1024 * 1024;
+
+/** The shapes the channel has binary frames for; anything else goes as a structured clone. */
+interface PduDispatch {
+  t: 'dispatch';
+  id: number;
+  tenant: string;
+  kind: 'pdu';
+  payload: { frame: Uint8Array; session: object };
+}
+
+interface OutcomeMessage {
+  t: 'outcome';
+  id: number;
+  outcome: { kind: string; status?: number; fields?: Record<string, unknown> };
+}
+
+function isPduDispatch(m: { t: string }): m is PduDispatch {
+  const d = m as Partial<PduDispatch>;
+  return d.t === 'dispatch' && d.kind === 'pdu' && !!d.payload && d.payload.frame instanceof Uint8Array && Buffer.byteLength(d.tenant!) < 256;
+}
+
+/** An outcome a binary frame can carry: the default, or a status with nothing but a string message_id. */
+function simpleReply(m: { t: string }): { status: number; fields: 0 | 1 | 2; messageId: string } | 'default' | undefined {
+  if (m.t !== 'outcome') return undefined;
+  const o = (m as OutcomeMessage).outcome;
+  if (o.kind === 'default') return 'default';
+  if (o.kind !== 'reply' || typeof o.status !== 'number' || o.status < 0 || o.status > 0xffffffff || !Number.isInteger(o.status)) return undefined;
+  const f = o.fields;
+  if (f === undefined) return { status: o.status, fields: 0, messageId: '' };
+  let messageId: string | undefined;
+  for (const k in f) {
+    if (k !== 'message_id' || typeof f[k] !== 'string') return undefined;
+    messageId = f[k] as string;
+  }
+  return messageId === undefined ? { status: o.status, fields: 2, messageId: '' } : { status: o.status, fields: 1, messageId };
+}
+
+export class Channel<In extends { t: string }, Out extends { t: string }> {
+  private buf = Buffer.allocUnsafe(16 * 1024);
+  private pos = 0;
+  private scheduled = false;
+  private pending: Buffer | undefined;
+  /** Serialised session views, reused while the same object is passed. */
+  private readonly sessionBytes = new WeakMap<object, Buffer>();
+  /** The other side's session views, parsed once. */
+  private readonly sessions = new Map<string, object>();
+  private closed = false;
+
+  /**
+   * `microtask`: flush after the current run and its microtasks (the core:
+   * everything one TCP read produced). `immediate`: once per loop turn (a
+   * sandbox: outcomes arrive one isolate completion at a time).
+   */
+  constructor(
+    private readonly socket: Duplex,
+    private readonly onMessage: (m: In) => void,
+    private readonly mode: 'microtask' | 'immediate' = 'microtask',
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => (this.closed = true));
+  }
+
+  get open(): boolean {
+    return !this.closed && this.socket.writable;
+  }
+
+  send(m: Out): void {
+    if (this.closed) return;
+    if (isPduDispatch(m)) this.writePdu(m);
+    else {
+      const r = simpleReply(m);
+      if (r === 'default') {
+        this.head(OUTCOME_DEFAULT, 8);
+        this.buf.writeDoubleLE((m as unknown as OutcomeMessage).id, this.pos);
+        this.pos += 8;
+      } else if (r) {
+        const idLen = Buffer.byteLength(r.messageId);
+        this.head(OUTCOME_REPLY, 13 + idLen);
+        this.buf.writeDoubleLE((m as unknown as OutcomeMessage).id, this.pos);
+        this.buf.writeUInt32LE(r.status, this.pos + 8);
+        this.buf[this.pos + 12] = r.fields;
+        if (idLen) this.buf.write(r.messageId, this.pos + 13);
+        this.pos += 13 + idLen;
+      } else {
+        const body = serialize(m);
+        this.head(GENERIC, body.length);
+        body.copy(this.buf, this.pos);
+        this.pos += body.length;
+      }
+    }
+    this.schedule();
+  }
+
+  private writePdu(m: PduDispatch): void {
+    let session = this.sessionBytes.get(m.payload.session);
+    if (!session) {
+      session = Buffer.from(JSON.stringify(m.payload.session));
+      this.sessionBytes.set(m.payload.session, session);
+    }
+    const tenantLen = Buffer.byteLength(m.tenant);
+    const frame = m.payload.frame;
+    this.head(PDU, 8 + 1 + tenantLen + 2 + session.length + frame.length);
+    let p = this.pos;
+    this.buf.writeDoubleLE(m.id, p);
+    this.buf[p + 8] = tenantLen;
+    this.buf.write(m.tenant, p + 9);
+    p += 9 + tenantLen;
+    this.buf.writeUInt16LE(session.length, p);
+    session.copy(this.buf, p + 2);
+    p += 2 + session.length;
+    this.buf.set(frame, p);
+    this.pos = p + frame.length;
+  }
+
+  /** Room for a frame of `len` body bytes, and its header. */
+  private head(type: number, len: number): void {
+    const need = this.pos + HEAD + len;
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(grown, 0, 0, this.pos);
+      this.buf = grown;
+    }
+    this.buf.writeUInt32LE(len + 1, this.pos);
+    this.buf[this.pos + 4] = type;
+    this.pos += HEAD;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const run = (): void => {
+      this.scheduled = false;
+      this.flush();
+    };
+    if (this.mode === 'microtask') queueMicrotask(run);
+    else setImmediate(run);
+  }
+
+  /** Write what is queued now; `done` runs once the socket has taken it. */
+  flush(done?: () => void): void {
+    if (this.pos === 0 || this.closed) {
+      if (done) setImmediate(done);
+      return;
+    }
+    const out = this.buf.subarray(0, this.pos);
+    // The socket may hold on to what it was given: the next frames go to a fresh buffer.
+    this.buf = Buffer.allocUnsafe(Math.max(16 * 1024, Math.min(this.buf.length, 1024 * 1024)));
+    this.pos = 0;
+    this.socket.write(out, done ? () => done() : undefined);
+  }
+
+  /** Drop whatever is queued (the other side is gone). */
+  clear(): void {
+    this.pos = 0;
+  }
+
+  private onData(chunk: Buffer): void {
+    let data = chunk;
+    if (this.pending) {
+      data = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    let off = 0;
+    while (data.length - off >= 4) {
+      const len = data.readUInt32LE(off);
+      if (len < 1 || len > MAX_FRAME) {
+        // Not a frame this channel wrote: nothing after it can be trusted.
+        this.closed = true;
+        this.socket.destroy(new Error(`sandbox channel: bad frame length ${len}`));
+        return;
+      }
+      if (data.length - off - 4 < len) break;
+      const type = data[off + 4]!;
+      const body = data.subarray(off + HEAD, off + 4 + len);
+      off += 4 + len;
+      this.onMessage(this.decode(type, body));
+    }
+    if (off < data.length) this.pending = data.subarray(off);
+  }
+
+  private decode(type: number, b: Buffer): In {
+    switch (type) {
+      case PDU: {
+        const id = b.readDoubleLE(0);
+        const tenantLen = b[8]!;
+        const tenant = b.toString('utf8', 9, 9 + tenantLen);
+        let p = 9 + tenantLen;
+        const sessionLen = b.readUInt16LE(p);
+        const key = b.toString('utf8', p + 2, p + 2 + sessionLen);
+        p += 2 + sessionLen;
+        let session = this.sessions.get(key);
+        if (!session) {
+          if (this.sessions.size >= 4096) this.sessions.clear();
+          session = JSON.parse(key) as object;
+          this.sessions.set(key, session);
+        }
+        return { t: 'dispatch', id, tenant, kind: 'pdu', payload: { frame: b.subarray(p), session } } as unknown as In;
+      }
+      case OUTCOME_DEFAULT:
+        return { t: 'outcome', id: b.readDoubleLE(0), outcome: { kind: 'default' } } as unknown as In;
+      case OUTCOME_REPLY: {
+        const outcome: { kind: 'reply'; status: number; fields?: { message_id?: string } } = { kind: 'reply', status: b.readUInt32LE(8) };
+        if (b[12] === 1) outcome.fields = { message_id: b.toString('utf8', 13) };
+        else if (b[12] === 2) outcome.fields = {};
+        return { t: 'outcome', id: b.readDoubleLE(0), outcome } as unknown as In;
+      }
+      default:
+        return deserialize(b) as In;
+    }
+  }
+}

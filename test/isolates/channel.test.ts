@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { createServer, connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Channel } from '../../src/isolates/channel';
+import { encodePdu } from '../../src/wire/codec';
+
+type Msg = { t: string; [k: string]: unknown };
+
+/** Two ends of a real loopback connection. */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const a = connect((server.address() as { port: number }).port, '127.0.0.1');
+  const b = await accepted;
+  await new Promise<void>((r) => (a.readyState === 'open' ? r() : a.once('connect', () => r())));
+  server.close();
+  return [a, b];
+}
+
+describe('sandbox channel', () => {
+  let a: Socket;
+  let b: Socket;
+  const got: Msg[] = [];
+  let tx: Channel<Msg, Msg>;
+  before(async () => {
+    [a, b] = await socketPair();
+    tx = new Channel<Msg, Msg>(a, () => {});
+    new Channel<Msg, Msg>(b, (m) => got.push(m));
+  });
+  after(() => {
+    a.destroy();
+    b.destroy();
+  });
+  const receive = async (n: number): Promise<Msg[]> => {
+    for (let i = 0; i < 200 && got.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+    return got.splice(0, got.length);
+  };
+
+  it('carries a PDU for a policy as its raw frame, with tenant and session, byte-exact', async () => {
+    const frame = encodePdu('submit_sm', 7, 0, { destination_addr: '316', short_message: Buffer.from([0, 1, 0xff]) });
+    const session = { kind: 'esme', sessionId: 's1', systemId: 'ünï', clientAddr: '127.0.0.1:1' };
+    tx.send({ t: 'dispatch', id: 2 ** 40 + 3, tenant: 'acmé', kind: 'pdu', payload: { frame, session } });
+    tx.send({ t: 'dispatch', id: 5, tenant: 'acmé', kind: 'pdu', payload: { frame, session } });
+    const [m1, m2] = await receive(2);
+    assert.equal(m1!.id, 2 ** 40 + 3, 'ids past 2^32 survive');
+    assert.equal(m1!.tenant, 'acmé');
+    const p = m1!.payload as { frame: Uint8Array; session: unknown };
+    assert.deepEqual(Buffer.from(p.frame), frame);
+    assert.deepEqual(p.session, session);
+    assert.equal((m2!.payload as { session: unknown }).session, p.session, 'a session view is parsed once');
+  });
+
+  it('carries the common answers in binary and everything else as a structured clone', async () => {
+    const outcomes = [
+      { kind: 'default' },
+      { kind: 'reply', status: 0 },
+      { kind: 'reply', status: 0x58, fields: {} },
+      { kind: 'reply', status: 0, fields: { message_id: 'm-ü-1' } },
+      { kind: 'reply', status: 0, fields: { message_id: 'x', message_state: 2 } },
+      { kind: 'error', reason: 'throw', message: 'boom' },
+    ];
+    outcomes.forEach((outcome, i) => tx.send({ t: 'outcome', id: i, outcome }));
+    tx.send({ t: 'hostCall', id: 9, tenant: 'x', op: 'sendTo', args: { fields: { short_message: new Uint8Array([1, 2]) } } });
+    const ms = await receive(outcomes.length + 1);
+    assert.deepEqual(
+      ms.slice(0, outcomes.length).map((m) => m.outcome),
+      outcomes,
+    );
+    assert.deepEqual(ms.at(-1), { t: 'hostCall', id: 9, tenant: 'x', op: 'sendTo', args: { fields: { short_message: new Uint8Array([1, 2]) } } });
+  });
+
+  it('reassembles frames split anywhere, and a large one', async () => {
+    const big = 'x'.repeat(300_000);
+    const [c, d] = await socketPair();
+    const sink = new Channel<Msg, Msg>(d, (m) => got.push(m));
+    // Frames as a sender would write them, delivered a few bytes at a time.
+    const bytes: Buffer[] = [];
+    const capture = new Channel<Msg, Msg>({ on: () => undefined, write: (x: Buffer) => bytes.push(Buffer.from(x)), writable: true } as never, () => {});
+    capture.send({ t: 'log', msg: big });
+    capture.send({ t: 'outcome', id: 1, outcome: { kind: 'default' } });
+    capture.flush();
+    const all = Buffer.concat(bytes);
+    for (let i = 0; i < all.length; i += 7) c.write(all.subarray(i, i + 7));
+    const ms = await receive(2);
+    assert.equal(ms[0]!.msg, big);
+    assert.deepEqual(ms[1], { t: 'outcome', id: 1, outcome: { kind: 'default' } });
+    void sink;
+    c.destroy();
+    d.destroy();
+  });
+
+  it('a frame with an impossible length closes the channel instead of reading garbage', async () => {
+    const [c, d] = await socketPair();
+    const sink = new Channel<Msg, Msg>(d, (m) => got.push(m));
+    const closed = new Promise((r) => d.once('close', r));
+    c.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0]));
+    await closed;
+    assert.equal(sink.open, false);
+    assert.equal(got.length, 0);
+    c.destroy();
+  });
+});
