@@ -8,7 +8,9 @@
 //                                always plain data this prelude built itself
 //   __sluice_view(name)          a JSON string: the tenant's binds / sessions
 //
-// and one boot record, __sluice_boot (JSON). The host enters the isolate only
+// and one boot record, __sluice_boot (JSON). __sluice_pdu(bytes), defined by
+// the script run just before this one (src/isolates/pdu-bundle.ts), builds a
+// PDU's view from its raw frame. The host enters the isolate only
 // through __sluice_enter, which this prelude defines and the host takes and
 // deletes before tenant code runs. Every entry is a timed call, so all tenant
 // code — handlers, their continuations after awaiting the host, microtasks —
@@ -20,9 +22,12 @@
   const post = global.__sluice_send;
   const view = global.__sluice_view;
   const boot = JSON.parse(global.__sluice_boot);
+  // The PDU view builder (src/pdu/view.ts, loaded just before this prelude).
+  const pduView = global.__sluice_pdu;
   delete global.__sluice_send;
   delete global.__sluice_view;
   delete global.__sluice_boot;
+  delete global.__sluice_pdu;
 
   const { stringify, parse } = JSON;
   const { freeze, keys, getPrototypeOf, defineProperty, create } = Object;
@@ -50,6 +55,7 @@
   const weakAdd = WeakSet.prototype.add;
   const weakHas = WeakSet.prototype.has;
   const U8 = Uint8Array;
+  const u8Subarray = Uint8Array.prototype.subarray;
   const ErrorCtor = Error;
   const StringCtor = String;
   const strSlice = String.prototype.slice;
@@ -485,6 +491,25 @@
     send('result', id, { kind: 'error', reason: 'throw', message: `unknown dispatch kind ${kind}` });
   }
 
+  // PDUs as raw frames, back to back in `bytes`; `items` is [id, start, end,
+  // session index] per PDU. Each becomes its view here, on this tenant's CPU.
+  function dispatchFrames(bytes, items, sessions) {
+    for (let i = 0; i < items.length; i += 4) {
+      const id = items[i];
+      try {
+        const pdu = pduView(apply(u8Subarray, bytes, [items[i + 1], items[i + 2]]));
+        if (pdu === undefined) send('result', id, { kind: 'error', reason: 'throw', message: 'PDU could not be read' });
+        else dispatch(id, 'pdu', { pdu, session: sessions[items[i + 3]] });
+      } catch (e) {
+        try {
+          send('result', id, failure(e));
+        } catch (_) {
+          /* the host settles it at the deadline */
+        }
+      }
+    }
+  }
+
   function resolveCall(id, ok, value) {
     const p = mget(pending, id);
     if (!p) return;
@@ -518,7 +543,8 @@
               }
             }
           }
-        } else if (type === 'resolve') resolveCall(id, a, b);
+        } else if (type === 'frames') dispatchFrames(a, b[0], b[1]);
+        else if (type === 'resolve') resolveCall(id, a, b);
       } catch (e) {
         if (type === 'dispatch') {
           try {

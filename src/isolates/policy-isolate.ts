@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import ivm from 'isolated-vm';
 import { STATUS } from '../wire/status';
+import { pduBundle } from './pdu-bundle';
 
 /**
  * One version of one tenant's policy in its own isolate. The only things that
@@ -123,6 +124,12 @@ export function wrapTopLevel(js: string): string {
 }
 
 let instances = 0;
+/** Run the PDU view script (src/isolates/pdu-bundle.ts) in a fresh context. */
+async function installPduView(isolate: ivm.Isolate, context: ivm.Context): Promise<void> {
+  const script = await isolate.compileScript(pduBundle(), { filename: '<sluice-pdu>' });
+  await script.run(context, { timeout: 1000 });
+  script.release();
+}
 
 /** Route what the prelude sent: `[op, id, data]` items, from an entry's return value or a late batch. */
 function route(hooks: IsolateHooks, items: unknown[]): void {
@@ -195,6 +202,7 @@ export class PolicyIsolate {
         },
       };
       await jail.set('__sluice_boot', JSON.stringify(bootRecord));
+      await installPduView(isolate, context);
       const pre = await isolate.compileScript(prelude(), { filename: '<sluice>' });
       await pre.run(context, { timeout: 1000 });
       pre.release();
@@ -299,6 +307,15 @@ export class PolicyIsolate {
   /** Start several handlers in one entry: `[id, kind, payload]` each. */
   dispatchMany(items: [number, string, unknown][]): Promise<void> {
     return this.enter(['dispatchMany', 0, items]);
+  }
+
+  /**
+   * Start handlers for PDUs given as raw frames, in one entry: `bytes` holds
+   * the frames back to back, `items` is `[id, start, end, session index]` per
+   * PDU. The prelude builds each policy view in the isolate.
+   */
+  dispatchFrames(bytes: Uint8Array, items: number[], sessions: unknown[]): Promise<void> {
+    return this.enter(['frames', 0, bytes, [items, sessions]]);
   }
 
   /** Settle a host call the policy is awaiting. `value` is plain data, or `{ code, message }` when !ok. */

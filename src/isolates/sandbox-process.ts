@@ -8,8 +8,6 @@
  */
 import { Socket } from 'node:net';
 import type { TenantLimits } from '../config/schema';
-import { toPolicyPdu } from '../pdu/model';
-import { decodePdu } from '../wire/codec';
 import { Channel } from './channel';
 import type { BootInfo } from './policy-isolate';
 import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
@@ -33,15 +31,6 @@ export type FromSandbox =
   | { t: 'fatal'; tenant: string; message: string };
 
 let out: Channel<ToSandbox, FromSandbox>;
-/** A PDU sent as its raw frame becomes the policy's view here, off the core. */
-function pduView(payload: unknown): unknown {
-  const p = payload as { frame?: Uint8Array; pdu?: unknown; session: unknown };
-  if (!p.frame) return payload;
-  const decoded = decodePdu(Buffer.from(p.frame.buffer, p.frame.byteOffset, p.frame.byteLength));
-  // The core decoded this same frame before sending it; it cannot fail here.
-  return decoded.ok ? { pdu: toPolicyPdu(decoded.pdu), session: p.session } : payload;
-}
-
 function send(m: FromSandbox): void {
   out.send(m);
 }
@@ -109,7 +98,7 @@ function main(): void {
           send({ t: 'outcome', id: m.id, outcome: { kind: 'error', reason: 'unavailable', message: 'tenant has no policy here' } });
           return;
         }
-        void rt.dispatch(m.kind, m.kind === 'pdu' ? pduView(m.payload) : m.payload).then((outcome) => {
+        void rt.dispatch(m.kind, m.payload).then((outcome) => {
           // The culprit's calls stay unanswered here: the core answers them when this process is gone, and blames their tenant.
           if (m.tenant !== culprit) send({ t: 'outcome', id: m.id, outcome });
         });

@@ -381,15 +381,40 @@ export class TenantRuntime {
     this.batch = undefined;
     const perCall = Math.max(this.cpuPerCall, 0.005);
     const limit = this.clock.now() < this.singleUntil ? 1 : Math.max(1, Math.min(MAX_BATCH, Math.floor(this.limits.handler_timeout_ms / 4 / perCall)));
-    for (let i = 0; i < b.items.length; i += limit) {
-      const chunk = b.items.slice(i, i + limit);
+    const items = b.items;
+    for (let i = 0; i < items.length; ) {
+      // A run of PDUs given as raw frames, or of other dispatches, in arrival order.
+      const frames = isFrame(items[i]![2]);
+      let j = i + 1;
+      while (j < items.length && j - i < limit && isFrame(items[j]![2]) === frames) j++;
+      const chunk = items.slice(i, j);
+      i = j;
       this.callsSinceSample += chunk.length;
-      const done = chunk.length === 1 ? b.iso.dispatch(chunk[0]![0], chunk[0]![1], chunk[0]![2]) : b.iso.dispatchMany(chunk);
+      const done = frames ? this.enterFrames(b.iso, chunk) : chunk.length === 1 ? b.iso.dispatch(chunk[0]![0], chunk[0]![1], chunk[0]![2]) : b.iso.dispatchMany(chunk);
       done.catch((err: EntryError) => {
         if (err.failure === 'timeout' && chunk.length > 1) this.singleUntil = this.clock.now() + 10_000;
         for (const [id] of chunk) this.onEntryFailure(b.iso, id, err);
       });
     }
+  }
+
+  /** PDUs as raw frames: one fresh buffer with all of them goes in, and the isolate builds the views. */
+  private enterFrames(iso: PolicyIsolate, chunk: [number, string, unknown][]): Promise<void> {
+    let total = 0;
+    for (const [, , p] of chunk) total += (p as FramePayload).frame.length;
+    const bytes = new Uint8Array(total);
+    const meta: number[] = [];
+    const sessions: unknown[] = [];
+    let off = 0;
+    for (const [id, , p] of chunk) {
+      const { frame, session } = p as FramePayload;
+      bytes.set(frame, off);
+      let s = sessions.indexOf(session);
+      if (s === -1) s = sessions.push(session) - 1;
+      meta.push(id, off, off + frame.length, s);
+      off += frame.length;
+    }
+    return iso.dispatchFrames(bytes, meta, sessions);
   }
 
   private settle(id: number, outcome: SandboxOutcome): void {
@@ -549,6 +574,16 @@ export class TenantRuntime {
     this.retired.clear();
     this.live = undefined;
   }
+}
+
+/** A PDU dispatched as its raw frame (the sandbox process's normal case); the isolate builds its view. */
+interface FramePayload {
+  frame: Uint8Array;
+  session: unknown;
+}
+
+function isFrame(payload: unknown): boolean {
+  return (payload as Partial<FramePayload> | undefined)?.frame instanceof Uint8Array;
 }
 
 function isOutcome(o: unknown): o is SandboxOutcome {

@@ -1,8 +1,7 @@
 import * as smpp from 'smpp';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
-import { isDlrEsmClass, parseReceipt, type Receipt } from './dlr';
-import { decodeText } from './text';
-import { splitUdh } from './udh';
+import type { Receipt } from './dlr';
+import { derive, type FieldKind, type TlvKind, type ViewTables } from './view';
 
 /**
  * The PDU a policy sees: SMPP 3.4 field names with raw values, byte fields as
@@ -32,8 +31,6 @@ export type Destination =
   | { dest_addr_ton: number; dest_addr_npi: number; destination_addr: string }
   | { dl_name: string };
 
-const UDHI = 0x40;
-
 function bytes(v: unknown): Uint8Array | undefined {
   if (v instanceof Uint8Array) {
     // A plain Uint8Array copy: never a Buffer view into the socket's read buffer.
@@ -55,41 +52,51 @@ export function toPolicyPdu(wire: WirePdu): PolicyPdu {
   }
   if (wire.unknownTlvs) pdu.unknown_tlvs = wire.unknownTlvs.map((t) => ({ tag: t.tag, value: bytes(t.value)! }));
 
-  const dataCoding = typeof pdu.data_coding === 'number' ? pdu.data_coding : 0;
-  const esmClass = typeof pdu.esm_class === 'number' ? pdu.esm_class : 0;
-  // The payload TLV replaces short_message when present (SMPP 3.4 §5.3.2.32).
-  const user = pdu.message_payload && pdu.message_payload.length > 0 ? pdu.message_payload : pdu.short_message;
-  if (user) {
-    let body = user;
-    if (esmClass & UDHI) {
-      const split = splitUdh(user);
-      if (split) {
-        pdu.udh = split.udh;
-        body = split.body;
-      }
-    }
-    const text = decodeText(body, dataCoding);
-    if (text !== undefined) pdu.text = text;
-  }
-
-  if (wire.command === 'deliver_sm' || wire.command === 'data_sm') {
-    const isDlr = isDlrEsmClass(esmClass);
-    pdu.isDlr = isDlr;
-    if (isDlr) {
-      const body = pdu.text ?? (user ? Buffer.from(user).toString('latin1') : undefined);
-      const receipt = parseReceipt(body, {
-        receipted_message_id: typeof pdu.receipted_message_id === 'string' ? pdu.receipted_message_id : undefined,
-        message_state: typeof pdu.message_state === 'number' ? pdu.message_state : undefined,
-        network_error_code: pdu.network_error_code instanceof Uint8Array ? pdu.network_error_code : undefined,
-      });
-      if (receipt) pdu.receipt = receipt;
-    }
-  }
-  return pdu;
+  return derive(pdu);
 }
 
 /** Names of the mandatory parameters of a command, in wire order. */
 export function mandatoryFields(command: string): string[] {
   const lib = command === 'submit_sm_multi' ? 'submit_multi' : command;
   return Object.keys(smpp.commands[lib]?.params ?? {});
+}
+
+let tables: ViewTables | undefined;
+
+/** npm `smpp`'s field layouts as plain data, for building views from raw frames (src/pdu/view.ts). */
+export function viewTables(): ViewTables {
+  if (tables) return tables;
+  const kindOf = new Map<smpp.FieldType, FieldKind>([
+    [smpp.types.cstring, 'c'],
+    [smpp.types.int8, 'i1'],
+    [smpp.types.int16, 'i2'],
+    [smpp.types.int32, 'i4'],
+    [smpp.types.buffer, 'b'],
+    [smpp.types.dest_address_array, 'da'],
+    [smpp.types.unsuccess_sme_array, 'us'],
+  ]);
+  const tlvKind = new Map<smpp.FieldType, TlvKind>([
+    [smpp.types.tlv.int8, 'i1'],
+    [smpp.types.tlv.int16, 'i2'],
+    [smpp.types.tlv.int32, 'i4'],
+    [smpp.types.tlv.cstring, 'c'],
+    [smpp.types.tlv.string, 's'],
+    [smpp.types.tlv.buffer, 'b'],
+  ]);
+  const t: ViewTables = { commands: {}, tlvs: {} };
+  for (const def of Object.values(smpp.commands)) {
+    const name = def.command === 'submit_multi' ? 'submit_sm_multi' : def.command === 'submit_multi_resp' ? 'submit_sm_multi_resp' : def.command;
+    const params = Object.entries(def.params ?? {}).map(([key, p]): [string, FieldKind] => {
+      const kind = kindOf.get(p.type);
+      if (!kind) throw new Error(`no view layout for ${name}.${key}`);
+      return [key, kind];
+    });
+    t.commands[def.id] = def.tlvMap ? [name, params, { ...def.tlvMap }] : [name, params];
+  }
+  for (const [id, tlv] of Object.entries(smpp.tlvsById)) {
+    const kind = tlvKind.get(tlv.type);
+    if (!kind) throw new Error(`no view layout for TLV ${tlv.tag}`);
+    t.tlvs[Number(id)] = [tlv.tag, kind, tlv.multiple ? 1 : 0];
+  }
+  return (tables = t);
 }

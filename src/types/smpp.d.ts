@@ -37,7 +37,7 @@ declare module 'smpp' {
   export const tlvs: Record<string, TlvDef>;
   export const tlvsById: Record<number, TlvDef>;
   export const errors: Record<string, number>;
-  export const types: Record<'int8' | 'int16' | 'int32' | 'string' | 'cstring' | 'buffer', FieldType> & {
+  export const types: Record<'int8' | 'int16' | 'int32' | 'string' | 'cstring' | 'buffer' | 'dest_address_array' | 'unsuccess_sme_array', FieldType> & {
     tlv: Record<'int8' | 'int16' | 'int32' | 'string' | 'cstring' | 'buffer', FieldType>;
   };
   export function createServer(options: Record<string, unknown>, listener?: (session: Session) => void): import('net').Server;

@@ -27,7 +27,7 @@ const ECMASCRIPT_GLOBALS = new Set(
 /** Names that would mean a host capability leaked in: Node, isolated-vm, the prelude's plumbing, code outside a timed call. */
 const FORBIDDEN = [
   'process', 'require', 'module', 'exports', 'global', 'Buffer', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask', 'console',
-  '__sluice_send', '__sluice_view', '__sluice_boot', '__sluice_enter', '__sluice_caught',
+  '__sluice_send', '__sluice_view', '__sluice_boot', '__sluice_enter', '__sluice_caught', '__sluice_pdu',
   'ivm', 'Reference', 'ExternalCopy', 'Isolate', 'Context', 'Callback', 'NativeModule', 'Script', 'Module',
   'compileScript', 'compileScriptSync', 'compileModule', 'createContext', 'createContextSync', 'derefInto', 'deref', 'applySync', 'applySyncPromise',
   'copySync', 'copyInto', 'getSync', 'setSync', 'createInspectorSession', 'cachedData', 'produceCachedData', 'getHeapStatistics', 'cpuTime', 'wallTime',
@@ -262,13 +262,19 @@ const POLICIES = {
         // slice() would ask evil.constructor[Symbol.species] for the copy: a 200-byte view.
         Object.defineProperty(evil, 'constructor', { value: { [Symbol.species]: function () { rab.resize(200); return new Uint8Array(rab); } } });
       }
-      if (pdu.text === 'length') Object.defineProperty(Object.getPrototypeOf(Uint8Array.prototype), 'length', { get: () => 3000 });
+      const typedArray = Object.getPrototypeOf(Uint8Array.prototype);
+      const realLength = Object.getOwnPropertyDescriptor(typedArray, 'length');
+      // The lie lasts while the prelude copies the bytes (at the call); undone after, since this
+      // tenant's own next PDU views are built in its isolate with the same intrinsics.
+      if (pdu.text === 'length') Object.defineProperty(typedArray, 'length', { get: () => 3000 });
       if (pdu.text === 'shrink') {
         const view = new Uint8Array(rab, 0, 64);
         const fields = { short_message: view, get esm_class() { rab.resize(0); return 0; } };
         return pdu.reply({ message_id: await smpp.deliverTo(session.sessionId, fields).then(() => 'sent', (e) => String(e.code)) });
       }
-      await smpp.deliverTo(session.sessionId, { short_message: evil });
+      const sent = smpp.deliverTo(session.sessionId, { short_message: evil });
+      Object.defineProperty(typedArray, 'length', realLength);
+      await sent;
       return pdu.reply({ message_id: 'sent' });
     });`,
 };
