@@ -151,6 +151,12 @@ export function gsm7Decode(bytes: Uint8Array): string {
  */
 export function unitsToString(units: Uint16Array, n: number): string {
   const CHUNK = 0x2000;
+  if (n <= 48) {
+    // Short texts (most SMS): a loop beats the typed-array apply.
+    let s = '';
+    for (let i = 0; i < n; i++) s += String.fromCharCode(units[i]!);
+    return s;
+  }
   if (n <= CHUNK) return String.fromCharCode.apply(null, units.subarray(0, n) as unknown as number[]);
   let s = '';
   for (let i = 0; i < n; i += CHUNK) {

@@ -46,6 +46,11 @@ function u32(b: Uint8Array, o: number): number {
 /** Bytes as Latin-1 text; `mask` clears the high bit (npm smpp's 'ascii' reading). */
 export function latin1(b: Uint8Array, start: number, end: number, mask = false): string {
   let s = '';
+  if (end - start <= 48) {
+    // Addresses, ids, short texts: a loop beats the typed-array apply.
+    for (let i = start; i < end; i++) s += String.fromCharCode(mask ? b[i]! & 0x7f : b[i]!);
+    return s;
+  }
   for (let i = start; i < end; i += 1024) {
     const part = b.subarray(i, Math.min(end, i + 1024));
     s += String.fromCharCode.apply(null, (mask ? part.map((x) => x & 0x7f) : part) as unknown as number[]);
