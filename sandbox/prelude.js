@@ -91,8 +91,8 @@
     late = null;
     if (items !== null) post('batch', 0, items);
   };
-  function send(op, id, data) {
-    const item = [op, id, data];
+  function send(op, id, data, extra) {
+    const item = extra === undefined ? [op, id, data] : [op, id, data, extra];
     if (outbox !== null) {
       outbox[outbox.length] = item;
       return;
@@ -162,7 +162,8 @@
       for (let i = 0; i < n; i++) copy[i] = value[i];
       return copy;
     }
-    if (apply(setHas, budget.seen, [value])) throw sluiceError('INVALID_FIELD', 'cyclic value');
+    if (budget.seen === null) budget.seen = new SetCtor();
+    else if (apply(setHas, budget.seen, [value])) throw sluiceError('INVALID_FIELD', 'cyclic value');
     apply(setAdd, budget.seen, [value]);
     let out;
     if (isArray(value)) {
@@ -189,7 +190,7 @@
     if (budget.left < 0) throw sluiceError('INVALID_FIELD', `value larger than ${LIMITS.maxDataBytes} bytes`);
     return out;
   }
-  const toPlain = (value) => plain(value, { left: LIMITS.maxDataBytes, seen: new SetCtor() }, 0);
+  const toPlain = (value) => plain(value, { left: LIMITS.maxDataBytes, seen: null }, 0);
 
   function sluiceError(code, message) {
     const e = new ErrorCtor(message);
@@ -269,7 +270,7 @@
       if (m.length > LIMITS.maxLogBytes) m = cut(m, LIMITS.maxLogBytes) + '…';
       let f;
       try {
-        f = fields === undefined ? undefined : plain(fields, { left: LIMITS.maxLogBytes * 2, seen: new SetCtor() }, 0);
+        f = fields === undefined ? undefined : plain(fields, { left: LIMITS.maxLogBytes * 2, seen: null }, 0);
       } catch (e) {
         f = { fields_dropped: 'fields are not plain data within the size limit' };
       }
@@ -375,7 +376,16 @@
         // Nothing means the default answer; anything else that is not a
         // pdu.reply(…) is garbage, answered ESME_RSYSERR (contract §3) — never a
         // silent ESME_ROK for a returned proxy, cycle or stray object.
-        if (r) out = { kind: 'reply', status: r.status, fields: toPlain(r.fields || {}) };
+        if (r) {
+          // The common answer, a status and nothing but a message_id, goes out flat.
+          const f = r.fields;
+          const ks = f ? keys(f) : [];
+          if (ks.length === 1 && ks[0] === 'message_id' && typeof f.message_id === 'string' && f.message_id.length <= 256) {
+            send('reply', id, r.status, f.message_id);
+            return;
+          }
+          out = { kind: 'reply', status: r.status, fields: toPlain(f || {}) };
+        }
         else if (value === undefined || value === null) out = { kind: 'default' };
         else out = { kind: 'error', reason: 'throw', message: 'handler returned something that is not pdu.reply(…); return nothing for the default answer' };
       } else {
@@ -524,7 +534,12 @@
   // no timeout (and the sandbox's main thread was seen stuck behind it).
   // Whatever a policy manages to throw through the prelude is read here, timed.
   defineProperty(global, '__sluice_enter', {
-    value: function enter(type, id, a, b) {
+    // One argument, [type, id, a, b]: the host copies one array in, not four values.
+    value: function enter(args) {
+      const type = args[0];
+      const id = args[1];
+      const a = args[2];
+      const b = args[3];
       views = create(null);
       outbox = [];
       try {

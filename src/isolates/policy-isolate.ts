@@ -131,22 +131,51 @@ async function installPduView(isolate: ivm.Isolate, context: ivm.Context): Promi
   script.release();
 }
 
-/** Route what the prelude sent: `[op, id, data]` items, from an entry's return value or a late batch. */
+/** Route what the prelude sent: `[op, id, data]` items (`['reply', id, status, message_id]` for the common answer), from an entry's return value or a late batch. */
 function route(hooks: IsolateHooks, items: unknown[]): void {
   for (const item of items) {
     if (!Array.isArray(item)) continue;
     const [op, id, data] = item as [string, number, unknown];
-    if (op === 'result') hooks.result(id, data);
+    if (op === 'reply') hooks.result(id, { kind: 'reply', status: data, fields: { message_id: String((item as unknown[])[3]) } });
+    else if (op === 'result') hooks.result(id, data);
     else if (op === 'call') hooks.call(id, data as { op: string; origin: number; args: unknown });
     else if (op === 'log') hooks.log(data as { level: string; msg: string });
   }
 }
 
+/**
+ * The V8 timeout should always fire; this catches what it cannot stop: an
+ * isolate with entries in flight that has not finished one for far longer
+ * than handler_timeout_ms is disposed. One sweep for every isolate of the
+ * process, not a timer per entry (an entry costs tens of µs as it is).
+ */
+const watchdog = {
+  isolates: new Set<PolicyIsolate>(),
+  timer: undefined as NodeJS.Timeout | undefined,
+  add(iso: PolicyIsolate): void {
+    this.isolates.add(iso);
+    this.timer ??= setInterval(() => this.sweep(), 250).unref();
+  },
+  sweep(): void {
+    const now = performance.now();
+    for (const iso of this.isolates) {
+      if (iso.inFlight === 0 || iso.isDisposed) this.isolates.delete(iso);
+      else if (now - iso.progressAt > iso.limits.timeoutMs * 20 + 2000) iso.dispose();
+    }
+    if (this.isolates.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  },
+};
+
 export class PolicyIsolate {
   private disposed = false;
-  private entryRef: ivm.Reference<(type: string, id: number, a?: unknown, b?: unknown) => unknown> | undefined;
+  private entryRef: ivm.Reference<(args: [string, number, unknown?, unknown?]) => unknown> | undefined;
   /** Entries into the isolate not yet returned. */
   inFlight = 0;
+  /** When an entry last returned (or one started on an idle isolate): the watchdog's clock. */
+  progressAt = 0;
   private lastCpuMs = 0;
   private wrecked = false;
 
@@ -284,17 +313,16 @@ export class PolicyIsolate {
    */
   private async enter(args: unknown[]): Promise<void> {
     if (this.isDisposed || !this.entryRef) throw new EntryError('disposed', 'isolate is disposed');
-    this.inFlight++;
-    // The V8 timeout should always fire; this catches what it cannot stop.
-    const watchdog = setTimeout(() => this.dispose(), this.limits.timeoutMs * 20 + 2000);
+    if (this.inFlight++ === 0) this.progressAt = performance.now();
+    watchdog.add(this);
     let items: unknown;
     try {
-      items = await this.entryRef.apply(undefined, args as never, { arguments: { copy: true }, result: { copy: true }, timeout: this.limits.timeoutMs });
+      items = await this.entryRef.apply(undefined, [args] as never, { arguments: { copy: true }, result: { copy: true }, timeout: this.limits.timeoutMs });
     } catch (err) {
       throw classify(err);
     } finally {
-      clearTimeout(watchdog);
       this.inFlight--;
+      this.progressAt = performance.now();
     }
     if (Array.isArray(items)) route(this.hooks, items);
   }
