@@ -98,7 +98,7 @@ function main(): void {
           send({ t: 'outcome', id: m.id, outcome: { kind: 'error', reason: 'unavailable', message: 'tenant has no policy here' } });
           return;
         }
-        void rt.dispatch(m.kind, m.payload).then((outcome) => {
+        rt.submit(m.kind, m.payload, (outcome) => {
           // The culprit's calls stay unanswered here: the core answers them when this process is gone, and blames their tenant.
           if (m.tenant !== culprit) send({ t: 'outcome', id: m.id, outcome });
         });

@@ -1,7 +1,7 @@
 import type { TenantLimits } from '../config/schema';
 import { Backoff } from '../binds/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
-import { DeadlineQueue } from '../util/deadline';
+import { KeyedDeadlines } from '../util/deadline';
 import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from './compile';
 import { EntryError, PolicyIsolate, PolicyLoadError, type BootInfo, type IsolateLimits } from './policy-isolate';
 
@@ -69,9 +69,8 @@ interface Version {
 }
 
 interface Pending {
-  resolve: (o: SandboxOutcome) => void;
+  done: (o: SandboxOutcome) => void;
   isolate: PolicyIsolate;
-  deadline: { settle(): boolean };
 }
 
 const MESSAGE_KINDS = new Set(['pdu']);
@@ -89,7 +88,8 @@ export class TenantRuntime {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly callOrigin = new Map<PolicyIsolate, Map<number, number>>();
-  private readonly deadlines: DeadlineQueue;
+  /** handler_deadline_ms per dispatch, by id; a settled id is simply no longer pending. */
+  private readonly deadlines: KeyedDeadlines;
   private readonly clock: Clock;
   private readonly restart: Backoff;
   private retryAt = 0;
@@ -119,7 +119,7 @@ export class TenantRuntime {
     private readonly opts: RuntimeOptions = {},
   ) {
     this.clock = opts.clock ?? realClock;
-    this.deadlines = new DeadlineQueue(limits.handler_deadline_ms + 100, this.clock);
+    this.deadlines = new KeyedDeadlines(limits.handler_deadline_ms + 100, this.clock, (id) => this.settle(id, { kind: 'error', reason: 'deadline', message: 'handler missed handler_deadline_ms' }));
     this.restart = new Backoff({ baseMs: opts.restartBaseMs ?? 1000, maxMs: 60_000 });
     this.lastUsed = this.clock.now();
     this.cpuBudget = limits.cpu_ms_per_s;
@@ -336,27 +336,45 @@ export class TenantRuntime {
   }
 
   /** Run one handler. Always settles; never throws. */
-  async dispatch(kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown): Promise<SandboxOutcome> {
+  dispatch(kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown): Promise<SandboxOutcome> {
+    return new Promise((resolve) => this.submit(kind, payload, resolve));
+  }
+
+  /**
+   * Run one handler; `done` gets its outcome, exactly once. The sandbox's
+   * hot path: no promise per PDU while the isolate is up.
+   */
+  submit(kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown, done: (o: SandboxOutcome) => void): void {
     this.lastUsed = this.clock.now();
     this.counts.calls++;
-    const iso = await this.current();
-    if (!iso) {
-      this.counts.errors++;
-      return { kind: 'error', reason: 'unavailable', message: `policy is ${this.state}${this.loadError ? `: ${this.loadError}` : ''}` };
+    const live = this.live;
+    if (live && !live.isDisposed) {
+      this.start(live, kind, payload, done);
+      return;
     }
+    void this.current().then((iso) => {
+      if (iso) {
+        this.start(iso, kind, payload, done);
+        return;
+      }
+      this.counts.errors++;
+      done({ kind: 'error', reason: 'unavailable', message: `policy is ${this.state}${this.loadError ? `: ${this.loadError}` : ''}` });
+    });
+  }
+
+  private start(iso: PolicyIsolate, kind: string, payload: unknown, done: (o: SandboxOutcome) => void): void {
     if (iso !== this.live) this.cpuSeen = 0;
     this.refillCpu();
     if (MESSAGE_KINDS.has(kind) && this.cpuBudget < 0) {
       this.counts.throttled++;
       // When the budget is back above zero at this tenant's rate.
-      return { kind: 'throttled', retryInMs: Math.ceil((-this.cpuBudget * 1000) / this.limits.cpu_ms_per_s) };
+      done({ kind: 'throttled', retryInMs: Math.ceil((-this.cpuBudget * 1000) / this.limits.cpu_ms_per_s) });
+      return;
     }
     const id = ++this.nextId;
-    return new Promise<SandboxOutcome>((resolve) => {
-      const deadline = this.deadlines.add(() => this.settle(id, { kind: 'error', reason: 'deadline', message: 'handler missed handler_deadline_ms' }));
-      this.pending.set(id, { resolve, isolate: iso, deadline });
-      this.enqueue(iso, id, kind, payload);
-    });
+    this.deadlines.add(id);
+    this.pending.set(id, { done, isolate: iso });
+    this.enqueue(iso, id, kind, payload);
   }
 
   /**
@@ -421,12 +439,11 @@ export class TenantRuntime {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    p.deadline.settle();
     if (outcome.kind === 'error') {
       this.counts.errors++;
       if (outcome.reason === 'timeout') this.counts.timeouts++;
     }
-    p.resolve(outcome);
+    p.done(outcome);
     if (this.retired.size > 0) this.reap();
   }
 
@@ -569,6 +586,7 @@ export class TenantRuntime {
   dispose(): void {
     this.clock.clearTimeout(this.dropReport);
     for (const id of [...this.pending.keys()]) this.settle(id, { kind: 'error', reason: 'unavailable', message: 'tenant removed' });
+    this.deadlines.clear();
     this.live?.dispose();
     for (const iso of this.retired) iso.dispose();
     this.retired.clear();

@@ -90,3 +90,54 @@ export class DeadlineQueue {
     this.arm();
   }
 }
+
+/**
+ * Deadlines of one fixed length for numeric keys, without an object or a
+ * closure per key: `onExpire(key)` runs for every key added `ms` ago, and the
+ * owner ignores keys it has settled meanwhile (it keeps its own map of what
+ * is live, so nothing needs cancelling here).
+ */
+export class KeyedDeadlines {
+  private keys: number[] = [];
+  private due: number[] = [];
+  private head = 0;
+  private timer: TimerHandle | undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly clock: Clock,
+    private readonly onExpire: (key: number) => void,
+  ) {}
+
+  add(key: number): void {
+    this.keys.push(key);
+    this.due.push(this.clock.now() + this.ms);
+    this.timer ??= this.clock.setTimeout(() => this.fire(), this.ms);
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = this.clock.now();
+    while (this.head < this.keys.length && this.due[this.head]! <= now) this.onExpire(this.keys[this.head++]!);
+    if (this.head === this.keys.length) {
+      this.keys = [];
+      this.due = [];
+      this.head = 0;
+      return;
+    }
+    if (this.head > 1024) {
+      this.keys = this.keys.slice(this.head);
+      this.due = this.due.slice(this.head);
+      this.head = 0;
+    }
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, this.due[this.head]! - now));
+  }
+
+  clear(): void {
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.keys = [];
+    this.due = [];
+    this.head = 0;
+  }
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../../src/util/clock';
+import { DeadlineQueue, KeyedDeadlines } from '../../src/util/deadline';
+
+describe('deadlines on one timer', () => {
+  it('KeyedDeadlines: every key expires once, in order, exactly its length after it was added', () => {
+    const clock = new ManualClock();
+    const expired: [number, number][] = [];
+    const d = new KeyedDeadlines(100, clock, (k) => expired.push([k, clock.now()]));
+    d.add(1);
+    clock.advance(30);
+    d.add(2);
+    d.add(3);
+    clock.advance(69);
+    assert.deepEqual(expired, []);
+    clock.advance(1);
+    assert.deepEqual(expired, [[1, 100]]);
+    clock.advance(30);
+    assert.deepEqual(expired, [[1, 100], [2, 130], [3, 130]]);
+    // Nothing left: no timer keeps running, and the next key starts afresh.
+    d.add(4);
+    clock.advance(100);
+    assert.deepEqual(expired.at(-1), [4, 230]);
+  });
+
+  it('KeyedDeadlines: thousands of keys, and clear() drops them all', () => {
+    const clock = new ManualClock();
+    let n = 0;
+    const d = new KeyedDeadlines(10, clock, () => n++);
+    for (let i = 0; i < 5000; i++) {
+      d.add(i);
+      if (i % 100 === 0) clock.advance(1);
+    }
+    // Now t = 50; key i was added at t = ceil(i / 100).
+    clock.advance(5);
+    assert.equal(n, 4501, 'the keys added at t ≤ 45');
+    d.clear();
+    clock.advance(1000);
+    const after = n;
+    clock.advance(1000);
+    assert.equal(n, after);
+  });
+
+  it('DeadlineQueue: a settled entry never fires; settle reports whether it came first', () => {
+    const clock = new ManualClock();
+    const fired: string[] = [];
+    const q = new DeadlineQueue(50, clock);
+    const a = q.add(() => fired.push('a'));
+    q.add(() => fired.push('b'));
+    assert.equal(a.settle(), true);
+    clock.advance(50);
+    assert.deepEqual(fired, ['b']);
+    assert.equal(a.settle(), false);
+  });
+});
