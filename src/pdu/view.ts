@@ -114,13 +114,32 @@ function readList(b: Uint8Array, off: number, end: number, kind: 'da' | 'us'): {
 
 /** The policy's view of one whole PDU frame (command_length bytes); undefined when it does not parse. */
 export function decodeView(b: Uint8Array, tables: ViewTables): PolicyPdu | undefined {
-  const end = b.length;
-  if (end < HEADER) return undefined;
-  const commandId = u32(b, 4);
-  const def = tables.commands[commandId];
+  if (b.length < HEADER) return undefined;
+  const def = tables.commands[u32(b, 4)];
   if (!def) return undefined;
-  const [command, params, renames] = def;
-  const pdu: PolicyPdu = { command, sequence_number: u32(b, 12) };
+  const pdu: PolicyPdu = { command: def[0], sequence_number: u32(b, 12) };
+  return walk(b, tables, pdu) === undefined ? derive(pdu) : undefined;
+}
+
+/**
+ * Why a whole frame of a known command does not parse, or undefined when it
+ * does: the same walk as `decodeView` without building anything, so the core
+ * can check a PDU it will only forward without decoding it.
+ */
+export function checkFrame(b: Uint8Array, tables: ViewTables): string | undefined {
+  return walk(b, tables, undefined);
+}
+
+/**
+ * The field walk: every mandatory field of a request must be present and end
+ * inside the PDU (a response may stop early), TLVs must fit exactly, unknown
+ * or oddly sized TLVs are kept as bytes. Fills `pdu` when given. Returns why
+ * it failed, or undefined.
+ */
+function walk(b: Uint8Array, tables: ViewTables, pdu: PolicyPdu | undefined): string | undefined {
+  const end = b.length;
+  const commandId = u32(b, 4);
+  const [command, params, renames] = tables.commands[commandId]!;
   const isResp = (commandId & 0x80000000) !== 0;
   let off = HEADER;
   for (let i = 0; i < params.length; i++) {
@@ -128,33 +147,34 @@ export function decodeView(b: Uint8Array, tables: ViewTables): PolicyPdu | undef
     const [key, kind] = params[i]!;
     if (kind === 'c') {
       const nul = nulIndex(b, off, end);
-      if (nul === -1) return undefined;
-      pdu[key] = latin1(b, off, nul);
+      if (nul === -1) return `${command}: ${key} is not NUL-terminated inside the PDU`;
+      if (pdu) pdu[key] = latin1(b, off, nul);
       off = nul + 1;
     } else if (kind === 'b') {
-      if (off + 1 > end || off + 1 + b[off]! > end) return undefined;
-      pdu[key] = copy(b, off + 1, off + 1 + b[off]!);
+      if (off + 1 > end || off + 1 + b[off]! > end) return `${command}: ${key} length runs past the end of the PDU`;
+      if (pdu) pdu[key] = copy(b, off + 1, off + 1 + b[off]!);
       off += 1 + b[off]!;
     } else if (kind === 'da' || kind === 'us') {
       const r = readList(b, off, end, kind);
-      if (!r) return undefined;
-      if (kind === 'da') pdu.destinations = r.value as Destination[];
-      else pdu[key] = r.value;
+      if (!r) return `${command}: ${key} runs past the end of the PDU`;
+      if (pdu && kind === 'da') pdu.destinations = r.value as Destination[];
+      else if (pdu) pdu[key] = r.value;
       off = r.next;
     } else {
       const size = FIXED[kind]!;
-      if (off + size > end) return undefined;
-      pdu[key] = size === 1 ? b[off]! : size === 2 ? u16(b, off) : u32(b, off);
+      if (off + size > end) return `${command}: ${key} runs past the end of the PDU`;
+      if (pdu) pdu[key] = size === 1 ? b[off]! : size === 2 ? u16(b, off) : u32(b, off);
       off += size;
     }
   }
   while (off < end) {
-    if (off + 4 > end) return undefined;
+    if (off + 4 > end) return `${command}: trailing bytes that are not a TLV`;
     const tag = u16(b, off);
     const len = u16(b, off + 2);
     const start = off + 4;
     off = start + len;
-    if (off > end) return undefined;
+    if (off > end) return `${command}: TLV 0x${tag.toString(16)} runs past the end of the PDU`;
+    if (!pdu) continue;
     const tlv = tables.tlvs[tag];
     const fixed = tlv ? FIXED[tlv[1]] : undefined;
     if (!tlv || (fixed !== undefined && fixed !== len)) {
@@ -174,7 +194,7 @@ export function decodeView(b: Uint8Array, tables: ViewTables): PolicyPdu | undef
     if (tlv[2]) ((pdu[name] ??= []) as unknown[]).push(value);
     else pdu[name] = value;
   }
-  return derive(pdu);
+  return undefined;
 }
 
 /** What Sluice derives from the fields: `text`, `udh`, and for deliver_sm / data_sm `isDlr` and `receipt`. */

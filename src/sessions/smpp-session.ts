@@ -5,6 +5,7 @@ import { SluiceError } from '../errors';
 import type { Clock, TimerHandle } from '../util/clock';
 import {
   commandId,
+  checkPdu,
   decodePdu,
   encodePdu,
   encodeSimpleResponse,
@@ -175,14 +176,14 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       this.onResponseFrame(frame, id);
       return;
     }
-    const decoded = decodePdu(frame);
-    if (!decoded.ok) {
-      this.log.warn({ command_id: decoded.command_id, reason: decoded.reason }, 'generic_nack');
-      this.write(genericNack(decoded.sequence_number, decoded.status));
+    // Checked whole here; fields are decoded only if something reads them.
+    const checked = checkPdu(frame);
+    if (!checked.ok) {
+      this.log.warn({ command_id: checked.command_id, reason: checked.reason }, 'generic_nack');
+      this.write(genericNack(checked.sequence_number, checked.status));
       return;
     }
-    const pdu: InboundRequest = decoded.pdu;
-    pdu.raw = frame;
+    const pdu: InboundRequest = checked.pdu;
     if (pdu.command === 'enquire_link') {
       this.write(encodeSimpleResponse(0x80000015, pdu.sequence_number, ESME_ROK));
       return;

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import * as smpp from 'smpp';
 import { toPolicyPdu, viewTables } from '../../src/pdu/model';
 import { decodeView } from '../../src/pdu/view';
-import { commandId, decodePdu } from '../../src/wire/codec';
+import { checkPdu, commandId, decodePdu } from '../../src/wire/codec';
 
 const SEED = 0x5eed;
 
@@ -17,11 +17,21 @@ function frame(id: number, seq: number, body: Uint8Array): Buffer {
   return b;
 }
 
-/** The view the core builds (codec, then model) and the one built from the raw frame (as in a policy's isolate) agree. */
+/**
+ * The view the core builds (codec, then model) and the one built from the raw
+ * frame (as in a policy's isolate) agree; and the core's check-only walk
+ * accepts exactly what the codec decodes, with the same status.
+ */
 function agree(buf: Buffer): boolean {
   const wire = decodePdu(buf);
   const view = decodeView(new Uint8Array(buf), viewTables());
+  const checked = checkPdu(buf);
+  assert.equal(checked.ok, wire.ok, `check and decode agree on ${buf.toString('hex')}`);
+  if (!checked.ok && !wire.ok) assert.equal(checked.status, wire.status);
   if (!wire.ok) return false;
+  assert.ok(checked.ok);
+  assert.deepEqual(checked.pdu.fields, wire.pdu.fields, 'fields decoded on demand are the codec’s');
+  assert.deepEqual(checked.pdu.unknownTlvs, wire.pdu.unknownTlvs);
   assert.deepEqual(view, toPolicyPdu(wire.pdu));
   return true;
 }
@@ -80,6 +90,8 @@ describe('policy view from a raw frame (what runs in the isolate)', () => {
         const buf = frame(id, 1, body);
         decodeView(new Uint8Array(buf), viewTables());
         agree(buf);
+        // And with any command id, known or not.
+        agree(frame(body.length > 3 ? Buffer.from(body).readUInt32BE(0) : id, 2, body));
       }),
       { numRuns: 2000, seed: SEED + 1 },
     );
