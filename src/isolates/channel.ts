@@ -70,9 +70,10 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   private closed = false;
 
   /**
-   * `microtask`: flush after the current run and its microtasks (the core:
-   * everything one TCP read produced). `immediate`: once per loop turn (a
-   * sandbox: outcomes arrive one isolate completion at a time).
+   * `immediate` (both sides use it): one write per loop turn, whatever the
+   * turn's reads or isolate completions produced; a write to the other
+   * process costs tens of µs here, far more than a frame. `microtask`:
+   * after the current run and its microtasks.
    */
   constructor(
     private readonly socket: Duplex,

@@ -183,7 +183,8 @@ export class SandboxPool implements PolicyHost {
       if (m.t === 'ready') ready();
       for (const tap of this.taps) if (tap.proc === p.index) tap.fn(m);
       this.onMessage(p, m);
-    });
+      // Once per loop turn: the frames of every ESME read in this turn go in one write.
+    }, 'immediate');
     child.on('exit', (code, signal) => this.onExit(p, child, code, signal));
     child.on('error', (err) => this.log.error({ proc: p.index, err: err.message }, 'sandbox process error'));
   }
