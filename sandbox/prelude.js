@@ -52,6 +52,9 @@
   const setDelete = Set.prototype.delete;
   const strIndexOf = String.prototype.indexOf;
   const WeakSetCtor = WeakSet;
+  const WeakMapCtor = WeakMap;
+  const weakMapGet = WeakMap.prototype.get;
+  const weakMapSet = WeakMap.prototype.set;
   const weakAdd = WeakSet.prototype.add;
   const weakHas = WeakSet.prototype.has;
   const U8 = Uint8Array;
@@ -441,6 +444,43 @@
     }
   }
 
+  // pdu.reply(fields) and pdu.replyQuery(fields): bound to the PDU's dispatch.
+  const replyOf = (ctx) => (fields) => {
+    const f = fields || {};
+    const status = f.command_status === undefined ? 0 : statusValue(f.command_status);
+    const rest = create(null);
+    const ks = keys(f);
+    for (let i = 0; i < ks.length; i++) if (ks[i] !== 'command_status') rest[ks[i]] = f[ks[i]];
+    return makeReply(ctx, status, rest);
+  };
+  const replyQueryOf = (ctx, pdu) => (fields) => {
+    const f = fields || {};
+    return makeReply(ctx, 0, { message_id: pdu.message_id, message_state: f.message_state, final_date: f.final_date === undefined ? '' : f.final_date, error_code: f.error_code === undefined ? 0 : f.error_code });
+  };
+  // The prototype of every PDU view built here: `reply` and `replyQuery` are
+  // getters, so they are not enumerable (`{ ...pdu }` forwards the fields,
+  // not these), cost nothing until used, and still work destructured
+  // (`({ reply }) => reply(…)`). Frozen, and each view finds its dispatch in
+  // a WeakMap, so nothing of one PDU's answer is reachable from another.
+  const pduCtx = new WeakMapCtor();
+  const ctxOf = (pdu) => {
+    const ctx = apply(weakMapGet, pduCtx, [pdu]);
+    if (ctx === undefined) throw new TypeError('reply() belongs to a PDU given to a handler');
+    return ctx;
+  };
+  const pduProto = create(objectProto);
+  defineProperty(pduProto, 'reply', {
+    get() {
+      return replyOf(ctxOf(this));
+    },
+  });
+  defineProperty(pduProto, 'replyQuery', {
+    get() {
+      return replyQueryOf(ctxOf(this), this);
+    },
+  });
+  freeze(pduProto);
+
   function dispatch(id, kind, payload) {
     origin = id;
     const ctx = { kind, reply: undefined };
@@ -448,23 +488,12 @@
       const fn = mget(pduHandlers, payload.pdu.command);
       if (!fn) return send('result', id, { kind: 'default' });
       const pdu = payload.pdu;
-      // Not enumerable: `{ ...pdu }` forwards the PDU's fields, not these.
-      defineProperty(pdu, 'reply', {
-        value: (fields) => {
-          const f = fields || {};
-          const status = f.command_status === undefined ? 0 : statusValue(f.command_status);
-          const rest = create(null);
-          const ks = keys(f);
-          for (let i = 0; i < ks.length; i++) if (ks[i] !== 'command_status') rest[ks[i]] = f[ks[i]];
-          return makeReply(ctx, status, rest);
-        },
-      });
-      defineProperty(pdu, 'replyQuery', {
-        value: (fields) => {
-          const f = fields || {};
-          return makeReply(ctx, 0, { message_id: pdu.message_id, message_state: f.message_state, final_date: f.final_date === undefined ? '' : f.final_date, error_code: f.error_code === undefined ? 0 : f.error_code });
-        },
-      });
+      if (getPrototypeOf(pdu) === pduProto) apply(weakMapSet, pduCtx, [pdu, ctx]);
+      else {
+        // A view built on the host (the test harness): its own, non-enumerable answers.
+        defineProperty(pdu, 'reply', { value: replyOf(ctx) });
+        defineProperty(pdu, 'replyQuery', { value: replyQueryOf(ctx, pdu) });
+      }
       return run(id, ctx, fn, [pdu, freeze(payload.session)]);
     }
     if (kind === 'bind') {
@@ -507,7 +536,7 @@
     for (let i = 0; i < items.length; i += 4) {
       const id = items[i];
       try {
-        const pdu = pduView(apply(u8Subarray, bytes, [items[i + 1], items[i + 2]]));
+        const pdu = pduView(apply(u8Subarray, bytes, [items[i + 1], items[i + 2]]), pduProto);
         if (pdu === undefined) send('result', id, { kind: 'error', reason: 'throw', message: 'PDU could not be read' });
         else dispatch(id, 'pdu', { pdu, session: sessions[items[i + 3]] });
       } catch (e) {
@@ -583,5 +612,4 @@
   defineProperty(global, 'cache', { value: cache, writable: false, configurable: false, enumerable: true });
   defineProperty(global, 'log', { value: log, writable: false, configurable: false, enumerable: true });
   void mhas;
-  void objectProto;
 })(globalThis);

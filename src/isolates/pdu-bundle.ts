@@ -51,12 +51,12 @@ function require(name) {
 // Loaded on the first PDU, not when the isolate starts: a cold start pays only the parse.
 let decodeView;
 let tables;
-global.__sluice_pdu = function (bytes) {
+global.__sluice_pdu = function (bytes, proto) {
   if (decodeView === undefined) {
     decodeView = require('./view').decodeView;
     tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
   }
-  return decodeView(bytes, tables);
+  return decodeView(bytes, tables, proto);
 };
 })(globalThis);
 `;

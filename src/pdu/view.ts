@@ -112,12 +112,18 @@ function readList(b: Uint8Array, off: number, end: number, kind: 'da' | 'us'): {
   return { value, next: off };
 }
 
-/** The policy's view of one whole PDU frame (command_length bytes); undefined when it does not parse. */
-export function decodeView(b: Uint8Array, tables: ViewTables): PolicyPdu | undefined {
+/**
+ * The policy's view of one whole PDU frame (command_length bytes); undefined
+ * when it does not parse. `proto` is the view's prototype (the prelude's,
+ * which carries `reply` and `replyQuery`), Object.prototype by default.
+ */
+export function decodeView(b: Uint8Array, tables: ViewTables, proto?: object): PolicyPdu | undefined {
   if (b.length < HEADER) return undefined;
   const def = tables.commands[u32(b, 4)];
   if (!def) return undefined;
-  const pdu: PolicyPdu = { command: def[0], sequence_number: u32(b, 12) };
+  const pdu: PolicyPdu = proto ? (Object.create(proto) as PolicyPdu) : ({} as PolicyPdu);
+  pdu.command = def[0];
+  pdu.sequence_number = u32(b, 12);
   return walk(b, tables, pdu) === undefined ? derive(pdu) : undefined;
 }
 

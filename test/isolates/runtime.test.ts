@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
 import { TenantRuntime, type RuntimeHost } from '../../src/isolates/tenant-runtime';
 import { ManualClock } from '../../src/util/clock';
+import { encodePdu } from '../../src/wire/codec';
 
 const limits = parseConfig(stringify({ tenants: [{ id: 't' }] }), { file: 't', env: {} }).tenants[0]!.limits;
 const host: RuntimeHost = { call: async () => null, log: () => {}, view: () => [] };
@@ -40,6 +41,53 @@ describe('TenantRuntime: lazy isolates and eviction', () => {
     assert.match((o as { message: string }).message, /p\.ts:2:\d+/);
     assert.equal((await rt.load(SOURCE, 'p.ts', true)).ok, true);
     assert.equal((await rt.dispatch('pdu', pdu(2))).kind, 'reply');
+    rt.dispose();
+  });
+});
+
+describe('TenantRuntime: PDUs as raw frames (the sandbox path)', () => {
+  const session = { kind: 'esme', sessionId: 's', systemId: 't', clientAddr: '' };
+  const frame = (text: string, seq = 1): Uint8Array => new Uint8Array(encodePdu('submit_sm', seq, 0, { destination_addr: '316', short_message: Buffer.from(text) }));
+
+  it('the view is built in the isolate; reply works destructured, stays out of a spread, and answers only its own PDU', async () => {
+    const rt = new TenantRuntime('t', limits, { tenant: 't', config: {}, routing: {} }, host, {});
+    const policy = `
+      let stolen;
+      smpp.onPdu('submit_sm', (pdu) => {
+        const t = pdu.text;
+        if (t === 'spread') return pdu.reply({ message_id: Object.keys({ ...pdu }).includes('reply') ? 'leaks' : 'fields-only:' + ({ ...pdu }).destination_addr });
+        if (t === 'destructured') { const { reply, sequence_number } = pdu; return reply({ message_id: 'seq' + sequence_number }); }
+        if (t === 'keep') { stolen = pdu.reply; return pdu.reply({ message_id: 'kept' }); }
+        if (t === 'steal') { stolen({ message_id: 'stolen' }); return undefined; }
+        if (t === 'detached') { try { return Object.getOwnPropertyDescriptor(Object.getPrototypeOf(pdu), 'reply').get.call({})({}); } catch (e) { return pdu.reply({ message_id: e.name }); } }
+        return pdu.reply({ message_id: 'echo:' + t });
+      });`;
+    assert.equal((await rt.load(policy, 'p.ts', true)).ok, true);
+    const go = (text: string, seq = 1) => rt.dispatch('pdu', { frame: frame(text, seq), session });
+    assert.deepEqual(await go('hello'), { kind: 'reply', status: 0, fields: { message_id: 'echo:hello' } });
+    assert.deepEqual(await go('spread'), { kind: 'reply', status: 0, fields: { message_id: 'fields-only:316' } });
+    assert.deepEqual(await go('destructured', 42), { kind: 'reply', status: 0, fields: { message_id: 'seq42' } });
+    assert.deepEqual(await go('keep'), { kind: 'reply', status: 0, fields: { message_id: 'kept' } });
+    // A reply function kept from an earlier PDU answers that PDU (long gone), never this one: this one gets the default.
+    assert.deepEqual(await go('steal'), { kind: 'default' });
+    assert.deepEqual(await go('detached'), { kind: 'reply', status: 0, fields: { message_id: 'TypeError' } });
+    // Many in one entry, each its own answer.
+    const many = await Promise.all(Array.from({ length: 40 }, (_, i) => go(`m${i}`, i)));
+    assert.deepEqual(many.map((o) => (o as unknown as { fields: { message_id: string } }).fields.message_id), Array.from({ length: 40 }, (_, i) => `echo:m${i}`));
+    rt.dispose();
+  });
+
+  it('a policy that breaks the built-ins its own views use loses only its own PDUs', async () => {
+    const rt = new TenantRuntime('t', limits, { tenant: 't', config: {}, routing: {} }, host, {});
+    const policy = `
+      smpp.onPdu('submit_sm', (pdu) => {
+        if (pdu.text === 'break') String.fromCharCode = () => { throw new Error('mine'); };
+        return pdu.reply({ message_id: 'ok' });
+      });`;
+    assert.equal((await rt.load(policy, 'p.ts', true)).ok, true);
+    assert.deepEqual(await rt.dispatch('pdu', { frame: frame('break'), session }), { kind: 'reply', status: 0, fields: { message_id: 'ok' } });
+    const after = await rt.dispatch('pdu', { frame: frame('next'), session });
+    assert.equal(after.kind, 'error', 'its next view cannot be built: answered ESME_RSYSERR by the core');
     rt.dispose();
   });
 });
