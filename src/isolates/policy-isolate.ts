@@ -87,8 +87,8 @@ function findUp(rel: string): string {
 }
 
 let preludeSource: string | undefined;
-function prelude(): string {
-  return (preludeSource ??= readFileSync(findUp('sandbox/prelude.js'), 'utf8'));
+function preludeWithView(): string {
+  return (preludeSource ??= `${pduBundle()}\n${readFileSync(findUp('sandbox/prelude.js'), 'utf8')}`);
 }
 
 export function classify(err: unknown): EntryError {
@@ -124,12 +124,6 @@ export function wrapTopLevel(js: string): string {
 }
 
 let instances = 0;
-/** Run the PDU view script (src/isolates/pdu-bundle.ts) in a fresh context. */
-async function installPduView(isolate: ivm.Isolate, context: ivm.Context): Promise<void> {
-  const script = await isolate.compileScript(pduBundle(), { filename: '<sluice-pdu>' });
-  await script.run(context, { timeout: 1000 });
-  script.release();
-}
 
 /** Route what the prelude sent: `[op, id, data]` items (`['reply', id, status, message_id]` for the common answer), from an entry's return value or a late batch. */
 function route(hooks: IsolateHooks, items: unknown[]): void {
@@ -209,7 +203,10 @@ export class PolicyIsolate {
     try {
       const context = await isolate.createContext();
       const jail = context.global;
-      await jail.set(
+      // Our own setup runs with synchronous calls: plain values and two
+      // callbacks on a fresh context, no code of the tenant's, microseconds
+      // of work; each asynchronous call would cost a thread hop both ways.
+      jail.setSync(
         '__sluice_send',
         new ivm.Callback(
           (op: string, _id: number, data: unknown) => {
@@ -218,7 +215,7 @@ export class PolicyIsolate {
           { ignored: true },
         ),
       );
-      await jail.set('__sluice_view', new ivm.Callback((name: string) => hooks.view(String(name))));
+      jail.setSync('__sluice_view', new ivm.Callback((name: string) => hooks.view(String(name))));
       const bootRecord = {
         ...boot,
         statusNames: STATUS,
@@ -230,14 +227,14 @@ export class PolicyIsolate {
           maxPending: limits.maxPending,
         },
       };
-      await jail.set('__sluice_boot', JSON.stringify(bootRecord));
-      await installPduView(isolate, context);
-      const pre = await isolate.compileScript(prelude(), { filename: '<sluice>' });
+      jail.setSync('__sluice_boot', JSON.stringify(bootRecord));
+      // The PDU view module (src/isolates/pdu-bundle.ts), then the prelude, as one script.
+      const pre = await isolate.compileScript(preludeWithView(), { filename: '<sluice>' });
       await pre.run(context, { timeout: 1000 });
       pre.release();
       self = new PolicyIsolate(isolate, context, limits, hooks);
-      self.entryRef = await jail.get('__sluice_enter', { reference: true });
-      await jail.delete('__sluice_enter');
+      self.entryRef = jail.getSync('__sluice_enter', { reference: true });
+      jail.deleteSync('__sluice_enter');
       let script: ivm.Script;
       try {
         script = await isolate.compileScript(wrapTopLevel(js), { filename });
