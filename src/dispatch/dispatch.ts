@@ -56,24 +56,27 @@ export function dispatchRequest(
     ctx.logger.warn({ command: req.command, deadline_ms: ctx.deadlineMs }, 'handler missed its deadline, answering ESME_RSYSERR');
     answer(session, req, { kind: 'status', status: ESME_RSYSERR });
   });
-  let p: Promise<PduOutcome>;
+  const done = (err: unknown, outcome?: PduOutcome): void => {
+    // A result after the deadline is discarded: the PDU was already answered.
+    if (!deadline.settle()) return;
+    if (err === undefined && outcome) {
+      applyOutcome(ctx, session, req, outcome, fallback);
+      return;
+    }
+    ctx.counters.errors++;
+    ctx.logger.warn({ command: req.command, err: (err as Error)?.message }, 'handler failed, answering ESME_RSYSERR');
+    answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+  };
   try {
-    p = ctx.policy.pduFrame && req.raw ? ctx.policy.pduFrame(ctx.tenant, req.raw, info) : ctx.policy.pdu(ctx.tenant, toPolicyPdu(req), info);
+    if (ctx.policy.pduFrame && req.raw) ctx.policy.pduFrame(ctx.tenant, req.raw, info, done);
+    else
+      ctx.policy.pdu(ctx.tenant, toPolicyPdu(req), info).then(
+        (outcome) => done(undefined, outcome),
+        (err: unknown) => done(err ?? new Error('handler failed')),
+      );
   } catch (err) {
-    p = Promise.reject(err);
+    done(err ?? new Error('handler failed'));
   }
-  p.then(
-    (outcome) => {
-      // A result after the deadline is discarded: the PDU was already answered.
-      if (deadline.settle()) applyOutcome(ctx, session, req, outcome, fallback);
-    },
-    (err: unknown) => {
-      if (!deadline.settle()) return;
-      ctx.counters.errors++;
-      ctx.logger.warn({ command: req.command, err: (err as Error)?.message }, 'handler failed, answering ESME_RSYSERR');
-      answer(session, req, { kind: 'status', status: ESME_RSYSERR });
-    },
-  );
 }
 
 function applyOutcome(ctx: DispatchContext, session: SmppSession, req: InboundRequest, outcome: PduOutcome, fallback: DefaultAction): void {

@@ -43,11 +43,12 @@ export interface PolicyHost {
   /** Authorise an inbound bind. No handler → reject. */
   bind(tenant: string, req: BindRequest): Promise<BindDecision>;
   /**
-   * Optional: the same, from the PDU's raw frame. A host that crosses a
-   * process boundary sends these bytes and builds the policy's view on the
-   * far side, which is cheaper than copying the decoded object.
+   * Optional: the same as `pdu`, from the PDU's raw frame, answered through
+   * `done` exactly once (no promise per PDU). A host that crosses a process
+   * boundary sends these bytes and builds the policy's view on the far side,
+   * which is cheaper than decoding here and copying the object.
    */
-  pduFrame?(tenant: string, frame: Uint8Array, session: SessionInfo): Promise<PduOutcome>;
+  pduFrame?(tenant: string, frame: Uint8Array, session: SessionInfo, done: (err: Error | undefined, outcome?: PduOutcome) => void): void;
   /** A message PDU from an ESME or from an upstream SMSC. */
   pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome>;
   /**

@@ -420,20 +420,26 @@ export class SandboxPool implements PolicyHost {
 
   /** Send one call to the tenant's sandbox process; always settles. */
   private call(tenant: string, kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown): Promise<SandboxOutcome> {
+    return new Promise((resolve) => this.dispatchTo(tenant, kind, payload, resolve));
+  }
+
+  /** The same, answered through `done` exactly once: the hot path, no promise per PDU. */
+  private dispatchTo(tenant: string, kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown, done: (o: SandboxOutcome) => void): void {
     const t = this.tenants.get(tenant);
-    if (!t || t.source === undefined) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant has no policy' });
-    if (t.quarantined) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant is quarantined' });
-    if (this.clock.now() < t.penaltyUntil) return Promise.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant is penalised after a sandbox crash' });
+    if (!t || t.source === undefined) return done({ kind: 'error', reason: 'unavailable', message: 'tenant has no policy' });
+    if (t.quarantined) return done({ kind: 'error', reason: 'unavailable', message: 'tenant is quarantined' });
+    if (this.clock.now() < t.penaltyUntil) return done({ kind: 'error', reason: 'unavailable', message: 'tenant is penalised after a sandbox crash' });
     const p = this.procs[t.proc]!;
-    if (p.restarting) return p.restarting.then(() => (this.stopped ? { kind: 'error', reason: 'unavailable', message: 'sandbox stopping' } : this.call(tenant, kind, payload)));
+    if (p.restarting) {
+      void p.restarting.then(() => (this.stopped ? done({ kind: 'error', reason: 'unavailable', message: 'sandbox stopping' }) : this.dispatchTo(tenant, kind, payload, done)));
+      return;
+    }
     const id = ++this.nextId;
-    return new Promise((resolve) => {
-      p.inFlight.set(id, { tenant, startedAt: this.clock.now(), resolve });
-      if (!this.send(p, { t: 'dispatch', id, tenant, kind, payload })) {
-        p.inFlight.delete(id);
-        resolve({ kind: 'error', reason: 'crash', message: 'sandbox process is not running' });
-      }
-    });
+    p.inFlight.set(id, { tenant, startedAt: this.clock.now(), resolve: done });
+    if (!this.send(p, { t: 'dispatch', id, tenant, kind, payload })) {
+      p.inFlight.delete(id);
+      done({ kind: 'error', reason: 'crash', message: 'sandbox process is not running' });
+    }
   }
 
   // ---- PolicyHost ------------------------------------------------------------------------
@@ -461,29 +467,31 @@ export class SandboxPool implements PolicyHost {
   }
 
   pdu(tenant: string, pdu: PolicyPdu, session: SessionInfo): Promise<PduOutcome> {
-    return this.pduCall(tenant, { pdu, session });
+    return new Promise((resolve, reject) => this.pduCall(tenant, { pdu, session }, (err, o) => (err ? reject(err) : resolve(o!))));
   }
 
-  pduFrame(tenant: string, frame: Uint8Array, session: SessionInfo): Promise<PduOutcome> {
-    return this.pduCall(tenant, { frame, session });
+  pduFrame(tenant: string, frame: Uint8Array, session: SessionInfo, done: (err: Error | undefined, outcome?: PduOutcome) => void): void {
+    this.pduCall(tenant, { frame, session }, done);
   }
 
-  private async pduCall(tenant: string, payload: unknown): Promise<PduOutcome> {
-    const t = this.tenants.get(tenant);
-    const o = await this.call(tenant, 'pdu', payload);
-    if (o.kind === 'throttled' && t && o.retryInMs) t.throttledUntil = this.clock.now() + Math.min(o.retryInMs, 1000);
-    switch (o.kind) {
-      case 'default':
-        return { kind: 'default' };
-      case 'reply':
-        return o.fields ? { kind: 'reply', status: o.status, fields: o.fields } : { kind: 'reply', status: o.status };
-      case 'throttled':
-        return { kind: 'reply', status: ESME_RTHROTTLED };
-      case 'error':
-        throw new Error(`${o.reason}: ${o.message}`);
-      default:
-        throw new Error('handler gave no answer');
-    }
+  private pduCall(tenant: string, payload: unknown, done: (err: Error | undefined, outcome?: PduOutcome) => void): void {
+    this.dispatchTo(tenant, 'pdu', payload, (o) => {
+      switch (o.kind) {
+        case 'default':
+        case 'reply':
+          // The sandbox's answer is already plain data of this shape.
+          return done(undefined, o);
+        case 'throttled': {
+          const t = this.tenants.get(tenant);
+          if (t && o.retryInMs) t.throttledUntil = this.clock.now() + Math.min(o.retryInMs, 1000);
+          return done(undefined, { kind: 'reply', status: ESME_RTHROTTLED });
+        }
+        case 'error':
+          return done(new Error(`${o.reason}: ${o.message}`));
+        default:
+          return done(new Error('handler gave no answer'));
+      }
+    });
   }
 
   session(tenant: string, event: SessionEvent, session: SessionInfo): void {
