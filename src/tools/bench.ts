@@ -152,7 +152,10 @@ function startServer(kind: string): Promise<ServerChild> {
 }
 
 export interface CompareOptions {
+  /** Per throughput case, split over `rounds` turns of the three servers. */
   durationMs: number;
+  /** Rounds per throughput case (default 3). */
+  rounds?: number;
   idleSessions: number;
   tenants: number;
   print: (line: string) => void;
@@ -190,36 +193,49 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     { window: 64, esmes: 4 },
   ];
   const labels: Record<string, string> = { raw: 'npm smpp echo', inproc: 'sluice in-process echo', sandbox: 'sluice sandboxed echo' };
-  o.print(`Sluice bench — ${o.durationMs} ms per case; each server in its own process, the load generator in this one`);
+  const rounds = Math.max(1, o.rounds ?? 3);
+  const slice = Math.max(500, Math.round(o.durationMs / rounds));
+  o.print(`Sluice bench — each case ${rounds} rounds of ${slice} ms, the three servers taking turns (a shared machine drifts; ratios are taken within a round); each server in its own process, the load generator in this one`);
   for (const c of cases) {
-    const results: Record<string, LoadResult> = {};
-    for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
-      const srv = await startServer(kind);
-      try {
-        await runLoad({ port: srv.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: Math.min(500, o.durationMs) });
-        results[kind] = await runLoad({ port: srv.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: o.durationMs });
-      } finally {
-        srv.stop();
+    // Servers stay up across rounds; each round measures raw, in-process and sandboxed back to back.
+    const servers: Record<string, ServerChild> = {};
+    const runs: Record<string, LoadResult[]> = { raw: [], inproc: [], sandbox: [] };
+    try {
+      for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
+        servers[kind] = await startServer(kind);
+        await runLoad({ port: servers[kind].port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: Math.min(500, o.durationMs) });
       }
-      o.print(formatLoad(`${labels[kind]} w=${c.window} x${c.esmes}`, results[kind]!));
+      for (let r = 0; r < rounds; r++) {
+        for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
+          runs[kind]!.push(await runLoad({ port: servers[kind]!.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: slice }));
+        }
+      }
+    } finally {
+      for (const s of Object.values(servers)) s.stop();
     }
+    const byRate = (xs: LoadResult[]): LoadResult => [...xs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(xs.length / 2)]!;
+    const ratio = (a: string, b: string): number => median(runs[a]!.map((x, i) => x.perSecond / runs[b]![i]!.perSecond));
+    for (const kind of ['raw', 'inproc', 'sandbox'] as const) o.print(formatLoad(`${labels[kind]} w=${c.window} x${c.esmes}`, byRate(runs[kind]!)));
     const key = `w${c.window}x${c.esmes}`;
-    const raw = results.raw!;
-    const inp = results.inproc!;
-    const sbx = results.sandbox!;
+    const raw = byRate(runs.raw!);
+    const inp = byRate(runs.inproc!);
+    const sbx = byRate(runs.sandbox!);
+    const p50 = (kind: string): number => median(runs[kind]!.map((x) => x.p50));
     Object.assign(figures, {
       [`${key}.raw_per_s`]: raw.perSecond,
       [`${key}.inproc_per_s`]: inp.perSecond,
       [`${key}.sandbox_per_s`]: sbx.perSecond,
-      [`${key}.inproc_vs_raw`]: inp.perSecond / raw.perSecond,
-      [`${key}.sandbox_vs_raw`]: sbx.perSecond / raw.perSecond,
-      [`${key}.sandbox_vs_inproc`]: sbx.perSecond / inp.perSecond,
-      [`${key}.inproc_p50_ms`]: inp.p50,
-      [`${key}.sandbox_p50_ms`]: sbx.p50,
+      [`${key}.inproc_vs_raw`]: ratio('inproc', 'raw'),
+      [`${key}.sandbox_vs_raw`]: ratio('sandbox', 'raw'),
+      [`${key}.sandbox_vs_inproc`]: ratio('sandbox', 'inproc'),
+      [`${key}.raw_p50_ms`]: p50('raw'),
+      [`${key}.inproc_p50_ms`]: p50('inproc'),
+      [`${key}.sandbox_p50_ms`]: p50('sandbox'),
     });
+    const each = runs.sandbox!.map((x, i) => (x.perSecond / runs.raw![i]!.perSecond).toFixed(2)).join(' ');
     o.print(
-      `  → window ${c.window}, ${c.esmes} ESME(s): in-process/raw ${(inp.perSecond / raw.perSecond).toFixed(2)}×, sandbox/raw ${(sbx.perSecond / raw.perSecond).toFixed(2)}×, ` +
-        `sandbox/in-process ${(sbx.perSecond / inp.perSecond).toFixed(2)}×; p50 raw ${raw.p50.toFixed(3)} / in-process ${inp.p50.toFixed(3)} / sandbox ${sbx.p50.toFixed(3)} ms`,
+      `  → window ${c.window}, ${c.esmes} ESME(s), median of ${rounds} rounds: in-process/raw ${ratio('inproc', 'raw').toFixed(2)}×, sandbox/raw ${ratio('sandbox', 'raw').toFixed(2)}× (rounds: ${each}), ` +
+        `sandbox/in-process ${ratio('sandbox', 'inproc').toFixed(2)}×; p50 raw ${p50('raw').toFixed(3)} / in-process ${p50('inproc').toFixed(3)} / sandbox ${p50('sandbox').toFixed(3)} ms`,
     );
   }
 
