@@ -198,7 +198,16 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
       const type = data[off + 4]!;
       const body = data.subarray(off + HEAD, off + 4 + len);
       off += 4 + len;
-      this.onMessage(this.decode(type, body));
+      let m: In;
+      try {
+        m = this.decode(type, body);
+      } catch (err) {
+        // A frame that does not decode: the other side is broken (or worse); stop listening to it.
+        this.closed = true;
+        this.socket.destroy(new Error(`sandbox channel: frame of type ${type} does not decode: ${(err as Error).message}`));
+        return;
+      }
+      this.onMessage(m);
     }
     if (off < data.length) this.pending = data.subarray(off);
   }

@@ -185,6 +185,10 @@ export class SandboxPool implements PolicyHost {
       this.onMessage(p, m);
       // Once per loop turn: the frames of every ESME read in this turn go in one write.
     }, 'immediate');
+    // A channel that breaks (a frame that does not decode) means a sandbox that cannot be trusted to go on: replace it.
+    (child.stdio[3] as Socket).on('close', () => {
+      if (p.child === child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     child.on('exit', (code, signal) => this.onExit(p, child, code, signal));
     child.on('error', (err) => this.log.error({ proc: p.index, err: err.message }, 'sandbox process error'));
   }

@@ -101,3 +101,23 @@ describe('sandbox channel', () => {
     c.destroy();
   });
 });
+
+describe('sandbox channel: frames that do not decode', () => {
+  it('a garbled structured clone or a short binary frame closes the channel and never throws into the reader', async () => {
+    for (const bad of [
+      Buffer.from([3, 0, 0, 0, 0, 0xff, 0x0d]), // GENERIC: not a V8 serialisation
+      Buffer.from([3, 0, 0, 0, 3, 1, 2]), // OUTCOME_REPLY shorter than its id and status
+      Buffer.from([2, 0, 0, 0, 1, 9]), // PDU with no room for its id
+    ]) {
+      const [c, d] = await socketPair();
+      const got: Msg[] = [];
+      const sink = new Channel<Msg, Msg>(d, (m) => got.push(m));
+      const closed = new Promise((r) => d.once('close', r));
+      c.write(bad);
+      await closed;
+      assert.equal(sink.open, false);
+      assert.equal(got.length, 0);
+      c.destroy();
+    }
+  });
+});

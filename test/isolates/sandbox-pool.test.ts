@@ -102,6 +102,25 @@ describe('sandbox processes', () => {
     c.close();
   });
 
+  it('a sandbox whose channel breaks is replaced like one that died; sessions stay, traffic resumes', async () => {
+    const c = await client(s, 'globex-app');
+    const child = s.sandbox.processOf('globex')!;
+    const pid = child.pid!;
+    // What a frame that does not decode leads to: the core stops listening to that process.
+    (child.stdio[3] as import('node:net').Socket).destroy();
+    for (let i = 0; i < 100 && (s.sandbox.processOf('globex')?.pid ?? pid) === pid; i++) await sleep(20);
+    assert.notEqual(s.sandbox.processOf('globex')?.pid ?? pid, pid, 'a new process');
+    let r;
+    for (let i = 0; i < 100; i++) {
+      r = await c.submit({ short_message: Buffer.from('back') });
+      if (r.command_status === 0) break;
+      await sleep(50);
+    }
+    assert.match(String(r!.fields.message_id), /-back$/);
+    assert.equal(s.gateway.sessions('globex').length, 1);
+    c.close();
+  });
+
   it('a policy file change on disk is picked up', async () => {
     const c = await client(s, 'globex-app');
     writeFileSync(path.join(dir, 'globex.ts'), ECHO.replace("'v1-'", "'disk-'"));
