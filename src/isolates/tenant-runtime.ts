@@ -74,7 +74,8 @@ interface Pending {
 }
 
 const MESSAGE_KINDS = new Set(['pdu']);
-const MAX_BATCH = 64;
+/** PDUs per isolate entry at most: smaller entries let results leave while the isolate works on the next (measured: 16 beat 64 at window 64, one ESME). */
+const MAX_BATCH = 16;
 
 export class TenantRuntime {
   private version: Version | undefined;
