@@ -37,7 +37,7 @@ export function pduBundle(): string {
 const defs = {
 ${defs.join(',\n')}
 };
-const done = Object.create(null);
+let done = Object.create(null);
 function require(name) {
   const key = name.slice(name.lastIndexOf('/') + 1);
   if (done[key]) return done[key];
@@ -48,13 +48,19 @@ function require(name) {
   def(exports, require);
   return exports;
 }
-// Loaded on the first PDU, not when the isolate starts: a cold start pays only the parse.
+// Loaded on the first PDU, not when the isolate starts: a cold start pays
+// only the parse. The load runs in the tenant's timed entry and realm, so it
+// can be cut short (a timeout) or fail (a policy that broke a built-in): it
+// counts as done only at its very end, and each attempt starts from clean
+// module state.
 let decodeView;
 let tables;
 global.__sluice_pdu = function (bytes, proto) {
   if (decodeView === undefined) {
-    decodeView = require('./view').decodeView;
+    done = Object.create(null);
+    const decode = require('./view').decodeView;
     tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
+    decodeView = decode;
   }
   return decodeView(bytes, tables, proto);
 };
