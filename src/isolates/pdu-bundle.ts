@@ -48,20 +48,22 @@ function require(name) {
   def(exports, require);
   return exports;
 }
-// Loaded on the first PDU, not when the isolate starts: a cold start pays
-// only the parse. The load runs in the tenant's timed entry and realm, so it
-// can be cut short (a timeout) or fail (a policy that broke a built-in): it
-// counts as done only at its very end, and each attempt starts from clean
-// module state.
+// Loaded now, as the isolate starts and before any tenant code: on a cold
+// start this runs on the isolate's thread while the policy compiles on the
+// sandbox's, and the first PDU does not pay for it. (Should a load ever be
+// cut short, the first call redoes it from clean module state; it counts as
+// done only at its very end.)
 let decodeView;
 let tables;
+function load() {
+  done = Object.create(null);
+  const decode = require('./view').decodeView;
+  tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
+  decodeView = decode;
+}
+load();
 global.__sluice_pdu = function (bytes, proto) {
-  if (decodeView === undefined) {
-    done = Object.create(null);
-    const decode = require('./view').decodeView;
-    tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
-    decodeView = decode;
-  }
+  if (decodeView === undefined) load();
   return decodeView(bytes, tables, proto);
 };
 })(globalThis);

@@ -60,6 +60,14 @@ export class EntryError extends Error {
   }
 }
 
+/** Thrown by a source thunk whose policy did not compile (the caller has the diagnostics already). */
+export class NotCompiled extends Error {
+  constructor() {
+    super('policy does not compile');
+    this.name = 'NotCompiled';
+  }
+}
+
 /** A policy that failed to load: the message and, where known, its position in the tenant's source. */
 export class PolicyLoadError extends Error {
   constructor(
@@ -185,7 +193,7 @@ export class PolicyIsolate {
    * `startupMs`. Throws PolicyLoadError (position in the compiled script;
    * the caller maps it to the tenant's source) if the policy does not start.
    */
-  static async create(js: string, filename: string, limits: IsolateLimits, boot: BootInfo, hooks: IsolateHooks): Promise<PolicyIsolate> {
+  static async create(js: string | (() => string), filename: string, limits: IsolateLimits, boot: BootInfo, hooks: IsolateHooks): Promise<PolicyIsolate> {
     let self: PolicyIsolate | undefined;
     const isolate = new ivm.Isolate({
       memoryLimit: limits.memoryMb,
@@ -228,10 +236,23 @@ export class PolicyIsolate {
         },
       };
       jail.setSync('__sluice_boot', JSON.stringify(bootRecord));
-      // The PDU view module (src/isolates/pdu-bundle.ts), then the prelude, as one script.
-      const pre = await isolate.compileScript(preludeWithView(), { filename: '<sluice>' });
-      await pre.run(context, { timeout: 1000 });
-      pre.release();
+      // The PDU view module (src/isolates/pdu-bundle.ts), then the prelude, as
+      // one script, on the isolate's thread; meanwhile a policy given as a
+      // thunk compiles on this one (a cold start does both at once).
+      const preluded = (async () => {
+        const pre = await isolate.compileScript(preludeWithView(), { filename: '<sluice>' });
+        await pre.run(context, { timeout: 1000 });
+        pre.release();
+      })();
+      if (typeof js === 'function') {
+        try {
+          js = js();
+        } catch (err) {
+          await preluded.catch(() => undefined);
+          throw err;
+        }
+      }
+      await preluded;
       self = new PolicyIsolate(isolate, context, limits, hooks);
       self.entryRef = jail.getSync('__sluice_enter', { reference: true });
       jail.deleteSync('__sluice_enter');
@@ -259,7 +280,7 @@ export class PolicyIsolate {
       return self;
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
-      if (err instanceof PolicyLoadError) throw err;
+      if (err instanceof PolicyLoadError || err instanceof NotCompiled) throw err;
       const e = classify(err);
       throw new PolicyLoadError(e.failure === 'memory' ? `exceeded memory_mb ${limits.memoryMb} while starting` : `could not start: ${e.message}`);
     }

@@ -3,7 +3,7 @@ import { Backoff } from '../binds/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { KeyedDeadlines } from '../util/deadline';
 import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from './compile';
-import { EntryError, PolicyIsolate, PolicyLoadError, type BootInfo, type IsolateLimits } from './policy-isolate';
+import { EntryError, NotCompiled, PolicyIsolate, PolicyLoadError, type BootInfo, type IsolateLimits } from './policy-isolate';
 
 /**
  * One tenant's policy inside a sandbox process: its current version, the
@@ -217,16 +217,21 @@ export class TenantRuntime {
     return { file: v.filename, line: 0, column: 0, message: (err as Error).message };
   }
 
-  private createIsolate(v: Version): Promise<PolicyIsolate> {
+  /** Start an isolate for a version, or for one a thunk compiles while the isolate's context and prelude start. */
+  private createIsolate(source: Version | (() => Version)): Promise<PolicyIsolate> {
     let iso: PolicyIsolate | undefined;
+    let v = typeof source === 'function' ? undefined : source;
     const hooks = {
-      result: (id: number, outcome: unknown) => this.onResult(id, outcome as SandboxOutcome, v),
+      // Results come only from entries, after the policy's top level ran: `v` is known by then.
+      result: (id: number, outcome: unknown) => this.onResult(id, outcome as SandboxOutcome, v!),
       call: (id: number, call: { op: string; origin: number; args: unknown }) => this.onCall(iso!, id, call),
       log: (e: { level: string; msg: string; fields?: unknown; dropped?: number }) => this.onLog(e),
       view: (name: string) => JSON.stringify(this.host.view(this.tenant, name) ?? []),
       fatal: (message: string) => this.onFatal(iso, message),
     };
-    return PolicyIsolate.create(v.js, v.filename, this.isolateLimits(), this.boot, hooks).then((i) => {
+    const js = v ? v.js : (): string => (v = (source as () => Version)()).js;
+    const filename = v ? v.filename : this.deferred!.filename;
+    return PolicyIsolate.create(js, filename, this.isolateLimits(), this.boot, hooks).then((i) => {
       iso = i;
       this.callOrigin.set(i, new Map());
       return i;
@@ -293,12 +298,19 @@ export class TenantRuntime {
   private async current(): Promise<PolicyIsolate | undefined> {
     if (this.live && !this.live.isDisposed) return this.live;
     if (this.state === 'quarantined' || this.state === 'failed') return undefined;
-    if (!this.compileDeferred() || !this.version) return undefined;
+    if (!this.version && !this.deferred) return undefined;
     if (this.state === 'backoff' && this.clock.now() < this.retryAt) return undefined;
     if (!this.starting) {
-      const v = this.version;
+      let v = this.version;
       this.state = 'starting';
-      this.starting = this.createIsolate(v).then(
+      // A registration not compiled yet (a cold start) compiles while the isolate starts.
+      const source =
+        v ??
+        ((): Version => {
+          if (!this.compileDeferred() || !this.version) throw new NotCompiled();
+          return (v = this.version);
+        });
+      this.starting = this.createIsolate(source).then(
         (iso) => {
           this.starting = undefined;
           if (this.version !== v) {
@@ -311,8 +323,10 @@ export class TenantRuntime {
         },
         (err: unknown) => {
           this.starting = undefined;
+          // compileDeferred has set the state, the error and the log line.
+          if (err instanceof NotCompiled) return undefined;
           this.state = 'failed';
-          this.loadError = this.diagnostic(err, v).message;
+          this.loadError = v ? this.diagnostic(err, v).message : (err as Error).message;
           this.host.log(this.tenant, 'error', 'policy failed to start', { error: this.loadError });
           return undefined;
         },
