@@ -114,7 +114,10 @@ export class Gateway implements EsmeHost {
         server: this.server,
         reconnectBaseMs: this.opts.reconnectBaseMs,
       });
-      const bindInfo = (sessionId: string): SessionInfo => ({ kind: 'bind', sessionId, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name });
+      // One frozen view per SMPP session of the bind (the channel to a sandbox serialises each view once).
+      let info: SessionInfo | undefined;
+      const bindInfo = (sessionId: string): SessionInfo =>
+        info?.sessionId === sessionId ? info : (info = Object.freeze({ kind: 'bind', sessionId, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name }));
       bind.on('request', (pdu, session) => {
         const fallback = OUTBOUND_DEFAULTS[pdu.command];
         if (!fallback) {

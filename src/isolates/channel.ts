@@ -78,7 +78,7 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   constructor(
     private readonly socket: Duplex,
     private readonly onMessage: (m: In) => void,
-    private readonly mode: 'microtask' | 'immediate' = 'microtask',
+    private readonly mode: 'microtask' | 'immediate' = 'immediate',
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => (this.closed = true));
