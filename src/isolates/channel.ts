@@ -167,9 +167,12 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
       if (done) setImmediate(done);
       return;
     }
-    const out = this.buf.subarray(0, this.pos);
-    // The socket may hold on to what it was given: the next frames go to a fresh buffer.
-    this.buf = Buffer.allocUnsafe(Math.max(16 * 1024, Math.min(this.buf.length, 1024 * 1024)));
+    // The socket may hold on to what it is given, so it gets a copy of just
+    // the frames (small ones come from Node's buffer pool) and the working
+    // buffer is reused; one that grew past 1 MB for a large message shrinks back.
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    if (this.buf.length > 1024 * 1024) this.buf = Buffer.allocUnsafe(16 * 1024);
     this.pos = 0;
     this.socket.write(out, done ? () => done() : undefined);
   }
