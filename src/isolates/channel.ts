@@ -17,6 +17,12 @@ const GENERIC = 0;
 const PDU = 1;
 const OUTCOME_DEFAULT = 2;
 const OUTCOME_REPLY = 3;
+/** A session view, sent once before the first PDU that names it by number. */
+const SESSION = 4;
+/** The sender forgot its session numbers; so does the receiver. */
+const SESSIONS_RESET = 5;
+/** Session numbers a sender hands out before it starts over (bounds the receiver's map). */
+const MAX_SESSIONS = 4096;
 
 const HEAD = 5;
 /** Largest frame either side accepts: far above any PDU or policy source. */
@@ -63,10 +69,11 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   private pos = 0;
   private scheduled = false;
   private pending: Buffer | undefined;
-  /** Serialised session views, reused while the same object is passed. */
-  private readonly sessionBytes = new WeakMap<object, Buffer>();
-  /** The other side's session views, parsed once. */
-  private readonly sessions = new Map<string, object>();
+  /** Numbers of the session views sent so far (each view object is sent once). */
+  private sessionNumbers = new WeakMap<object, number>();
+  private sessionsSent = 0;
+  /** The other side's session views, by number. */
+  private readonly sessions = new Map<number, object>();
   private closed = false;
 
   /**
@@ -117,24 +124,39 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   }
 
   private writePdu(m: PduDispatch): void {
-    let session = this.sessionBytes.get(m.payload.session);
-    if (!session) {
-      session = Buffer.from(JSON.stringify(m.payload.session));
-      this.sessionBytes.set(m.payload.session, session);
-    }
+    const session = this.sessionNumber(m.payload.session);
     const tenantLen = Buffer.byteLength(m.tenant);
     const frame = m.payload.frame;
-    this.head(PDU, 8 + 1 + tenantLen + 2 + session.length + frame.length);
+    this.head(PDU, 8 + 1 + tenantLen + 4 + frame.length);
     let p = this.pos;
     this.buf.writeDoubleLE(m.id, p);
     this.buf[p + 8] = tenantLen;
     this.buf.write(m.tenant, p + 9);
     p += 9 + tenantLen;
-    this.buf.writeUInt16LE(session.length, p);
-    session.copy(this.buf, p + 2);
-    p += 2 + session.length;
+    this.buf.writeUInt32LE(session, p);
+    p += 4;
     this.buf.set(frame, p);
     this.pos = p + frame.length;
+  }
+
+  /** The number the other side knows this session view by; sends the view first if it does not know it yet. */
+  private sessionNumber(view: object): number {
+    const known = this.sessionNumbers.get(view);
+    if (known !== undefined) return known;
+    if (this.sessionsSent >= MAX_SESSIONS) {
+      this.head(SESSIONS_RESET, 0);
+      this.sessionNumbers = new WeakMap();
+      this.sessionsSent = 0;
+    }
+    const n = ++this.sessionsSent;
+    this.sessionNumbers.set(view, n);
+    const json = JSON.stringify(view);
+    const len = Buffer.byteLength(json);
+    this.head(SESSION, 4 + len);
+    this.buf.writeUInt32LE(n, this.pos);
+    this.buf.write(json, this.pos + 4);
+    this.pos += 4 + len;
+    return n;
   }
 
   /** Room for a frame of `len` body bytes, and its header. */
@@ -201,7 +223,7 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
       const type = data[off + 4]!;
       const body = data.subarray(off + HEAD, off + 4 + len);
       off += 4 + len;
-      let m: In;
+      let m: In | undefined;
       try {
         m = this.decode(type, body);
       } catch (err) {
@@ -210,29 +232,29 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
         this.socket.destroy(new Error(`sandbox channel: frame of type ${type} does not decode: ${(err as Error).message}`));
         return;
       }
-      this.onMessage(m);
+      if (m !== undefined) this.onMessage(m);
     }
     if (off < data.length) this.pending = data.subarray(off);
   }
 
-  private decode(type: number, b: Buffer): In {
+  /** One frame as a message; undefined for the channel's own bookkeeping frames. Throws on a frame that does not decode. */
+  private decode(type: number, b: Buffer): In | undefined {
     switch (type) {
       case PDU: {
         const id = b.readDoubleLE(0);
         const tenantLen = b[8]!;
         const tenant = b.toString('utf8', 9, 9 + tenantLen);
-        let p = 9 + tenantLen;
-        const sessionLen = b.readUInt16LE(p);
-        const key = b.toString('utf8', p + 2, p + 2 + sessionLen);
-        p += 2 + sessionLen;
-        let session = this.sessions.get(key);
-        if (!session) {
-          if (this.sessions.size >= 4096) this.sessions.clear();
-          session = JSON.parse(key) as object;
-          this.sessions.set(key, session);
-        }
-        return { t: 'dispatch', id, tenant, kind: 'pdu', payload: { frame: b.subarray(p), session } } as unknown as In;
+        const p = 9 + tenantLen;
+        const session = this.sessions.get(b.readUInt32LE(p));
+        if (!session) throw new Error('PDU names a session view it never sent');
+        return { t: 'dispatch', id, tenant, kind: 'pdu', payload: { frame: b.subarray(p + 4), session } } as unknown as In;
       }
+      case SESSION:
+        this.sessions.set(b.readUInt32LE(0), JSON.parse(b.toString('utf8', 4)) as object);
+        return undefined;
+      case SESSIONS_RESET:
+        this.sessions.clear();
+        return undefined;
       case OUTCOME_DEFAULT:
         return { t: 'outcome', id: b.readDoubleLE(0), outcome: { kind: 'default' } } as unknown as In;
       case OUTCOME_REPLY: {

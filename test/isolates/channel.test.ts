@@ -51,6 +51,15 @@ describe('sandbox channel', () => {
     assert.equal((m2!.payload as { session: unknown }).session, p.session, 'a session view is parsed once');
   });
 
+  it('names sessions by number: each view crosses once, and after 4096 of them both sides start over', async () => {
+    const frame = encodePdu('enquire_link', 1, 0);
+    const views = Array.from({ length: 5000 }, (_, i) => ({ kind: 'esme', sessionId: `s${i}`, systemId: 'x', clientAddr: '' }));
+    for (let round = 0; round < 2; round++) for (let i = 0; i < views.length; i++) tx.send({ t: 'dispatch', id: i, tenant: 't', kind: 'pdu', payload: { frame, session: views[i]! } });
+    const ms = await receive(10_000);
+    assert.equal(ms.length, 10_000);
+    ms.forEach((m, i) => assert.deepEqual((m.payload as { session: unknown }).session, views[i % 5000]));
+  });
+
   it('carries the common answers in binary and everything else as a structured clone', async () => {
     const outcomes = [
       { kind: 'default' },
@@ -108,6 +117,7 @@ describe('sandbox channel: frames that do not decode', () => {
       Buffer.from([3, 0, 0, 0, 0, 0xff, 0x0d]), // GENERIC: not a V8 serialisation
       Buffer.from([3, 0, 0, 0, 3, 1, 2]), // OUTCOME_REPLY shorter than its id and status
       Buffer.from([2, 0, 0, 0, 1, 9]), // PDU with no room for its id
+      Buffer.from([15, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x74, 7, 0, 0, 0]), // PDU naming a session view never sent
     ]) {
       const [c, d] = await socketPair();
       const got: Msg[] = [];
