@@ -76,16 +76,9 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   private readonly sessions = new Map<number, object>();
   private closed = false;
 
-  /**
-   * `immediate` (both sides use it): one write per loop turn, whatever the
-   * turn's reads or isolate completions produced; a write to the other
-   * process costs tens of µs here, far more than a frame. `microtask`:
-   * after the current run and its microtasks.
-   */
   constructor(
     private readonly socket: Duplex,
     private readonly onMessage: (m: In) => void,
-    private readonly mode: 'microtask' | 'immediate' = 'immediate',
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => (this.closed = true));
@@ -172,15 +165,18 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
     this.pos += HEAD;
   }
 
+  /**
+   * One write per loop turn, whatever the turn's reads or isolate completions
+   * produced (setImmediate runs later in the same turn): a write to the other
+   * process costs tens of µs here, far more than a frame.
+   */
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    const run = (): void => {
+    setImmediate(() => {
       this.scheduled = false;
       this.flush();
-    };
-    if (this.mode === 'microtask') queueMicrotask(run);
-    else setImmediate(run);
+    });
   }
 
   /** Write what is queued now; `done` runs once the socket has taken it. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { viewTables } from '../pdu/model';
+import { viewTables } from '../wire/codec';
 
 /**
  * The script that gives every tenant isolate `decodeView` (src/pdu/view.ts):
@@ -37,7 +37,7 @@ export function pduBundle(): string {
 const defs = {
 ${defs.join(',\n')}
 };
-let done = Object.create(null);
+const done = Object.create(null);
 function require(name) {
   const key = name.slice(name.lastIndexOf('/') + 1);
   if (done[key]) return done[key];
@@ -50,20 +50,11 @@ function require(name) {
 }
 // Loaded now, as the isolate starts and before any tenant code: on a cold
 // start this runs on the isolate's thread while the policy compiles on the
-// sandbox's, and the first PDU does not pay for it. (Should a load ever be
-// cut short, the first call redoes it from clean module state; it counts as
-// done only at its very end.)
-let decodeView;
-let tables;
-function load() {
-  done = Object.create(null);
-  const decode = require('./view').decodeView;
-  tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
-  decodeView = decode;
-}
-load();
+// sandbox's, and the first PDU does not pay for it. A load that fails fails
+// the isolate's start.
+const decodeView = require('./view').decodeView;
+const tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
 global.__sluice_pdu = function (bytes, proto) {
-  if (decodeView === undefined) load();
   return decodeView(bytes, tables, proto);
 };
 })(globalThis);

@@ -183,8 +183,7 @@ export class SandboxPool implements PolicyHost {
       if (m.t === 'ready') ready();
       for (const tap of this.taps) if (tap.proc === p.index) tap.fn(m);
       this.onMessage(p, m);
-      // Once per loop turn: the frames of every ESME read in this turn go in one write.
-    }, 'immediate');
+    });
     // A channel that breaks (a frame that does not decode) means a sandbox that cannot be trusted to go on: replace it.
     (child.stdio[3] as Socket).on('close', () => {
       if (p.child === child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -73,7 +73,7 @@ function main(): void {
   };
 
   const socket = new Socket({ fd: 3, readable: true, writable: true });
-  out = new Channel<ToSandbox, FromSandbox>(socket, onMessage, 'immediate');
+  out = new Channel<ToSandbox, FromSandbox>(socket, onMessage);
   // The core is gone (or closed the channel): so is this process.
   socket.on('close', () => process.exit(0));
   function onMessage(m: ToSandbox): void {

@@ -1,7 +1,6 @@
-import * as smpp from 'smpp';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
 import type { Receipt } from './dlr';
-import { derive, type FieldKind, type TlvKind, type ViewTables } from './view';
+import { derive } from './view';
 
 /**
  * The PDU a policy sees: SMPP 3.4 field names with raw values, byte fields as
@@ -53,50 +52,4 @@ export function toPolicyPdu(wire: WirePdu): PolicyPdu {
   if (wire.unknownTlvs) pdu.unknown_tlvs = wire.unknownTlvs.map((t) => ({ tag: t.tag, value: bytes(t.value)! }));
 
   return derive(pdu);
-}
-
-/** Names of the mandatory parameters of a command, in wire order. */
-export function mandatoryFields(command: string): string[] {
-  const lib = command === 'submit_sm_multi' ? 'submit_multi' : command;
-  return Object.keys(smpp.commands[lib]?.params ?? {});
-}
-
-let tables: ViewTables | undefined;
-
-/** npm `smpp`'s field layouts as plain data, for building views from raw frames (src/pdu/view.ts). */
-export function viewTables(): ViewTables {
-  if (tables) return tables;
-  const kindOf = new Map<smpp.FieldType, FieldKind>([
-    [smpp.types.cstring, 'c'],
-    [smpp.types.int8, 'i1'],
-    [smpp.types.int16, 'i2'],
-    [smpp.types.int32, 'i4'],
-    [smpp.types.buffer, 'b'],
-    [smpp.types.dest_address_array, 'da'],
-    [smpp.types.unsuccess_sme_array, 'us'],
-  ]);
-  const tlvKind = new Map<smpp.FieldType, TlvKind>([
-    [smpp.types.tlv.int8, 'i1'],
-    [smpp.types.tlv.int16, 'i2'],
-    [smpp.types.tlv.int32, 'i4'],
-    [smpp.types.tlv.cstring, 'c'],
-    [smpp.types.tlv.string, 's'],
-    [smpp.types.tlv.buffer, 'b'],
-  ]);
-  const t: ViewTables = { commands: {}, tlvs: {} };
-  for (const def of Object.values(smpp.commands)) {
-    const name = def.command === 'submit_multi' ? 'submit_sm_multi' : def.command === 'submit_multi_resp' ? 'submit_sm_multi_resp' : def.command;
-    const params = Object.entries(def.params ?? {}).map(([key, p]): [string, FieldKind] => {
-      const kind = kindOf.get(p.type);
-      if (!kind) throw new Error(`no view layout for ${name}.${key}`);
-      return [key, kind];
-    });
-    t.commands[def.id] = def.tlvMap ? [name, params, { ...def.tlvMap }] : [name, params];
-  }
-  for (const [id, tlv] of Object.entries(smpp.tlvsById)) {
-    const kind = tlvKind.get(tlv.type);
-    if (!kind) throw new Error(`no view layout for TLV ${tlv.tag}`);
-    t.tlvs[Number(id)] = [tlv.tag, kind, tlv.multiple ? 1 : 0];
-  }
-  return (tables = t);
 }

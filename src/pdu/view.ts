@@ -14,7 +14,7 @@ import { splitUdh } from './udh';
  * `./dlr`, `./text`, `./udh`, `./gsm7` and `../errors`, nothing else).
  *
  * The field layouts come from npm `smpp`'s definitions (`viewTables()` in
- * model.ts), as plain data. Frames reaching a policy were checked by the
+ * src/wire/codec.ts), as plain data. Frames reaching a policy were checked by the
  * core's codec (src/wire/codec.ts) already; this walk still never reads past
  * the frame and answers undefined for what does not parse.
  */

@@ -1,6 +1,5 @@
 import * as smpp from 'smpp';
-import { viewTables } from '../pdu/model';
-import { checkFrame } from '../pdu/view';
+import { checkFrame, type FieldKind, type TlvKind, type ViewTables } from '../pdu/view';
 import { ESME_RINVCMDID, ESME_RINVCMDLEN } from './status';
 
 /**
@@ -49,6 +48,46 @@ for (const def of Object.values(smpp.commands)) {
   ID_BY_COMMAND.set(name, def.id);
 }
 
+let tables: ViewTables | undefined;
+
+/** npm `smpp`'s field layouts as plain data, for the field walk in src/pdu/view.ts (in the core and in every isolate). */
+export function viewTables(): ViewTables {
+  if (tables) return tables;
+  const kindOf = new Map<smpp.FieldType, FieldKind>([
+    [smpp.types.cstring, 'c'],
+    [smpp.types.int8, 'i1'],
+    [smpp.types.int16, 'i2'],
+    [smpp.types.int32, 'i4'],
+    [smpp.types.buffer, 'b'],
+    [smpp.types.dest_address_array, 'da'],
+    [smpp.types.unsuccess_sme_array, 'us'],
+  ]);
+  const tlvKind = new Map<smpp.FieldType, TlvKind>([
+    [smpp.types.tlv.int8, 'i1'],
+    [smpp.types.tlv.int16, 'i2'],
+    [smpp.types.tlv.int32, 'i4'],
+    [smpp.types.tlv.cstring, 'c'],
+    [smpp.types.tlv.string, 's'],
+    [smpp.types.tlv.buffer, 'b'],
+  ]);
+  const t: ViewTables = { commands: {}, tlvs: {} };
+  for (const def of Object.values(smpp.commands)) {
+    const name = LIB_TO_SMPP[def.command] ?? def.command;
+    const params = Object.entries(def.params ?? {}).map(([key, p]): [string, FieldKind] => {
+      const kind = kindOf.get(p.type);
+      if (!kind) throw new Error(`no view layout for ${name}.${key}`);
+      return [key, kind];
+    });
+    t.commands[def.id] = def.tlvMap ? [name, params, { ...def.tlvMap }] : [name, params];
+  }
+  for (const [id, tlv] of Object.entries(smpp.tlvsById)) {
+    const kind = tlvKind.get(tlv.type);
+    if (!kind) throw new Error(`no view layout for TLV ${tlv.tag}`);
+    t.tlvs[Number(id)] = [tlv.tag, kind, tlv.multiple ? 1 : 0];
+  }
+  return (tables = t);
+}
+
 export function commandId(command: string): number {
   const id = ID_BY_COMMAND.get(command);
   if (id === undefined) throw new Error(`unknown SMPP command ${command}`);
@@ -84,6 +123,10 @@ function readCString(buf: Buffer, off: number, end: number): { value: string; ne
   return { value: buf.toString('latin1', off, nul), next: nul + 1 };
 }
 
+function unknownCommand(command_id: number, sequence_number: number): Extract<DecodeResult, { ok: false }> {
+  return { ok: false, command_id, sequence_number, status: ESME_RINVCMDID, reason: `unknown command_id 0x${command_id.toString(16)}` };
+}
+
 /**
  * Decode one whole PDU (`buf.length === command_length`, ≥ 16). Never throws:
  * an unknown command id or a body that does not parse comes back as
@@ -99,9 +142,7 @@ export function decodePdu(buf: Buffer): DecodeResult {
   const command_status = buf.readUInt32BE(8);
   const sequence_number = buf.readUInt32BE(12);
   const command = COMMAND_BY_ID.get(command_id);
-  if (command === undefined) {
-    return { ok: false, command_id, sequence_number, status: ESME_RINVCMDID, reason: `unknown command_id 0x${command_id.toString(16)}` };
-  }
+  if (command === undefined) return unknownCommand(command_id, sequence_number);
   const def = smpp.commands[SMPP_TO_LIB[command] ?? command]!;
   const fields: Record<string, unknown> = {};
   let unknownTlvs: UnknownTlv[] | undefined;
@@ -220,9 +261,7 @@ export function checkPdu(buf: Buffer): { ok: true; pdu: CheckedPdu } | Extract<D
   const command_id = buf.readUInt32BE(4);
   const sequence_number = buf.readUInt32BE(12);
   const command = COMMAND_BY_ID.get(command_id);
-  if (command === undefined) {
-    return { ok: false, command_id, sequence_number, status: ESME_RINVCMDID, reason: `unknown command_id 0x${command_id.toString(16)}` };
-  }
+  if (command === undefined) return unknownCommand(command_id, sequence_number);
   const reason = checkFrame(buf, viewTables());
   if (reason !== undefined) return { ok: false, command_id, sequence_number, status: ESME_RINVCMDLEN, reason };
   return { ok: true, pdu: new CheckedPdu(buf, command, command_id, buf.readUInt32BE(8), sequence_number) };

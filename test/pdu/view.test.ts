@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as smpp from 'smpp';
-import { toPolicyPdu, viewTables } from '../../src/pdu/model';
+import { toPolicyPdu } from '../../src/pdu/model';
 import { decodeView } from '../../src/pdu/view';
-import { checkPdu, commandId, decodePdu } from '../../src/wire/codec';
+import { checkPdu, commandId, decodePdu, viewTables } from '../../src/wire/codec';
 
 const SEED = 0x5eed;
 
