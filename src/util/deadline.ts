@@ -20,16 +20,39 @@ export function withDeadline<T>(p: Promise<T>, ms: number, clock: Clock): Promis
   });
 }
 
-interface Entry {
-  due: number;
-  onExpire: () => void;
-  done: boolean;
+/** One deadline: settle it when the work finished first. */
+export interface Deadline {
+  /** True when this call settled it (the deadline had not fired yet). */
+  settle(): boolean;
+}
+
+const spent = (): void => {};
+
+class Entry implements Deadline {
+  constructor(
+    readonly due: number,
+    public onExpire: () => void,
+  ) {}
+
+  get done(): boolean {
+    return this.onExpire === spent;
+  }
+
+  settle(): boolean {
+    if (this.onExpire === spent) return false;
+    // Drop the closure now: a settled entry waiting for its turn in the FIFO
+    // must not keep the PDU, session and callbacks it captured alive.
+    this.onExpire = spent;
+    return true;
+  }
 }
 
 /**
  * Many deadlines of one fixed length on one timer: entries expire in the
  * order they were added, so a FIFO and a timer armed for its head replace a
- * timer per PDU on the hot path.
+ * timer per PDU on the hot path. Settled entries at the head are dropped as
+ * new ones arrive, so the FIFO holds about what is in flight, not a whole
+ * deadline's worth of traffic.
  */
 export class DeadlineQueue {
   private entries: Entry[] = [];
@@ -41,37 +64,38 @@ export class DeadlineQueue {
     private readonly clock: Clock,
   ) {}
 
-  /** Call `onExpire` after `ms` unless the returned entry is settled first. */
-  add(onExpire: () => void): { settle(): boolean } {
-    const e: Entry = { due: this.clock.now() + this.ms, onExpire, done: false };
+  /** Call `onExpire` after `ms` unless the returned deadline is settled first. */
+  add(onExpire: () => void): Deadline {
+    this.dropSettled();
+    const e = new Entry(this.clock.now() + this.ms, onExpire);
     this.entries.push(e);
     if (!this.timer) this.arm();
-    return {
-      // true when this call settled it (the deadline had not fired yet)
-      settle: () => {
-        if (e.done) return false;
-        e.done = true;
-        return true;
-      },
-    };
+    return e;
   }
 
+  /** Entries not yet settled or expired (and settled ones not yet dropped). */
   get size(): number {
     return this.entries.length - this.head;
   }
 
+  private dropSettled(): void {
+    const entries = this.entries;
+    let head = this.head;
+    while (head < entries.length && entries[head]!.done) head++;
+    if (head === entries.length) {
+      if (head > 0) this.entries = [];
+      head = 0;
+    } else if (head > 1024 && head * 2 > entries.length) {
+      this.entries = entries.slice(head);
+      head = 0;
+    }
+    this.head = head;
+  }
+
   private arm(): void {
-    while (this.head < this.entries.length && this.entries[this.head]!.done) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
+    this.dropSettled();
     const first = this.entries[this.head];
-    if (!first) {
-      this.entries = [];
-      this.head = 0;
-      return;
-    }
+    if (!first) return;
     this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, first.due - this.clock.now()));
   }
 
@@ -82,9 +106,10 @@ export class DeadlineQueue {
       const e = this.entries[this.head]!;
       if (!e.done && e.due > now) break;
       this.head++;
-      if (!e.done) {
-        e.done = true;
-        e.onExpire();
+      const onExpire = e.onExpire;
+      if (onExpire !== spent) {
+        e.onExpire = spent;
+        onExpire();
       }
     }
     this.arm();

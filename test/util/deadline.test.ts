@@ -53,4 +53,35 @@ describe('deadlines on one timer', () => {
     assert.deepEqual(fired, ['b']);
     assert.equal(a.settle(), false);
   });
+
+  it('DeadlineQueue: settled entries leave the FIFO as new ones arrive, so it holds what is in flight', () => {
+    const clock = new ManualClock();
+    const fired: number[] = [];
+    const q = new DeadlineQueue(5000, clock);
+    // A window of 64 in flight, each answered before its deadline: 100,000 PDUs in 1 s.
+    const window: { settle(): boolean }[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      window.push(q.add(() => fired.push(i)));
+      if (window.length === 64) assert.equal(window.shift()!.settle(), true);
+      if (i % 100 === 0) clock.advance(1);
+      assert.ok(q.size <= 64 + 1024 * 2, `FIFO at ${q.size} entries after ${i + 1} PDUs`);
+    }
+    // The 63 still in flight expire, in order, and nothing else does.
+    clock.advance(5000);
+    assert.deepEqual(fired, Array.from({ length: 63 }, (_, k) => 100_000 - 63 + k));
+    assert.equal(q.size, 0);
+  });
+
+  it('DeadlineQueue: an entry settled out of order still never fires, and the ones around it do', () => {
+    const clock = new ManualClock();
+    const fired: string[] = [];
+    const q = new DeadlineQueue(10, clock);
+    q.add(() => fired.push('a'));
+    const b = q.add(() => fired.push('b'));
+    q.add(() => fired.push('c'));
+    assert.equal(b.settle(), true);
+    assert.equal(b.settle(), false);
+    clock.advance(10);
+    assert.deepEqual(fired, ['a', 'c']);
+  });
 });
