@@ -120,7 +120,12 @@ export class TenantRuntime {
     private readonly opts: RuntimeOptions = {},
   ) {
     this.clock = opts.clock ?? realClock;
-    this.deadlines = new KeyedDeadlines(limits.handler_deadline_ms + 100, this.clock, (id) => this.settle(id, { kind: 'error', reason: 'deadline', message: 'handler missed handler_deadline_ms' }));
+    this.deadlines = new KeyedDeadlines(
+      limits.handler_deadline_ms + 100,
+      this.clock,
+      (id) => this.pending.has(id),
+      (id) => this.settle(id, { kind: 'error', reason: 'deadline', message: 'handler missed handler_deadline_ms' }),
+    );
     this.restart = new Backoff({ baseMs: opts.restartBaseMs ?? 1000, maxMs: 60_000 });
     this.lastUsed = this.clock.now();
     this.cpuBudget = limits.cpu_ms_per_s;

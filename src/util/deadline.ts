@@ -118,9 +118,10 @@ export class DeadlineQueue {
 
 /**
  * Deadlines of one fixed length for numeric keys, without an object or a
- * closure per key: `onExpire(key)` runs for every key added `ms` ago, and the
- * owner ignores keys it has settled meanwhile (it keeps its own map of what
- * is live, so nothing needs cancelling here).
+ * closure per key: `onExpire(key)` runs for every key added `ms` ago that
+ * `isLive(key)` still reports live. The owner keeps its own map of what is
+ * live, so nothing needs cancelling here; keys no longer live at the head
+ * are dropped as new ones arrive, so the arrays hold about what is in flight.
  */
 export class KeyedDeadlines {
   private keys: number[] = [];
@@ -131,31 +132,49 @@ export class KeyedDeadlines {
   constructor(
     private readonly ms: number,
     private readonly clock: Clock,
+    private readonly isLive: (key: number) => boolean,
     private readonly onExpire: (key: number) => void,
   ) {}
 
   add(key: number): void {
+    this.dropSettled();
     this.keys.push(key);
     this.due.push(this.clock.now() + this.ms);
     this.timer ??= this.clock.setTimeout(() => this.fire(), this.ms);
   }
 
+  /** Keys held (live or not yet dropped). */
+  get size(): number {
+    return this.keys.length - this.head;
+  }
+
+  private dropSettled(): void {
+    const keys = this.keys;
+    let head = this.head;
+    while (head < keys.length && !this.isLive(keys[head]!)) head++;
+    if (head === keys.length) {
+      if (head > 0) {
+        this.keys = [];
+        this.due = [];
+      }
+      head = 0;
+    } else if (head > 1024 && head * 2 > keys.length) {
+      this.keys = keys.slice(head);
+      this.due = this.due.slice(head);
+      head = 0;
+    }
+    this.head = head;
+  }
+
   private fire(): void {
     this.timer = undefined;
     const now = this.clock.now();
-    while (this.head < this.keys.length && this.due[this.head]! <= now) this.onExpire(this.keys[this.head++]!);
-    if (this.head === this.keys.length) {
-      this.keys = [];
-      this.due = [];
-      this.head = 0;
-      return;
+    while (this.head < this.keys.length && this.due[this.head]! <= now) {
+      const key = this.keys[this.head++]!;
+      if (this.isLive(key)) this.onExpire(key);
     }
-    if (this.head > 1024) {
-      this.keys = this.keys.slice(this.head);
-      this.due = this.due.slice(this.head);
-      this.head = 0;
-    }
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, this.due[this.head]! - now));
+    this.dropSettled();
+    if (this.head < this.keys.length) this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, this.due[this.head]! - now));
   }
 
   clear(): void {

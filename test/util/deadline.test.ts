@@ -7,7 +7,7 @@ describe('deadlines on one timer', () => {
   it('KeyedDeadlines: every key expires once, in order, exactly its length after it was added', () => {
     const clock = new ManualClock();
     const expired: [number, number][] = [];
-    const d = new KeyedDeadlines(100, clock, (k) => expired.push([k, clock.now()]));
+    const d = new KeyedDeadlines(100, clock, () => true, (k) => expired.push([k, clock.now()]));
     d.add(1);
     clock.advance(30);
     d.add(2);
@@ -27,7 +27,7 @@ describe('deadlines on one timer', () => {
   it('KeyedDeadlines: thousands of keys, and clear() drops them all', () => {
     const clock = new ManualClock();
     let n = 0;
-    const d = new KeyedDeadlines(10, clock, () => n++);
+    const d = new KeyedDeadlines(10, clock, () => true, () => n++);
     for (let i = 0; i < 5000; i++) {
       d.add(i);
       if (i % 100 === 0) clock.advance(1);
@@ -40,6 +40,24 @@ describe('deadlines on one timer', () => {
     const after = n;
     clock.advance(1000);
     assert.equal(n, after);
+  });
+
+  it('KeyedDeadlines: keys no longer live never expire, and leave the arrays as new keys arrive', () => {
+    const clock = new ManualClock();
+    const live = new Set<number>();
+    const expired: number[] = [];
+    const d = new KeyedDeadlines(5000, clock, (k) => live.has(k), (k) => expired.push(k));
+    // A window of 64 in flight, each settled by its owner before its deadline: 100,000 keys in 1 s.
+    for (let i = 0; i < 100_000; i++) {
+      live.add(i);
+      d.add(i);
+      if (i >= 63) live.delete(i - 63);
+      if (i % 100 === 0) clock.advance(1);
+      assert.ok(d.size <= 64 + 1024 * 2, `${d.size} keys held after ${i + 1}`);
+    }
+    clock.advance(5000);
+    assert.deepEqual(expired, Array.from({ length: 63 }, (_, k) => 100_000 - 63 + k));
+    assert.equal(d.size, 0);
   });
 
   it('DeadlineQueue: a settled entry never fires; settle reports whether it came first', () => {
