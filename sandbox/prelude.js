@@ -52,9 +52,6 @@
   const setDelete = Set.prototype.delete;
   const strIndexOf = String.prototype.indexOf;
   const WeakSetCtor = WeakSet;
-  const WeakMapCtor = WeakMap;
-  const weakMapGet = WeakMap.prototype.get;
-  const weakMapSet = WeakMap.prototype.set;
   const weakAdd = WeakSet.prototype.add;
   const weakHas = WeakSet.prototype.has;
   const U8 = Uint8Array;
@@ -457,29 +454,36 @@
     const f = fields || {};
     return makeReply(ctx, 0, { message_id: pdu.message_id, message_state: f.message_state, final_date: f.final_date === undefined ? '' : f.final_date, error_code: f.error_code === undefined ? 0 : f.error_code });
   };
-  // The prototype of every PDU view built here: `reply` and `replyQuery` are
-  // getters, so they are not enumerable (`{ ...pdu }` forwards the fields,
-  // not these), cost nothing until used, and still work destructured
-  // (`({ reply }) => reply(…)`). Frozen, and each view finds its dispatch in
-  // a WeakMap, so nothing of one PDU's answer is reachable from another.
-  const pduCtx = new WeakMapCtor();
-  const ctxOf = (pdu) => {
-    const ctx = apply(weakMapGet, pduCtx, [pdu]);
-    if (ctx === undefined) throw new TypeError('reply() belongs to a PDU given to a handler');
-    return ctx;
-  };
-  const pduProto = create(objectProto);
-  defineProperty(pduProto, 'reply', {
-    get() {
-      return replyOf(ctxOf(this));
-    },
-  });
-  defineProperty(pduProto, 'replyQuery', {
-    get() {
-      return replyQueryOf(ctxOf(this), this);
-    },
-  });
-  freeze(pduProto);
+  // The class of every PDU view built here. `reply` and `replyQuery` are
+  // getters on its prototype, so they are not enumerable (`{ ...pdu }`
+  // forwards the fields, not these), cost nothing until used, and still work
+  // destructured (`({ reply }) => reply(…)`). Each view keeps its dispatch in
+  // a private field: no reflection reaches it, nothing of one PDU's answer is
+  // reachable from another, and the garbage collector sees a plain object
+  // (a WeakMap from view to dispatch cost an ephemeron per PDU). The
+  // prototype has no `constructor` and is frozen; the class and `bindView`
+  // stay in this closure.
+  let bindView;
+  let isView;
+  class PduView {
+    #ctx = undefined;
+    static {
+      bindView = (view, ctx) => {
+        view.#ctx = ctx;
+      };
+      isView = (o) => o !== null && typeof o === 'object' && #ctx in o;
+    }
+    get reply() {
+      if (!isView(this) || this.#ctx === undefined) throw new TypeError('reply() belongs to a PDU given to a handler');
+      return replyOf(this.#ctx);
+    }
+    get replyQuery() {
+      if (!isView(this) || this.#ctx === undefined) throw new TypeError('replyQuery() belongs to a PDU given to a handler');
+      return replyQueryOf(this.#ctx, this);
+    }
+  }
+  delete PduView.prototype.constructor;
+  freeze(PduView.prototype);
 
   function dispatch(id, kind, payload) {
     origin = id;
@@ -488,7 +492,7 @@
       const fn = mget(pduHandlers, payload.pdu.command);
       if (!fn) return send('result', id, { kind: 'default' });
       const pdu = payload.pdu;
-      if (getPrototypeOf(pdu) === pduProto) apply(weakMapSet, pduCtx, [pdu, ctx]);
+      if (isView(pdu)) bindView(pdu, ctx);
       else {
         // A view built on the host (the test harness): its own, non-enumerable answers.
         defineProperty(pdu, 'reply', { value: replyOf(ctx) });
@@ -536,7 +540,7 @@
     for (let i = 0; i < items.length; i += 4) {
       const id = items[i];
       try {
-        const pdu = pduView(apply(u8Subarray, bytes, [items[i + 1], items[i + 2]]), pduProto);
+        const pdu = pduView(apply(u8Subarray, bytes, [items[i + 1], items[i + 2]]), PduView);
         if (pdu === undefined) send('result', id, { kind: 'error', reason: 'throw', message: 'PDU could not be read' });
         else dispatch(id, 'pdu', { pdu, session: sessions[items[i + 3]] });
       } catch (e) {

@@ -54,8 +54,8 @@ function require(name) {
 // the isolate's start.
 const decodeView = require('./view').decodeView;
 const tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
-global.__sluice_pdu = function (bytes, proto) {
-  return decodeView(bytes, tables, proto);
+global.__sluice_pdu = function (bytes, View) {
+  return decodeView(bytes, tables, View);
 };
 })(globalThis);
 `;

@@ -114,14 +114,15 @@ function readList(b: Uint8Array, off: number, end: number, kind: 'da' | 'us'): {
 
 /**
  * The policy's view of one whole PDU frame (command_length bytes); undefined
- * when it does not parse. `proto` is the view's prototype (the prelude's,
- * which carries `reply` and `replyQuery`), Object.prototype by default.
+ * when it does not parse. `View` makes the empty object the fields go on (the
+ * prelude's class, which carries `reply` and `replyQuery`); a plain object by
+ * default.
  */
-export function decodeView(b: Uint8Array, tables: ViewTables, proto?: object): PolicyPdu | undefined {
+export function decodeView(b: Uint8Array, tables: ViewTables, View?: new () => object): PolicyPdu | undefined {
   if (b.length < HEADER) return undefined;
   const def = tables.commands[u32(b, 4)];
   if (!def) return undefined;
-  const pdu: PolicyPdu = proto ? (Object.create(proto) as PolicyPdu) : ({} as PolicyPdu);
+  const pdu: PolicyPdu = View ? (new View() as PolicyPdu) : ({} as PolicyPdu);
   pdu.command = def[0];
   pdu.sequence_number = u32(b, 12);
   return walk(b, tables, pdu) === undefined ? derive(pdu) : undefined;

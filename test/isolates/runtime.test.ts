@@ -59,6 +59,11 @@ describe('TenantRuntime: PDUs as raw frames (the sandbox path)', () => {
         if (t === 'destructured') { const { reply, sequence_number } = pdu; return reply({ message_id: 'seq' + sequence_number }); }
         if (t === 'keep') { stolen = pdu.reply; return pdu.reply({ message_id: 'kept' }); }
         if (t === 'steal') { stolen({ message_id: 'stolen' }); return undefined; }
+        if (t === 'reflect') {
+          const proto = Object.getPrototypeOf(pdu);
+          const seen = [Reflect.ownKeys(pdu).filter((k) => typeof k !== 'string').length, proto.constructor === Object, Object.isFrozen(proto), Reflect.ownKeys(proto).join()];
+          return pdu.reply({ message_id: seen.join('|') });
+        }
         if (t === 'detached') { try { return Object.getOwnPropertyDescriptor(Object.getPrototypeOf(pdu), 'reply').get.call({})({}); } catch (e) { return pdu.reply({ message_id: e.name }); } }
         return pdu.reply({ message_id: 'echo:' + t });
       });`;
@@ -70,6 +75,8 @@ describe('TenantRuntime: PDUs as raw frames (the sandbox path)', () => {
     assert.deepEqual(await go('keep'), { kind: 'reply', status: 0, fields: { message_id: 'kept' } });
     // A reply function kept from an earlier PDU answers that PDU (long gone), never this one: this one gets the default.
     assert.deepEqual(await go('steal'), { kind: 'default' });
+    // Nothing reflective reaches a view's dispatch or the class that makes views.
+    assert.deepEqual(await go('reflect'), { kind: 'reply', status: 0, fields: { message_id: '0|true|true|reply,replyQuery' } });
     assert.deepEqual(await go('detached'), { kind: 'reply', status: 0, fields: { message_id: 'TypeError' } });
     // Many in one entry, each its own answer.
     const many = await Promise.all(Array.from({ length: 40 }, (_, i) => go(`m${i}`, i)));
