@@ -133,6 +133,8 @@ export function wrapTopLevel(js: string): string {
 
 let instances = 0;
 
+
+
 /** Route what the prelude sent: `[op, id, data]` items (`['reply', id, status, message_id]` for the common answer), from an entry's return value or a late batch. */
 function route(hooks: IsolateHooks, items: unknown[]): void {
   for (const item of items) {
@@ -208,22 +210,18 @@ export class PolicyIsolate {
         hooks.fatal?.(String(message));
       },
     });
+    // Everything below is queued on the isolate's thread at once and runs
+    // there in order (context, prelude compile, policy compile, globals,
+    // prelude run), while this thread compiles a policy given as a thunk:
+    // a cold start pays one round of thread hops, not one per step.
+    const contextP = isolate.createContext();
+    const preludeP = isolate.compileScript(preludeWithView(), { filename: '<sluice>' });
+    let scriptP: Promise<ivm.Script> | undefined;
     try {
-      const context = await isolate.createContext();
+      if (typeof js === 'function') js = js();
+      scriptP = isolate.compileScript(wrapTopLevel(js), { filename });
+      const context = await contextP;
       const jail = context.global;
-      // Our own setup runs with synchronous calls: plain values and two
-      // callbacks on a fresh context, no code of the tenant's, microseconds
-      // of work; each asynchronous call would cost a thread hop both ways.
-      jail.setSync(
-        '__sluice_send',
-        new ivm.Callback(
-          (op: string, _id: number, data: unknown) => {
-            if (op === 'batch' && Array.isArray(data)) route(hooks, data);
-          },
-          { ignored: true },
-        ),
-      );
-      jail.setSync('__sluice_view', new ivm.Callback((name: string) => hooks.view(String(name))));
       const bootRecord = {
         ...boot,
         statusNames: STATUS,
@@ -235,30 +233,36 @@ export class PolicyIsolate {
           maxPending: limits.maxPending,
         },
       };
-      jail.setSync('__sluice_boot', JSON.stringify(bootRecord));
-      // The PDU view module (src/isolates/pdu-bundle.ts), then the prelude, as
-      // one script, on the isolate's thread; meanwhile a policy given as a
-      // thunk compiles on this one (a cold start does both at once).
-      const preluded = (async () => {
-        const pre = await isolate.compileScript(preludeWithView(), { filename: '<sluice>' });
+      // Plain values and two callbacks on a fresh context, no code of the
+      // tenant's. Queued, not synchronous: the isolate's thread may still be
+      // compiling, and a synchronous call would hold this thread (every other
+      // tenant of the process) until it is done.
+      const globals = Promise.all([
+        jail.set(
+          '__sluice_send',
+          new ivm.Callback(
+            (op: string, _id: number, data: unknown) => {
+              if (op === 'batch' && Array.isArray(data)) route(hooks, data);
+            },
+            { ignored: true },
+          ),
+        ),
+        jail.set('__sluice_view', new ivm.Callback((name: string) => hooks.view(String(name)))),
+        jail.set('__sluice_boot', JSON.stringify(bootRecord)),
+      ]);
+      const pre = await preludeP;
+      await globals;
+      try {
         await pre.run(context, { timeout: 1000 });
+      } finally {
         pre.release();
-      })();
-      if (typeof js === 'function') {
-        try {
-          js = js();
-        } catch (err) {
-          await preluded.catch(() => undefined);
-          throw err;
-        }
       }
-      await preluded;
       self = new PolicyIsolate(isolate, context, limits, hooks);
       self.entryRef = jail.getSync('__sluice_enter', { reference: true });
       jail.deleteSync('__sluice_enter');
       let script: ivm.Script;
       try {
-        script = await isolate.compileScript(wrapTopLevel(js), { filename });
+        script = await scriptP;
       } catch (err) {
         const pos = firstPosition(String((err as Error).stack ?? err), filename);
         throw new PolicyLoadError(`syntax error: ${(err as Error).message}`, pos?.line, pos?.column);
@@ -279,6 +283,8 @@ export class PolicyIsolate {
       }
       return self;
     } catch (err) {
+      // Whatever is still queued fails with the isolate; nobody waits for it.
+      for (const p of [contextP, preludeP, scriptP]) p?.catch(() => undefined);
       if (!isolate.isDisposed) isolate.dispose();
       if (err instanceof PolicyLoadError || err instanceof NotCompiled) throw err;
       const e = classify(err);
