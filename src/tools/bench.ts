@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import { EsmeClient } from './esme-client';
@@ -119,11 +120,56 @@ export function formatLoad(label: string, r: LoadResult): string {
   return `${label.padEnd(28)} ${r.perSecond.toFixed(0).padStart(7)} submit_sm/s  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  (${r.sent} sent, ${r.failed} failed)${dlr}`;
 }
 
+/**
+ * CPU time (user + system, every thread) a process has used, in ms, from
+ * Linux's /proc; undefined where there is no /proc. Clock ticks are taken as
+ * the usual 100 per second.
+ */
+function procCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // Kernels without that file: look for processes whose parent is `pid`.
+    try {
+      return readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .filter((c) => {
+          try {
+            const stat = readFileSync(`/proc/${c}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+          } catch {
+            return false;
+          }
+        });
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** CPU ms of a server process and, apart, of its children (the sandbox processes); undefined without /proc. */
+interface CpuSample {
+  server: number;
+  children: number;
+}
+
 interface ServerChild {
   child: ChildProcess;
   port: number;
   startMs: number;
   ask<T>(cmd: Record<string, unknown>): Promise<T>;
+  cpu(): CpuSample | undefined;
   stop(): void;
 }
 
@@ -142,6 +188,11 @@ function startServer(kind: string): Promise<ServerChild> {
             child.once('message', (x: T) => r(x));
             child.send(cmd);
           }),
+        cpu: () => {
+          const server = procCpuMs(child.pid!);
+          if (server === undefined) return undefined;
+          return { server, children: childPids(child.pid!).reduce((a, c) => a + (procCpuMs(c) ?? 0), 0) };
+        },
         stop: () => {
           child.removeAllListeners('exit');
           child.kill();
@@ -200,6 +251,8 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     // Servers stay up across rounds; each round measures raw, in-process and sandboxed back to back.
     const servers: Record<string, ServerChild> = {};
     const runs: Record<string, LoadResult[]> = { raw: [], inproc: [], sandbox: [] };
+    // CPU µs per submit_sm of each run: the server process, its sandbox processes, this load generator.
+    const cpu: Record<string, { server: number; children: number; load: number }[]> = { raw: [], inproc: [], sandbox: [] };
     try {
       for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
         servers[kind] = await startServer(kind);
@@ -207,7 +260,19 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       }
       for (let r = 0; r < rounds; r++) {
         for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
-          runs[kind]!.push(await runLoad({ port: servers[kind]!.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: slice }));
+          const before = servers[kind]!.cpu();
+          const load0 = process.cpuUsage();
+          const r = await runLoad({ port: servers[kind]!.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: slice });
+          const load = process.cpuUsage(load0);
+          const after = servers[kind]!.cpu();
+          runs[kind]!.push(r);
+          if (before && after && r.sent > 0) {
+            cpu[kind]!.push({
+              server: ((after.server - before.server) * 1000) / r.sent,
+              children: ((after.children - before.children) * 1000) / r.sent,
+              load: (load.user + load.system) / r.sent,
+            });
+          }
         }
       }
     } finally {
@@ -237,6 +302,21 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       `  → window ${c.window}, ${c.esmes} ESME(s), median of ${rounds} rounds: in-process/raw ${ratio('inproc', 'raw').toFixed(2)}×, sandbox/raw ${ratio('sandbox', 'raw').toFixed(2)}× (rounds: ${each}), ` +
         `sandbox/in-process ${ratio('sandbox', 'inproc').toFixed(2)}×; p50 raw ${p50('raw').toFixed(3)} / in-process ${p50('inproc').toFixed(3)} / sandbox ${p50('sandbox').toFixed(3)} ms`,
     );
+    if (cpu.raw!.length && cpu.inproc!.length && cpu.sandbox!.length) {
+      const m = (kind: string, k: 'server' | 'children' | 'load'): number => median(cpu[kind]!.map((x) => x[k]));
+      Object.assign(figures, {
+        [`${key}.raw_cpu_us`]: m('raw', 'server'),
+        [`${key}.inproc_cpu_us`]: m('inproc', 'server'),
+        [`${key}.sandbox_core_cpu_us`]: m('sandbox', 'server'),
+        [`${key}.sandbox_sandbox_cpu_us`]: m('sandbox', 'children'),
+        [`${key}.load_cpu_us`]: m('raw', 'load'),
+      });
+      o.print(
+        `  CPU per submit_sm, median of rounds (steadier than rates on a shared machine): npm smpp echo ${m('raw', 'server').toFixed(1)} µs; ` +
+          `in-process ${m('inproc', 'server').toFixed(1)} µs; sandboxed ${m('sandbox', 'server').toFixed(1)} µs core + ${m('sandbox', 'children').toFixed(1)} µs sandbox process; ` +
+          `load generator ${m('raw', 'load').toFixed(1)} µs`,
+      );
+    }
   }
 
   {
