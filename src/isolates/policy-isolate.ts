@@ -133,6 +133,55 @@ export function wrapTopLevel(js: string): string {
 
 let instances = 0;
 
+/** Where an isolate's catastrophic error goes; set by whoever takes the isolate. */
+interface FatalSink {
+  fatal?: (message: string) => void;
+}
+
+function makeIsolate(memoryMb: number): { isolate: ivm.Isolate; sink: FatalSink } {
+  const sink: FatalSink = {};
+  const isolate = new ivm.Isolate({
+    memoryLimit: memoryMb,
+    // One allocation larger than any heap limit (`new Array(6e7).fill(0)`) is
+    // an out-of-memory V8 cannot survive. Without this handler isolated-vm
+    // aborts the process, naming no one; with it, that isolate's thread
+    // stops for good and we hear of it here, so the sandbox can say which
+    // tenant it was before it exits. Safe only with asynchronous entries:
+    // in a synchronous one the thread that stops would be this one.
+    onCatastrophicError: (message: string) => sink.fatal?.(String(message)),
+  });
+  return { isolate, sink };
+}
+
+/**
+ * One empty isolate made ahead of need for the next cold start: `new
+ * ivm.Isolate` holds this thread for about 2 ms, a fifth of a cold start.
+ * It is made a moment after one is taken, for the memory limit last asked
+ * for, and holds nothing (no context, no code) until a tenant's start takes it.
+ */
+const spare = {
+  made: undefined as { isolate: ivm.Isolate; sink: FatalSink; memoryMb: number } | undefined,
+  timer: undefined as NodeJS.Timeout | undefined,
+};
+const SPARE_DELAY_MS = 20;
+
+function takeIsolate(memoryMb: number): { isolate: ivm.Isolate; sink: FatalSink } {
+  const s = spare.made;
+  spare.made = undefined;
+  let taken: { isolate: ivm.Isolate; sink: FatalSink };
+  if (s && s.memoryMb === memoryMb && !s.isolate.isDisposed) taken = s;
+  else {
+    if (s && !s.isolate.isDisposed) s.isolate.dispose();
+    taken = makeIsolate(memoryMb);
+  }
+  if (spare.timer) clearTimeout(spare.timer);
+  spare.timer = setTimeout(() => {
+    spare.timer = undefined;
+    spare.made ??= { ...makeIsolate(memoryMb), memoryMb };
+  }, SPARE_DELAY_MS).unref();
+  return taken;
+}
+
 
 
 /** Route what the prelude sent: `[op, id, data]` items (`['reply', id, status, message_id]` for the common answer), from an entry's return value or a late batch. */
@@ -197,19 +246,11 @@ export class PolicyIsolate {
    */
   static async create(js: string | (() => string), filename: string, limits: IsolateLimits, boot: BootInfo, hooks: IsolateHooks): Promise<PolicyIsolate> {
     let self: PolicyIsolate | undefined;
-    const isolate = new ivm.Isolate({
-      memoryLimit: limits.memoryMb,
-      // One allocation larger than any heap limit (`new Array(6e7).fill(0)`) is
-      // an out-of-memory V8 cannot survive. Without this handler isolated-vm
-      // aborts the process, naming no one; with it, that isolate's thread
-      // stops for good and we hear of it here, so the sandbox can say which
-      // tenant it was before it exits. Safe only with asynchronous entries:
-      // in a synchronous one the thread that stops would be this one.
-      onCatastrophicError: (message: string) => {
-        self?.wreck();
-        hooks.fatal?.(String(message));
-      },
-    });
+    const { isolate, sink } = takeIsolate(limits.memoryMb);
+    sink.fatal = (message) => {
+      self?.wreck();
+      hooks.fatal?.(message);
+    };
     // Everything below is queued on the isolate's thread at once and runs
     // there in order (context, prelude compile, policy compile, globals,
     // prelude run), while this thread compiles a policy given as a thunk:
