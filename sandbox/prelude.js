@@ -593,6 +593,17 @@
           }
         } else if (type === 'frames') dispatchFrames(a, b[0], b[1]);
         else if (type === 'resolve') resolveCall(id, a, b);
+        else if (type === 'resolveMany') {
+          // [[call id, ok, value], …]: host call results that arrived together.
+          for (let i = 0; i < a.length; i++) {
+            const item = a[i];
+            try {
+              resolveCall(item[0], item[1], item[2]);
+            } catch (_) {
+              /* a policy's broken built-ins: its awaiting handler settles at the deadline */
+            }
+          }
+        }
       } catch (e) {
         if (type === 'dispatch') {
           try {

@@ -416,6 +416,11 @@ export class PolicyIsolate {
     return this.enter(['resolve', callId, ok, value]);
   }
 
+  /** Settle several host calls in one entry: `[callId, ok, value]` each. */
+  resolveMany(items: [number, boolean, unknown][]): Promise<void> {
+    return this.enter(['resolveMany', 0, items]);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

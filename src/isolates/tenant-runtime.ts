@@ -105,6 +105,8 @@ export class TenantRuntime {
   private logsDropped = 0;
   private dropReport: TimerHandle | undefined;
   private batch: { iso: PolicyIsolate; items: [number, string, unknown][] } | undefined;
+  /** Host call results waiting to enter together, with the dispatch each call came from. */
+  private resolves: { iso: PolicyIsolate; items: [number, boolean, unknown][]; origins: (number | undefined)[] } | undefined;
   /** Until then, one PDU per entry (a batch timed out). */
   private singleUntil = 0;
   /** Isolate CPU per call, ms (moving average). */
@@ -413,12 +415,18 @@ export class TenantRuntime {
     this.batch.items.push([id, kind, payload]);
   }
 
+  /** Handlers per entry: a batch's expected CPU stays at a quarter of handler_timeout_ms; one after a batch timed out. */
+  private batchLimit(): number {
+    if (this.clock.now() < this.singleUntil) return 1;
+    const perCall = Math.max(this.cpuPerCall, 0.005);
+    return Math.max(1, Math.min(MAX_BATCH, Math.floor(this.limits.handler_timeout_ms / 4 / perCall)));
+  }
+
   private flushBatch(): void {
     const b = this.batch;
     if (!b) return;
     this.batch = undefined;
-    const perCall = Math.max(this.cpuPerCall, 0.005);
-    const limit = this.clock.now() < this.singleUntil ? 1 : Math.max(1, Math.min(MAX_BATCH, Math.floor(this.limits.handler_timeout_ms / 4 / perCall)));
+    const limit = this.batchLimit();
     const items = b.items;
     for (let i = 0; i < items.length; ) {
       // A run of PDUs given as raw frames, or of other dispatches, in arrival order.
@@ -501,11 +509,41 @@ export class TenantRuntime {
     );
   }
 
+  /**
+   * Hand a host call's result to the policy awaiting it. Results that arrive
+   * together enter together, like dispatches: with a handler awaiting a cache
+   * read per message, one entry per result made the thread hop, not the
+   * policy, the cost of every message.
+   */
   private deliver(iso: PolicyIsolate, callId: number, ok: boolean, value: unknown): void {
     const origin = this.callOrigin.get(iso)?.get(callId);
     this.callOrigin.get(iso)?.delete(callId);
     if (iso.isDisposed) return;
-    iso.resolve(callId, ok, value).catch((err: EntryError) => this.onEntryFailure(iso, origin, err));
+    if (this.resolves && this.resolves.iso !== iso) this.flushResolves();
+    if (!this.resolves) {
+      this.resolves = { iso, items: [], origins: [] };
+      queueMicrotask(() => this.flushResolves());
+    }
+    this.resolves.items.push([callId, ok, value]);
+    this.resolves.origins.push(origin);
+  }
+
+  private flushResolves(): void {
+    const r = this.resolves;
+    if (!r) return;
+    this.resolves = undefined;
+    if (r.iso.isDisposed) return;
+    const limit = this.batchLimit();
+    for (let i = 0; i < r.items.length; i += limit) {
+      const chunk = r.items.slice(i, i + limit);
+      const origins = r.origins.slice(i, i + limit);
+      const entered = chunk.length === 1 ? r.iso.resolve(...chunk[0]!) : r.iso.resolveMany(chunk);
+      entered.catch((err: EntryError) => {
+        // As for dispatches: a batch that timed out fails every handler in it, and the tenant goes one per entry for a while.
+        if (err.failure === 'timeout' && chunk.length > 1) this.singleUntil = this.clock.now() + 10_000;
+        for (const origin of origins) this.onEntryFailure(r.iso, origin, err);
+      });
+    }
   }
 
   private onEntryFailure(iso: PolicyIsolate, origin: number | undefined, err: EntryError): void {

@@ -4,6 +4,7 @@
  *   raw       — a bare npm `smpp` echo server (the baseline)
  *   inproc    — the Sluice gateway with a plain in-process echo handler
  *   sandbox   — the Sluice gateway with the same echo logic as a tenant policy in the sandbox
+ *   sandbox-await — the same, awaiting one cache read (a host call) per submit_sm
  *   noisy     — two sandboxed tenants: `quiet` (echo) and `noisy` (spins on every submit)
  *   tenants:N — N configured tenants, each with its own policy file, no traffic
  * Reports { port, startMs } over IPC and answers { cmd: 'rss' | 'stats' | 'reload' | 'exit' }.
@@ -72,6 +73,16 @@ smpp.onBind((bind) => bind.accept());
 smpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'm' + (++n) }));
 `;
 
+/** The echo, awaiting one cache read per submit_sm first: a host call's round trip per message, as real policies make. */
+export const AWAIT_POLICY = `
+let n = 0;
+smpp.onBind((bind) => bind.accept());
+smpp.onPdu('submit_sm', async (pdu) => {
+  const seen = await cache.get('route:' + pdu.destination_addr);
+  return pdu.reply({ message_id: (seen === undefined ? 'm' : 'r') + (++n) });
+});
+`;
+
 /** Spins for as long as its per-call limit allows on every submit: a tenant at its CPU limits. */
 export const NOISY_POLICY = `
 smpp.onBind((bind) => bind.accept());
@@ -113,6 +124,7 @@ async function main(): Promise<void> {
   else if (kind === 'inproc') port = await inproc();
   // The echo tenant may use a whole core: this measures the sandbox's overhead, not the default CPU budget.
   else if (kind === 'sandbox') sluice = await sandboxed([{ id: 'bench', source: ECHO_POLICY, limits: { cpu_ms_per_s: 1000 } }]);
+  else if (kind === 'sandbox-await') sluice = await sandboxed([{ id: 'bench', source: AWAIT_POLICY, limits: { cpu_ms_per_s: 1000 } }]);
   else if (kind === 'noisy') {
     sluice = await sandboxed(
       [

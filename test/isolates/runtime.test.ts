@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
+import { PolicyIsolate } from '../../src/isolates/policy-isolate';
 import { TenantRuntime, type RuntimeHost } from '../../src/isolates/tenant-runtime';
 import { ManualClock } from '../../src/util/clock';
 import { encodePdu } from '../../src/wire/codec';
@@ -110,5 +111,64 @@ describe('TenantRuntime: PDUs as raw frames (the sandbox path)', () => {
     const after = await rt.dispatch('pdu', { frame: frame('next'), session });
     assert.equal(after.kind, 'error', 'its next view cannot be built: answered ESME_RSYSERR by the core');
     rt.dispose();
+  });
+});
+
+describe('TenantRuntime: host call results', () => {
+  it('results that arrive together enter together, and each handler gets its own', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const calls: unknown[] = [];
+    const slowHost: RuntimeHost = {
+      call: async (_tenant, op, args) => {
+        calls.push(args);
+        await gate;
+        // A cache read answers JSON text; the prelude parses it.
+        return op === 'cache' ? JSON.stringify(`v:${(args as { key: string }).key}`) : null;
+      },
+      log: () => {},
+      view: () => [],
+    };
+    const rt = new TenantRuntime('t', limits, { tenant: 't', config: {}, routing: {} }, slowHost, {});
+    const policy = `
+      smpp.onPdu('submit_sm', async (pdu) => {
+        const v = await cache.get('k' + pdu.sequence_number);
+        return pdu.reply({ message_id: String(v) });
+      });`;
+    assert.equal((await rt.load(policy, 'p.ts', true)).ok, true);
+    // Warm the isolate, so its start is not part of what is counted.
+    const first = rt.dispatch('pdu', { frame: new Uint8Array(encodePdu('submit_sm', 999, 0, { destination_addr: '1' })), session: pdu(0).session });
+    while (calls.length < 1) await new Promise((r) => setTimeout(r, 5));
+    const proto = PolicyIsolate.prototype as unknown as { resolve: (...a: unknown[]) => Promise<void>; resolveMany: (...a: unknown[]) => Promise<void> };
+    const entries: number[] = [];
+    const { resolve, resolveMany } = proto;
+    proto.resolve = function (this: unknown, ...a: unknown[]) {
+      entries.push(1);
+      return resolve.apply(this, a);
+    };
+    proto.resolveMany = function (this: unknown, ...a: unknown[]) {
+      entries.push((a[0] as unknown[]).length);
+      return resolveMany.apply(this, a);
+    };
+    try {
+      const answers = Array.from({ length: 40 }, (_, i) =>
+        rt.dispatch('pdu', { frame: new Uint8Array(encodePdu('submit_sm', i + 1, 0, { destination_addr: '1' })), session: pdu(0).session }),
+      );
+      while (calls.length < 41) await new Promise((r) => setTimeout(r, 5));
+      release();
+      const got = await Promise.all(answers);
+      assert.deepEqual(
+        got.map((o) => (o as { fields?: { message_id?: string } }).fields?.message_id),
+        Array.from({ length: 40 }, (_, i) => `v:k${i + 1}`),
+      );
+      assert.deepEqual(await first, { kind: 'reply', status: 0, fields: { message_id: 'v:k999' } });
+      // 41 results at once: a few entries of up to 16, not one entry each.
+      assert.equal(entries.reduce((a, b) => a + b, 0), 41);
+      assert.ok(entries.length <= 4, `41 results took ${entries.length} entries`);
+    } finally {
+      proto.resolve = resolve;
+      proto.resolveMany = resolveMany;
+      rt.dispose();
+    }
   });
 });
