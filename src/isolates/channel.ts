@@ -7,8 +7,10 @@ import { deserialize, serialize } from 'node:v8';
  * write. The hot messages — a PDU for a policy (its raw SMPP frame) and the
  * common answers (default, or a status with at most a message_id) — have
  * binary frames of their own; every other message is a V8 structured clone,
- * as Node's `advanced` IPC serialisation would make it. One channel carries
- * both, so their order holds.
+ * as Node's `advanced` IPC serialisation would make it, and such messages
+ * sent back to back (a turn's host calls and their results) go as one clone
+ * of their array: a serializer per message cost more than the message. One
+ * channel carries all of them, in the order they were sent.
  *
  * Frame: u32 body length, u8 type, body.
  */
@@ -21,6 +23,11 @@ const OUTCOME_REPLY = 3;
 const SESSION = 4;
 /** The sender forgot its session numbers; so does the receiver. */
 const SESSIONS_RESET = 5;
+/** Structured-clone messages sent back to back, as one clone of their array. */
+const GENERIC_BATCH = 6;
+/** Messages in one GENERIC_BATCH, and the body size past which a batch goes as single frames instead. */
+const MAX_BATCH = 64;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 /** Session numbers a sender hands out before it starts over (bounds the receiver's map). */
 const MAX_SESSIONS = 4096;
 
@@ -75,6 +82,8 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   /** The other side's session views, by number. */
   private readonly sessions = new Map<number, object>();
   private closed = false;
+  /** Structured-clone messages waiting to go as one batch, ahead of anything sent after them. */
+  private generic: Out[] = [];
 
   constructor(
     private readonly socket: Duplex,
@@ -89,11 +98,19 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
     return !this.closed && this.socket.writable;
   }
 
+  /**
+   * Queue `m` for this turn's write. A structured-clone message is cloned when
+   * its batch is written, later in the turn: what is sent must not change
+   * after it is sent (every caller sends objects made for the message).
+   */
   send(m: Out): void {
     if (this.closed) return;
-    if (isPduDispatch(m)) this.writePdu(m);
-    else {
+    if (isPduDispatch(m)) {
+      this.writeGeneric();
+      this.writePdu(m);
+    } else {
       const r = simpleReply(m);
+      if (r !== undefined) this.writeGeneric();
       if (r === 'default') {
         this.head(OUTCOME_DEFAULT, 8);
         this.buf.writeDoubleLE((m as unknown as OutcomeMessage).id, this.pos);
@@ -107,13 +124,32 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
         if (idLen) this.buf.write(r.messageId, this.pos + 13);
         this.pos += 13 + idLen;
       } else {
-        const body = serialize(m);
-        this.head(GENERIC, body.length);
-        body.copy(this.buf, this.pos);
-        this.pos += body.length;
+        this.generic.push(m);
+        if (this.generic.length >= MAX_BATCH) this.writeGeneric();
       }
     }
     this.schedule();
+  }
+
+  /** The structured-clone messages waiting, as one GENERIC_BATCH frame (or single frames: one message, or a batch too large). */
+  private writeGeneric(): void {
+    const list = this.generic;
+    if (list.length === 0) return;
+    this.generic = [];
+    if (list.length > 1) {
+      const body = serialize(list);
+      if (body.length <= MAX_BATCH_BYTES) {
+        this.frame(GENERIC_BATCH, body);
+        return;
+      }
+    }
+    for (const m of list) this.frame(GENERIC, serialize(m));
+  }
+
+  private frame(type: number, body: Buffer): void {
+    this.head(type, body.length);
+    body.copy(this.buf, this.pos);
+    this.pos += body.length;
   }
 
   private writePdu(m: PduDispatch): void {
@@ -181,6 +217,7 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
 
   /** Write what is queued now; `done` runs once the socket has taken it. */
   flush(done?: () => void): void {
+    if (!this.closed) this.writeGeneric();
     if (this.pos === 0 || this.closed) {
       if (done) setImmediate(done);
       return;
@@ -198,6 +235,7 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   /** Drop whatever is queued (the other side is gone). */
   clear(): void {
     this.pos = 0;
+    this.generic = [];
   }
 
   private onData(chunk: Buffer): void {
@@ -219,18 +257,26 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
       const type = data[off + 4]!;
       const body = data.subarray(off + HEAD, off + 4 + len);
       off += 4 + len;
-      let m: In | undefined;
+      let m: In | In[] | undefined;
       try {
-        m = this.decode(type, body);
+        m = type === GENERIC_BATCH ? this.decodeBatch(body) : this.decode(type, body);
       } catch (err) {
         // A frame that does not decode: the other side is broken (or worse); stop listening to it.
         this.closed = true;
         this.socket.destroy(new Error(`sandbox channel: frame of type ${type} does not decode: ${(err as Error).message}`));
         return;
       }
-      if (m !== undefined) this.onMessage(m);
+      if (Array.isArray(m)) for (const one of m) this.onMessage(one);
+      else if (m !== undefined) this.onMessage(m);
     }
     if (off < data.length) this.pending = data.subarray(off);
+  }
+
+  private decodeBatch(b: Buffer): In[] {
+    const list = deserialize(b) as unknown;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH) throw new Error('a batch is a list of 1 to 64 messages');
+    for (const m of list) if (m === null || typeof m !== 'object' || typeof (m as { t?: unknown }).t !== 'string') throw new Error('a batch holds only messages');
+    return list as In[];
   }
 
   /** One frame as a message; undefined for the channel's own bookkeeping frames. Throws on a frame that does not decode. */

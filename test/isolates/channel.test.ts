@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
+import { serialize } from 'node:v8';
 import { after, before, describe, it } from 'node:test';
 import { Channel } from '../../src/isolates/channel';
 import { encodePdu } from '../../src/wire/codec';
@@ -81,6 +82,45 @@ describe('sandbox channel', () => {
     assert.deepEqual(ms.at(-1), { t: 'hostCall', id: 9, tenant: 'x', op: 'sendTo', args: { fields: { short_message: new Uint8Array([1, 2]) } } });
   });
 
+  it('structured clones sent back to back go as one batch, and keep their order among binary frames', async () => {
+    // What the sender writes, frame by frame.
+    const frames: number[] = [];
+    const capture = new Channel<Msg, Msg>(
+      {
+        on: () => undefined,
+        write: (x: Buffer) => {
+          for (let off = 0; off < x.length; off += 4 + x.readUInt32LE(off)) frames.push(x[off + 4]!);
+        },
+        writable: true,
+      } as never,
+      () => {},
+    );
+    const session = { kind: 'esme', sessionId: 's1', systemId: 'x', clientAddr: '' };
+    const frame = encodePdu('enquire_link', 1, 0);
+    const sent: Msg[] = [
+      { t: 'hostResult', id: 1, ok: true, value: { a: [1, 2] } },
+      { t: 'hostResult', id: 2, ok: true, value: null },
+      { t: 'dispatch', id: 3, tenant: 't', kind: 'pdu', payload: { frame, session } },
+      { t: 'hostResult', id: 4, ok: false, value: { code: 'X', message: 'y' } },
+      { t: 'outcome', id: 5, outcome: { kind: 'default' } },
+      ...Array.from({ length: 70 }, (_, i) => ({ t: 'log', n: i })),
+    ];
+    for (const m of sent) {
+      capture.send(m);
+      tx.send(m);
+    }
+    capture.flush();
+    // batch(2), session view, PDU, single clone, outcome, batch(64), batch(6)
+    assert.deepEqual(frames, [6, 4, 1, 0, 2, 6, 6]);
+    const ms = await receive(sent.length);
+    assert.equal(ms.length, sent.length);
+    ms.forEach((m, i) => {
+      const want = sent[i]!;
+      if (want.t === 'dispatch') assert.equal(m.id, 3);
+      else assert.deepEqual(m, want);
+    });
+  });
+
   it('reassembles frames split anywhere, and a large one', async () => {
     const big = 'x'.repeat(300_000);
     const [c, d] = await socketPair();
@@ -120,6 +160,14 @@ describe('sandbox channel: frames that do not decode', () => {
       Buffer.from([3, 0, 0, 0, 3, 1, 2]), // OUTCOME_REPLY shorter than its id and status
       Buffer.from([2, 0, 0, 0, 1, 9]), // PDU with no room for its id
       Buffer.from([15, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x74, 7, 0, 0, 0]), // PDU naming a session view never sent
+      (() => {
+        const body = serialize({ t: 'not a list' });
+        return Buffer.concat([Buffer.from([body.length + 1, 0, 0, 0, 6]), body]);
+      })(), // GENERIC_BATCH that is not a list of messages
+      (() => {
+        const body = serialize([{ t: 'log' }, 42]);
+        return Buffer.concat([Buffer.from([body.length + 1, 0, 0, 0, 6]), body]);
+      })(), // GENERIC_BATCH with something that is not a message
     ]) {
       const [c, d] = await socketPair();
       const got: Msg[] = [];
