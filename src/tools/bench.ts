@@ -225,8 +225,9 @@ function policyOfLines(lines: number, tag: string): string {
 /**
  * `npm run bench`, every figure measured in this one run:
  *  1. throughput and latency at window 1 and 64 — a bare npm `smpp` echo
- *     server (the baseline), Sluice with an in-process echo handler, and
- *     Sluice with the same echo logic as a sandboxed tenant policy;
+ *     server (the baseline), Sluice with an in-process echo handler,
+ *     Sluice with the same echo logic as a sandboxed tenant policy, and
+ *     that policy awaiting one cache read per message;
  *  2. delivery-receipt round trip;
  *  3. noisy neighbour: a quiet tenant's p99 alone, and while another tenant
  *     spins at its CPU limits;
@@ -243,23 +244,25 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     { window: 64, esmes: 1 },
     { window: 64, esmes: 4 },
   ];
-  const labels: Record<string, string> = { raw: 'npm smpp echo', inproc: 'sluice in-process echo', sandbox: 'sluice sandboxed echo' };
+  // 'sandbox-await': the same echo awaiting one cache read per submit_sm, a host call per message as real policies make.
+  const KINDS = ['raw', 'inproc', 'sandbox', 'sandbox-await'] as const;
+  const labels: Record<string, string> = { raw: 'npm smpp echo', inproc: 'sluice in-process echo', sandbox: 'sluice sandboxed echo', 'sandbox-await': 'sluice sandboxed + cache.get' };
   const rounds = Math.max(1, o.rounds ?? 3);
   const slice = Math.max(500, Math.round(o.durationMs / rounds));
-  o.print(`Sluice bench — each case ${rounds} rounds of ${slice} ms, the three servers taking turns (a shared machine drifts; ratios are taken within a round); each server in its own process, the load generator in this one`);
+  o.print(`Sluice bench — each case ${rounds} rounds of ${slice} ms, the servers taking turns (a shared machine drifts; ratios are taken within a round); each server in its own process, the load generator in this one`);
   for (const c of cases) {
     // Servers stay up across rounds; each round measures raw, in-process and sandboxed back to back.
     const servers: Record<string, ServerChild> = {};
-    const runs: Record<string, LoadResult[]> = { raw: [], inproc: [], sandbox: [] };
+    const runs: Record<string, LoadResult[]> = { raw: [], inproc: [], sandbox: [], 'sandbox-await': [] };
     // CPU µs per submit_sm of each run: the server process, its sandbox processes, this load generator.
-    const cpu: Record<string, { server: number; children: number; load: number }[]> = { raw: [], inproc: [], sandbox: [] };
+    const cpu: Record<string, { server: number; children: number; load: number }[]> = { raw: [], inproc: [], sandbox: [], 'sandbox-await': [] };
     try {
-      for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
+      for (const kind of KINDS) {
         servers[kind] = await startServer(kind);
         await runLoad({ port: servers[kind].port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: Math.min(500, o.durationMs) });
       }
       for (let r = 0; r < rounds; r++) {
-        for (const kind of ['raw', 'inproc', 'sandbox'] as const) {
+        for (const kind of KINDS) {
           const before = servers[kind]!.cpu();
           const load0 = process.cpuUsage();
           const r = await runLoad({ port: servers[kind]!.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: slice });
@@ -280,7 +283,7 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     }
     const byRate = (xs: LoadResult[]): LoadResult => [...xs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(xs.length / 2)]!;
     const ratio = (a: string, b: string): number => median(runs[a]!.map((x, i) => x.perSecond / runs[b]![i]!.perSecond));
-    for (const kind of ['raw', 'inproc', 'sandbox'] as const) o.print(formatLoad(`${labels[kind]} w=${c.window} x${c.esmes}`, byRate(runs[kind]!)));
+    for (const kind of KINDS) o.print(formatLoad(`${labels[kind]} w=${c.window} x${c.esmes}`, byRate(runs[kind]!)));
     const key = `w${c.window}x${c.esmes}`;
     const raw = byRate(runs.raw!);
     const inp = byRate(runs.inproc!);
@@ -296,12 +299,16 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       [`${key}.raw_p50_ms`]: p50('raw'),
       [`${key}.inproc_p50_ms`]: p50('inproc'),
       [`${key}.sandbox_p50_ms`]: p50('sandbox'),
+      [`${key}.sandbox_await_per_s`]: byRate(runs['sandbox-await']!).perSecond,
+      [`${key}.sandbox_await_vs_raw`]: ratio('sandbox-await', 'raw'),
+      [`${key}.sandbox_await_p50_ms`]: p50('sandbox-await'),
     });
     const each = runs.sandbox!.map((x, i) => (x.perSecond / runs.raw![i]!.perSecond).toFixed(2)).join(' ');
     o.print(
       `  → window ${c.window}, ${c.esmes} ESME(s), median of ${rounds} rounds: in-process/raw ${ratio('inproc', 'raw').toFixed(2)}×, sandbox/raw ${ratio('sandbox', 'raw').toFixed(2)}× (rounds: ${each}), ` +
         `sandbox/in-process ${ratio('sandbox', 'inproc').toFixed(2)}×; p50 raw ${p50('raw').toFixed(3)} / in-process ${p50('inproc').toFixed(3)} / sandbox ${p50('sandbox').toFixed(3)} ms`,
     );
+    o.print(`  → awaiting one cache.get per submit_sm: sandbox/raw ${ratio('sandbox-await', 'raw').toFixed(2)}×, p50 ${p50('sandbox-await').toFixed(3)} ms`);
     if (cpu.raw!.length && cpu.inproc!.length && cpu.sandbox!.length) {
       const m = (kind: string, k: 'server' | 'children' | 'load'): number => median(cpu[kind]!.map((x) => x[k]));
       Object.assign(figures, {
