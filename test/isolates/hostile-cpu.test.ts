@@ -21,6 +21,8 @@ const POLICIES = {
   });`,
   awaitloop: `smpp.onPdu('submit_sm', async () => { for (;;) await null; });`,
   forever: `smpp.onPdu('submit_sm', () => new Promise(() => {}));`,
+  // Spins in the continuation, which runs in the entry that hands it the host call's result.
+  afterawait: `smpp.onPdu('submit_sm', async () => { await cache.get('k'); for (;;) {} });`,
   redos: `smpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: String(/^(a+)+$/.test(pdu.text)) }));`,
   recursion: `smpp.onPdu('submit_sm', (pdu) => {
     if (pdu.text === 'plain') { const down = (n) => down(n + 1) + 1; return down(0); }
@@ -87,6 +89,7 @@ describe('hostile tenants: CPU', () => {
       microtasks: POLICIES.microtasks,
       awaitloop: POLICIES.awaitloop,
       forever: POLICIES.forever,
+      afterawait: POLICIES.afterawait,
       redos: POLICIES.redos,
       recursion: { policy: POLICIES.recursion, limits: ROOMY },
       budget: POLICIES.budget,
@@ -129,6 +132,16 @@ describe('hostile tenants: CPU', () => {
     assert.equal(b.answers[0]!.command_status, STATUS.ESME_RSYSERR);
     assert.equal((await tenantStats(w, 'microtasks')).timeouts, 1);
     assert.equal((await tenantStats(w, 'awaitloop')).timeouts, 1);
+  });
+
+  it('an infinite loop after an await (in the entry that delivers the host call result): ESME_RSYSERR at handler_timeout_ms', async () => {
+    const a = await hostileCase(w, 'afterawait', ['x', 'y']);
+    assert.deepEqual(
+      a.answers.map((x) => x.command_status),
+      [STATUS.ESME_RSYSERR, STATUS.ESME_RSYSERR],
+    );
+    assert.ok(a.ms < 2000, `answered by the CPU timeout, not the deadline (${a.ms} ms)`);
+    assert.equal((await tenantStats(w, 'afterawait')).timeouts, 2);
   });
 
   it('a promise that never settles: ESME_RSYSERR at handler_deadline_ms, not before', async () => {
