@@ -138,7 +138,14 @@ interface FatalSink {
   fatal?: (message: string) => void;
 }
 
-function makeIsolate(memoryMb: number): { isolate: ivm.Isolate; sink: FatalSink } {
+interface Fresh {
+  isolate: ivm.Isolate;
+  /** Its one context, empty: nothing has run in it. */
+  context: ivm.Context;
+  sink: FatalSink;
+}
+
+function makeIsolate(memoryMb: number): Fresh {
   const sink: FatalSink = {};
   const isolate = new ivm.Isolate({
     memoryLimit: memoryMb,
@@ -150,25 +157,26 @@ function makeIsolate(memoryMb: number): { isolate: ivm.Isolate; sink: FatalSink 
     // in a synchronous one the thread that stops would be this one.
     onCatastrophicError: (message: string) => sink.fatal?.(String(message)),
   });
-  return { isolate, sink };
+  return { isolate, context: isolate.createContextSync(), sink };
 }
 
 /**
- * One empty isolate made ahead of need for the next cold start: `new
- * ivm.Isolate` holds this thread for about 2 ms, a fifth of a cold start.
- * It is made a moment after one is taken, for the memory limit last asked
- * for, and holds nothing (no context, no code) until a tenant's start takes it.
+ * One empty isolate made ahead of need for the next cold start: a new
+ * isolate and its context hold this thread for 2-3 ms, a quarter of a cold
+ * start. It is made a moment after one is taken, for the memory limit last
+ * asked for, and holds nothing (an empty context, no code) until a tenant's
+ * start takes it.
  */
 const spare = {
-  made: undefined as { isolate: ivm.Isolate; sink: FatalSink; memoryMb: number } | undefined,
+  made: undefined as (Fresh & { memoryMb: number }) | undefined,
   timer: undefined as NodeJS.Timeout | undefined,
 };
 const SPARE_DELAY_MS = 20;
 
-function takeIsolate(memoryMb: number): { isolate: ivm.Isolate; sink: FatalSink } {
+function takeIsolate(memoryMb: number): Fresh {
   const s = spare.made;
   spare.made = undefined;
-  let taken: { isolate: ivm.Isolate; sink: FatalSink };
+  let taken: Fresh;
   if (s && s.memoryMb === memoryMb && !s.isolate.isDisposed) taken = s;
   else {
     if (s && !s.isolate.isDisposed) s.isolate.dispose();
@@ -246,58 +254,49 @@ export class PolicyIsolate {
    */
   static async create(js: string | (() => string), filename: string, limits: IsolateLimits, boot: BootInfo, hooks: IsolateHooks): Promise<PolicyIsolate> {
     let self: PolicyIsolate | undefined;
-    const { isolate, sink } = takeIsolate(limits.memoryMb);
+    const { isolate, context, sink } = takeIsolate(limits.memoryMb);
     sink.fatal = (message) => {
       self?.wreck();
       hooks.fatal?.(message);
     };
-    // Everything below is queued on the isolate's thread at once and runs
-    // there in order (context, prelude compile, policy compile, globals,
-    // prelude run), while this thread compiles a policy given as a thunk:
-    // a cold start pays one round of thread hops, not one per step.
-    const contextP = isolate.createContext();
-    const preludeP = isolate.compileScript(preludeWithView(), { filename: '<sluice>' });
+    const jail = context.global;
+    const bootRecord = {
+      ...boot,
+      statusNames: STATUS,
+      idPrefix: `${Date.now().toString(36)}${(++instances).toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(-10),
+      limits: {
+        maxDataBytes: limits.maxDataBytes,
+        maxLogPerSec: limits.maxLogPerSec,
+        maxLogBytes: limits.maxLogBytes,
+        maxPending: limits.maxPending,
+      },
+    };
+    // Our own setup is queued on the isolate's thread at once and runs there
+    // in order — plain values and two callbacks on the empty context, then
+    // the PDU view module and the prelude, compiled and run as one script —
+    // while this thread compiles a policy given as a thunk; the policy's
+    // compile is queued behind them. Queued, not synchronous: a synchronous
+    // call would hold this thread (every other tenant of the process) for as
+    // long as the isolate's thread is busy.
+    const ready = Promise.all([
+      jail.set(
+        '__sluice_send',
+        new ivm.Callback(
+          (op: string, _id: number, data: unknown) => {
+            if (op === 'batch' && Array.isArray(data)) route(hooks, data);
+          },
+          { ignored: true },
+        ),
+      ),
+      jail.set('__sluice_view', new ivm.Callback((name: string) => hooks.view(String(name)))),
+      jail.set('__sluice_boot', JSON.stringify(bootRecord)),
+      context.eval(preludeWithView(), { filename: '<sluice>', timeout: 1000 }),
+    ]);
     let scriptP: Promise<ivm.Script> | undefined;
     try {
       if (typeof js === 'function') js = js();
       scriptP = isolate.compileScript(wrapTopLevel(js), { filename });
-      const context = await contextP;
-      const jail = context.global;
-      const bootRecord = {
-        ...boot,
-        statusNames: STATUS,
-        idPrefix: `${Date.now().toString(36)}${(++instances).toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(-10),
-        limits: {
-          maxDataBytes: limits.maxDataBytes,
-          maxLogPerSec: limits.maxLogPerSec,
-          maxLogBytes: limits.maxLogBytes,
-          maxPending: limits.maxPending,
-        },
-      };
-      // Plain values and two callbacks on a fresh context, no code of the
-      // tenant's. Queued, not synchronous: the isolate's thread may still be
-      // compiling, and a synchronous call would hold this thread (every other
-      // tenant of the process) until it is done.
-      const globals = Promise.all([
-        jail.set(
-          '__sluice_send',
-          new ivm.Callback(
-            (op: string, _id: number, data: unknown) => {
-              if (op === 'batch' && Array.isArray(data)) route(hooks, data);
-            },
-            { ignored: true },
-          ),
-        ),
-        jail.set('__sluice_view', new ivm.Callback((name: string) => hooks.view(String(name)))),
-        jail.set('__sluice_boot', JSON.stringify(bootRecord)),
-      ]);
-      const pre = await preludeP;
-      await globals;
-      try {
-        await pre.run(context, { timeout: 1000 });
-      } finally {
-        pre.release();
-      }
+      await ready;
       self = new PolicyIsolate(isolate, context, limits, hooks);
       self.entryRef = jail.getSync('__sluice_enter', { reference: true });
       jail.deleteSync('__sluice_enter');
@@ -325,7 +324,7 @@ export class PolicyIsolate {
       return self;
     } catch (err) {
       // Whatever is still queued fails with the isolate; nobody waits for it.
-      for (const p of [contextP, preludeP, scriptP]) p?.catch(() => undefined);
+      for (const p of [ready, scriptP]) p?.catch(() => undefined);
       if (!isolate.isDisposed) isolate.dispose();
       if (err instanceof PolicyLoadError || err instanceof NotCompiled) throw err;
       const e = classify(err);
