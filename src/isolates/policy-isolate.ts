@@ -163,9 +163,9 @@ function makeIsolate(memoryMb: number): Fresh {
 /**
  * One empty isolate made ahead of need for the next cold start: a new
  * isolate and its context hold this thread for 2-3 ms, a quarter of a cold
- * start. It is made a moment after one is taken, for the memory limit last
- * asked for, and holds nothing (an empty context, no code) until a tenant's
- * start takes it.
+ * start. It is made a moment after a start is over, for the memory limit
+ * last asked for, and holds nothing (an empty context, no code) until a
+ * tenant's start takes it.
  */
 const spare = {
   made: undefined as (Fresh & { memoryMb: number }) | undefined,
@@ -182,12 +182,16 @@ function takeIsolate(memoryMb: number): Fresh {
     if (s && !s.isolate.isDisposed) s.isolate.dispose();
     taken = makeIsolate(memoryMb);
   }
+  return taken;
+}
+
+/** Make the next spare a moment after a start is over (not during one: it holds this thread for 2-3 ms). */
+function replaceSpare(memoryMb: number): void {
   if (spare.timer) clearTimeout(spare.timer);
   spare.timer = setTimeout(() => {
     spare.timer = undefined;
     spare.made ??= { ...makeIsolate(memoryMb), memoryMb };
   }, SPARE_DELAY_MS).unref();
-  return taken;
 }
 
 
@@ -321,8 +325,10 @@ export class PolicyIsolate {
       } finally {
         script.release();
       }
+      replaceSpare(limits.memoryMb);
       return self;
     } catch (err) {
+      replaceSpare(limits.memoryMb);
       // Whatever is still queued fails with the isolate; nobody waits for it.
       for (const p of [ready, scriptP]) p?.catch(() => undefined);
       if (!isolate.isDisposed) isolate.dispose();

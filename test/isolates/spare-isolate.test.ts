@@ -7,7 +7,7 @@ const hooks = { result: () => {}, call: () => {}, log: () => {}, view: () => '[]
 const start = (memoryMb: number): Promise<PolicyIsolate> =>
   PolicyIsolate.create('"use strict";\nsmpp.onBind((b) => b.accept());\n', 'p.js', limitsOf(memoryMb), { tenant: 't', config: {}, routing: {} }, hooks);
 const heapLimit = (iso: PolicyIsolate): number => iso.isolate.getHeapStatisticsSync().heap_size_limit;
-// The sandbox makes its isolate ahead of need 20 ms after one is taken.
+// The sandbox makes its isolate ahead of need 20 ms after a start is over.
 const idle = (): Promise<void> => new Promise((r) => setTimeout(r, 60));
 
 describe('isolates made ahead of need', () => {
