@@ -168,9 +168,28 @@ function makeIsolate(memoryMb: number): Fresh {
  * tenant's start takes it.
  */
 const spare = {
+  /** Only sandbox processes keep one (they end by exit() or SIGKILL; see `keepSpareIsolate`). */
+  enabled: false,
   made: undefined as (Fresh & { memoryMb: number }) | undefined,
   timer: undefined as NodeJS.Timeout | undefined,
 };
+
+/**
+ * Keep an isolate made ahead of need (on in sandbox processes), or stop and
+ * drop the one kept. A process that runs policies in-process (the test
+ * harness, tests) has no use for it, and isolated-vm 5 can abort a process
+ * that ends by draining its event loop while one of its handles is still
+ * awaiting collection: a spare made just before the end makes that likelier.
+ */
+export function keepSpareIsolate(on: boolean): void {
+  spare.enabled = on;
+  if (on) return;
+  if (spare.timer) clearTimeout(spare.timer);
+  spare.timer = undefined;
+  const s = spare.made;
+  spare.made = undefined;
+  if (s && !s.isolate.isDisposed) s.isolate.dispose();
+}
 const SPARE_DELAY_MS = 20;
 
 function takeIsolate(memoryMb: number): Fresh {
@@ -187,10 +206,11 @@ function takeIsolate(memoryMb: number): Fresh {
 
 /** Make the next spare a moment after a start is over (not during one: it holds this thread for 2-3 ms). */
 function replaceSpare(memoryMb: number): void {
+  if (!spare.enabled) return;
   if (spare.timer) clearTimeout(spare.timer);
   spare.timer = setTimeout(() => {
     spare.timer = undefined;
-    spare.made ??= { ...makeIsolate(memoryMb), memoryMb };
+    if (spare.enabled) spare.made ??= { ...makeIsolate(memoryMb), memoryMb };
   }, SPARE_DELAY_MS).unref();
 }
 

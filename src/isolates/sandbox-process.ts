@@ -9,7 +9,7 @@
 import { Socket } from 'node:net';
 import type { TenantLimits } from '../config/schema';
 import { Channel } from './channel';
-import type { BootInfo } from './policy-isolate';
+import { keepSpareIsolate, type BootInfo } from './policy-isolate';
 import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
 
 export type ToSandbox =
@@ -72,6 +72,8 @@ function main(): void {
     },
   };
 
+  // This process ends by exit() or SIGKILL, never by draining its loop: it keeps an isolate ready for the next cold start.
+  keepSpareIsolate(true);
   const socket = new Socket({ fd: 3, readable: true, writable: true });
   out = new Channel<ToSandbox, FromSandbox>(socket, onMessage);
   // The core is gone (or closed the channel): so is this process.

@@ -19,6 +19,7 @@ import {
   type PolicyDiagnostic,
 } from '../../src/isolates/compile';
 import { checkPolicyFile, checkPolicySource, findSluiceDeclarations, POLICY_LIBS } from '../../src/isolates/typecheck';
+import './ivm-teardown';
 
 // Runs from dist/test/isolates/ after the build; fixtures and sandbox/ stay at the root.
 const ROOT = path.resolve(__dirname, '../../..');

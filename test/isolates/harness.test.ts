@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { PolicyHarness } from '../../src/isolates/harness';
+import './ivm-teardown';
 
 const ROOT = path.resolve(__dirname, '../../..');
 

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HOSTILE_LIMITS, STATUS, sleep, startWorld, submitText, withBind, withGoodTraffic, type Sample, type World } from './hostile-helpers';
+import './ivm-teardown';
 
 const BOMBER = `
   smpp.onPdu('submit_sm', (pdu) => {

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PolicyIsolate } from '../../src/isolates/policy-isolate';
 import { BIND_PASSWORD, HOSTILE_LIMITS, STATUS, assertAlive, assertGoodFlowed, hostileCase, readCache, sleep, startWorld, submitText, tenantStats, withBind, withGoodTraffic, type World } from './hostile-helpers';
+import './ivm-teardown';
 
 const ROOMY = { ...HOSTILE_LIMITS, cpu_ms_per_s: 1000, handler_timeout_ms: 200 };
 

@@ -6,6 +6,7 @@ import { PolicyIsolate } from '../../src/isolates/policy-isolate';
 import { TenantRuntime, type RuntimeHost } from '../../src/isolates/tenant-runtime';
 import { ManualClock } from '../../src/util/clock';
 import { encodePdu } from '../../src/wire/codec';
+import './ivm-teardown';
 
 const limits = parseConfig(stringify({ tenants: [{ id: 't' }] }), { file: 't', env: {} }).tenants[0]!.limits;
 const host: RuntimeHost = { call: async () => null, log: () => {}, view: () => [] };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { PolicyIsolate, type IsolateLimits } from '../../src/isolates/policy-isolate';
+import { after, before, describe, it } from 'node:test';
+import { keepSpareIsolate, PolicyIsolate, type IsolateLimits } from '../../src/isolates/policy-isolate';
+import './ivm-teardown';
 
 const limitsOf = (memoryMb: number): IsolateLimits => ({ memoryMb, timeoutMs: 50, startupMs: 500, maxDataBytes: 65536, maxLogPerSec: 10, maxLogBytes: 2048, maxPending: 8 });
 const hooks = { result: () => {}, call: () => {}, log: () => {}, view: () => '[]' };
@@ -11,6 +12,10 @@ const heapLimit = (iso: PolicyIsolate): number => iso.isolate.getHeapStatisticsS
 const idle = (): Promise<void> => new Promise((r) => setTimeout(r, 60));
 
 describe('isolates made ahead of need', () => {
+  // As a sandbox process does; dropped again before this process ends.
+  before(() => keepSpareIsolate(true));
+  after(() => keepSpareIsolate(false));
+
   it('a tenant never gets an isolate made for another memory limit: the one made ahead is used only when the limit matches', async () => {
     const big = await start(64);
     await idle(); // one for 64 MB is waiting now
