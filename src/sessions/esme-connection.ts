@@ -166,8 +166,10 @@ export class EsmeConnection {
     this.state = 'bound';
     this.tenant = tenant.id;
     this.systemId = systemId;
-    this.dispatch = { ...tenant.dispatch, logger: tenant.dispatch.logger.child({ session: this.session.id }) };
+    // The ESME gets its answer before the bookkeeping below: nothing it sends can arrive before that is done.
     this.session.respond(req, ESME_ROK, { system_id: this.host.systemId });
+    this.session.flushNow();
+    this.dispatch = { ...tenant.dispatch, logger: tenant.dispatch.logger.child({ session: this.session.id }) };
     this.session.markBound();
     this.log.info({ tenant: tenant.id, system_id: systemId, client: this.session.remoteAddress }, 'esme bound');
     this.host.onBound(this);

@@ -351,6 +351,11 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     this.flush();
   }
 
+  /** Write what is queued now, not at the end of the loop turn (a bind response, ahead of the work that follows it). */
+  flushNow(): void {
+    this.flush();
+  }
+
   /** One socket write per turn of the event loop: responses produced together leave together. */
   private flush(): void {
     if (this.out.length === 0 || this.socket.destroyed) {
