@@ -85,9 +85,15 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   /** Structured-clone messages waiting to go as one batch, ahead of anything sent after them. */
   private generic: Out[] = [];
 
+  /**
+   * `onUnsendable` hears of a message that cannot be cloned (it is dropped,
+   * the rest of its batch still goes). Clones are made when the batch is
+   * written, so the sender's call has returned by then.
+   */
   constructor(
     private readonly socket: Duplex,
     private readonly onMessage: (m: In) => void,
+    private readonly onUnsendable: (m: Out, err: Error) => void = (m, err) => process.emitWarning(`sandbox channel: a '${m.t}' message cannot be sent: ${err.message}`),
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => (this.closed = true));
@@ -137,13 +143,27 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
     if (list.length === 0) return;
     this.generic = [];
     if (list.length > 1) {
-      const body = serialize(list);
-      if (body.length <= MAX_BATCH_BYTES) {
+      let body: Buffer | undefined;
+      try {
+        body = serialize(list);
+      } catch {
+        // One of them cannot be cloned: send the others one by one.
+      }
+      if (body && body.length <= MAX_BATCH_BYTES) {
         this.frame(GENERIC_BATCH, body);
         return;
       }
     }
-    for (const m of list) this.frame(GENERIC, serialize(m));
+    for (const m of list) {
+      let body: Buffer;
+      try {
+        body = serialize(m);
+      } catch (err) {
+        this.onUnsendable(m, err as Error);
+        continue;
+      }
+      this.frame(GENERIC, body);
+    }
   }
 
   private frame(type: number, body: Buffer): void {

@@ -179,11 +179,16 @@ export class SandboxPool implements PolicyHost {
     p.child = child;
     let ready!: () => void;
     p.ready = new Promise((resolve) => (ready = resolve));
-    p.out = new Channel<FromSandbox, ToSandbox>(child.stdio[3] as Socket, (m) => {
-      if (m.t === 'ready') ready();
-      for (const tap of this.taps) if (tap.proc === p.index) tap.fn(m);
-      this.onMessage(p, m);
-    });
+    p.out = new Channel<FromSandbox, ToSandbox>(
+      child.stdio[3] as Socket,
+      (m) => {
+        if (m.t === 'ready') ready();
+        for (const tap of this.taps) if (tap.proc === p.index) tap.fn(m);
+        this.onMessage(p, m);
+      },
+      // Never expected (everything sent is plain data); a dispatch dropped here is answered at its deadline.
+      (m, err) => this.log.error({ message: m.t, err: err.message }, 'sandbox channel: a message could not be sent'),
+    );
     // A channel that breaks (a frame that does not decode) means a sandbox that cannot be trusted to go on: replace it.
     (child.stdio[3] as Socket).on('close', () => {
       if (p.child === child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -121,6 +121,29 @@ describe('sandbox channel', () => {
     });
   });
 
+  it('a message that cannot be cloned is dropped and reported; the rest of its batch still arrives', async () => {
+    const [c, d] = await socketPair();
+    const seen: Msg[] = [];
+    new Channel<Msg, Msg>(d, (m) => seen.push(m));
+    const unsendable: string[] = [];
+    const out = new Channel<Msg, Msg>(c, () => {}, (m, err) => unsendable.push(`${m.t}: ${err.message}`));
+    try {
+      out.send({ t: 'log', n: 1 });
+      out.send({ t: 'hostResult', id: 2, ok: true, value: () => 'a function' });
+      out.send({ t: 'log', n: 3 });
+      for (let i = 0; i < 200 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(seen, [
+        { t: 'log', n: 1 },
+        { t: 'log', n: 3 },
+      ]);
+      assert.equal(unsendable.length, 1);
+      assert.match(unsendable[0]!, /^hostResult: .*could not be cloned/);
+    } finally {
+      c.destroy();
+      d.destroy();
+    }
+  });
+
   it('reassembles frames split anywhere, and a large one', async () => {
     const big = 'x'.repeat(300_000);
     const [c, d] = await socketPair();
