@@ -190,18 +190,15 @@ export function keepSpareIsolate(on: boolean): void {
   spare.made = undefined;
   if (s && !s.isolate.isDisposed) s.isolate.dispose();
 }
+
 const SPARE_DELAY_MS = 20;
 
 function takeIsolate(memoryMb: number): Fresh {
   const s = spare.made;
   spare.made = undefined;
-  let taken: Fresh;
-  if (s && s.memoryMb === memoryMb && !s.isolate.isDisposed) taken = s;
-  else {
-    if (s && !s.isolate.isDisposed) s.isolate.dispose();
-    taken = makeIsolate(memoryMb);
-  }
-  return taken;
+  if (s && s.memoryMb === memoryMb && !s.isolate.isDisposed) return s;
+  if (s && !s.isolate.isDisposed) s.isolate.dispose();
+  return makeIsolate(memoryMb);
 }
 
 /** Make the next spare a moment after a start is over (not during one: it holds this thread for 2-3 ms). */
@@ -210,11 +207,9 @@ function replaceSpare(memoryMb: number): void {
   if (spare.timer) clearTimeout(spare.timer);
   spare.timer = setTimeout(() => {
     spare.timer = undefined;
-    if (spare.enabled) spare.made ??= { ...makeIsolate(memoryMb), memoryMb };
+    spare.made ??= { ...makeIsolate(memoryMb), memoryMb };
   }, SPARE_DELAY_MS).unref();
 }
-
-
 
 /** Route what the prelude sent: `[op, id, data]` items (`['reply', id, status, message_id]` for the common answer), from an entry's return value or a late batch. */
 function route(hooks: IsolateHooks, items: unknown[]): void {
@@ -345,16 +340,17 @@ export class PolicyIsolate {
       } finally {
         script.release();
       }
-      replaceSpare(limits.memoryMb);
       return self;
     } catch (err) {
-      replaceSpare(limits.memoryMb);
       // Whatever is still queued fails with the isolate; nobody waits for it.
       for (const p of [ready, scriptP]) p?.catch(() => undefined);
       if (!isolate.isDisposed) isolate.dispose();
       if (err instanceof PolicyLoadError || err instanceof NotCompiled) throw err;
       const e = classify(err);
       throw new PolicyLoadError(e.failure === 'memory' ? `exceeded memory_mb ${limits.memoryMb} while starting` : `could not start: ${e.message}`);
+    } finally {
+      // The start is over, either way: the next one's isolate can be made now.
+      replaceSpare(limits.memoryMb);
     }
   }
 

@@ -437,10 +437,7 @@ export class TenantRuntime {
       i = j;
       this.callsSinceSample += chunk.length;
       const done = frames ? this.enterFrames(b.iso, chunk) : chunk.length === 1 ? b.iso.dispatch(chunk[0]![0], chunk[0]![1], chunk[0]![2]) : b.iso.dispatchMany(chunk);
-      done.catch((err: EntryError) => {
-        if (err.failure === 'timeout' && chunk.length > 1) this.singleUntil = this.clock.now() + 10_000;
-        for (const [id] of chunk) this.onEntryFailure(b.iso, id, err);
-      });
+      done.catch((err: EntryError) => this.onChunkFailure(b.iso, chunk.map(([id]) => id), err));
     }
   }
 
@@ -538,12 +535,18 @@ export class TenantRuntime {
       const chunk = r.items.slice(i, i + limit);
       const origins = r.origins.slice(i, i + limit);
       const entered = chunk.length === 1 ? r.iso.resolve(...chunk[0]!) : r.iso.resolveMany(chunk);
-      entered.catch((err: EntryError) => {
-        // As for dispatches: a batch that timed out fails every handler in it, and the tenant goes one per entry for a while.
-        if (err.failure === 'timeout' && chunk.length > 1) this.singleUntil = this.clock.now() + 10_000;
-        for (const origin of origins) this.onEntryFailure(r.iso, origin, err);
-      });
+      entered.catch((err: EntryError) => this.onChunkFailure(r.iso, origins, err));
     }
+  }
+
+  /**
+   * An entry for several handlers (dispatches, or results they awaited)
+   * failed: every one of them fails with it, and after a timeout the tenant
+   * goes one per entry for a while, so the next timeout lands on the one that spun.
+   */
+  private onChunkFailure(iso: PolicyIsolate, origins: (number | undefined)[], err: EntryError): void {
+    if (err.failure === 'timeout' && origins.length > 1) this.singleUntil = this.clock.now() + 10_000;
+    for (const origin of origins) this.onEntryFailure(iso, origin, err);
   }
 
   private onEntryFailure(iso: PolicyIsolate, origin: number | undefined, err: EntryError): void {
