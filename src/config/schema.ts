@@ -68,6 +68,11 @@ export interface CacheConfig {
 /** Supervised processes that host the tenant isolates. */
 export interface SandboxConfig {
   readonly processes: number;
+  /**
+   * Longest a policy entry may run inline, on its sandbox process's own
+   * thread, in ms; 0 keeps every tenant's entries on their isolate's thread.
+   */
+  readonly inline_entry_ms: number;
 }
 
 /** The HTTP admin endpoint. */
@@ -286,7 +291,7 @@ const sandbox: SchemaObject = {
   type: 'object',
   default: {},
   additionalProperties: false,
-  properties: { processes: integer(1, 64, 2) },
+  properties: { processes: integer(1, 64, 2), inline_entry_ms: { type: 'number', minimum: 0, maximum: 1000, default: 10 } },
 };
 
 const admin: SchemaObject = {

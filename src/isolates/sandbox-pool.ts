@@ -30,6 +30,8 @@ import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-run
 
 export interface SandboxPoolOptions {
   processes: number;
+  /** `sandbox.inline_entry_ms`: longest a policy entry may run on its sandbox process's own thread; 0 or absent: never. */
+  inlineEntryMs?: number;
   tenants: readonly TenantConfig[];
   logger: Logger;
   cache: CacheStore;
@@ -170,7 +172,7 @@ export class SandboxPool implements PolicyHost {
 
   private spawn(p: Proc): void {
     const entry = path.join(__dirname, 'sandbox-process.js');
-    const child = spawn(process.execPath, ['--no-node-snapshot', entry, String(this.opts.idleEvictMs ?? 600_000)], {
+    const child = spawn(process.execPath, ['--no-node-snapshot', entry, String(this.opts.idleEvictMs ?? 600_000), String(this.opts.inlineEntryMs ?? 0)], {
       // fd 3 is the channel (a socket pair).
       stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
       // Nothing of the core's environment (tokens, passwords) goes to the sandbox.

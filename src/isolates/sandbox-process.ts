@@ -10,6 +10,7 @@ import { Socket } from 'node:net';
 import type { TenantLimits } from '../config/schema';
 import { Channel } from './channel';
 import { keepSpareIsolate, type BootInfo } from './policy-isolate';
+import { startSentry } from './sentry';
 import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
 
 export type ToSandbox =
@@ -40,8 +41,11 @@ function main(): void {
   const views = new Map<string, Map<string, unknown>>();
   const hostCalls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextHostCall = 0;
-  // argv: [idleEvictMs]
+  // argv: [idleEvictMs, inlineEntryMs]
   const idleEvictMs = Number(process.argv[2] ?? 600_000);
+  const inlineEntryMs = Number(process.argv[3] ?? 0);
+  // Inline entries run only under the sentry's watch (a second thread that can end this process).
+  if (inlineEntryMs > 0) startSentry(3);
   let culprit: string | undefined;
 
   const host: RuntimeHost = {
@@ -83,7 +87,7 @@ function main(): void {
       case 'register': {
         let rt = runtimes.get(m.tenant);
         if (!rt) {
-          rt = new TenantRuntime(m.tenant, m.limits, m.boot, host, { idleEvictMs });
+          rt = new TenantRuntime(m.tenant, m.limits, m.boot, host, { idleEvictMs, inlineEntryMs });
           runtimes.set(m.tenant, rt);
         } else {
           rt.reconfigure(m.limits, m.boot);

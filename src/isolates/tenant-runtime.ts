@@ -40,6 +40,14 @@ export interface RuntimeOptions {
   /** Kills within `strikeWindowMs` that quarantine the tenant. */
   quarantineAfter?: number;
   strikeWindowMs?: number;
+  /**
+   * Longest an entry may run inline, on this process's own thread, ms
+   * (`sandbox.inline_entry_ms`); 0 or absent: never. Inline entries need a
+   * watch from another thread (`startSentry`): only sandbox processes run them.
+   */
+  inlineEntryMs?: number;
+  /** First time a tenant's entries stay off this thread after an inline one ran long; doubles per offence, to an hour. */
+  inlineBarBaseMs?: number;
 }
 
 export type RuntimeState = 'idle' | 'starting' | 'ready' | 'failed' | 'backoff' | 'quarantined';
@@ -57,6 +65,10 @@ export interface TenantStats {
   timeouts: number;
   memoryKills: number;
   throttled: number;
+  /** Its entries run inline now. */
+  inline: boolean;
+  /** Inline entries that ran over inline_entry_ms or failed. */
+  inlineOffences: number;
   loadError?: string;
 }
 
@@ -74,6 +86,12 @@ interface Pending {
 }
 
 const MESSAGE_KINDS = new Set(['pdu']);
+/**
+ * Tenants allowed a longer handler_timeout_ms never run inline: one inline
+ * entry that spins holds every other tenant of the process for that long,
+ * once, before the tenant is barred.
+ */
+export const INLINE_MAX_TIMEOUT_MS = 100;
 /** PDUs per isolate entry at most: smaller entries let results leave while the isolate works on the next (measured: 16 beat 64 at window 64, one ESME). */
 const MAX_BATCH = 16;
 
@@ -113,6 +131,9 @@ export class TenantRuntime {
   private cpuPerCall = 0;
   private callsSinceSample = 0;
   private readonly counts = { calls: 0, errors: 0, timeouts: 0, memoryKills: 0, throttled: 0 };
+  /** Inline entries that ran long or failed, and until when (clock ms) this tenant's entries stay off the process's thread. */
+  private inlineOffences = 0;
+  private inlineBarredUntil = 0;
 
   constructor(
     readonly tenant: string,
@@ -146,6 +167,7 @@ export class TenantRuntime {
       maxLogPerSec: l.max_log_per_s,
       maxLogBytes: 2048,
       maxPending: l.max_pending,
+      inlineEntryMs: this.opts.inlineEntryMs ?? 0,
     };
   }
 
@@ -235,6 +257,8 @@ export class TenantRuntime {
       log: (e: { level: string; msg: string; fields?: unknown; dropped?: number }) => this.onLog(e),
       view: (name: string) => JSON.stringify(this.host.view(this.tenant, name) ?? []),
       fatal: (message: string) => this.onFatal(iso, message),
+      mayInline: () => iso === this.live && this.limits.handler_timeout_ms <= INLINE_MAX_TIMEOUT_MS && this.clock.now() >= this.inlineBarredUntil,
+      demoted: (ms: number, why: string) => this.onDemoted(ms, why),
     };
     const js = v ? v.js : (): string => (v = (source as () => Version)()).js;
     const filename = v ? v.filename : this.deferred!.filename;
@@ -415,11 +439,12 @@ export class TenantRuntime {
     this.batch.items.push([id, kind, payload]);
   }
 
-  /** Handlers per entry: a batch's expected CPU stays at a quarter of handler_timeout_ms; one after a batch timed out. */
+  /** Handlers per entry: a batch's expected CPU stays at a quarter of handler_timeout_ms (of inline_entry_ms when inline); one after a batch timed out. */
   private batchLimit(): number {
     if (this.clock.now() < this.singleUntil) return 1;
     const perCall = Math.max(this.cpuPerCall, 0.005);
-    return Math.max(1, Math.min(MAX_BATCH, Math.floor(this.limits.handler_timeout_ms / 4 / perCall)));
+    const budget = this.live?.isInline ? Math.min(this.limits.handler_timeout_ms, this.opts.inlineEntryMs!) : this.limits.handler_timeout_ms;
+    return Math.max(1, Math.min(MAX_BATCH, Math.floor(budget / 4 / perCall)));
   }
 
   private flushBatch(): void {
@@ -592,6 +617,25 @@ export class TenantRuntime {
     this.host.fatal?.(this.tenant, message);
   }
 
+  /**
+   * An inline entry ran over inline_entry_ms, or failed: every other tenant
+   * of this process waited for it. The tenant's entries are back on the
+   * isolate's thread, and stay there for a minute, doubling per offence up
+   * to an hour, before a new trial (across reloads: the standing is the
+   * tenant's, not its version's).
+   */
+  private onDemoted(ms: number, why: string): void {
+    this.inlineOffences++;
+    const bar = Math.min(3_600_000, (this.opts.inlineBarBaseMs ?? 60_000) * 2 ** Math.min(this.inlineOffences - 1, 16));
+    this.inlineBarredUntil = this.clock.now() + bar;
+    this.host.log(this.tenant, 'warn', 'policy entry held the sandbox thread; its entries run on their own thread again', {
+      reason: why,
+      entry_ms: Math.round(ms * 100) / 100,
+      inline_entry_ms: this.opts.inlineEntryMs,
+      barred_ms: bar,
+    });
+  }
+
   /** Count a kill against the tenant (also called when its sandbox process died under it). */
   strike(why: string): void {
     const now = this.clock.now();
@@ -638,6 +682,8 @@ export class TenantRuntime {
       heapUsed: heap.used,
       heapLimit: heap.limit,
       ...this.counts,
+      inline: !!this.live && !this.live.isDisposed && this.live.isInline,
+      inlineOffences: this.inlineOffences,
     };
     if (this.version) s.hash = this.version.hash;
     if (this.loadError) s.loadError = this.loadError;

@@ -99,14 +99,14 @@ async function inproc(): Promise<number> {
   return (await g.start()).port;
 }
 
-async function sandboxed(tenants: { id: string; source: string; limits?: Record<string, unknown> }[], processes = 1): Promise<Sluice> {
+async function sandboxed(tenants: { id: string; source: string; limits?: Record<string, unknown> }[], processes = 1, inlineEntryMs?: number): Promise<Sluice> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
   for (const t of tenants) writeFileSync(path.join(dir, `${t.id}.ts`), t.source);
   const config = parseConfig(
     stringify({
       server: { bind_address: '127.0.0.1', port: 0, window: 1024 },
       cache: { url: 'memory://' },
-      sandbox: { processes },
+      sandbox: inlineEntryMs === undefined ? { processes } : { processes, inline_entry_ms: inlineEntryMs },
       log: { level: 'silent' },
       tenants: tenants.map((t) => ({ id: t.id, policy: `${t.id}.ts`, system_ids: [t.id], limits: t.limits ?? {} })),
     }),
@@ -124,6 +124,8 @@ async function main(): Promise<void> {
   else if (kind === 'inproc') port = await inproc();
   // The echo tenant may use a whole core: this measures the sandbox's overhead, not the default CPU budget.
   else if (kind === 'sandbox') sluice = await sandboxed([{ id: 'bench', source: ECHO_POLICY, limits: { cpu_ms_per_s: 1000 } }]);
+  // Every entry on the isolate's own thread (sandbox.inline_entry_ms: 0).
+  else if (kind === 'sandbox-queued') sluice = await sandboxed([{ id: 'bench', source: ECHO_POLICY, limits: { cpu_ms_per_s: 1000 } }], 1, 0);
   else if (kind === 'sandbox-await') sluice = await sandboxed([{ id: 'bench', source: AWAIT_POLICY, limits: { cpu_ms_per_s: 1000 } }]);
   else if (kind === 'noisy') {
     sluice = await sandboxed(

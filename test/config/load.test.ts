@@ -81,7 +81,7 @@ describe('defaults', () => {
         max_pdu_bytes: 16384,
       },
       cache: { url: 'sqlite://data/cache.sqlite' },
-      sandbox: { processes: 2 },
+      sandbox: { processes: 2, inline_entry_ms: 10 },
       admin: { listen: '127.0.0.1:8075' },
       log: { level: 'info' },
       tenants: [],
