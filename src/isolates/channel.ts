@@ -71,6 +71,20 @@ function simpleReply(m: { t: string }): { status: number; fields: 0 | 1 | 2; mes
   return messageId === undefined ? { status: o.status, fields: 2, messageId: '' } : { status: o.status, fields: 1, messageId };
 }
 
+/**
+ * One message as a frame of its own (a structured clone), for a writer that
+ * is not a Channel: the sentry's thread, writing to the channel's socket
+ * while the thread that owns the Channel is stuck.
+ */
+export function genericFrame(m: object): Buffer {
+  const body = serialize(m);
+  const frame = Buffer.allocUnsafe(HEAD + body.length);
+  frame.writeUInt32LE(body.length + 1, 0);
+  frame[4] = GENERIC;
+  body.copy(frame, HEAD);
+  return frame;
+}
+
 export class Channel<In extends { t: string }, Out extends { t: string }> {
   private buf = Buffer.allocUnsafe(16 * 1024);
   private pos = 0;

@@ -195,7 +195,9 @@ export class SandboxPool implements PolicyHost {
     (child.stdio[3] as Socket).on('close', () => {
       if (p.child === child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
-    child.on('exit', (code, signal) => this.onExit(p, child, code, signal));
+    // 'close', not 'exit': after the channel too has ended, so what the process
+    // wrote just before it died (a sentry's `fatal` naming the tenant) is read first.
+    child.on('close', (code, signal) => this.onExit(p, child, code, signal));
     child.on('error', (err) => this.log.error({ proc: p.index, err: err.message }, 'sandbox process error'));
   }
 

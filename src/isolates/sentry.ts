@@ -29,11 +29,7 @@ export function sentryActive(): boolean {
   return state.worker !== undefined;
 }
 
-/**
- * Start the watching thread. `fd` is the channel to the core; the frame the
- * sentry writes there is the channel's own clone frame (u32 length, type 0,
- * a V8 clone of `{ t: 'fatal', tenant, message }`).
- */
+/** Start the watching thread. `fd` is the channel's socket to the core, where it writes `{ t: 'fatal', tenant, message }`. */
 export function startSentry(fd: number): void {
   if (state.worker) return;
   const sab = new SharedArrayBuffer(NAME_AT + NAME_MAX);
@@ -41,7 +37,7 @@ export function startSentry(fd: number): void {
   state.bytes = new Uint8Array(sab, NAME_AT, NAME_MAX);
   state.worker = new Worker(SENTRY_SOURCE, {
     eval: true,
-    workerData: { sab, fd, nameAt: NAME_AT },
+    workerData: { sab, fd, nameAt: NAME_AT, channel: require.resolve('./channel') },
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
     env: {},
     stdout: false,
@@ -68,11 +64,14 @@ export function inlineEnd(): void {
   if (state.ints) Atomics.store(state.ints, 1, 0);
 }
 
-// The watching thread: a plain loop on a timer, no imports beyond fs and v8.
+// The watching thread: a plain loop on a timer. Its frame is the channel's
+// own (genericFrame); if the stuck thread had left a frame half-written on the
+// socket, the core sees a broken channel instead and blames the tenant whose
+// call has run longest.
 const SENTRY_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
-const { serialize } = require('node:v8');
+const { genericFrame } = require(workerData.channel);
 const ints = new Int32Array(workerData.sab, 0, 4);
 const name = new Uint8Array(workerData.sab, workerData.nameAt);
 let seen = 0, since = 0;
@@ -85,12 +84,7 @@ setInterval(() => {
   const tenant = new TextDecoder().decode(name.slice(0, Atomics.load(ints, 3)));
   const message = 'an inline policy entry did not return within ' + Atomics.load(ints, 2) + ' ms';
   try {
-    const body = serialize({ t: 'fatal', tenant, message });
-    const frame = Buffer.alloc(5 + body.length);
-    frame.writeUInt32BE(body.length, 0);
-    frame[4] = 0;
-    body.copy(frame, 5);
-    writeSync(workerData.fd, frame);
+    writeSync(workerData.fd, genericFrame({ t: 'fatal', tenant, message }));
   } catch {}
   process.kill(process.pid, 'SIGKILL');
 }, 50);
