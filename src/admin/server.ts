@@ -160,12 +160,15 @@ export class AdminServer {
       cpu_ms: stats?.cpuMs ?? 0,
       heap_used: stats?.heapUsed ?? 0,
       heap_limit: stats?.heapLimit ?? 0,
+      // Its policy calls run on the sandbox process's own thread (sandbox.inline_entry_ms).
+      inline: stats?.inline ?? false,
       counts: {
         ...this.o.gateway.counters(tenant),
         timeouts: stats?.timeouts ?? 0,
         memory_kills: stats?.memoryKills ?? 0,
         sandbox_crashes: state?.crashes ?? 0,
         cpu_throttled: (stats?.throttled ?? 0) + (state?.cpuThrottled ?? 0),
+        inline_offences: stats?.inlineOffences ?? 0,
       },
       load_errors: state?.loadError ?? [],
       sessions: this.o.gateway.sessions(tenant),

@@ -226,8 +226,9 @@ function policyOfLines(lines: number, tag: string): string {
  * `npm run bench`, every figure measured in this one run:
  *  1. throughput and latency at window 1 and 64 — a bare npm `smpp` echo
  *     server (the baseline), Sluice with an in-process echo handler,
- *     Sluice with the same echo logic as a sandboxed tenant policy, and
- *     that policy awaiting one cache read per message;
+ *     Sluice with the same echo logic as a sandboxed tenant policy (with
+ *     inline entries, the default, and without), and that policy awaiting
+ *     one cache read per message;
  *  2. delivery-receipt round trip;
  *  3. noisy neighbour: a quiet tenant's p99 alone, and while another tenant
  *     spins at its CPU limits;
@@ -244,18 +245,25 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     { window: 64, esmes: 1 },
     { window: 64, esmes: 4 },
   ];
+  // 'sandbox-queued': the same policy with every entry on its isolate's own thread (sandbox.inline_entry_ms: 0).
   // 'sandbox-await': the same echo awaiting one cache read per submit_sm, a host call per message as real policies make.
-  const KINDS = ['raw', 'inproc', 'sandbox', 'sandbox-await'] as const;
-  const labels: Record<string, string> = { raw: 'npm smpp echo', inproc: 'sluice in-process echo', sandbox: 'sluice sandboxed echo', 'sandbox-await': 'sluice sandboxed + cache.get' };
+  const KINDS = ['raw', 'inproc', 'sandbox', 'sandbox-queued', 'sandbox-await'] as const;
+  const labels: Record<string, string> = {
+    raw: 'npm smpp echo',
+    inproc: 'sluice in-process echo',
+    sandbox: 'sluice sandboxed echo',
+    'sandbox-queued': 'sluice sandboxed, inline off',
+    'sandbox-await': 'sluice sandboxed + cache.get',
+  };
   const rounds = Math.max(1, o.rounds ?? 3);
   const slice = Math.max(500, Math.round(o.durationMs / rounds));
   o.print(`Sluice bench — each case ${rounds} rounds of ${slice} ms, the servers taking turns (a shared machine drifts; ratios are taken within a round); each server in its own process, the load generator in this one`);
   for (const c of cases) {
     // Servers stay up across rounds; each round measures raw, in-process and sandboxed back to back.
     const servers: Record<string, ServerChild> = {};
-    const runs: Record<string, LoadResult[]> = { raw: [], inproc: [], sandbox: [], 'sandbox-await': [] };
+    const runs: Record<string, LoadResult[]> = Object.fromEntries(KINDS.map((k) => [k, []]));
     // CPU µs per submit_sm of each run: the server process, its sandbox processes, this load generator.
-    const cpu: Record<string, { server: number; children: number; load: number }[]> = { raw: [], inproc: [], sandbox: [], 'sandbox-await': [] };
+    const cpu: Record<string, { server: number; children: number; load: number }[]> = Object.fromEntries(KINDS.map((k) => [k, []]));
     try {
       for (const kind of KINDS) {
         servers[kind] = await startServer(kind);
@@ -299,6 +307,8 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       [`${key}.raw_p50_ms`]: p50('raw'),
       [`${key}.inproc_p50_ms`]: p50('inproc'),
       [`${key}.sandbox_p50_ms`]: p50('sandbox'),
+      [`${key}.sandbox_queued_vs_raw`]: ratio('sandbox-queued', 'raw'),
+      [`${key}.sandbox_queued_p50_ms`]: p50('sandbox-queued'),
       [`${key}.sandbox_await_per_s`]: byRate(runs['sandbox-await']!).perSecond,
       [`${key}.sandbox_await_vs_raw`]: ratio('sandbox-await', 'raw'),
       [`${key}.sandbox_await_p50_ms`]: p50('sandbox-await'),
@@ -308,6 +318,7 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       `  → window ${c.window}, ${c.esmes} ESME(s), median of ${rounds} rounds: in-process/raw ${ratio('inproc', 'raw').toFixed(2)}×, sandbox/raw ${ratio('sandbox', 'raw').toFixed(2)}× (rounds: ${each}), ` +
         `sandbox/in-process ${ratio('sandbox', 'inproc').toFixed(2)}×; p50 raw ${p50('raw').toFixed(3)} / in-process ${p50('inproc').toFixed(3)} / sandbox ${p50('sandbox').toFixed(3)} ms`,
     );
+    o.print(`  → every entry on the isolate's own thread (inline_entry_ms 0): sandbox/raw ${ratio('sandbox-queued', 'raw').toFixed(2)}×, p50 ${p50('sandbox-queued').toFixed(3)} ms`);
     o.print(`  → awaiting one cache.get per submit_sm: sandbox/raw ${ratio('sandbox-await', 'raw').toFixed(2)}×, p50 ${p50('sandbox-await').toFixed(3)} ms`);
     if (cpu.raw!.length && cpu.inproc!.length && cpu.sandbox!.length) {
       const m = (kind: string, k: 'server' | 'children' | 'load'): number => median(cpu[kind]!.map((x) => x[k]));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { serialize } from 'node:v8';
 import { after, before, describe, it } from 'node:test';
-import { Channel } from '../../src/isolates/channel';
+import { Channel, genericFrame } from '../../src/isolates/channel';
 import { encodePdu } from '../../src/wire/codec';
 
 type Msg = { t: string; [k: string]: unknown };
@@ -39,6 +39,14 @@ describe('sandbox channel', () => {
     for (let i = 0; i < 200 && got.length < n; i++) await new Promise((r) => setTimeout(r, 5));
     return got.splice(0, got.length);
   };
+
+  it('a frame written by genericFrame outside any Channel (the sentry) is read like one a Channel sent, between its frames', async () => {
+    tx.send({ t: 'before' });
+    await receive(1);
+    a.write(genericFrame({ t: 'fatal', tenant: 'x', message: 'inline entry' }));
+    tx.send({ t: 'after' });
+    assert.deepEqual(await receive(2), [{ t: 'fatal', tenant: 'x', message: 'inline entry' }, { t: 'after' }]);
+  });
 
   it('carries a PDU for a policy as its raw frame, with tenant and session, byte-exact', async () => {
     const frame = encodePdu('submit_sm', 7, 0, { destination_addr: '316', short_message: Buffer.from([0, 1, 0xff]) });
