@@ -477,27 +477,39 @@ export class PolicyIsolate {
    * and its tenant's standing down. An entry V8 cannot stop (one huge
    * allocation hangs a synchronous call for good) is the sentry's: a second
    * thread that kills the process, naming the tenant, once an inline entry
-   * has not returned in twice handler_timeout_ms plus a second.
+   * has not returned in twice handler_timeout_ms plus a second (plus 4 ms
+   * per MB of memory_mb).
    */
   private enterInline(args: unknown[]): Promise<void> {
-    if (this.isDisposed || !this.entryRef) return Promise.reject(new EntryError('disposed', 'isolate is disposed'));
-    const started = this.isolate.cpuTime;
+    // Settles like an entry on the isolate's thread: whatever fails here rejects, nothing throws to the caller.
+    try {
+      this.runInline(args);
+      return SETTLED;
+    } catch (err) {
+      return Promise.reject(err instanceof EntryError ? err : classify(err));
+    }
+  }
+
+  private runInline(args: unknown[]): void {
+    if (this.isDisposed || !this.entryRef) throw new EntryError('disposed', 'isolate is disposed');
+    const started = this.cpuMs;
     let items: unknown;
-    inlineBegin(this.tenant, this.limits.timeoutMs * 2 + 1000);
+    // Past this the sentry ends the process: a timed-out entry returns well within it, and a
+    // full collection of a large heap gets 4 ms per MB of memory_mb on top.
+    inlineBegin(this.tenant, this.limits.timeoutMs * 2 + 1000 + this.limits.memoryMb * 4);
     try {
       items = this.entryRef.applySync(undefined, [args] as never, { arguments: { copy: true }, result: { copy: true }, timeout: this.limits.timeoutMs });
     } catch (err) {
       const e = classify(err);
-      this.demote(this.cpuMs - Number(started) / 1e6, e.failure);
-      return Promise.reject(e);
+      this.demote(this.cpuMs - started, e.failure);
+      throw e;
     } finally {
       inlineEnd();
     }
     // The isolate's CPU, not the wall clock: a VM that takes the core away for a moment is not the tenant's doing.
-    const took = Number(this.isolate.cpuTime - started) / 1e6;
+    const took = this.cpuMs - started;
     if (took > this.limits.inlineEntryMs!) this.demote(took, 'slow');
     if (Array.isArray(items)) route(this.hooks, items);
-    return SETTLED;
   }
 
   private demote(ms: number, why: string): void {
