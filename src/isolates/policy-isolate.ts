@@ -403,11 +403,28 @@ export class PolicyIsolate {
     return this.lastCpuMs;
   }
 
+  /** Heap in use, read synchronously: this thread waits for whatever runs in the isolate meanwhile (in-process use only). */
   heap(): { used: number; limit: number } {
     const limit = this.limits.memoryMb * 1048576;
     if (this.isDisposed) return { used: 0, limit };
     try {
       const h = this.isolate.getHeapStatisticsSync();
+      return { used: h.used_heap_size + h.externally_allocated_size, limit };
+    } catch {
+      return { used: 0, limit };
+    }
+  }
+
+  /**
+   * Heap in use, read on the isolate's thread: a sandbox process answering
+   * a stats request must not wait, with every tenant it hosts, for a
+   * neighbour's entry to end (a spinning one holds it for handler_timeout_ms).
+   */
+  async heapAsync(): Promise<{ used: number; limit: number }> {
+    const limit = this.limits.memoryMb * 1048576;
+    if (this.isDisposed) return { used: 0, limit };
+    try {
+      const h = await this.isolate.getHeapStatistics();
       return { used: h.used_heap_size + h.externally_allocated_size, limit };
     } catch {
       return { used: 0, limit };

@@ -28,6 +28,9 @@ import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-run
  * was running.
  */
 
+/** How long a stats request waits for a sandbox process's answer. */
+const STATS_TIMEOUT_MS = 2000;
+
 export interface SandboxPoolOptions {
   processes: number;
   /** `sandbox.inline_entry_ms`: longest a policy entry may run on its sandbox process's own thread; 0 or absent: never. */
@@ -530,8 +533,17 @@ export class SandboxPool implements PolicyHost {
         (p) =>
           new Promise<{ tenants: TenantStats[]; rss: number }>((resolve) => {
             const reqId = ++this.nextId;
-            this.statsWaiters.set(reqId, resolve);
+            // A process that dies (or hangs) before it answers leaves its part empty, not the request open.
+            const timer = setTimeout(() => {
+              this.statsWaiters.delete(reqId);
+              resolve({ tenants: [], rss: 0 });
+            }, STATS_TIMEOUT_MS).unref();
+            this.statsWaiters.set(reqId, (s) => {
+              clearTimeout(timer);
+              resolve(s);
+            });
             if (!this.send(p, { t: 'stats', reqId })) {
+              clearTimeout(timer);
               this.statsWaiters.delete(reqId);
               resolve({ tenants: [], rss: 0 });
             }

@@ -130,7 +130,7 @@ function main(): void {
         views.delete(m.tenant);
         return;
       case 'stats':
-        send({ t: 'stats', reqId: m.reqId, tenants: [...runtimes.values()].map((r) => r.stats()), rss: process.memoryUsage().rss });
+        void Promise.all([...runtimes.values()].map((r) => r.statsAsync())).then((tenants) => send({ t: 'stats', reqId: m.reqId, tenants, rss: process.memoryUsage().rss }));
         return;
     }
   }

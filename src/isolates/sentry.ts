@@ -64,6 +64,8 @@ export function inlineEnd(): void {
   if (state.ints) Atomics.store(state.ints, 1, 0);
 }
 
+const TICK_MS = 50;
+
 // The watching thread: a plain loop on a timer. Its frame is the channel's
 // own (genericFrame); if the stuck thread had left a frame half-written on the
 // socket, the core sees a broken channel instead and blames the tenant whose
@@ -72,20 +74,22 @@ const SENTRY_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
 const { genericFrame } = require(workerData.channel);
+const TICK_MS = ${TICK_MS};
 const ints = new Int32Array(workerData.sab, 0, 4);
 const name = new Uint8Array(workerData.sab, workerData.nameAt);
-let seen = 0, since = 0;
+let seen = 0, ticks = 0;
 setInterval(() => {
-  const now = Date.now();
   if (Atomics.load(ints, 1) === 0) { seen = 0; return; }
   const seq = Atomics.load(ints, 0);
-  if (seq !== seen) { seen = seq; since = now; return; }
-  if (now - since <= Atomics.load(ints, 2)) return;
+  if (seq !== seen) { seen = seq; ticks = 0; return; }
+  // Time is counted in this thread's own ticks, not read from a clock: a VM
+  // paused for seconds (every thread with it) is then one late tick, not a hang.
+  if (++ticks * TICK_MS <= Atomics.load(ints, 2)) return;
   const tenant = new TextDecoder().decode(name.slice(0, Atomics.load(ints, 3)));
   const message = 'an inline policy entry did not return within ' + Atomics.load(ints, 2) + ' ms';
   try {
     writeSync(workerData.fd, genericFrame({ t: 'fatal', tenant, message }));
   } catch {}
   process.kill(process.pid, 'SIGKILL');
-}, 50);
+}, TICK_MS);
 `;

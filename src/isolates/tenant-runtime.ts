@@ -671,9 +671,19 @@ export class TenantRuntime {
     return !!this.live && !this.live.isDisposed;
   }
 
+  /** Stats with the heap read synchronously (in-process use: the harness, tests). */
   stats(): TenantStats {
+    return this.statsWith(this.live && !this.live.isDisposed ? this.live.heap() : undefined);
+  }
+
+  /** Stats without holding this thread while the isolate is busy (sandbox processes). */
+  async statsAsync(): Promise<TenantStats> {
+    return this.statsWith(this.live && !this.live.isDisposed ? await this.live.heapAsync() : undefined);
+  }
+
+  private statsWith(h: { used: number; limit: number } | undefined): TenantStats {
     if (this.live && !this.live.isDisposed) this.refillCpu();
-    const heap = this.live && !this.live.isDisposed ? this.live.heap() : { used: 0, limit: this.limits.memory_mb * 1048576 };
+    const heap = h ?? { used: 0, limit: this.limits.memory_mb * 1048576 };
     const s: TenantStats = {
       tenant: this.tenant,
       state: this.state,

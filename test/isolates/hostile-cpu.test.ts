@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HOSTILE_LIMITS, STATUS, assertAlive, assertGoodFlowed, hostileCase, startWorld, submitText, tenantStats, withBind, withGoodTraffic, type World } from './hostile-helpers';
+import { HOSTILE_LIMITS, STATUS, assertAlive, sleep, assertGoodFlowed, hostileCase, startWorld, submitText, tenantStats, withBind, withGoodTraffic, type World } from './hostile-helpers';
 
 // Cases with several variants get a CPU budget that never runs dry, so each
 // variant shows its own outcome (ESME_RSYSERR) rather than ESME_RTHROTTLED.
@@ -114,6 +114,19 @@ describe('hostile tenants: CPU', () => {
     const { answers } = await hostileCase(w, 'longloop', ['go'], { maxLatencyMs: 400, minGood: 30 });
     assert.equal(answers[0]!.command_status, STATUS.ESME_RSYSERR);
     assert.ok(Date.now() - t0 >= 1500, 'it really ran for its whole timeout');
+  });
+
+  it('a stats request (the admin API, metrics) while a tenant spins: answered, and the neighbours are not held up meanwhile', async () => {
+    const c = await w.esme('longloop');
+    const { value, samples } = await withGoodTraffic(w, async () => {
+      const spin = submitText(c, 'go');
+      await sleep(200);
+      const st = await w.s.sandbox.stats();
+      await spin;
+      return { st };
+    });
+    assertGoodFlowed(samples, 30, 400);
+    assert.ok(value.st.tenants.some((t) => t.tenant === 'longloop' && t.heapUsed > 0), 'the spinning tenant is in the answer, with its heap');
   });
 
   it('handlers that each spin just under handler_timeout_ms: answered, the budget throttles them, neighbours keep a low latency', async () => {

@@ -145,7 +145,7 @@ describe('hostile tenants inline: what only the sentry can stop', () => {
     assert.equal(bomb.command_status, STATUS.ESME_RSYSERR, "the bomb's PDU is answered");
     assert.ok(exitAt > 0, 'the sandbox process died');
     assert.equal(exitSignal, 'SIGKILL');
-    // The sentry waits 2 x handler_timeout_ms + 1 s for an inline entry, checking every 50 ms.
+    // The sentry waits 2 x handler_timeout_ms + 1 s + 4 ms per MB of memory_mb (16 here) for an inline entry, checking every 50 ms.
     assert.ok(exitAt - bombAt >= 1000 && exitAt - bombAt < 4000, `killed ${exitAt - bombAt} ms after the bomb`);
     assert.equal(named.length, 1, 'the sentry told the core whose entry it was');
     assert.equal(named[0]!.tenant, 'bomber');
