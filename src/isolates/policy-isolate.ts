@@ -45,7 +45,7 @@ export interface IsolateHooks {
    * and exit (isolated-vm's README).
    */
   fatal?(message: string): void;
-  /** May this isolate's entries run inline now (its tenant's standing, a sentry on watch)? Asked when a trial passes. */
+  /** May this isolate's entries run inline now (its tenant's standing)? Asked when a trial passes. */
   mayInline?(): boolean;
   /** An inline entry ran `ms` or failed: its entries are back on the isolate's thread. */
   demoted?(ms: number, why: string): void;
@@ -416,9 +416,9 @@ export class PolicyIsolate {
   }
 
   /**
-   * Heap in use, read on the isolate's thread: a sandbox process answering
-   * a stats request must not wait, with every tenant it hosts, for a
-   * neighbour's entry to end (a spinning one holds it for handler_timeout_ms).
+   * Heap in use, read asynchronously: a sandbox process answering a stats
+   * request must not wait, with every tenant it hosts, for a neighbour's
+   * entry to end (a spinning one runs for handler_timeout_ms).
    */
   async heapAsync(): Promise<{ used: number; limit: number }> {
     const limit = this.limits.memoryMb * 1048576;
