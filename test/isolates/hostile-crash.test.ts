@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HOSTILE_LIMITS, STATUS, sleep, startWorld, submitText, withBind, withGoodTraffic, type Sample, type World } from './hostile-helpers';
+import { HOSTILE_LIMITS, STATUS, assertCrashWindow, crashWithGoodTraffic, sleep, startWorld, submitText, withBind, type World } from './hostile-helpers';
 import './ivm-teardown';
 
 const BOMBER = `
@@ -20,26 +20,6 @@ const BOMBER = `
   });`;
 
 const RELOADED = `smpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v1' }));`;
-
-/**
- * The good tenant's view of a crash: every PDU answered; the non-ROK ones are
- * ESME_RSYSERR and were either in flight when the process died or sent while
- * it was restarting (before the first ESME_ROK after it); all after are ROK.
- */
-function assertCrashWindow(samples: Sample[], exitAt: number): { inFlight: number; duringRestart: number; ok: number } {
-  assert.ok(samples.every((x) => x.status !== -1), 'every good PDU answered');
-  const firstOkAfter = samples.find((x) => x.sentAt > exitAt && x.status === 0);
-  assert.ok(firstOkAfter, 'the good tenant is served again after the restart');
-  const failed = samples.filter((x) => x.status !== 0);
-  for (const f of failed) {
-    assert.equal(f.status, STATUS.ESME_RSYSERR, 'a failed good PDU is ESME_RSYSERR');
-    assert.ok(f.doneAt >= exitAt - 5, 'failed only at the crash, never before it');
-    assert.ok(f.sentAt <= firstOkAfter.sentAt, 'never after the process is back');
-  }
-  const ok = samples.filter((x) => x.status === 0);
-  assert.ok(ok.every((x) => x.messageId.startsWith('good-p')), 'answered by the good policy');
-  return { inFlight: failed.filter((f) => f.sentAt <= exitAt).length, duringRestart: failed.filter((f) => f.sentAt > exitAt).length, ok: ok.length };
-}
 
 describe('hostile tenants: killing the sandbox process', () => {
   let w: World;
@@ -58,39 +38,12 @@ describe('hostile tenants: killing the sandbox process', () => {
     assert.equal((await submitText(c, 'fine')).fields.message_id, 'fine');
     const windows: ReturnType<typeof assertCrashWindow>[] = [];
     for (let crash = 1; crash <= 3; crash++) {
-      const child = w.s.sandbox.processOf('bomber')!;
-      const pid = child.pid;
-      let exitAt = 0;
-      let exitSignal: string | null = null;
-      child.once('exit', (_code, signal) => {
-        exitAt = Date.now();
-        exitSignal = signal;
-      });
-      // What the sandbox process says before it goes.
-      const named: string[] = [];
-      const unwatch = w.s.sandbox.watch('bomber', (m) => {
-        if (m.t === 'fatal') named.push(m.tenant);
-      });
-      const { value: bomb, samples } = await withGoodTraffic(
-        w,
-        async () => {
-          const r = await submitText(c, 'bomb');
-          // Until the good tenant is served by the new process.
-          for (let i = 0; i < 100; i++) {
-            const g = await submitText(w.good, 'probe');
-            if (g.command_status === 0 && exitAt) break;
-            await sleep(20);
-          }
-          return r;
-        },
-        { afterMs: 200 },
-      );
+      const { value: bomb, samples, exitAt, exitSignal, named, pid } = await crashWithGoodTraffic(w, 'bomber', () => submitText(c, 'bomb'));
       assert.equal(bomb.command_status, STATUS.ESME_RSYSERR, `crash ${crash}: the bomb's PDU is answered`);
       assert.ok(exitAt > 0, `crash ${crash}: the sandbox process died`);
       // isolated-vm reported the isolate lost; the process named the tenant and killed itself.
       assert.equal(exitSignal, 'SIGKILL', 'it ended itself after the catastrophic error, not by abort()');
-      unwatch();
-      assert.deepEqual(named, ['bomber'], 'and told the core whose isolate it was');
+      assert.deepEqual(named.map((n) => n.tenant), ['bomber'], 'and told the core whose isolate it was');
       assert.notEqual(w.s.sandbox.processOf('bomber')!.pid, pid, 'a new process');
       windows.push(assertCrashWindow(samples, exitAt));
       // Every session survived.
@@ -126,22 +79,7 @@ describe('hostile tenants: killing the sandbox process', () => {
   it('a new version whose top level makes the huge allocation: the load fails, the old version keeps serving after the restart', async () => {
     const c = await w.esme('reloader');
     assert.equal((await submitText(c, 'x')).fields.message_id, 'v1');
-    const child = w.s.sandbox.processOf('reloader')!;
-    let exitAt = 0;
-    child.once('exit', () => (exitAt = Date.now()));
-    const { value: r, samples } = await withGoodTraffic(
-      w,
-      async () => {
-        const res = await w.s.sandbox.reload('reloader', withBind('new Array(6e7).fill(0);'));
-        for (let i = 0; i < 100; i++) {
-          const g = await submitText(w.good, 'probe');
-          if (g.command_status === 0 && exitAt) break;
-          await sleep(20);
-        }
-        return res;
-      },
-      { afterMs: 200 },
-    );
+    const { value: r, samples, exitAt } = await crashWithGoodTraffic(w, 'reloader', () => w.s.sandbox.reload('reloader', withBind('new Array(6e7).fill(0);')));
     assert.equal(r.ok, false);
     assert.ok(exitAt > 0, 'the sandbox process died while loading');
     assertCrashWindow(samples, exitAt);

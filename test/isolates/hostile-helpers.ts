@@ -250,3 +250,67 @@ export async function hostileCase(w: World, tenant: string, texts: string[] = ['
   await assertAlive(w, [{ tenant, c: client }], pid);
   return { answers, samples, client, ms };
 }
+
+/**
+ * The good tenant's view of a crash: every PDU answered; the non-ROK ones are
+ * ESME_RSYSERR and were either in flight when the process died or sent while
+ * it was restarting (before the first ESME_ROK after it); all after are ROK.
+ */
+export function assertCrashWindow(samples: Sample[], exitAt: number): { inFlight: number; duringRestart: number; ok: number } {
+  assert.ok(samples.every((x) => x.status !== -1), 'every good PDU answered');
+  const firstOkAfter = samples.find((x) => x.sentAt > exitAt && x.status === 0);
+  assert.ok(firstOkAfter, 'the good tenant is served again after the restart');
+  const failed = samples.filter((x) => x.status !== 0);
+  for (const f of failed) {
+    assert.equal(f.status, STATUS.ESME_RSYSERR, 'a failed good PDU is ESME_RSYSERR');
+    assert.ok(f.doneAt >= exitAt - 5, 'failed only at the crash, never before it');
+    assert.ok(f.sentAt <= firstOkAfter.sentAt, 'never after the process is back');
+  }
+  const ok = samples.filter((x) => x.status === 0);
+  assert.ok(ok.every((x) => x.messageId.startsWith('good-p')), 'answered by the good policy');
+  return { inFlight: failed.filter((f) => f.sentAt <= exitAt).length, duringRestart: failed.filter((f) => f.sentAt > exitAt).length, ok: ok.length };
+}
+
+/**
+ * Run `action`, which takes the sandbox process hosting `tenant` down (a PDU,
+ * a reload), while the good tenant keeps sending, until the good tenant is
+ * served by the new process. Returns what the action returned, the good
+ * tenant's samples, when and how the process ended, and what it said as it
+ * died (`fatal` messages).
+ */
+export async function crashWithGoodTraffic<T>(
+  w: World,
+  tenant: string,
+  action: () => Promise<T>,
+): Promise<{ value: T; samples: Sample[]; sentAt: number; exitAt: number; exitSignal: string | null; named: { tenant: string; message: string }[]; pid: number | undefined }> {
+  const child = w.s.sandbox.processOf(tenant)!;
+  let exitAt = 0;
+  let exitSignal: string | null = null;
+  child.once('exit', (_code, signal) => {
+    exitAt = Date.now();
+    exitSignal = signal;
+  });
+  const named: { tenant: string; message: string }[] = [];
+  const unwatch = w.s.sandbox.watch(tenant, (m) => {
+    if (m.t === 'fatal') named.push({ tenant: m.tenant, message: m.message });
+  });
+  const sentAt = Date.now();
+  try {
+    const { value, samples } = await withGoodTraffic(
+      w,
+      async () => {
+        const r = await action();
+        for (let i = 0; i < 150; i++) {
+          const g = await submitText(w.good, 'probe');
+          if (g.command_status === 0 && exitAt) break;
+          await sleep(20);
+        }
+        return r;
+      },
+      { afterMs: 200 },
+    );
+    return { value, samples, sentAt, exitAt, exitSignal, named, pid: child.pid };
+  } finally {
+    unwatch();
+  }
+}
