@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { TenantStats } from '../isolates/tenant-runtime';
 import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import { EsmeClient } from './esme-client';
 
@@ -285,6 +286,12 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
             });
           }
         }
+      }
+      // A sandboxed echo whose entries left the process's thread mid-case (an entry over inline_entry_ms of CPU) ran this case partly without them: say so.
+      for (const kind of ['sandbox', 'sandbox-await'] as const) {
+        const st = await servers[kind]!.ask<{ stats?: { tenants: TenantStats[] } }>({ cmd: 'stats' });
+        const t = st.stats?.tenants.find((x) => x.tenant === 'bench');
+        if (t && !t.inline) o.print(`  note: ${labels[kind]}: its entries were not inline at the end of this case (${t.inlineOffences} inline offences)`);
       }
     } finally {
       for (const s of Object.values(servers)) s.stop();
