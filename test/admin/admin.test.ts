@@ -70,9 +70,11 @@ describe('admin API', () => {
     assert.equal((await call('GET', '/metrics', 'acme-token')).status, 404);
   });
 
-  it('GET a tenant shows version, state, CPU, heap, counts, sessions and binds; /metrics and / for the operator', async () => {
+  it('GET a tenant shows version, state, CPU, heap, whether its entries run inline, counts, sessions and binds; /metrics and / for the operator', async () => {
     const t = (await (await call('GET', '/v1/tenants/acme', 'root-token')).json()) as Record<string, unknown>;
-    for (const k of ['version', 'state', 'cpu_ms', 'heap_used', 'heap_limit', 'counts', 'sessions', 'binds']) assert.ok(k in t, k);
+    for (const k of ['version', 'state', 'cpu_ms', 'heap_used', 'heap_limit', 'inline', 'counts', 'sessions', 'binds']) assert.ok(k in t, k);
+    assert.equal(typeof t.inline, 'boolean');
+    assert.equal((t.counts as Record<string, unknown>).inline_offences, 0);
     const metrics = await (await call('GET', '/metrics', 'root-token')).text();
     assert.match(metrics, /sluice_pdus_total\{tenant="acme"\} \d+/);
     assert.match(await (await call('GET', '/', 'root-token')).text(), /<table/);

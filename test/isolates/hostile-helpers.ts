@@ -74,7 +74,7 @@ export interface World {
 }
 
 /** Start Sluice with `good` plus the given hostile tenants, all in one sandbox process. */
-export async function startWorld(hostile: Record<string, string | TenantSpec>, o: { goodPolicy?: string } = {}): Promise<World> {
+export async function startWorld(hostile: Record<string, string | TenantSpec>, o: { goodPolicy?: string; sandbox?: Record<string, unknown> } = {}): Promise<World> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-hostile-'));
   const specs: Record<string, TenantSpec> = { good: { policy: o.goodPolicy ?? GOOD, limits: { handler_timeout_ms: 200, cpu_ms_per_s: 1000, memory_mb: 64, handler_deadline_ms: 3000 } } };
   for (const [id, v] of Object.entries(hostile)) {
@@ -97,7 +97,7 @@ export async function startWorld(hostile: Record<string, string | TenantSpec>, o
     stringify({
       server: { bind_address: '127.0.0.1', port: 0 },
       cache: { url: 'memory://' },
-      sandbox: { processes: 1 },
+      sandbox: { processes: 1, ...o.sandbox },
       tenants,
     }),
     { file: 'hostile.yaml', env: {}, cwd: dir },

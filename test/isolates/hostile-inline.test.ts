@@ -136,3 +136,18 @@ describe('hostile tenants inline: what only the sentry can stop', () => {
     assert.equal(w.s.sandbox.tenantState('good')!.crashes, 0, 'not the good tenant');
   });
 });
+
+describe('inline entries off (sandbox.inline_entry_ms: 0)', () => {
+  let w: World;
+  before(async () => {
+    w = await startWorld({}, { sandbox: { inline_entry_ms: 0 } });
+  });
+  after(() => w.close());
+
+  it('no tenant goes inline, however short its calls', async () => {
+    for (let i = 0; i < TRIAL_ENTRIES + 16; i++) assert.equal((await submitText(w.good, `p${i}`)).command_status, 0);
+    const st = await tenantStats(w, 'good');
+    assert.equal(st.inline, false);
+    assert.ok(Number(st.calls) >= TRIAL_ENTRIES + 16, 'the calls ran, each on its own thread');
+  });
+});
