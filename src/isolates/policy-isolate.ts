@@ -405,13 +405,10 @@ export class PolicyIsolate {
 
   /** Heap in use, read synchronously: this thread waits for whatever runs in the isolate meanwhile (in-process use only). */
   heap(): { used: number; limit: number } {
-    const limit = this.limits.memoryMb * 1048576;
-    if (this.isDisposed) return { used: 0, limit };
     try {
-      const h = this.isolate.getHeapStatisticsSync();
-      return { used: h.used_heap_size + h.externally_allocated_size, limit };
+      return this.heapOf(this.isDisposed ? undefined : this.isolate.getHeapStatisticsSync());
     } catch {
-      return { used: 0, limit };
+      return this.heapOf(undefined);
     }
   }
 
@@ -421,14 +418,16 @@ export class PolicyIsolate {
    * entry to end (a spinning one runs for handler_timeout_ms).
    */
   async heapAsync(): Promise<{ used: number; limit: number }> {
-    const limit = this.limits.memoryMb * 1048576;
-    if (this.isDisposed) return { used: 0, limit };
     try {
-      const h = await this.isolate.getHeapStatistics();
-      return { used: h.used_heap_size + h.externally_allocated_size, limit };
+      return this.heapOf(this.isDisposed ? undefined : await this.isolate.getHeapStatistics());
     } catch {
-      return { used: 0, limit };
+      return this.heapOf(undefined);
     }
+  }
+
+  /** Heap in use from V8's statistics (none: the isolate is gone), against the memory limit. */
+  private heapOf(h: ivm.HeapStatistics | undefined): { used: number; limit: number } {
+    return { used: h ? h.used_heap_size + h.externally_allocated_size : 0, limit: this.limits.memoryMb * 1048576 };
   }
 
   /** Entries run on this process's thread now (for tests and stats). */

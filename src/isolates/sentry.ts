@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
  */
 const NAME_AT = 16;
 const NAME_MAX = 240;
+const encoder = new TextEncoder();
 
 const state = {
   ints: undefined as Int32Array | undefined,
@@ -23,11 +24,6 @@ const state = {
   seq: 0,
   tenant: '',
 };
-
-/** True once `startSentry` ran: inline entries are allowed only under its watch. */
-export function sentryActive(): boolean {
-  return state.worker !== undefined;
-}
 
 /** Start the watching thread. `fd` is the channel's socket to the core, where it writes `{ t: 'fatal', tenant, message }`. */
 export function startSentry(fd: number): void {
@@ -52,7 +48,7 @@ export function inlineBegin(tenant: string, limitMs: number): void {
   if (!ints) return;
   if (tenant !== state.tenant) {
     state.tenant = tenant;
-    const { written } = new TextEncoder().encodeInto(tenant, state.bytes!);
+    const { written } = encoder.encodeInto(tenant, state.bytes!);
     Atomics.store(ints, 3, written);
   }
   Atomics.store(ints, 2, Math.ceil(limitMs));
