@@ -127,10 +127,15 @@ export function formatLoad(label: string, r: LoadResult): string {
  * the usual 100 per second.
  */
 function procCpuMs(pid: number): number | undefined {
+  const f = procStat(pid);
+  return f ? (Number(f[11]) + Number(f[12])) * 10 : undefined;
+}
+
+/** The fields of /proc/<pid>/stat after the command name (state, ppid, …); undefined if it cannot be read. */
+function procStat(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
@@ -145,14 +150,7 @@ function childPids(pid: number): number[] {
       return readdirSync('/proc')
         .filter((d) => /^\d+$/.test(d))
         .map(Number)
-        .filter((c) => {
-          try {
-            const stat = readFileSync(`/proc/${c}/stat`, 'utf8');
-            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-          } catch {
-            return false;
-          }
-        });
+        .filter((c) => Number(procStat(c)?.[1]) === pid);
     } catch {
       return [];
     }
