@@ -92,8 +92,14 @@ const MESSAGE_KINDS = new Set(['pdu']);
  * once, before the tenant is barred.
  */
 export const INLINE_MAX_TIMEOUT_MS = 100;
-/** PDUs per isolate entry at most: smaller entries let results leave while the isolate works on the next (measured: 16 beat 64 at window 64, one ESME). */
+/**
+ * PDUs per isolate entry at most. On the isolate's thread smaller entries let
+ * results leave while the isolate works on the next (measured: 16 beat 64 at
+ * window 64, one ESME); an inline entry has no such overlap, so fewer and
+ * larger ones cost less (measured: 64 beat 16 by 2-5% at window 64).
+ */
 const MAX_BATCH = 16;
+const MAX_INLINE_BATCH = 64;
 
 export class TenantRuntime {
   private version: Version | undefined;
@@ -443,8 +449,9 @@ export class TenantRuntime {
   private batchLimit(): number {
     if (this.clock.now() < this.singleUntil) return 1;
     const perCall = Math.max(this.cpuPerCall, 0.005);
-    const budget = this.live?.isInline ? Math.min(this.limits.handler_timeout_ms, this.opts.inlineEntryMs!) : this.limits.handler_timeout_ms;
-    return Math.max(1, Math.min(MAX_BATCH, Math.floor(budget / 4 / perCall)));
+    const inline = this.live?.isInline === true;
+    const budget = inline ? Math.min(this.limits.handler_timeout_ms, this.opts.inlineEntryMs!) : this.limits.handler_timeout_ms;
+    return Math.max(1, Math.min(inline ? MAX_INLINE_BATCH : MAX_BATCH, Math.floor(budget / 4 / perCall)));
   }
 
   private flushBatch(): void {
