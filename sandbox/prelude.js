@@ -8,25 +8,27 @@
 //                                always plain data this prelude built itself
 //   __sluice_view(name)          a JSON string: the tenant's binds / sessions
 //
-// and one boot record, __sluice_boot (JSON). __sluice_pdu(bytes), defined by
-// the script run just before this one (src/isolates/pdu-bundle.ts), builds a
-// PDU's view from its raw frame. The host enters the isolate only
-// through __sluice_enter, which this prelude defines and the host takes and
-// deletes before tenant code runs. Every entry is a timed call, so all tenant
-// code — handlers, their continuations after awaiting the host, microtasks —
-// runs under the per-call CPU timeout.
+// __sluice_pdu(bytes), defined by the script run just before this one
+// (src/isolates/pdu-bundle.ts), builds a PDU's view from its raw frame. The
+// host enters the isolate only through __sluice_enter, which this prelude
+// defines and the host takes and deletes before tenant code runs. Every entry
+// is a timed call, so all tenant code — handlers, their continuations after
+// awaiting the host, microtasks — runs under the per-call CPU timeout.
+//
+// It runs in two steps. This script runs in an isolate made ahead of need,
+// before anyone knows which tenant will take it; the first entry, `boot`,
+// gives it its tenant (a JSON boot record: name, config, routing, limits) and
+// only then are `smpp`, `cache` and `log` put on the global object.
 (function prelude(global) {
   'use strict';
 
   // ---- capture what we rely on before tenant code can touch it ------------
   const post = global.__sluice_send;
   const view = global.__sluice_view;
-  const boot = JSON.parse(global.__sluice_boot);
   // The PDU view builder (src/pdu/view.ts, loaded just before this prelude).
   const pduView = global.__sluice_pdu;
   delete global.__sluice_send;
   delete global.__sluice_view;
-  delete global.__sluice_boot;
   delete global.__sluice_pdu;
 
   const { stringify, parse } = JSON;
@@ -104,8 +106,10 @@
     late[late.length] = item;
   }
 
-  const LIMITS = boot.limits; // { maxDataBytes, maxLogPerSec, maxLogBytes, maxPending }
-  const STATUS = boot.statusNames; // name -> value
+  // Set by the `boot` entry, before any tenant code runs.
+  let boot = null;
+  let LIMITS = null; // { maxDataBytes, maxLogPerSec, maxLogBytes, maxPending }
+  let STATUS = null; // name -> value
 
   // ---- remove what a policy must not have ------------------------------------
   const throwing = function () {
@@ -253,7 +257,7 @@
   const isReply = (v) => apply(weakHas, replies, [v]);
 
   // ---- logging (rate-limited here and again on the host) ----------------------------
-  let logTokens = LIMITS.maxLogPerSec;
+  let logTokens = 0; // a full bucket at boot
   let logStamp = now();
   let logDropped = 0;
   function logAt(level) {
@@ -302,11 +306,11 @@
     if (!apply(hasOwn, views, [name])) views[name] = StringCtor(view(name));
     return frozenCopy(parse(views[name]));
   }
-  const configView = deepFreeze(boot.config);
-  const routingView = deepFreeze(boot.routing);
+  let configView = null;
+  let routingView = null;
 
-  const smpp = freeze({
-    tenant: boot.tenant,
+  const makeSmpp = (tenant) => freeze({
+    tenant,
     onBind(fn) {
       mustBeFunction(fn, 'smpp.onBind');
       bindHandler = fn;
@@ -566,6 +570,21 @@
   // the timed part, so a thrown object with a looping getter would spin with
   // no timeout (and the sandbox's main thread was seen stuck behind it).
   // Whatever a policy manages to throw through the prelude is read here, timed.
+  /** The first entry: which tenant this isolate is for. Once only, before any tenant code. */
+  function start(json) {
+    if (boot !== null) return;
+    boot = parse(json);
+    LIMITS = boot.limits;
+    STATUS = boot.statusNames;
+    logTokens = LIMITS.maxLogPerSec;
+    logStamp = now();
+    configView = deepFreeze(boot.config);
+    routingView = deepFreeze(boot.routing);
+    defineProperty(global, 'smpp', { value: makeSmpp(StringCtor(boot.tenant)), writable: false, configurable: false, enumerable: true });
+    defineProperty(global, 'cache', { value: cache, writable: false, configurable: false, enumerable: true });
+    defineProperty(global, 'log', { value: log, writable: false, configurable: false, enumerable: true });
+  }
+
   defineProperty(global, '__sluice_enter', {
     // One argument, [type, id, a, b]: the host copies one array in, not four values.
     value: function enter(args) {
@@ -573,6 +592,7 @@
       const id = args[1];
       const a = args[2];
       const b = args[3];
+      if (type === 'boot') return start(a);
       views = create(null);
       outbox = [];
       try {
@@ -623,8 +643,5 @@
     enumerable: false,
   });
 
-  defineProperty(global, 'smpp', { value: smpp, writable: false, configurable: false, enumerable: true });
-  defineProperty(global, 'cache', { value: cache, writable: false, configurable: false, enumerable: true });
-  defineProperty(global, 'log', { value: log, writable: false, configurable: false, enumerable: true });
   void mhas;
 })(globalThis);

@@ -143,20 +143,35 @@ export function wrapTopLevel(js: string): string {
 
 let instances = 0;
 
-/** Where an isolate's catastrophic error goes; set by whoever takes the isolate. */
-interface FatalSink {
+/** Where an isolate's callbacks and catastrophic error go; set by whoever takes the isolate. */
+interface Relay {
+  hooks?: IsolateHooks;
   fatal?: (message: string) => void;
 }
 
+type EntryRef = ivm.Reference<(args: [string, number, unknown?, unknown?]) => unknown>;
+
 interface Fresh {
   isolate: ivm.Isolate;
-  /** Its one context, empty: nothing has run in it. */
+  /** Its heap limit. */
+  memoryMb: number;
+  /** Its one context: the prelude only, no tenant yet. */
   context: ivm.Context;
-  sink: FatalSink;
+  relay: Relay;
+  /** Once the prelude has run: its entry function, taken off the global object. */
+  entry: Promise<EntryRef>;
+  /** The same, once known. */
+  ref?: EntryRef;
 }
 
+/**
+ * A new isolate with the PDU view module and the prelude run in its context,
+ * not yet given to a tenant (the `boot` entry does that). The prelude runs on
+ * the isolate's own thread: this thread is held only for the isolate and its
+ * empty context (~1.5 ms).
+ */
 function makeIsolate(memoryMb: number): Fresh {
-  const sink: FatalSink = {};
+  const relay: Relay = {};
   const isolate = new ivm.Isolate({
     memoryLimit: memoryMb,
     // One allocation larger than any heap limit (`new Array(6e7).fill(0)`) is
@@ -166,22 +181,50 @@ function makeIsolate(memoryMb: number): Fresh {
     // tenant it was before it exits. It takes an entry on the isolate's own
     // thread to be heard: in an inline entry the thread that stops is this
     // one, and the sentry's watch takes over (see `enterInline`).
-    onCatastrophicError: (message: string) => sink.fatal?.(String(message)),
+    onCatastrophicError: (message: string) => relay.fatal?.(String(message)),
   });
-  return { isolate, context: isolate.createContextSync(), sink };
+  const context = isolate.createContextSync();
+  const jail = context.global;
+  // Nothing runs in the isolate yet: these return at once.
+  jail.setSync(
+    '__sluice_send',
+    new ivm.Callback(
+      (op: string, _id: number, data: unknown) => {
+        if (op === 'batch' && Array.isArray(data) && relay.hooks) route(relay.hooks, data);
+      },
+      { ignored: true },
+    ),
+  );
+  jail.setSync('__sluice_view', new ivm.Callback((name: string) => (relay.hooks ? relay.hooks.view(String(name)) : '[]')));
+  const fresh: Fresh = {
+    isolate,
+    memoryMb,
+    context,
+    relay,
+    entry: context.eval(preludeWithView(), { filename: '<sluice>', timeout: 1000 }).then(async () => {
+      const ref = (await jail.get('__sluice_enter', { reference: true })) as EntryRef;
+      await jail.delete('__sluice_enter');
+      return (fresh.ref = ref);
+    }),
+  };
+  // A spare disposed unused rejects here; whoever takes the isolate awaits `entry` itself.
+  fresh.entry.catch(() => undefined);
+  return fresh;
 }
 
+
 /**
- * One empty isolate made ahead of need for the next cold start: a new
- * isolate and its context hold this thread for 2-3 ms, a quarter of a cold
- * start. It is made a moment after a start is over, for the memory limit
- * last asked for, and holds nothing (an empty context, no code) until a
- * tenant's start takes it.
+ * One isolate made ahead of need for the next cold start: a new isolate and
+ * its context hold this thread for ~1.5 ms, and the prelude takes its own
+ * thread another 1-2 ms; together a third of a cold start. It is made in a
+ * quiet moment after a start is over, for the memory limit last asked for,
+ * and holds only our own code (the PDU view module and the prelude, no
+ * tenant's name, config or code) until a tenant's start takes it.
  */
 const spare = {
   /** Only sandbox processes keep one (they end by exit() or SIGKILL; see `keepSpareIsolate`). */
   enabled: false,
-  made: undefined as (Fresh & { memoryMb: number }) | undefined,
+  made: undefined as Fresh | undefined,
   timer: undefined as NodeJS.Timeout | undefined,
 };
 
@@ -202,7 +245,18 @@ export function keepSpareIsolate(on: boolean): void {
   if (s && !s.isolate.isDisposed) s.isolate.dispose();
 }
 
-const SPARE_DELAY_MS = 20;
+/** A spare is made once no entry has returned for this long… */
+const SPARE_QUIET_MS = 3;
+/** …or this long after the start that took the last one, whatever the traffic. */
+const SPARE_LATEST_MS = 100;
+/** When an entry into any isolate of this process last returned (performance.now()). */
+let lastEntryAt = 0;
+
+/** The isolate made ahead of need, if any: its heap limit and whether its prelude has run. */
+export function spareIsolate(): { memoryMb: number; ready: boolean } | undefined {
+  const s = spare.made;
+  return s && !s.isolate.isDisposed ? { memoryMb: s.memoryMb, ready: s.ref !== undefined } : undefined;
+}
 
 function takeIsolate(memoryMb: number): Fresh {
   const s = spare.made;
@@ -212,14 +266,25 @@ function takeIsolate(memoryMb: number): Fresh {
   return makeIsolate(memoryMb);
 }
 
-/** Make the next spare a moment after a start is over (not during one: it holds this thread for 2-3 ms). */
+/**
+ * Make the next spare once a start is over, in a quiet moment: making one
+ * holds this thread for ~1.5 ms, which should not land on the first PDUs of
+ * the tenant that just started (or on anyone's traffic) when it can wait.
+ */
 function replaceSpare(memoryMb: number): void {
   if (!spare.enabled) return;
   if (spare.timer) clearTimeout(spare.timer);
-  spare.timer = setTimeout(() => {
+  const latest = performance.now() + SPARE_LATEST_MS;
+  const attempt = (): void => {
+    const now = performance.now();
+    if (now - lastEntryAt < SPARE_QUIET_MS && now < latest) {
+      spare.timer = setTimeout(attempt, SPARE_QUIET_MS).unref();
+      return;
+    }
     spare.timer = undefined;
-    spare.made ??= { ...makeIsolate(memoryMb), memoryMb };
-  }, SPARE_DELAY_MS).unref();
+    spare.made ??= makeIsolate(memoryMb);
+  };
+  spare.timer = setTimeout(attempt, SPARE_QUIET_MS).unref();
 }
 
 /** Route what the prelude sent: `[op, id, data]` items (`['reply', id, status, message_id]` for the common answer), from an entry's return value or a late batch. */
@@ -297,12 +362,13 @@ export class PolicyIsolate {
    */
   static async create(js: string | (() => string), filename: string, limits: IsolateLimits, boot: BootInfo, hooks: IsolateHooks): Promise<PolicyIsolate> {
     let self: PolicyIsolate | undefined;
-    const { isolate, context, sink } = takeIsolate(limits.memoryMb);
-    sink.fatal = (message) => {
+    const fresh = takeIsolate(limits.memoryMb);
+    const { isolate, context, relay } = fresh;
+    relay.fatal = (message) => {
       self?.wreck();
       hooks.fatal?.(message);
     };
-    const jail = context.global;
+    relay.hooks = hooks;
     const bootRecord = {
       ...boot,
       statusNames: STATUS,
@@ -314,35 +380,21 @@ export class PolicyIsolate {
         maxPending: limits.maxPending,
       },
     };
-    // Our own setup is queued on the isolate's thread at once and runs there
-    // in order — plain values and two callbacks on the empty context, then
-    // the PDU view module and the prelude, compiled and run as one script —
-    // while this thread compiles a policy given as a thunk; the policy's
-    // compile is queued behind them. Queued, not synchronous: a synchronous
-    // call would hold this thread (every other tenant of the process) for as
-    // long as the isolate's thread is busy.
-    const ready = Promise.all([
-      jail.set(
-        '__sluice_send',
-        new ivm.Callback(
-          (op: string, _id: number, data: unknown) => {
-            if (op === 'batch' && Array.isArray(data)) route(hooks, data);
-          },
-          { ignored: true },
-        ),
-      ),
-      jail.set('__sluice_view', new ivm.Callback((name: string) => hooks.view(String(name)))),
-      jail.set('__sluice_boot', JSON.stringify(bootRecord)),
-      context.eval(preludeWithView(), { filename: '<sluice>', timeout: 1000 }),
-    ]);
+    // On the isolate's thread, in order: the prelude (already run in a spare
+    // made ahead of need), the boot entry, and the policy's compile, queued
+    // while this thread compiles a policy given as a thunk. Queued, not
+    // synchronous: a synchronous call would hold this thread (every other
+    // tenant of the process) for as long as the isolate's thread is busy.
+    const bootWith = (ref: EntryRef): Promise<EntryRef> =>
+      ref.apply(undefined, [['boot', 0, JSON.stringify(bootRecord)]] as never, { arguments: { copy: true }, timeout: 1000 }).then(() => ref);
+    const ready = fresh.ref ? bootWith(fresh.ref) : fresh.entry.then(bootWith);
     let scriptP: Promise<ivm.Script> | undefined;
     try {
       if (typeof js === 'function') js = js();
       scriptP = isolate.compileScript(wrapTopLevel(js), { filename });
-      await ready;
+      const ref = await ready;
       self = new PolicyIsolate(isolate, context, limits, hooks, boot.tenant);
-      self.entryRef = jail.getSync('__sluice_enter', { reference: true });
-      jail.deleteSync('__sluice_enter');
+      self.entryRef = ref;
       let script: ivm.Script;
       try {
         script = await scriptP;
@@ -458,7 +510,7 @@ export class PolicyIsolate {
       throw classify(err);
     } finally {
       this.inFlight--;
-      this.progressAt = performance.now();
+      this.progressAt = lastEntryAt = performance.now();
       if (this.trial > 0) this.judge();
     }
     if (Array.isArray(items)) route(this.hooks, items);
@@ -521,6 +573,7 @@ export class PolicyIsolate {
       throw e;
     } finally {
       inlineEnd();
+      lastEntryAt = performance.now();
     }
     // The isolate's CPU, not the wall clock: a VM that takes the core away for a moment is not the tenant's doing.
     const took = this.cpuMs - started;

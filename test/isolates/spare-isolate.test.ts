@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { keepSpareIsolate, PolicyIsolate, type IsolateLimits } from '../../src/isolates/policy-isolate';
+import { keepSpareIsolate, PolicyIsolate, spareIsolate, type IsolateLimits } from '../../src/isolates/policy-isolate';
 import './ivm-teardown';
 
 const limitsOf = (memoryMb: number): IsolateLimits => ({ memoryMb, timeoutMs: 50, startupMs: 500, maxDataBytes: 65536, maxLogPerSec: 10, maxLogBytes: 2048, maxPending: 8 });
@@ -8,7 +8,7 @@ const hooks = { result: () => {}, call: () => {}, log: () => {}, view: () => '[]
 const start = (memoryMb: number): Promise<PolicyIsolate> =>
   PolicyIsolate.create('"use strict";\nsmpp.onBind((b) => b.accept());\n', 'p.js', limitsOf(memoryMb), { tenant: 't', config: {}, routing: {} }, hooks);
 const heapLimit = (iso: PolicyIsolate): number => iso.isolate.getHeapStatisticsSync().heap_size_limit;
-// The sandbox makes its isolate ahead of need 20 ms after a start is over.
+// The sandbox makes its isolate ahead of need a few ms after a start is over, and its prelude runs then.
 const idle = (): Promise<void> => new Promise((r) => setTimeout(r, 60));
 
 describe('isolates made ahead of need', () => {
@@ -32,5 +32,31 @@ describe('isolates made ahead of need', () => {
     );
     assert.match(r, /memory limit/i);
     for (const i of [big, small, again]) i.dispose();
+  });
+
+  it('an isolate made before its tenant was known gets its tenant at boot: its own name, config and routing, the prelude hidden, nothing of the tenant before', async () => {
+    const seen: string[] = [];
+    const startAs = (tenant: string, config: unknown): Promise<PolicyIsolate> =>
+      PolicyIsolate.create(
+        '"use strict";\nglobalThis.mark = (globalThis.mark ?? "") + "x";\n' +
+          'log.info(JSON.stringify({ tenant: smpp.tenant, config: smpp.config(), routing: smpp.routingRules(), mark, hidden: [typeof __sluice_enter, typeof __sluice_send, typeof __sluice_view, typeof __sluice_pdu, typeof __sluice_boot] }));\n',
+        'p.js',
+        limitsOf(32),
+        { tenant, config, routing: { rules: [tenant] } },
+        { ...hooks, log: (e: { msg: string }) => seen.push(e.msg) },
+      );
+    const a = await startAs('alpha', { key: 'a' });
+    await idle();
+    assert.deepEqual(spareIsolate(), { memoryMb: 32, ready: true }, 'an isolate with its prelude run is waiting');
+    const b = await startAs('beta', { key: 'b' });
+    assert.equal(spareIsolate(), undefined, 'beta took the waiting one (the next is made a moment later)');
+    await idle();
+    const got = seen.map((m) => JSON.parse(m) as Record<string, unknown>);
+    const hidden = ['undefined', 'undefined', 'undefined', 'undefined', 'undefined'];
+    assert.deepEqual(got, [
+      { tenant: 'alpha', config: { key: 'a' }, routing: { rules: ['alpha'] }, mark: 'x', hidden },
+      { tenant: 'beta', config: { key: 'b' }, routing: { rules: ['beta'] }, mark: 'x', hidden },
+    ]);
+    for (const i of [a, b]) i.dispose();
   });
 });
