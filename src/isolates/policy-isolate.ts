@@ -49,6 +49,8 @@ export interface IsolateHooks {
   mayInline?(): boolean;
   /** An inline entry ran `ms` or failed: its entries are back on the isolate's thread. */
   demoted?(ms: number, why: string): void;
+  /** An inline entry finished but ran `ms`, over `inlineEntryMs`: may it pass as a one-off (true), or demote (false, the default)? */
+  tolerate?(ms: number): boolean;
 }
 
 export interface BootInfo {
@@ -577,7 +579,7 @@ export class PolicyIsolate {
     }
     // The isolate's CPU, not the wall clock: a VM that takes the core away for a moment is not the tenant's doing.
     const took = this.cpuMs - started;
-    if (took > this.limits.inlineEntryMs!) this.demote(took, 'slow');
+    if (took > this.limits.inlineEntryMs! && this.hooks.tolerate?.(took) !== true) this.demote(took, 'slow');
     if (Array.isArray(items)) route(this.hooks, items);
   }
 

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
 import { TRIAL_ENTRIES } from '../../src/isolates/policy-isolate';
-import { INLINE_MAX_TIMEOUT_MS, TenantRuntime, type RuntimeHost } from '../../src/isolates/tenant-runtime';
+import { INLINE_MAX_TIMEOUT_MS, SLOW_GRACE_MS, TenantRuntime, type RuntimeHost } from '../../src/isolates/tenant-runtime';
 import { ManualClock } from '../../src/util/clock';
 import './ivm-teardown';
 
@@ -96,14 +96,28 @@ describe('inline entries: trial, demotion, standing', () => {
     rt.dispose();
   });
 
-  it('an inline entry that finishes but ran over inline_entry_ms of CPU is answered and demotes the tenant', async () => {
-    const { rt, logs } = world({ inlineEntryMs: 5 });
+  it('an inline entry that finishes but ran over inline_entry_ms of CPU is answered; one an hour passes, the next within the hour demotes the tenant', async () => {
+    const { rt, clock, logs } = world({ inlineEntryMs: 5 });
     await rt.load(POLICY, 'p.ts', true);
     await warm(rt, TRIAL_ENTRIES + 2);
     assert.equal(rt.stats().inline, true);
+    const first = await rt.dispatch('pdu', pdu('busy'));
+    assert.equal(first.kind, 'reply', 'a slow entry is still a good answer');
+    assert.equal(rt.stats().inline, true, 'the first slow entry of the hour passes');
+    assert.equal(rt.stats().inlineOffences, 0);
+    assert.equal(logs.at(-1)!.level, 'info');
+    assert.match(logs.at(-1)!.msg, /once/);
+    assert.ok(Number(logs.at(-1)!.fields.entry_ms) >= 5);
+    // An hour later, one more passes; a second within the hour demotes.
+    clock.advance(SLOW_GRACE_MS);
+    assert.equal((await rt.dispatch('pdu', pdu('busy'))).kind, 'reply');
+    assert.equal(rt.stats().inline, true, 'an hour on, another one-off passes');
+    clock.advance(SLOW_GRACE_MS - 1);
     const o = await rt.dispatch('pdu', pdu('busy'));
-    assert.equal(o.kind, 'reply', 'a slow entry is still a good answer');
+    assert.equal(o.kind, 'reply');
     assert.equal(rt.stats().inline, false);
+    assert.equal(rt.stats().inlineOffences, 1);
+    assert.equal(logs.at(-1)!.level, 'warn');
     assert.equal(logs.at(-1)!.fields.reason, 'slow');
     assert.ok(Number(logs.at(-1)!.fields.entry_ms) >= 5);
     rt.dispose();
