@@ -17,7 +17,7 @@ const USAGE = `usage: sluice <command> [options]
   bench [--host 127.0.0.1] [--port 2775] [--system-id demo] [--password demo]
         [--esmes 1] [--window 64] [--count N | --duration-ms 5000] [--dlr]
                                     drive load at a gateway: msg/s, latency percentiles, DLR round trip
-  bench --compare [--duration-ms 4500] [--rounds 3] [--idle 1000] [--tenants 10000]
+  bench --compare [--duration-ms 7500] [--rounds 5] [--idle 1000] [--tenants 10000]
                                     Sluice (in-process and sandboxed) vs a bare npm smpp echo server in one run;
                                     noisy neighbour, reload time, tenancy and idle-session cost
 `;
@@ -166,8 +166,8 @@ async function bench(args: string[]): Promise<number> {
   const print = (l: string): void => void process.stdout.write(`${l}\n`);
   if (values.compare) {
     const figures = await compare({
-      durationMs: num(values['duration-ms'], 'duration-ms', 4500),
-      rounds: num(values.rounds, 'rounds', 3),
+      durationMs: num(values['duration-ms'], 'duration-ms', 7500),
+      rounds: num(values.rounds, 'rounds', 5),
       idleSessions: num(values.idle, 'idle', 1000),
       tenants: num(values.tenants, 'tenants', 10_000),
       print,
