@@ -566,10 +566,6 @@
     else p.reject(sluiceError(value.code, value.message));
   }
 
-  // Nothing thrown may leave an entry: isolated-vm copies a thrown value after
-  // the timed part, so a thrown object with a looping getter would spin with
-  // no timeout (and the sandbox's main thread was seen stuck behind it).
-  // Whatever a policy manages to throw through the prelude is read here, timed.
   /** The first entry: which tenant this isolate is for. Once only, before any tenant code. */
   function start(json) {
     if (boot !== null) return;
@@ -585,6 +581,10 @@
     defineProperty(global, 'log', { value: log, writable: false, configurable: false, enumerable: true });
   }
 
+  // Nothing thrown may leave an entry: isolated-vm copies a thrown value after
+  // the timed part, so a thrown object with a looping getter would spin with
+  // no timeout (and the sandbox's main thread was seen stuck behind it).
+  // Whatever a policy manages to throw through the prelude is read here, timed.
   defineProperty(global, '__sluice_enter', {
     // One argument, [type, id, a, b]: the host copies one array in, not four values.
     value: function enter(args) {

@@ -79,10 +79,15 @@ function simpleReply(m: { t: string }): { status: number; fields: 0 | 1 | 2; mes
 export function genericFrame(m: object): Buffer {
   const body = serialize(m);
   const frame = Buffer.allocUnsafe(HEAD + body.length);
-  frame.writeUInt32LE(body.length + 1, 0);
-  frame[4] = GENERIC;
+  writeHead(frame, 0, GENERIC, body.length);
   body.copy(frame, HEAD);
   return frame;
+}
+
+/** A frame's header at `at`: its length after the length field (type byte + body), then its type. */
+function writeHead(b: Buffer, at: number, type: number, len: number): void {
+  b.writeUInt32LE(len + 1, at);
+  b[at + 4] = type;
 }
 
 export class Channel<In extends { t: string }, Out extends { t: string }> {
@@ -230,8 +235,7 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
       this.buf.copy(grown, 0, 0, this.pos);
       this.buf = grown;
     }
-    this.buf.writeUInt32LE(len + 1, this.pos);
-    this.buf[this.pos + 4] = type;
+    writeHead(this.buf, this.pos, type, len);
     this.pos += HEAD;
   }
 

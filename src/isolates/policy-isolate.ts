@@ -214,7 +214,6 @@ function makeIsolate(memoryMb: number): Fresh {
   return fresh;
 }
 
-
 /**
  * One isolate made ahead of need for the next cold start: a new isolate and
  * its context hold this thread for ~1.5 ms, and the prelude takes its own
@@ -339,7 +338,7 @@ export class PolicyIsolate {
   private trial: number;
   /** The isolate's CPU time when the last trial entry returned. */
   private trialCpu = 0;
-  private entryRef: ivm.Reference<(args: [string, number, unknown?, unknown?]) => unknown> | undefined;
+  private entryRef: EntryRef | undefined;
   /** Entries into the isolate not yet returned. */
   inFlight = 0;
   /** When an entry last returned (or one started on an idle isolate): the watchdog's clock. */
@@ -542,9 +541,10 @@ export class PolicyIsolate {
    * thread and back, which on this path costs more than the policy (about
    * 0.1 ms of a window-1 round trip, a tenth of the throughput at window 64).
    * Only for a tenant whose entries proved short on trial, and only while
-   * each one stays under `inlineEntryMs` of CPU: the first that runs longer, or
-   * fails (timeout, memory), sends its entries back to the isolate's thread
-   * and its tenant's standing down. An entry V8 cannot stop (one huge
+   * they stay under `inlineEntryMs` of CPU: one that fails (timeout, memory),
+   * or runs longer where the tenant does not let it pass (`hooks.tolerate`),
+   * sends its entries back to the isolate's thread and its tenant's standing
+   * down. An entry V8 cannot stop (one huge
    * allocation hangs a synchronous call for good) is the sentry's: a second
    * thread that kills the process, naming the tenant, once an inline entry
    * has not returned in twice handler_timeout_ms plus a second (plus 4 ms

@@ -630,13 +630,6 @@ export class TenantRuntime {
   }
 
   /**
-   * An inline entry ran over inline_entry_ms, or failed: every other tenant
-   * of this process waited for it. The tenant's entries are back on the
-   * isolate's thread, and stay there for a minute, doubling per offence up
-   * to an hour, before a new trial (across reloads: the standing is the
-   * tenant's, not its version's).
-   */
-  /**
    * One inline entry an hour may finish over inline_entry_ms without a
    * demotion: on a shared machine a well-behaved entry is sometimes charged
    * a collection of its heap, or time the VM took the core away, and a
@@ -655,6 +648,13 @@ export class TenantRuntime {
     return true;
   }
 
+  /**
+   * An inline entry ran over inline_entry_ms, or failed: every other tenant
+   * of this process waited for it. The tenant's entries are back on the
+   * isolate's thread, and stay there for a minute, doubling per offence up
+   * to an hour, before a new trial (across reloads: the standing is the
+   * tenant's, not its version's).
+   */
   private onDemoted(ms: number, why: string): void {
     this.inlineOffences++;
     const bar = Math.min(3_600_000, (this.opts.inlineBarBaseMs ?? 60_000) * 2 ** Math.min(this.inlineOffences - 1, 16));
