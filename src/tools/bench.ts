@@ -202,9 +202,9 @@ function startServer(kind: string): Promise<ServerChild> {
 }
 
 export interface CompareOptions {
-  /** Per throughput case, split over `rounds` turns of the three servers. */
+  /** Per throughput case, split over `rounds` turns of the servers. */
   durationMs: number;
-  /** Rounds per throughput case (default 3). */
+  /** Rounds per throughput case (default 5, as the CLI's). */
   rounds?: number;
   idleSessions: number;
   tenants: number;
@@ -254,7 +254,7 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     'sandbox-queued': 'sluice sandboxed, inline off',
     'sandbox-await': 'sluice sandboxed + cache.get',
   };
-  const rounds = Math.max(1, o.rounds ?? 3);
+  const rounds = Math.max(1, o.rounds ?? 5);
   const slice = Math.max(500, Math.round(o.durationMs / rounds));
   o.print(`Sluice bench — each case ${rounds} rounds of ${slice} ms, the servers taking turns (a shared machine drifts; ratios are taken within a round); each server in its own process, the load generator in this one`);
   for (const c of cases) {
