@@ -6,6 +6,7 @@
  * and penalises the tenant; when isolated-vm reports the isolate lost
  * (catastrophic out-of-memory) this process first says whose it was.
  */
+import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { TenantLimits } from '../config/schema';
 import { Channel } from './channel';
@@ -36,7 +37,29 @@ function send(m: FromSandbox): void {
   out.send(m);
 }
 
+/**
+ * Timer slack for this process's threads, set before isolated-vm starts any.
+ * Every isolate entry runs under a timeout, and isolated-vm's timer thread
+ * wakes at each one's deadline even when the entry returned long before
+ * (a cancelled timer stays queued): one wake-up per PDU at window 1, about
+ * 20 µs of CPU each here. Its threads inherit the slack of the thread that
+ * starts them, so with 2 ms the kernel serves the deadlines that fall within
+ * 2 ms of each other in one wake-up (measured: 0.97 → 0.16 wake-ups per PDU).
+ * A timeout that does fire is at most that much late. Linux only; elsewhere,
+ * or where /proc is not writable, nothing changes.
+ */
+export const TIMER_SLACK_NS = 2_000_000;
+
+function coalesceTimerWakeups(): void {
+  try {
+    writeFileSync('/proc/self/timerslack_ns', String(TIMER_SLACK_NS));
+  } catch {
+    // Not Linux, or no /proc: deadlines are served one by one, as isolated-vm does by default.
+  }
+}
+
 function main(): void {
+  coalesceTimerWakeups();
   const runtimes = new Map<string, TenantRuntime>();
   const views = new Map<string, Map<string, unknown>>();
   const hostCalls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();

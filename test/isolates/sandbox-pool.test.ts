@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load';
+import { TIMER_SLACK_NS } from '../../src/isolates/sandbox-process';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice, type Sluice } from '../../src/runtime';
 import { EsmeClient } from '../../src/tools/esme-client';
@@ -46,6 +47,15 @@ describe('sandbox processes', () => {
     assert.equal(r.command_status, 0);
     assert.equal(r.fields.message_id, 'v1-hello');
     c.close();
+  });
+
+  it('a sandbox process runs with timer slack, so isolated-vm\'s timer thread serves nearby deadlines in one wake-up', { skip: process.platform !== 'linux' }, async () => {
+    const c = await client(s, 'acme-app');
+    assert.equal((await c.submit({ short_message: Buffer.from('x') })).command_status, 0);
+    c.close();
+    const pid = s.sandbox.processOf('acme')!.pid!;
+    assert.equal(Number(readFileSync(`/proc/${pid}/timerslack_ns`, 'utf8')), TIMER_SLACK_NS);
+    assert.notEqual(Number(readFileSync(`/proc/${process.pid}/timerslack_ns`, 'utf8')), TIMER_SLACK_NS, 'the core keeps its own');
   });
 
   it('kill -9 of the sandbox process: sessions stay bound, in-flight PDUs get ESME_RSYSERR, the process comes back, the running tenant is penalised', async () => {
