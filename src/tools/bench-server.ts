@@ -2,6 +2,7 @@
  * Child-process entry for `sluice bench --compare`: runs one server under
  * test on 127.0.0.1:0 so the load generator and the server each get a core.
  *   raw       — a bare npm `smpp` echo server (the baseline)
+ *   raw-hop   — the same echo in a child process, behind a pass-through relay in this one
  *   inproc    — the Sluice gateway with a plain in-process echo handler
  *   sandbox   — the Sluice gateway with the same echo logic as a tenant policy in the sandbox
  *   sandbox-await — the same, awaiting one cache read (a host call) per submit_sm
@@ -9,7 +10,10 @@
  *   tenants:N — N configured tenants, each with its own policy file, no traffic
  * Reports { port, startMs } over IPC and answers { cmd: 'rss' | 'stats' | 'reload' | 'exit' }.
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as smpp from 'smpp';
@@ -25,7 +29,8 @@ let counter = 0;
 
 type Pdu = smpp.PDU & { response(o?: object): smpp.PDU };
 
-function rawEcho(): Promise<number> {
+/** The bare echo on 127.0.0.1:0, or on a Unix socket at `socketPath`. */
+function rawEcho(socketPath?: string): Promise<number> {
   const server = smpp.createServer({}, (session: smpp.Session) => {
     session.on('error', () => {});
     session.on('bind_transceiver', (pdu: Pdu) => session.send(pdu.response()));
@@ -35,6 +40,32 @@ function rawEcho(): Promise<number> {
       session.send(pdu.response());
       session.close();
     });
+  });
+  if (socketPath) return new Promise((resolve) => server.listen(socketPath, () => resolve(0)));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+}
+
+/**
+ * The bare echo behind one process hop: this process takes the TCP
+ * connection and passes its bytes, unread, over a Unix socket to a child
+ * process running the echo, and the answers back. What any design that
+ * keeps policy code out of the process holding the sockets pays before it
+ * does any work of its own: two more wake-ups per round trip.
+ */
+async function rawBehindHop(): Promise<number> {
+  const socketPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-hop-')), 'echo.sock');
+  const child = fork(__filename, ['raw-unix', socketPath], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  process.on('exit', () => child.kill());
+  await once(child, 'message');
+  const server = net.createServer((c) => {
+    c.setNoDelay(true);
+    const u = net.connect(socketPath);
+    c.on('data', (d) => u.write(d));
+    u.on('data', (d) => c.write(d));
+    c.on('close', () => u.destroy());
+    u.on('close', () => c.destroy());
+    c.on('error', () => {});
+    u.on('error', () => {});
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 }
@@ -121,6 +152,8 @@ async function main(): Promise<void> {
   let port: number;
   let sluice: Sluice | undefined;
   if (kind === 'raw') port = await rawEcho();
+  else if (kind === 'raw-hop') port = await rawBehindHop();
+  else if (kind === 'raw-unix') port = await rawEcho(process.argv[3]);
   else if (kind === 'inproc') port = await inproc();
   // The echo tenant may use a whole core: this measures the sandbox's overhead, not the default CPU budget.
   else if (kind === 'sandbox') sluice = await sandboxed([{ id: 'bench', source: ECHO_POLICY, limits: { cpu_ms_per_s: 1000 } }]);

@@ -227,7 +227,8 @@ function policyOfLines(lines: number, tag: string): string {
  *     server (the baseline), Sluice with an in-process echo handler,
  *     Sluice with the same echo logic as a sandboxed tenant policy (with
  *     inline entries, the default, and without), and that policy awaiting
- *     one cache read per message;
+ *     one cache read per message; at window 1 also the bare echo behind a
+ *     pass-through process hop (the floor for an out-of-process sandbox);
  *  2. delivery-receipt round trip;
  *  3. noisy neighbour: a quiet tenant's p99 alone, and while another tenant
  *     spins at its CPU limits;
@@ -247,8 +248,10 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
   // 'sandbox-queued': the same policy with every entry on its isolate's own thread (sandbox.inline_entry_ms: 0).
   // 'sandbox-await': the same echo awaiting one cache read per submit_sm, a host call per message as real policies make.
   const KINDS = ['raw', 'inproc', 'sandbox', 'sandbox-queued', 'sandbox-await'] as const;
+  // At window 1 also 'raw-hop': the bare echo behind a pass-through process hop, the least a sandbox process adds.
   const labels: Record<string, string> = {
     raw: 'npm smpp echo',
+    'raw-hop': 'npm smpp echo behind a process hop',
     inproc: 'sluice in-process echo',
     sandbox: 'sluice sandboxed echo',
     'sandbox-queued': 'sluice sandboxed, inline off',
@@ -260,16 +263,17 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
   for (const c of cases) {
     // Servers stay up across rounds; each round measures raw, in-process and sandboxed back to back.
     const servers: Record<string, ServerChild> = {};
-    const runs: Record<string, LoadResult[]> = Object.fromEntries(KINDS.map((k) => [k, []]));
+    const kinds: string[] = c.window === 1 ? [...KINDS, 'raw-hop'] : [...KINDS];
+    const runs: Record<string, LoadResult[]> = Object.fromEntries(kinds.map((k) => [k, []]));
     // CPU µs per submit_sm of each run: the server process, its sandbox processes, this load generator.
-    const cpu: Record<string, { server: number; children: number; load: number }[]> = Object.fromEntries(KINDS.map((k) => [k, []]));
+    const cpu: Record<string, { server: number; children: number; load: number }[]> = Object.fromEntries(kinds.map((k) => [k, []]));
     try {
-      for (const kind of KINDS) {
+      for (const kind of kinds) {
         servers[kind] = await startServer(kind);
         await runLoad({ port: servers[kind].port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: Math.min(500, o.durationMs) });
       }
       for (let r = 0; r < rounds; r++) {
-        for (const kind of KINDS) {
+        for (const kind of kinds) {
           const before = servers[kind]!.cpu();
           const load0 = process.cpuUsage();
           const r = await runLoad({ port: servers[kind]!.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: slice });
@@ -296,7 +300,7 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     }
     const byRate = (xs: LoadResult[]): LoadResult => [...xs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(xs.length / 2)]!;
     const ratio = (a: string, b: string): number => median(runs[a]!.map((x, i) => x.perSecond / runs[b]![i]!.perSecond));
-    for (const kind of KINDS) o.print(formatLoad(`${labels[kind]} w=${c.window} x${c.esmes}`, byRate(runs[kind]!)));
+    for (const kind of kinds) o.print(formatLoad(`${labels[kind]} w=${c.window} x${c.esmes}`, byRate(runs[kind]!)));
     const key = `w${c.window}x${c.esmes}`;
     const raw = byRate(runs.raw!);
     const inp = byRate(runs.inproc!);
@@ -323,6 +327,13 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       `  → window ${c.window}, ${c.esmes} ESME(s), median of ${rounds} rounds: in-process/raw ${ratio('inproc', 'raw').toFixed(2)}×, sandbox/raw ${ratio('sandbox', 'raw').toFixed(2)}× (rounds: ${each}), ` +
         `sandbox/in-process ${ratio('sandbox', 'inproc').toFixed(2)}×; p50 raw ${p50('raw').toFixed(3)} / in-process ${p50('inproc').toFixed(3)} / sandbox ${p50('sandbox').toFixed(3)} ms`,
     );
+    if (runs['raw-hop']) {
+      Object.assign(figures, { [`${key}.raw_hop_vs_raw`]: ratio('raw-hop', 'raw'), [`${key}.raw_hop_p50_ms`]: p50('raw-hop') });
+      o.print(
+        `  → the bare echo behind one pass-through process hop (what keeping policies out of the process that holds the sockets costs before any work): ` +
+          `p50 ${p50('raw-hop').toFixed(3)} ms, ${ratio('raw-hop', 'raw').toFixed(2)}× raw's rate; the sandboxed echo's p50 is ${(p50('sandbox') - p50('raw-hop')).toFixed(3)} ms above it`,
+      );
+    }
     o.print(`  → every entry on the isolate's own thread (inline_entry_ms 0): sandbox/raw ${ratio('sandbox-queued', 'raw').toFixed(2)}×, p50 ${p50('sandbox-queued').toFixed(3)} ms`);
     o.print(`  → awaiting one cache.get per submit_sm: sandbox/raw ${ratio('sandbox-await', 'raw').toFixed(2)}×, p50 ${p50('sandbox-await').toFixed(3)} ms`);
     if (cpu.raw!.length && cpu.inproc!.length && cpu.sandbox!.length) {
