@@ -12,7 +12,7 @@
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -53,9 +53,15 @@ function rawEcho(socketPath?: string): Promise<number> {
  * does any work of its own: two more wake-ups per round trip.
  */
 async function rawBehindHop(): Promise<number> {
-  const socketPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-hop-')), 'echo.sock');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-hop-'));
+  const socketPath = path.join(dir, 'echo.sock');
   const child = fork(__filename, ['raw-unix', socketPath], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  process.on('exit', () => child.kill());
+  process.on('exit', () => {
+    child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // The bench stops its servers with SIGTERM: exit through the handler above.
+  process.once('SIGTERM', () => process.exit(0));
   await once(child, 'message');
   const server = net.createServer((c) => {
     c.setNoDelay(true);
