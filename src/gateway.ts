@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import { OutboundBind, type BindState } from './binds/outbound-bind';
-import type { ServerConfig, SluiceConfig, TenantConfig } from './config/schema';
+import type { OutboundBindConfig, ServerConfig, SluiceConfig, TenantConfig } from './config/schema';
 import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/defaults';
 import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';
 import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
@@ -40,7 +40,7 @@ export interface BindView {
 
 interface TenantRuntime {
   readonly id: string;
-  readonly config: TenantConfig;
+  config: TenantConfig;
   readonly sessions: Map<string, EsmeConnection>;
   readonly binds: Map<string, OutboundBind>;
   readonly dispatch: DispatchContext;
@@ -75,6 +75,7 @@ export class Gateway implements EsmeHost {
   private readonly servers: net.Server[] = [];
   private readonly connections = new Set<EsmeConnection>();
   private readonly opts: GatewayOptions;
+  private started = false;
 
   constructor(opts: GatewayOptions) {
     this.opts = opts;
@@ -107,31 +108,98 @@ export class Gateway implements EsmeHost {
     };
     this.tenants.set(config.id, rt);
     for (const sid of config.system_ids) this.bySystemId.set(sid, rt);
-    for (const b of config.binds) {
-      const bind = new OutboundBind(config.id, b, {
-        clock: this.clock,
-        logger: this.log,
-        server: this.server,
-        reconnectBaseMs: this.opts.reconnectBaseMs,
-      });
-      // One frozen view per SMPP session of the bind (the channel to a sandbox serialises each view once).
-      let info: SessionInfo | undefined;
-      const bindInfo = (sessionId: string): SessionInfo =>
-        info?.sessionId === sessionId ? info : (info = Object.freeze({ kind: 'bind', sessionId, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name }));
-      bind.on('request', (pdu, session) => {
-        const fallback = OUTBOUND_DEFAULTS[pdu.command];
-        if (!fallback) {
-          session.nack(pdu, ESME_RINVCMDID);
-          return;
-        }
-        dispatchRequest(rt.dispatch, session, pdu, bindInfo(session.id), fallback);
-      });
-      bind.on('state', (ev) => {
-        if (ev.state === 'bound') this.policy.session(config.id, 'bound', bindInfo(bind.sessionId ?? ''));
-        else if (ev.previous === 'bound') this.policy.session(config.id, 'unbound', bindInfo(bind.sessionId ?? ''));
-      });
-      rt.binds.set(b.name, bind);
+    for (const b of config.binds) this.addBind(rt, b);
+  }
+
+  private addBind(rt: TenantRuntime, b: OutboundBindConfig): OutboundBind {
+    const bind = new OutboundBind(rt.id, b, {
+      clock: this.clock,
+      logger: this.log,
+      server: this.server,
+      reconnectBaseMs: this.opts.reconnectBaseMs,
+    });
+    // One frozen view per SMPP session of the bind (the channel to a sandbox serialises each view once).
+    let info: SessionInfo | undefined;
+    const bindInfo = (sessionId: string): SessionInfo =>
+      info?.sessionId === sessionId ? info : (info = Object.freeze({ kind: 'bind', sessionId, systemId: b.system_id, clientAddr: `${b.host}:${b.port}`, bind: b.name }));
+    bind.on('request', (pdu, session) => {
+      const fallback = OUTBOUND_DEFAULTS[pdu.command];
+      if (!fallback) {
+        session.nack(pdu, ESME_RINVCMDID);
+        return;
+      }
+      dispatchRequest(rt.dispatch, session, pdu, bindInfo(session.id), fallback);
+    });
+    bind.on('state', (ev) => {
+      if (ev.state === 'bound') this.policy.session(rt.id, 'bound', bindInfo(bind.sessionId ?? ''));
+      else if (ev.previous === 'bound') this.policy.session(rt.id, 'unbound', bindInfo(bind.sessionId ?? ''));
+    });
+    rt.binds.set(b.name, bind);
+    return bind;
+  }
+
+  /**
+   * A config reload's new tenant list, applied in one step: new tenants are
+   * added (their binds started), removed ones lose their ESME sessions and
+   * binds, changed ones take their new limits, system_ids and binds (a bind
+   * whose settings changed is stopped and started anew; the others, and
+   * every session, carry on). ESME sessions whose system_id no longer
+   * belongs to their tenant are unbound. Tenants whose config is unchanged
+   * are not touched. Resolves once what was stopped has stopped.
+   */
+  async applyTenants(next: readonly TenantConfig[]): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    const added: string[] = [];
+    const removed: string[] = [];
+    const changed: string[] = [];
+    const stopping: Promise<void>[] = [];
+    const ids = new Set(next.map((t) => t.id));
+    for (const rt of [...this.tenants.values()]) {
+      if (ids.has(rt.id)) continue;
+      removed.push(rt.id);
+      this.tenants.delete(rt.id);
+      for (const conn of rt.sessions.values()) stopping.push(conn.session.unbindAndClose('tenant removed by a config reload'));
+      for (const b of rt.binds.values()) stopping.push(b.stop());
     }
+    for (const cfg of next) {
+      const rt = this.tenants.get(cfg.id);
+      if (!rt) {
+        added.push(cfg.id);
+        this.addTenant(cfg);
+        if (this.started) for (const b of this.tenants.get(cfg.id)!.binds.values()) b.start();
+        continue;
+      }
+      if (JSON.stringify(rt.config) === JSON.stringify(cfg)) continue;
+      changed.push(cfg.id);
+      const before = rt.config;
+      rt.config = cfg;
+      // Sessions keep their dispatch context: it changes in place.
+      if (cfg.limits.handler_deadline_ms !== before.limits.handler_deadline_ms) {
+        rt.dispatch.deadlineMs = cfg.limits.handler_deadline_ms;
+        // PDUs in flight keep the old queue's timer; new ones get the new length.
+        rt.dispatch.deadlines = new DeadlineQueue(cfg.limits.handler_deadline_ms, this.clock);
+      }
+      const wanted = new Map(cfg.binds.map((b) => [b.name, b]));
+      for (const [name, bind] of [...rt.binds]) {
+        const b = wanted.get(name);
+        if (b && JSON.stringify(b) === JSON.stringify(bind.cfg)) continue;
+        rt.binds.delete(name);
+        stopping.push(bind.stop());
+      }
+      for (const b of cfg.binds) {
+        if (rt.binds.has(b.name)) continue;
+        const bind = this.addBind(rt, b);
+        if (this.started) bind.start();
+      }
+    }
+    this.bySystemId.clear();
+    for (const rt of this.tenants.values()) for (const sid of rt.config.system_ids) this.bySystemId.set(sid, rt);
+    for (const rt of this.tenants.values()) {
+      for (const conn of rt.sessions.values()) {
+        if (this.bySystemId.get(conn.systemId) !== rt) stopping.push(conn.session.unbindAndClose('system_id removed from its tenant by a config reload'));
+      }
+    }
+    await Promise.allSettled(stopping);
+    return { added, removed, changed };
   }
 
   // ---- EsmeHost -------------------------------------------------------------
@@ -174,6 +242,7 @@ export class Gateway implements EsmeHost {
       result.tlsPort = await this.listen(secure, t.bind_address ?? this.server.bind_address, t.port, 'secureConnection');
     }
     for (const rt of this.tenants.values()) for (const b of rt.binds.values()) b.start();
+    this.started = true;
     return result;
   }
 

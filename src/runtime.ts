@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import { AdminServer } from './admin/server';
 import { CacheStore } from './cache';
+import { loadConfig } from './config/load';
 import type { SluiceConfig } from './config/schema';
+import type { PolicyDiagnostic } from './isolates/compile';
+import { SluiceError } from './errors';
 import { Gateway } from './gateway';
 import { PolicyWatcher } from './isolates/policy-watcher';
 import { SandboxPool } from './isolates/sandbox-pool';
@@ -15,7 +18,27 @@ export interface Sluice {
   port: number;
   tlsPort?: number;
   adminPort?: number;
+  /**
+   * Re-read the config file (SIGHUP, `POST /v1/reload`): tenants, their
+   * limits, binds and routing change in one step, unchanged tenants are not
+   * touched. A file that does not load is refused whole — this throws its
+   * config error and nothing changes. The other sections (listeners, cache,
+   * sandbox, admin, log) take effect at the next start; what changed in them
+   * is reported.
+   */
+  reloadConfig(): Promise<ConfigReloadResult>;
   stop(): Promise<void>;
+}
+
+/** What a config reload did. */
+export interface ConfigReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Tenants whose new policy, limits or views did not start: their previous version keeps serving. */
+  policy_errors: { tenant: string; errors: PolicyDiagnostic[] }[];
+  /** Keys outside `tenants` that changed and wait for a restart (`server.port`, …). */
+  restart_required: string[];
 }
 
 export interface StartOptions {
@@ -29,6 +52,23 @@ export interface StartOptions {
   reconnectBaseMs?: number;
   /** Serve the admin API on `admin.listen` (default false; `sluice start` turns it on). */
   admin?: boolean;
+  /** The file `config` was loaded from, re-read by `reloadConfig()` (without one, a reload is refused). */
+  configFile?: string;
+  /** Environment for `${VAR}` in the config file on reload (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Top-level sections a running Sluice cannot change: `section.key` for each key that differs. */
+function restartOnlyChanges(a: SluiceConfig, b: SluiceConfig): string[] {
+  const out: string[] = [];
+  for (const section of ['server', 'cache', 'sandbox', 'admin', 'log'] as const) {
+    const x = a[section] as unknown as Record<string, unknown>;
+    const y = b[section] as unknown as Record<string, unknown>;
+    for (const key of new Set([...Object.keys(x), ...Object.keys(y)])) {
+      if (JSON.stringify(x[key]) !== JSON.stringify(y[key])) out.push(`${section}.${key}`);
+    }
+  }
+  return out;
 }
 
 /** Start everything in order: cache, sandbox processes, then the listeners. */
@@ -57,13 +97,38 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
         );
   watcher?.start();
   const ports = await gateway.start();
-  const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, logger: o.logger }) : undefined;
+  let config = o.config;
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reloadConfig = (): Promise<ConfigReloadResult> => {
+    const run = async (): Promise<ConfigReloadResult> => {
+      if (!o.configFile) throw new SluiceError('SLUICE_ERR_CONFIG', 'started without a config file: nothing to re-read');
+      const next = loadConfig(o.configFile, o.env ?? process.env);
+      const restart_required = restartOnlyChanges(config, next);
+      // Only the tenants change; the rest stays as started until a restart.
+      const applied: SluiceConfig = { ...config, tenants: next.tenants };
+      config = applied;
+      // The sandbox first: its registrations go out before the gateway lets a new tenant's ESMEs bind.
+      const policies = sandbox.applyTenants(next.tenants);
+      const tenants = await gateway.applyTenants(next.tenants);
+      const policy_errors = await policies;
+      watcher?.setTenants(next.tenants);
+      admin?.setConfig(applied);
+      const result: ConfigReloadResult = { ...tenants, policy_errors, restart_required };
+      o.logger.info({ ...tenants, policy_errors: policy_errors.map((e) => e.tenant), restart_required }, 'config reloaded');
+      return result;
+    };
+    const p = reloading.then(run, run);
+    reloading = p.catch(() => undefined);
+    return p;
+  };
+  const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, logger: o.logger, reloadConfig: o.configFile ? reloadConfig : undefined }) : undefined;
   const adminPort = admin ? await admin.listen() : undefined;
   const s: Sluice = {
     gateway,
     sandbox,
     cache,
     port: ports.port,
+    reloadConfig,
     async stop() {
       watcher?.close();
       await admin?.close();

@@ -7,6 +7,8 @@ import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
 import type { Gateway } from '../gateway';
 import type { SandboxPool } from '../isolates/sandbox-pool';
+import type { ConfigReloadResult } from '../runtime';
+import { isSluiceError } from '../errors';
 
 /**
  * The HTTP admin API (contract §8). A bearer token is required for
@@ -19,6 +21,8 @@ export interface AdminOptions {
   gateway: Gateway;
   sandbox: SandboxPool;
   logger: Logger;
+  /** `POST /v1/reload`: re-read the config file (absent when Sluice was started without one). */
+  reloadConfig?: () => Promise<ConfigReloadResult>;
 }
 
 type Access = { all: true } | { all: false; tenant: string };
@@ -58,8 +62,11 @@ export class AdminServer {
   private readonly server: http.Server;
   private readonly registry = new Registry();
   private readonly previous = new Map<string, string>();
+  /** The tenants (and their upload tokens) change with a config reload; the admin section itself does not. */
+  private config: SluiceConfig;
 
   constructor(private readonly o: AdminOptions) {
+    this.config = o.config;
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: Error) => {
         o.logger.error({ err: err.message }, 'admin request failed');
@@ -70,7 +77,7 @@ export class AdminServer {
   }
 
   async listen(): Promise<number> {
-    const addr = parseListenAddress(this.o.config.admin.listen)!;
+    const addr = parseListenAddress(this.config.admin.listen)!;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(addr.port, addr.host, () => resolve());
@@ -80,6 +87,11 @@ export class AdminServer {
     return port;
   }
 
+  /** The config after a reload: tenant tokens and limits from now on. */
+  setConfig(config: SluiceConfig): void {
+    this.config = config;
+  }
+
   close(): Promise<void> {
     return new Promise((r) => this.server.close(() => r()));
   }
@@ -87,8 +99,8 @@ export class AdminServer {
   private access(req: http.IncomingMessage): Access | undefined {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!m) return undefined;
-    if (tokenEquals(m[1]!, this.o.config.admin.token)) return { all: true };
-    for (const t of this.o.config.tenants) if (tokenEquals(m[1]!, t.upload_token)) return { all: false, tenant: t.id };
+    if (tokenEquals(m[1]!, this.config.admin.token)) return { all: true };
+    for (const t of this.config.tenants) if (tokenEquals(m[1]!, t.upload_token)) return { all: false, tenant: t.id };
     return undefined;
   }
 
@@ -107,6 +119,7 @@ export class AdminServer {
       return;
     }
     if (req.method === 'GET' && p === '/' && access.all) return this.statusPage(res);
+    if (req.method === 'POST' && p === '/v1/reload' && access.all) return this.reload(res);
     if (req.method === 'GET' && p === '/v1/tenants') {
       const stats = await this.o.sandbox.stats();
       const visible = tenantIds.filter(allowed);
@@ -120,7 +133,7 @@ export class AdminServer {
     const rest = m[2] ?? '';
     if (req.method === 'GET' && rest === '') return send(res, 200, await this.tenantView(tenant));
     if (req.method === 'PUT' && rest === '/policy') {
-      const cfg = this.o.config.tenants.find((t) => t.id === tenant)!;
+      const cfg = this.config.tenants.find((t) => t.id === tenant)!;
       const body = await readBody(req, cfg.limits.max_script_kb * 1024);
       if (body === undefined) return send(res, 413, { error: `policy larger than max_script_kb ${cfg.limits.max_script_kb}` });
       return this.upload(res, tenant, body);
@@ -139,6 +152,17 @@ export class AdminServer {
       return send(res, 200, { name: bind.cfg.name, state: bind.state });
     }
     return send(res, 404, { error: 'not found' });
+  }
+
+  /** Re-read the config file, as SIGHUP does; an invalid file is refused whole (422, naming the key). */
+  private async reload(res: http.ServerResponse): Promise<void> {
+    if (!this.o.reloadConfig) return send(res, 409, { error: 'started without a config file: nothing to re-read' });
+    try {
+      return send(res, 200, await this.o.reloadConfig());
+    } catch (err) {
+      if (isSluiceError(err, 'SLUICE_ERR_CONFIG')) return send(res, 422, { error: (err as Error).message });
+      throw err;
+    }
   }
 
   private async upload(res: http.ServerResponse, tenant: string, source: string): Promise<void> {

@@ -44,7 +44,7 @@ async function start(args: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.log.level });
-  const sluice = await startSluice({ config, logger, admin: true });
+  const sluice = await startSluice({ config, logger, admin: true, configFile: file });
   logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, adminPort: sluice.adminPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes }, 'sluice started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -53,6 +53,10 @@ async function start(args: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // Re-read the config file: tenants, limits, binds and routing; an invalid file is refused whole and logged.
+    process.on('SIGHUP', () => {
+      sluice.reloadConfig().catch((err: Error) => logger.error({ err: err.message }, 'config reload refused; the running config stays'));
+    });
   });
   logger.flush();
   return 0;

@@ -13,7 +13,7 @@ export class PolicyWatcher {
   private readonly timers = new Map<string, NodeJS.Timeout>();
 
   constructor(
-    private readonly tenants: readonly TenantConfig[],
+    private tenants: readonly TenantConfig[],
     private readonly onChange: (tenant: string) => void,
     private readonly logger: Logger,
     private readonly cwd = process.cwd(),
@@ -50,6 +50,13 @@ export class PolicyWatcher {
         this.logger.warn({ dir, err: (err as Error).message }, 'cannot watch policy directory');
       }
     }
+  }
+
+  /** Watch another tenant list's files from now on (a config reload). */
+  setTenants(tenants: readonly TenantConfig[]): void {
+    this.close();
+    this.tenants = tenants;
+    this.start();
   }
 
   close(): void {

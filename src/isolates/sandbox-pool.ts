@@ -100,6 +100,10 @@ export function publicConfig(t: TenantConfig): unknown {
   };
 }
 
+function policyFilename(config: TenantConfig): string {
+  return config.policy ? path.basename(config.policy) : `${config.id}.policy`;
+}
+
 function fnv(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
@@ -132,11 +136,10 @@ export class SandboxPool implements PolicyHost {
   }
 
   private addTenant(config: TenantConfig): void {
-    const filename = config.policy ? path.basename(config.policy) : `${config.id}.policy`;
     const entry: TenantEntry = {
       config,
       proc: fnv(config.id) % this.procs.length,
-      filename,
+      filename: policyFilename(config),
       crashes: [],
       penaltyUntil: 0,
       throttledUntil: 0,
@@ -149,6 +152,79 @@ export class SandboxPool implements PolicyHost {
     this.tenants.set(config.id, entry);
   }
 
+  /**
+   * A config reload's tenant list. A removed tenant leaves its sandbox
+   * process (its calls in flight are answered as unavailable; its cache data
+   * stays). A new one registers as at start: its isolate starts on first
+   * use. A changed one takes its new limits and config views with its policy
+   * (re-read if its file changed) started in a fresh isolate and swapped in,
+   * as any reload; if that fails, its old version keeps serving. Unchanged
+   * tenants are not touched. Resolves with the tenants whose policy failed.
+   */
+  async applyTenants(next: readonly TenantConfig[]): Promise<{ tenant: string; errors: PolicyDiagnostic[] }[]> {
+    const ids = new Set(next.map((t) => t.id));
+    for (const [id, t] of [...this.tenants]) {
+      if (ids.has(id)) continue;
+      this.tenants.delete(id);
+      this.timers.clearTenant(id);
+      const p = this.procs[t.proc]!;
+      this.send(p, { t: 'remove', tenant: id });
+      for (const [callId, f] of [...p.inFlight]) {
+        if (f.tenant !== id) continue;
+        p.inFlight.delete(callId);
+        f.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant removed by a config reload' });
+      }
+    }
+    const loads: Promise<{ tenant: string; errors: PolicyDiagnostic[] } | undefined>[] = [];
+    const failed = (tenant: string, r: { ok: true } | { ok: false; errors: PolicyDiagnostic[] }): { tenant: string; errors: PolicyDiagnostic[] } | undefined =>
+      r.ok ? undefined : { tenant, errors: r.errors };
+    for (const cfg of next) {
+      const t = this.tenants.get(cfg.id);
+      if (!t) {
+        this.addTenant(cfg);
+        const added = this.tenants.get(cfg.id)!;
+        if (this.readSource(added)) loads.push(this.register(added, false).then((r) => failed(cfg.id, r)));
+        else if (added.loadError) loads.push(Promise.resolve({ tenant: cfg.id, errors: added.loadError }));
+        continue;
+      }
+      if (JSON.stringify(t.config) === JSON.stringify(cfg)) continue;
+      const before = t.config;
+      t.config = cfg;
+      if (JSON.stringify(before.limits) !== JSON.stringify(cfg.limits)) {
+        t.cache = this.opts.cache.forTenant(cfg.id, { maxBytes: cfg.limits.max_cache_mb * 1048576, maxValueBytes: cfg.limits.max_value_kb * 1024 });
+        t.logBucket = new TokenBucket(cfg.limits.max_log_per_s, this.clock);
+      }
+      if (before.policy !== cfg.policy) {
+        // The old version keeps serving if the new file cannot be read.
+        const previous = { source: t.source, filename: t.filename };
+        t.filename = policyFilename(cfg);
+        if (!this.readSource(t)) {
+          t.source = previous.source;
+          t.filename = previous.filename;
+          loads.push(Promise.resolve({ tenant: cfg.id, errors: t.loadError ?? [{ file: t.filename, line: 0, column: 0, message: 'tenant has no policy file; its previous version keeps serving' }] }));
+          continue;
+        }
+      }
+      if (t.source === undefined) continue;
+      loads.push(this.register(t, true).then((r) => failed(cfg.id, r)));
+    }
+    return (await Promise.all(loads)).filter((x): x is { tenant: string; errors: PolicyDiagnostic[] } => x !== undefined);
+  }
+
+  /** Read a tenant's policy file into `source`; false (with `loadError` set and logged) when it has none or it cannot be read. */
+  private readSource(t: TenantEntry): boolean {
+    const file = this.policyPath(t);
+    if (!file) return false;
+    try {
+      t.source = readFileSync(file, 'utf8');
+      return true;
+    } catch (err) {
+      t.loadError = [{ file: t.filename, line: 0, column: 0, message: `cannot read policy: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }];
+      this.log.error({ tenant: t.config.id, policy: t.config.policy }, 'cannot read policy file');
+      return false;
+    }
+  }
+
   private policyPath(t: TenantEntry): string | undefined {
     return t.config.policy ? path.resolve(this.opts.cwd ?? process.cwd(), t.config.policy) : undefined;
   }
@@ -158,18 +234,7 @@ export class SandboxPool implements PolicyHost {
     for (const p of this.procs) this.spawn(p);
     await Promise.all(this.procs.map((p) => p.ready));
     const loads: Promise<unknown>[] = [];
-    for (const t of this.tenants.values()) {
-      const file = this.policyPath(t);
-      if (!file) continue;
-      try {
-        t.source = readFileSync(file, 'utf8');
-      } catch (err) {
-        t.loadError = [{ file: t.filename, line: 0, column: 0, message: `cannot read policy: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }];
-        this.log.error({ tenant: t.config.id, policy: t.config.policy }, 'cannot read policy file');
-        continue;
-      }
-      loads.push(this.register(t, false));
-    }
+    for (const t of this.tenants.values()) if (this.readSource(t)) loads.push(this.register(t, false));
     await Promise.all(loads);
   }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -42,6 +42,69 @@ describe('sluice CLI', () => {
     const r = sluice(['check', bad]);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /bad\.ts:2:\d+ - error TS\d+: /);
+  });
+
+  it('start: SIGHUP re-reads the config file (a tenant added), and a bad file sent by SIGHUP is refused and logged', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-cli-hup-'));
+    writeFileSync(path.join(dir, 'p.ts'), 'smpp.onBind((b) => b.accept());\n');
+    const file = path.join(dir, 'sluice.yaml');
+    const config = (ids: string[]): string =>
+      [
+        'server: { bind_address: 127.0.0.1, port: 0 }',
+        'cache: { url: "memory://" }',
+        'sandbox: { processes: 1 }',
+        'admin: { listen: "127.0.0.1:0", token: root }',
+        'tenants:',
+        ...ids.map((id) => `  - { id: ${id}, policy: p.ts, system_ids: [${id}-app] }`),
+      ].join('\n');
+    writeFileSync(file, config(['acme']));
+    const child = spawn(process.execPath, [BIN, 'start', '-c', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: Record<string, unknown>[] = [];
+    let buffered = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      let nl;
+      while ((nl = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          /* not a log line */
+        }
+      }
+    });
+    const logged = async (msg: string, after = 0): Promise<Record<string, unknown>> => {
+      for (let i = 0; i < 500; i++) {
+        const hit = lines.slice(after).find((l) => l.msg === msg);
+        if (hit) return hit;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no "${msg}" in the log`);
+    };
+    try {
+      const started = await logged('sluice started');
+      const tenants = async (): Promise<string[]> => {
+        const r = await fetch(`http://127.0.0.1:${String(started.adminPort)}/v1/tenants`, { headers: { authorization: 'Bearer root' } });
+        return ((await r.json()) as { id: string }[]).map((t) => t.id).sort();
+      };
+      assert.deepEqual(await tenants(), ['acme']);
+      writeFileSync(file, config(['acme', 'initech']));
+      let mark = lines.length;
+      child.kill('SIGHUP');
+      const reloaded = await logged('config reloaded', mark);
+      assert.deepEqual(reloaded.added, ['initech']);
+      assert.deepEqual(await tenants(), ['acme', 'initech']);
+      writeFileSync(file, 'tenants: 3\n');
+      mark = lines.length;
+      child.kill('SIGHUP');
+      const refused = await logged('config reload refused; the running config stays', mark);
+      assert.match(String(refused.err), /tenants/);
+      assert.deepEqual(await tenants(), ['acme', 'initech']);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
   });
 
   it('an unknown command prints the usage and exits 1', () => {
