@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from './admin/server';
 import { CacheStore } from './cache';
 import { loadConfig } from './config/load';
-import type { SluiceConfig } from './config/schema';
+import type { SluiceConfig, TenantConfig } from './config/schema';
 import type { PolicyDiagnostic } from './isolates/compile';
 import { SluiceError } from './errors';
 import { Gateway } from './gateway';
@@ -105,13 +105,16 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
       const next = loadConfig(o.configFile, o.env ?? process.env);
       const restart_required = restartOnlyChanges(config, next);
       // Only the tenants change; the rest stays as started until a restart.
+      const previous = config.tenants;
       const applied: SluiceConfig = { ...config, tenants: next.tenants };
       config = applied;
       // The sandbox first: its registrations go out before the gateway lets a new tenant's ESMEs bind.
       const policies = sandbox.applyTenants(next.tenants);
       const tenants = await gateway.applyTenants(next.tenants);
       const policy_errors = await policies;
-      watcher?.setTenants(next.tenants);
+      // The watcher restarts only when the set of policy files changed.
+      const files = (ts: readonly TenantConfig[]): string => JSON.stringify(ts.map((t) => [t.id, t.policy]));
+      if (files(next.tenants) !== files(previous)) watcher?.setTenants(next.tenants);
       admin?.setConfig(applied);
       const result: ConfigReloadResult = { ...tenants, policy_errors, restart_required };
       o.logger.info({ ...tenants, policy_errors: policy_errors.map((e) => e.tenant), restart_required }, 'config reloaded');

@@ -219,6 +219,32 @@ describe('config reload', () => {
   });
 });
 
+describe('config reload with the policy watcher on', () => {
+  it("a tenant added by a reload has its policy file watched: editing it reloads the policy", async () => {
+    const w = world();
+    const own = path.join(w.dir, 'initech.ts');
+    writeFileSync(own, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v1' }));\n");
+    w.write([GLOBEX]);
+    const s = await startSluice({ config: loadConfig(w.file, {}), configFile: w.file, env: {}, logger: silentLogger, cwd: w.dir, watch: true });
+    try {
+      w.write([GLOBEX, { id: 'initech', policy: own, system_ids: ['initech-app'] }]);
+      assert.deepEqual((await s.reloadConfig()).added, ['initech']);
+      const c = await client(s, 'initech-app');
+      assert.equal(await answer(c), 'v1');
+      writeFileSync(own, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v2' }));\n");
+      let seen = 'v1';
+      for (let i = 0; i < 200 && seen !== 'v2'; i++) {
+        await sleep(10);
+        seen = await answer(c);
+      }
+      assert.equal(seen, 'v2');
+      c.close();
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe('config reload without a config file', () => {
   it('is refused with a clear error', async () => {
     const w = world();
