@@ -226,10 +226,11 @@ describe('config reload with the policy watcher on', () => {
     writeFileSync(own, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v1' }));\n");
     w.write([GLOBEX]);
     const s = await startSluice({ config: loadConfig(w.file, {}), configFile: w.file, env: {}, logger: silentLogger, cwd: w.dir, watch: true });
+    let c: EsmeClient | undefined;
     try {
       w.write([GLOBEX, { id: 'initech', policy: own, system_ids: ['initech-app'] }]);
       assert.deepEqual((await s.reloadConfig()).added, ['initech']);
-      const c = await client(s, 'initech-app');
+      c = await client(s, 'initech-app');
       assert.equal(await answer(c), 'v1');
       writeFileSync(own, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v2' }));\n");
       let seen = 'v1';
@@ -238,8 +239,8 @@ describe('config reload with the policy watcher on', () => {
         seen = await answer(c);
       }
       assert.equal(seen, 'v2');
-      c.close();
     } finally {
+      c?.close();
       await s.stop();
     }
   });
