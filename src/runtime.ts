@@ -112,6 +112,8 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
       const policies = sandbox.applyTenants(next.tenants);
       const tenants = await gateway.applyTenants(next.tenants);
       const policy_errors = await policies;
+      // smpp.binds() and smpp.sessions() of the tenants whose binds may have changed.
+      for (const id of [...tenants.added, ...tenants.changed]) sandbox.pushViews(id);
       // The watcher restarts only when the set of policy files changed.
       const files = (ts: readonly TenantConfig[]): string => JSON.stringify(ts.map((t) => [t.id, t.policy]));
       if (files(next.tenants) !== files(previous)) watcher?.setTenants(next.tenants);

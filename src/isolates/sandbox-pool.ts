@@ -581,8 +581,8 @@ export class SandboxPool implements PolicyHost {
     });
   }
 
-  /** Push the tenant's current binds and sessions to its sandbox process for smpp.binds()/sessions(). */
-  private pushViews(tenant: string): void {
+  /** Push the tenant's current binds and sessions to its sandbox process for smpp.binds()/sessions() (on session events, after a restart or a config reload). */
+  pushViews(tenant: string): void {
     const t = this.tenants.get(tenant);
     const g = this.gateway;
     if (!t || !g) return;

@@ -17,12 +17,13 @@ import { startSluice, type Sluice } from '../../src/runtime';
 import { EsmeClient } from '../../src/tools/esme-client';
 import { SmscSimulator } from '../../src/tools/sim';
 import { STATUS } from '../../src/wire/status';
-import { sleep } from '../helpers/harness';
+import { freePort, sleep } from '../helpers/harness';
 
 // Answers with what the policy sees of its own config: id, routing rule names, handler_timeout_ms, bind names.
 const POLICY = `
 smpp.onBind((b) => b.accept());
 smpp.onPdu('submit_sm', (pdu) => {
+  if (pdu.text === 'binds') return pdu.reply({ message_id: smpp.binds().map((b) => b.name).join(',') || '-' });
   const c = smpp.config();
   const rules = smpp.routingRules().rules.map((r) => r.name).join(',') || '-';
   return pdu.reply({ message_id: [c.id, rules, c.limits.handler_timeout_ms, c.binds.map((b) => b.name).join(',') || '-'].join(':') });
@@ -68,6 +69,12 @@ async function client(s: Sluice, systemId: string): Promise<EsmeClient> {
 async function answer(c: EsmeClient): Promise<string> {
   const r = await c.submit({ short_message: Buffer.from('hi') });
   assert.equal(r.command_status, 0);
+  return String(r.fields.message_id);
+}
+
+/** The policy's smpp.binds() names. */
+async function bindsSeen(c: EsmeClient): Promise<string> {
+  const r = await c.submit({ short_message: Buffer.from('binds') });
   return String(r.fields.message_id);
 }
 
@@ -207,9 +214,16 @@ describe('config reload', () => {
       for (let i = 0; i < 200 && second!.state !== 'bound'; i++) await sleep(10);
       assert.equal(second!.state, 'bound');
 
+      // A bind that never binds (nothing listens there) is in the policy's view at once, and leaves it with the reload that removes it.
+      const dead = { name: 'dead', host: '127.0.0.1', port: await freePort(), system_id: 'acme', password: 'pw' };
+      w.write([{ ...ACME, system_ids: ['acme-app'], binds: [{ ...bind, window: 5 }, dead] }]);
+      await s.reloadConfig();
+      assert.equal(await bindsSeen(acme), 'up,dead');
+
       w.write([{ ...ACME, system_ids: ['acme-app'] }]);
       await s.reloadConfig();
       assert.deepEqual(s.gateway.binds('acme'), []);
+      assert.equal(await bindsSeen(acme), '-');
       assert.equal(second!.state, 'stopped');
       assert.equal(await answer(acme), 'acme:nl:50:-');
       acme.close();
