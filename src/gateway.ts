@@ -145,9 +145,11 @@ export class Gateway implements EsmeHost {
    * whose settings changed is stopped and started anew; the others, and
    * every session, carry on). ESME sessions whose system_id no longer
    * belongs to their tenant are unbound. Tenants whose config is unchanged
-   * are not touched. Resolves once what was stopped has stopped.
+   * are not touched. Returns at once: sessions and binds that go are
+   * unbound in the background (an ESME slow to answer its unbind does not
+   * hold up the reload).
    */
-  async applyTenants(next: readonly TenantConfig[]): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+  applyTenants(next: readonly TenantConfig[]): { added: string[]; removed: string[]; changed: string[] } {
     const added: string[] = [];
     const removed: string[] = [];
     const changed: string[] = [];
@@ -198,7 +200,7 @@ export class Gateway implements EsmeHost {
         if (this.bySystemId.get(conn.systemId) !== rt) stopping.push(conn.session.unbindAndClose('system_id removed from its tenant by a config reload'));
       }
     }
-    await Promise.allSettled(stopping);
+    void Promise.allSettled(stopping);
     return { added, removed, changed };
   }
 

@@ -110,7 +110,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
       config = applied;
       // The sandbox first: its registrations go out before the gateway lets a new tenant's ESMEs bind.
       const policies = sandbox.applyTenants(next.tenants);
-      const tenants = await gateway.applyTenants(next.tenants);
+      const tenants = gateway.applyTenants(next.tenants);
       const policy_errors = await policies;
       // smpp.binds() and smpp.sessions() of the tenants whose binds may have changed.
       for (const id of [...tenants.added, ...tenants.changed]) sandbox.pushViews(id);
