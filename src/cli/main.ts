@@ -8,7 +8,7 @@ import { SmscSimulator } from '../tools/sim';
 
 const USAGE = `usage: sluice <command> [options]
 
-  start [-c config/sluice.yaml]     run the gateway
+  start [-c config/sluice.yaml]     run the gateway (SIGHUP re-reads the config file)
   check <policy.ts>                 compile and type-check a policy against sandbox/sluice.d.ts
   push <tenant> <policy.ts> [--admin URL] [--token T]
                                     upload a policy through the admin API (errors at line:column)
