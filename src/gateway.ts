@@ -272,12 +272,14 @@ export class Gateway implements EsmeHost {
 
   /** Close the listeners, unbind every ESME and outbound bind. */
   async stop(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // No new connections from here; a listener's close completes only once its
+    // connections have ended, so the sessions are unbound alongside, not after.
+    const listeners = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     this.servers.length = 0;
     const closing: Promise<void>[] = [];
     for (const c of this.connections) closing.push(c.session.unbindAndClose('gateway stopping'));
     for (const rt of this.tenants.values()) for (const b of rt.binds.values()) closing.push(b.stop());
-    await Promise.allSettled(closing);
+    await Promise.allSettled([...closing, ...listeners]);
   }
 
   // ---- send paths for policies ----------------------------------------------------

@@ -1,0 +1,32 @@
+/**
+ * Stopping the gateway (SIGTERM in `sluice start`) while ESMEs are still
+ * bound: they are unbound and stop() returns. The listeners' close waits for
+ * their connections, so it must not be awaited before the sessions end.
+ */
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { describe, it } from 'node:test';
+import { startGateway } from '../helpers/harness';
+
+describe('gateway stop', () => {
+  it('unbinds ESMEs that are still bound, ends their connections, takes no new ones, and returns', { timeout: 10_000 }, async () => {
+    const h = await startGateway();
+    const a = await h.esme('acme-app');
+    const b = await h.esme('globex-app');
+    const unbound = (c: typeof a): Promise<void> => new Promise((resolve) => c.session.once('unbind', () => resolve()));
+    const closed = (c: typeof a): Promise<void> => new Promise((resolve) => c.session.once('close', () => resolve()));
+    const seen = Promise.all([unbound(a), unbound(b), closed(a), closed(b)]);
+    await h.gateway.stop();
+    await seen;
+    await assert.rejects(
+      new Promise<void>((resolve, reject) => {
+        const s = net.connect(h.port, '127.0.0.1', () => {
+          s.destroy();
+          resolve();
+        });
+        s.once('error', reject);
+      }),
+      /ECONNREFUSED/,
+    );
+  });
+});
