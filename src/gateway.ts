@@ -112,6 +112,8 @@ export class Gateway implements EsmeHost {
   }
 
   private addBind(rt: TenantRuntime, b: OutboundBindConfig): OutboundBind {
+    // Said at every start, so no one runs two replicas believing it holds.
+    if (b.single) this.log.warn({ tenant: rt.id, bind: b.name }, 'single: true is not enforced yet: every replica with this config holds this bind (the shared-store lease of contract §9 is not built)');
     const bind = new OutboundBind(rt.id, b, {
       clock: this.clock,
       logger: this.log,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { describe, it } from 'node:test';
-import { startGateway } from '../helpers/harness';
+import { freePort, startGateway, testConfig } from '../helpers/harness';
 
 describe('gateway stop', () => {
   it('unbinds ESMEs that are still bound, ends their connections, takes no new ones, and returns', { timeout: 10_000 }, async () => {
@@ -28,5 +28,22 @@ describe('gateway stop', () => {
       }),
       /ECONNREFUSED/,
     );
+  });
+});
+
+describe('outbound binds marked single', () => {
+  it('are not enforced across replicas yet, and the log says so at start', async () => {
+    const port = await freePort();
+    const h = await startGateway({
+      record: true,
+      config: testConfig({ tenants: [{ id: 'acme', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port, system_id: 'acme', password: 'pw', single: true }] }] }),
+    });
+    try {
+      const warned = h.logs().filter((l) => l.level === 40 && String(l.msg).startsWith('single: true is not enforced yet'));
+      assert.equal(warned.length, 1);
+      assert.equal(warned[0]!.bind, 'up');
+    } finally {
+      await h.close();
+    }
   });
 });
