@@ -11,10 +11,13 @@ import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
 import { SluiceError } from './errors';
 import { toWireFields } from './pdu/fields';
 import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
-import { realClock, type Clock } from './util/clock';
+import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
 import type { WirePdu } from './wire/codec';
 import { ESME_RINVCMDID, statusName } from './wire/status';
+
+/** How long stop() waits for ESMEs and SMSCs to answer their unbind before closing the connections anyway. */
+export const STOP_GRACE_MS = 5000;
 
 /** Published when an ESME session binds or ends. */
 export const esmeSessionChannel = channel('sluice:esme:session');
@@ -281,7 +284,17 @@ export class Gateway implements EsmeHost {
     const closing: Promise<void>[] = [];
     for (const c of this.connections) closing.push(c.session.unbindAndClose('gateway stopping'));
     for (const rt of this.tenants.values()) for (const b of rt.binds.values()) closing.push(b.stop());
-    await Promise.allSettled([...closing, ...listeners]);
+    const all = Promise.allSettled([...closing, ...listeners]);
+    // A peer that never answers its unbind would hold the stop for response_timer_ms.
+    let timer: TimerHandle | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = this.clock.setTimeout(() => resolve(true), STOP_GRACE_MS)));
+    if (await Promise.race([all.then(() => false), late])) {
+      this.log.warn({ sessions: this.connections.size }, `peers did not answer their unbind within ${STOP_GRACE_MS} ms; closing their connections`);
+      for (const c of this.connections) c.session.close('gateway stopping: no unbind_resp in time', false);
+      for (const rt of this.tenants.values()) for (const b of rt.binds.values()) b.closeNow('gateway stopping: no unbind_resp in time');
+      await all;
+    }
+    this.clock.clearTimeout(timer);
   }
 
   // ---- send paths for policies ----------------------------------------------------

@@ -103,6 +103,11 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
     if (s && !s.closed) await s.unbindAndClose('bind stopped');
   }
 
+  /** Close the SMPP session now, without waiting for the SMSC's unbind_resp (a stop that ran out of time). */
+  closeNow(reason: string): void {
+    if (this.session && !this.session.closed) this.session.close(reason, false);
+  }
+
   private setState(state: BindState, reason?: string, retryInMs?: number): void {
     const previous = this._state;
     if (previous === state) return;

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { describe, it } from 'node:test';
-import { freePort, startGateway, testConfig } from '../helpers/harness';
+import { STOP_GRACE_MS } from '../../src/gateway';
+import { ManualClock } from '../../src/util/clock';
+import { bindBody, freePort, RawPeer, rawPdu, sleep, startGateway, testConfig } from '../helpers/harness';
 
 describe('gateway stop', () => {
   it('unbinds ESMEs that are still bound, ends their connections, takes no new ones, and returns', { timeout: 10_000 }, async () => {
@@ -28,6 +30,27 @@ describe('gateway stop', () => {
       }),
       /ECONNREFUSED/,
     );
+  });
+});
+
+describe('gateway stop, a peer that never answers its unbind', () => {
+  it(`is closed after ${STOP_GRACE_MS} ms, not response_timer_ms; the stop then returns`, { timeout: 10_000 }, async () => {
+    const clock = new ManualClock();
+    const h = await startGateway({ clock });
+    const p = await RawPeer.connect(h.port);
+    p.write(rawPdu(0x09, 1, bindBody('acme-app')));
+    assert.equal((await p.read())!.status, 0);
+    let stopped = false;
+    const stopping = h.gateway.stop().then(() => (stopped = true));
+    const unbind = await p.read();
+    assert.equal(unbind!.id, 0x06, 'the peer got an unbind');
+    // It does not answer. Just short of the grace, the stop still waits.
+    clock.advance(STOP_GRACE_MS - 1);
+    await sleep(20);
+    assert.equal(stopped, false);
+    clock.advance(1);
+    await stopping;
+    assert.equal(await p.waitClosed(), true);
   });
 });
 
