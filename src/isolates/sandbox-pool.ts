@@ -206,7 +206,13 @@ export class SandboxPool implements PolicyHost {
         }
       }
       if (t.source === undefined) continue;
-      loads.push(this.register(t, true).then((r) => failed(cfg.id, r)));
+      // As an upload does, a version started with the new config lifts a quarantine (new limits, a new chance).
+      loads.push(
+        this.register(t, true).then((r) => {
+          if (r.ok) this.activated(t, r);
+          return failed(cfg.id, r);
+        }),
+      );
     }
     return (await Promise.all(loads)).filter((x): x is { tenant: string; errors: PolicyDiagnostic[] } => x !== undefined);
   }
@@ -336,11 +342,16 @@ export class SandboxPool implements PolicyHost {
       return r;
     }
     t.previousSource = previous;
+    this.activated(t, r);
+    return r;
+  }
+
+  /** A version started and swapped in: the tenant's quarantine and crash penalties are behind it. */
+  private activated(t: TenantEntry, r: { version: number; hash: string }): void {
     t.quarantined = false;
     t.crashes = [];
     t.penaltyUntil = 0;
-    this.log.info({ tenant, version: r.version, hash: r.hash }, 'policy version active');
-    return r;
+    this.log.info({ tenant: t.config.id, version: r.version, hash: r.hash }, 'policy version active');
   }
 
   private onMessage(p: Proc, m: FromSandbox): void {

@@ -233,6 +233,36 @@ describe('config reload', () => {
   });
 });
 
+describe('config reload and a quarantined tenant', () => {
+  it('a new config for it (more memory) starts a fresh version and lifts the quarantine, as an upload does; a reload that leaves it unchanged does not', async () => {
+    const w = world();
+    w.write([ACME]);
+    const s = await startSluice({ config: loadConfig(w.file, {}), configFile: w.file, env: {}, logger: silentLogger, cwd: w.dir, watch: false });
+    let c: EsmeClient | undefined;
+    try {
+      c = await client(s, 'acme-app');
+      // Three sandbox crashes charged to acme quarantine it (the crash path's own bookkeeping; hostile-crash.test.ts crashes for real).
+      const pool = s.sandbox as unknown as { penalise(tenant: string, why: string): void };
+      for (let i = 0; i < 3; i++) pool.penalise('acme', 'test');
+      assert.equal(s.sandbox.tenantState('acme')!.quarantined, true);
+      assert.equal((await c.submit({ short_message: Buffer.from('hi') })).command_status, STATUS.ESME_RSYSERR);
+
+      w.write([ACME]);
+      assert.deepEqual((await s.reloadConfig()).changed, []);
+      assert.equal(s.sandbox.tenantState('acme')!.quarantined, true, 'nothing changed for it: still quarantined');
+
+      w.write([{ ...ACME, limits: { memory_mb: 96 } }]);
+      const r = await s.reloadConfig();
+      assert.deepEqual([r.changed, r.policy_errors], [['acme'], []]);
+      assert.equal(s.sandbox.tenantState('acme')!.quarantined, false);
+      assert.equal(await answer(c), 'acme:nl:50:-');
+    } finally {
+      c?.close();
+      await s.stop();
+    }
+  });
+});
+
 describe('config reload with the policy watcher on', () => {
   it("a tenant added by a reload has its policy file watched: editing it reloads the policy", async () => {
     const w = world();
