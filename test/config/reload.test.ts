@@ -85,6 +85,18 @@ async function refusedBind(s: Sluice, systemId: string): Promise<number> {
   return r.command_status;
 }
 
+/** Sluice on `w`'s config file for one test: `fn` gets it and a client list closed, with Sluice stopped, whatever happens. */
+async function withSluice(w: ReturnType<typeof world>, o: { watch?: boolean; configFile?: boolean }, fn: (s: Sluice, clients: EsmeClient[]) => Promise<void>): Promise<void> {
+  const s = await startSluice({ config: loadConfig(w.file, {}), configFile: o.configFile === false ? undefined : w.file, env: {}, logger: silentLogger, cwd: w.dir, watch: o.watch ?? false });
+  const clients: EsmeClient[] = [];
+  try {
+    await fn(s, clients);
+  } finally {
+    for (const c of clients) c.close();
+    await s.stop();
+  }
+}
+
 const closed = (c: EsmeClient): Promise<void> => new Promise((resolve) => c.session.once('close', () => resolve()));
 
 const ACME: TenantDoc = { id: 'acme', system_ids: ['acme-app', 'acme-old'], upload_token: 'acme-token', routing: { rules: [{ prefix: '31', name: 'nl', chain: ['reject'] }] } };
@@ -237,10 +249,9 @@ describe('config reload and a quarantined tenant', () => {
   it('a new config for it (more memory) starts a fresh version and lifts the quarantine, as an upload does; a reload that leaves it unchanged does not', async () => {
     const w = world();
     w.write([ACME]);
-    const s = await startSluice({ config: loadConfig(w.file, {}), configFile: w.file, env: {}, logger: silentLogger, cwd: w.dir, watch: false });
-    let c: EsmeClient | undefined;
-    try {
-      c = await client(s, 'acme-app');
+    await withSluice(w, {}, async (s, clients) => {
+      const c = await client(s, 'acme-app');
+      clients.push(c);
       // Three sandbox crashes charged to acme quarantine it (the crash path's own bookkeeping; hostile-crash.test.ts crashes for real).
       const pool = s.sandbox as unknown as { penalise(tenant: string, why: string): void };
       for (let i = 0; i < 3; i++) pool.penalise('acme', 'test');
@@ -256,10 +267,7 @@ describe('config reload and a quarantined tenant', () => {
       assert.deepEqual([r.changed, r.policy_errors], [['acme'], []]);
       assert.equal(s.sandbox.tenantState('acme')!.quarantined, false);
       assert.equal(await answer(c), 'acme:nl:50:-');
-    } finally {
-      c?.close();
-      await s.stop();
-    }
+    });
   });
 });
 
@@ -269,12 +277,11 @@ describe('config reload with the policy watcher on', () => {
     const own = path.join(w.dir, 'initech.ts');
     writeFileSync(own, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v1' }));\n");
     w.write([GLOBEX]);
-    const s = await startSluice({ config: loadConfig(w.file, {}), configFile: w.file, env: {}, logger: silentLogger, cwd: w.dir, watch: true });
-    let c: EsmeClient | undefined;
-    try {
+    await withSluice(w, { watch: true }, async (s, clients) => {
       w.write([GLOBEX, { id: 'initech', policy: own, system_ids: ['initech-app'] }]);
       assert.deepEqual((await s.reloadConfig()).added, ['initech']);
-      c = await client(s, 'initech-app');
+      const c = await client(s, 'initech-app');
+      clients.push(c);
       assert.equal(await answer(c), 'v1');
       writeFileSync(own, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v2' }));\n");
       let seen = 'v1';
@@ -283,10 +290,7 @@ describe('config reload with the policy watcher on', () => {
         seen = await answer(c);
       }
       assert.equal(seen, 'v2');
-    } finally {
-      c?.close();
-      await s.stop();
-    }
+    });
   });
 });
 
@@ -294,11 +298,8 @@ describe('config reload without a config file', () => {
   it('is refused with a clear error', async () => {
     const w = world();
     w.write([GLOBEX]);
-    const s = await startSluice({ config: loadConfig(w.file, {}), env: {}, logger: silentLogger, cwd: w.dir, watch: false });
-    try {
+    await withSluice(w, { configFile: false }, async (s) => {
       await assert.rejects(s.reloadConfig(), /started without a config file/);
-    } finally {
-      await s.stop();
-    }
+    });
   });
 });
