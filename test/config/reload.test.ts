@@ -17,7 +17,7 @@ import { startSluice, type Sluice } from '../../src/runtime';
 import { EsmeClient } from '../../src/tools/esme-client';
 import { SmscSimulator } from '../../src/tools/sim';
 import { STATUS } from '../../src/wire/status';
-import { freePort, sleep } from '../helpers/harness';
+import { boundEsme, freePort, sleep } from '../helpers/harness';
 
 // Answers with what the policy sees of its own config: id, routing rule names, handler_timeout_ms, bind names.
 const POLICY = `
@@ -57,13 +57,6 @@ function world() {
       }),
     );
   return { dir, file, write };
-}
-
-async function client(s: Sluice, systemId: string): Promise<EsmeClient> {
-  const c = await EsmeClient.connect({ port: s.port });
-  const r = await c.bind(systemId, 'pw');
-  assert.equal(r.command_status, 0, `bind ${systemId}`);
-  return c;
 }
 
 async function answer(c: EsmeClient): Promise<string> {
@@ -113,8 +106,8 @@ describe('config reload', () => {
   after(() => s.stop());
 
   it('adds, removes and changes tenants in one step; an unchanged session keeps going and sees the new config', async () => {
-    const acme = await client(s, 'acme-app');
-    const globex = await client(s, 'globex-app');
+    const acme = await boundEsme(s, 'acme-app');
+    const globex = await boundEsme(s, 'globex-app');
     assert.equal(await answer(acme), 'acme:nl:50:-');
     const globexGone = closed(globex);
 
@@ -130,14 +123,14 @@ describe('config reload', () => {
     assert.equal(await refusedBind(s, 'globex-app'), STATUS.ESME_RINVSYSID);
     assert.deepEqual(s.gateway.tenantIds().sort(), ['acme', 'initech']);
     // initech: binds and is served.
-    const initech = await client(s, 'initech-app');
+    const initech = await boundEsme(s, 'initech-app');
     assert.equal(await answer(initech), 'initech:-:50:-');
     acme.close();
     initech.close();
   });
 
   it('a file that does not load is refused whole: the error names the key, nothing changes', async () => {
-    const acme = await client(s, 'acme-app');
+    const acme = await boundEsme(s, 'acme-app');
     const before = await answer(acme);
     writeFileSync(w.file, stringify({ server: { port: 0 }, tenants: [{ id: 'acme', system_ids: ['acme-app'], limits: { handler_timeout_ms: 'soon' } }, { id: 'new', system_ids: ['new-app'] }] }));
     await assert.rejects(s.reloadConfig(), (err: Error) => isSluiceError(err, 'SLUICE_ERR_CONFIG') && /handler_timeout_ms/.test(err.message));
@@ -150,8 +143,8 @@ describe('config reload', () => {
   it('a system_id taken from a tenant unbinds the sessions bound with it; its other sessions stay', async () => {
     w.write([{ ...ACME, limits: { handler_timeout_ms: 40 }, routing: { rules: [{ prefix: '31', name: 'nl2', chain: ['reject'] }] } }, { id: 'initech', system_ids: ['initech-app'] }]);
     await s.reloadConfig();
-    const kept = await client(s, 'acme-app');
-    const dropped = await client(s, 'acme-old');
+    const kept = await boundEsme(s, 'acme-app');
+    const dropped = await boundEsme(s, 'acme-old');
     const gone = closed(dropped);
     w.write([{ ...ACME, system_ids: ['acme-app'], limits: { handler_timeout_ms: 40 }, routing: { rules: [{ prefix: '31', name: 'nl2', chain: ['reject'] }] } }, { id: 'initech', system_ids: ['initech-app'] }]);
     assert.deepEqual((await s.reloadConfig()).changed, ['acme']);
@@ -162,7 +155,7 @@ describe('config reload', () => {
   });
 
   it('a changed policy that does not compile is reported at line:column; the old version keeps serving', async () => {
-    const acme = await client(s, 'acme-app');
+    const acme = await boundEsme(s, 'acme-app');
     const before = await answer(acme);
     w.write([{ ...ACME, system_ids: ['acme-app'], policy: path.join(w.dir, 'broken.ts'), limits: { handler_timeout_ms: 40 }, routing: { rules: [{ prefix: '31', name: 'nl2', chain: ['reject'] }] } }, { id: 'initech', system_ids: ['initech-app'] }]);
     const r = await s.reloadConfig();
@@ -182,7 +175,7 @@ describe('config reload', () => {
     const r = await s.reloadConfig();
     assert.deepEqual(r.restart_required, ['server.port', 'server.window']);
     assert.deepEqual(r.changed, ['acme']);
-    const acme = await client(s, 'acme-app');
+    const acme = await boundEsme(s, 'acme-app');
     assert.equal(s.port, port);
     assert.equal(await answer(acme), 'acme:nl:50:-');
     acme.close();
@@ -215,7 +208,7 @@ describe('config reload', () => {
       for (let i = 0; i < 200 && s.gateway.binds('acme')[0]?.state !== 'bound'; i++) await sleep(10);
       assert.equal(s.gateway.binds('acme')[0]!.state, 'bound');
       const first = s.gateway.bind('acme', 'up');
-      const acme = await client(s, 'acme-app');
+      const acme = await boundEsme(s, 'acme-app');
       assert.equal(await answer(acme), 'acme:nl:50:up');
 
       w.write([{ ...ACME, system_ids: ['acme-app'], binds: [{ ...bind, window: 5 }] }]);
@@ -250,7 +243,7 @@ describe('config reload and a quarantined tenant', () => {
     const w = world();
     w.write([ACME]);
     await withSluice(w, {}, async (s, clients) => {
-      const c = await client(s, 'acme-app');
+      const c = await boundEsme(s, 'acme-app');
       clients.push(c);
       // Three sandbox crashes charged to acme quarantine it (the crash path's own bookkeeping; hostile-crash.test.ts crashes for real).
       const pool = s.sandbox as unknown as { penalise(tenant: string, why: string): void };
@@ -280,7 +273,7 @@ describe('config reload with the policy watcher on', () => {
     await withSluice(w, { watch: true }, async (s, clients) => {
       w.write([GLOBEX, { id: 'initech', policy: own, system_ids: ['initech-app'] }]);
       assert.deepEqual((await s.reloadConfig()).added, ['initech']);
-      const c = await client(s, 'initech-app');
+      const c = await boundEsme(s, 'initech-app');
       clients.push(c);
       assert.equal(await answer(c), 'v1');
       writeFileSync(own, "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'v2' }));\n");

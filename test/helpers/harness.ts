@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -170,6 +171,14 @@ export function cstr(s: string): Buffer {
 /** The body of a bind_transceiver. */
 export function bindBody(systemId: string, password = 'pw'): Buffer {
   return Buffer.concat([cstr(systemId), cstr(password), cstr(''), Buffer.from([0x34, 0, 0]), cstr('')]);
+}
+
+/** An ESME connected to a running gateway and bound as `systemId` (password 'pw'); the bind must succeed. */
+export async function boundEsme(s: { port: number }, systemId: string): Promise<EsmeClient> {
+  const c = await EsmeClient.connect({ port: s.port });
+  const r = await c.bind(systemId, 'pw');
+  assert.equal(r.command_status, 0, `bind ${systemId}`);
+  return c;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

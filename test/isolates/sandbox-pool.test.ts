@@ -6,9 +6,8 @@ import { parseConfig } from '../../src/config/load';
 import { TIMER_SLACK_NS } from '../../src/isolates/sandbox-process';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice, type Sluice } from '../../src/runtime';
-import { EsmeClient } from '../../src/tools/esme-client';
 import { STATUS } from '../../src/wire/status';
-import { sandboxedSetup, sleep } from '../helpers/harness';
+import { boundEsme, sandboxedSetup, sleep } from '../helpers/harness';
 
 const ECHO = `
 smpp.onBind((b) => b.accept());
@@ -24,13 +23,6 @@ function setup(policies: Record<string, string>): { dir: string; config: ReturnT
   });
 }
 
-async function client(s: Sluice, systemId: string): Promise<EsmeClient> {
-  const c = await EsmeClient.connect({ port: s.port });
-  const r = await c.bind(systemId, 'pw');
-  assert.equal(r.command_status, 0, `bind ${systemId}`);
-  return c;
-}
-
 describe('sandbox processes', () => {
   let s: Sluice;
   let dir: string;
@@ -42,7 +34,7 @@ describe('sandbox processes', () => {
   after(() => s.stop());
 
   it('serves binds and PDUs from tenant policies running in a sandbox process', async () => {
-    const c = await client(s, 'acme-app');
+    const c = await boundEsme(s, 'acme-app');
     const r = await c.submit({ short_message: Buffer.from('hello') });
     assert.equal(r.command_status, 0);
     assert.equal(r.fields.message_id, 'v1-hello');
@@ -50,7 +42,7 @@ describe('sandbox processes', () => {
   });
 
   it('a sandbox process runs with timer slack, so isolated-vm\'s timer thread serves nearby deadlines in one wake-up', { skip: process.platform !== 'linux' }, async () => {
-    const c = await client(s, 'acme-app');
+    const c = await boundEsme(s, 'acme-app');
     assert.equal((await c.submit({ short_message: Buffer.from('x') })).command_status, 0);
     c.close();
     const pid = s.sandbox.processOf('acme')!.pid!;
@@ -59,8 +51,8 @@ describe('sandbox processes', () => {
   });
 
   it('kill -9 of the sandbox process: sessions stay bound, in-flight PDUs get ESME_RSYSERR, the process comes back, the running tenant is penalised', async () => {
-    const a = await client(s, 'acme-app');
-    const g = await client(s, 'globex-app');
+    const a = await boundEsme(s, 'acme-app');
+    const g = await boundEsme(s, 'globex-app');
     const hung = a.submit({ short_message: Buffer.from('hang') });
     await sleep(100);
     const child = s.sandbox.processOf('acme')!;
@@ -93,7 +85,7 @@ describe('sandbox processes', () => {
   });
 
   it('reload: a new version takes the next PDU; a broken one is refused with line:column and the old keeps serving', async () => {
-    const c = await client(s, 'globex-app');
+    const c = await boundEsme(s, 'globex-app');
     const ok = await s.sandbox.reload('globex', ECHO.replace("'v1-'", "'v2-'"));
     assert.equal(ok.ok, true);
     assert.equal((await c.submit({ short_message: Buffer.from('x') })).fields.message_id, 'v2-x');
@@ -113,7 +105,7 @@ describe('sandbox processes', () => {
   });
 
   it('a sandbox whose channel breaks is replaced like one that died; sessions stay, traffic resumes', async () => {
-    const c = await client(s, 'globex-app');
+    const c = await boundEsme(s, 'globex-app');
     const child = s.sandbox.processOf('globex')!;
     const pid = child.pid!;
     // What a frame that does not decode leads to: the core stops listening to that process.
@@ -132,7 +124,7 @@ describe('sandbox processes', () => {
   });
 
   it('a policy file change on disk is picked up', async () => {
-    const c = await client(s, 'globex-app');
+    const c = await boundEsme(s, 'globex-app');
     writeFileSync(path.join(dir, 'globex.ts'), ECHO.replace("'v1-'", "'disk-'"));
     let id = '';
     for (let i = 0; i < 60 && !id.startsWith('disk-'); i++) {
@@ -148,7 +140,7 @@ describe('reload under load', () => {
   it('100 reloads mid-traffic: zero unanswered PDUs, zero dropped sessions', async () => {
     const x = setup({ acme: ECHO });
     const s = await startSluice({ config: x.config, logger: silentLogger, cwd: x.dir, watch: false });
-    const clients = await Promise.all([1, 2, 3].map(() => client(s, 'acme-app')));
+    const clients = await Promise.all([1, 2, 3].map(() => boundEsme(s, 'acme-app')));
     let stop = false;
     let sent = 0;
     let answered = 0;
