@@ -24,7 +24,25 @@ export interface Backend {
    */
   scan(prefix: string): AsyncIterable<[string, string]>;
   readonly mayRepeat: boolean;
+  /** Leases in the same store (outbound binds held by one replica at a time). */
+  readonly leases: LeaseStore;
   close(): Promise<void>;
+}
+
+/**
+ * A named lease in the shared store: held by one owner at a time until it
+ * expires, renewed by its holder, taken over by anyone once it has expired.
+ * Each call is one atomic step in the store (a SQLite upsert, a Redis script).
+ */
+export interface LeaseStore {
+  /**
+   * Take `key` for `owner` for `ttlMs`, or renew it if `owner` holds it
+   * already. True if `owner` holds it now; false if someone else does.
+   * Rejects only when the store cannot answer.
+   */
+  acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Give `key` up if `owner` holds it (a no-op otherwise). */
+  release(key: string, owner: string): Promise<void>;
 }
 
 /** Options for opening a backend. */
@@ -81,6 +99,23 @@ export async function openBackend(url: string, opts: BackendOptions = {}): Promi
   throw new TypeError(`unsupported cache url scheme: ${url.replace(/\/\/[^@/]*@/, '//…@')} (memory://, sqlite://, redis://, rediss://)`);
 }
 
+/** Leases of one process (a memory store is never shared): expiry on the wall clock, like the SQLite table's. */
+export function memoryLeases(now: () => number = Date.now): LeaseStore {
+  const held = new Map<string, { owner: string; until: number }>();
+  return {
+    async acquire(key, owner, ttlMs) {
+      const t = now();
+      const h = held.get(key);
+      if (h && h.owner !== owner && h.until > t) return false;
+      held.set(key, { owner, until: t + ttlMs });
+      return true;
+    },
+    async release(key, owner) {
+      if (held.get(key)?.owner === owner) held.delete(key);
+    },
+  };
+}
+
 function memoryBackend(opts: BackendOptions): Backend {
   const map = new Map<string, string>();
   const keyv = newKeyv(map);
@@ -89,6 +124,7 @@ function memoryBackend(opts: BackendOptions): Backend {
     kind: 'memory',
     keyv,
     mayRepeat: false,
+    leases: memoryLeases(),
     async readMany(keys) {
       return keys.map((k) => map.get(k));
     },
@@ -104,6 +140,31 @@ function memoryBackend(opts: BackendOptions): Backend {
 
 /** The pragmas applied to every SQLite cache connection; see sqliteBackend. */
 export const SQLITE_PRAGMAS = ['PRAGMA journal_mode=WAL', 'PRAGMA synchronous=NORMAL'] as const;
+
+/** Leases in a SQLite cache file: one row per lease, beside Keyv's table. */
+const LEASE_TABLE = 'CREATE TABLE IF NOT EXISTS sluice_lease (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL)';
+const LEASE_ACQUIRE = `INSERT INTO sluice_lease (key, owner, until) VALUES (?1, ?2, ?3)
+  ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, until = excluded.until
+  WHERE sluice_lease.owner = excluded.owner OR sluice_lease.until <= ?4
+  RETURNING owner`;
+
+/**
+ * A write from one connection while another process's connection commits can
+ * fail SQLITE_BUSY at once, without the busy timeout's wait (WAL: its read
+ * snapshot went stale before it could write). Nothing was written; a new try
+ * takes a fresh snapshot. Measured: 1 in 8 runs of 8 owners racing on two
+ * connections hit it.
+ */
+async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || i >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 1 + Math.random() * 4 * (i + 1)));
+    }
+  }
+}
 
 async function sqliteBackend(location: string, opts: BackendOptions): Promise<Backend> {
   let file: string;
@@ -125,6 +186,7 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     // never corrupts the file. (journal_mode persists in the file;
     // synchronous is per connection, and the adapter keeps one connection.)
     for (const p of SQLITE_PRAGMAS) await adapter.query(p);
+    await adapter.query(LEASE_TABLE);
   } catch (err) {
     await adapter.disconnect().catch(() => undefined);
     throw err;
@@ -133,6 +195,20 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     kind: 'sqlite',
     keyv,
     mayRepeat: false,
+    leases: {
+      async acquire(key, owner, ttlMs) {
+        // One statement: inserted, or updated where we hold it or it has expired; RETURNING says which.
+        // Expiry is on the wall clock: the replicas sharing a SQLite file share a host.
+        return retryBusy(async () => {
+          const t = Date.now();
+          const rows = (await adapter.query(LEASE_ACQUIRE, key, owner, t + ttlMs, t)) as unknown[];
+          return rows.length === 1;
+        });
+      },
+      async release(key, owner) {
+        await retryBusy(() => adapter.query('DELETE FROM sluice_lease WHERE key = ? AND owner = ?', key, owner));
+      },
+    },
     async readMany(keys) {
       if (keys.length === 1) return [(await adapter.get<string>(keys[0]!)) as string | undefined];
       return (await adapter.getMany<string>([...keys])) as (string | undefined)[];
@@ -160,6 +236,15 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     },
   };
 }
+
+const REDIS_ACQUIRE = `local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
+const REDIS_RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`;
 
 async function redisBackend(url: string, opts: BackendOptions): Promise<Backend> {
   // Our own client so the first connect fails fast with its real cause
@@ -198,6 +283,15 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     kind: 'redis',
     keyv,
     mayRepeat: true,
+    leases: {
+      // Expiry is Redis's own (PX), so the replicas' clocks do not matter.
+      async acquire(key, owner, ttlMs) {
+        return (await client.eval(REDIS_ACQUIRE, { keys: [key], arguments: [owner, String(Math.ceil(ttlMs))] })) === 1;
+      },
+      async release(key, owner) {
+        await client.eval(REDIS_RELEASE, { keys: [key], arguments: [owner] });
+      },
+    },
     async readMany(keys) {
       if (keys.length === 1) return [(await adapter.get(keys[0]!)) as string | undefined];
       return (await adapter.getMany([...keys])) as (string | undefined)[];

@@ -5,5 +5,5 @@
 export { CacheStore, type CacheStoreOptions } from './store';
 export { TenantCache, type TenantCacheLimits } from './tenant-cache';
 export { MAX_KEY_LENGTH } from './keys';
-export { SQLITE_PRAGMAS } from './backend';
+export { SQLITE_PRAGMAS, memoryLeases, type LeaseStore } from './backend';
 export { benchCache, type CacheBenchResult } from './bench-cache';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { decodeEnvelope, openBackend, type Backend } from './backend';
+import { decodeEnvelope, openBackend, type Backend, type LeaseStore } from './backend';
 import { KEY_PREFIX, parseStoredKey, tenantNamespace, usageKey } from './keys';
 import {
   decodeUsage,
@@ -84,6 +84,11 @@ export class CacheStore {
       onError: (err) => log?.warn({ err }, 'cache store error'),
     });
     return new CacheStore(backend, { ...opts, ...(log ? { logger: log } : {}) });
+  }
+
+  /** Leases in the same store: a `single: true` bind is held by one replica at a time through one (contract §9). */
+  get leases(): LeaseStore {
+    return this.backend.leases;
   }
 
   /**

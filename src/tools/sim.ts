@@ -26,10 +26,16 @@ export interface SimOptions {
   clock?: Clock;
   logger?: Logger;
   random?: () => number;
+  /** Refuse a bind of a system_id that is bound already (ESME_RALYBND), as upstreams that allow one bind per account do. */
+  oneBindPerSystemId?: boolean;
 }
 
 export interface SimStats {
   binds: number;
+  /** Binds refused because the system_id was bound already (oneBindPerSystemId). */
+  refusedAlreadyBound: number;
+  /** Most sessions bound at once, over the simulator's life. */
+  peakBound: number;
   submits: number;
   failed: number;
   dlrsSent: number;
@@ -47,9 +53,11 @@ function yymmddhhmm(d: Date): string {
  * delivery receipts after a delay, with optional latency and failure rate.
  */
 export class SmscSimulator {
-  readonly stats: SimStats = { binds: 0, submits: 0, failed: 0, dlrsSent: 0, dlrsAcked: 0 };
+  readonly stats: SimStats = { binds: 0, refusedAlreadyBound: 0, peakBound: 0, submits: 0, failed: 0, dlrsSent: 0, dlrsAcked: 0 };
   private readonly server: net.Server;
   private readonly sessions = new Set<SmppSession>();
+  /** Bound sessions and the system_id each bound as. */
+  private readonly bound = new Map<SmppSession, string>();
   private readonly clock: Clock;
   private readonly random: () => number;
 
@@ -78,6 +86,11 @@ export class SmscSimulator {
     return this.sessions.size;
   }
 
+  /** Sessions bound now. */
+  get boundSessions(): number {
+    return this.bound.size;
+  }
+
   /** Drop every connection at once (tests of reconnect). */
   dropAll(): void {
     for (const s of this.sessions) s.close('simulator dropped the connection', false);
@@ -102,7 +115,10 @@ export class SmscSimulator {
       maxPduBytes: 65_536,
     });
     this.sessions.add(session);
-    session.on('close', () => this.sessions.delete(session));
+    session.on('close', () => {
+      this.sessions.delete(session);
+      this.bound.delete(session);
+    });
     session.on('request', (pdu) => this.onRequest(session, pdu));
   }
 
@@ -113,10 +129,18 @@ export class SmscSimulator {
       case 'bind_transmitter':
       case 'bind_receiver': {
         const ok = (this.opts.systemId === undefined || f.system_id === this.opts.systemId) && (this.opts.password === undefined || f.password === this.opts.password);
+        const systemId = String(f.system_id ?? '');
+        if (ok && this.opts.oneBindPerSystemId && [...this.bound.values()].includes(systemId)) {
+          this.stats.refusedAlreadyBound++;
+          session.respond(pdu, STATUS.ESME_RALYBND!);
+          return;
+        }
         session.respond(pdu, ok ? 0 : STATUS.ESME_RBINDFAIL!, ok ? { system_id: 'sim' } : undefined);
         if (ok) {
           session.markBound();
           this.stats.binds++;
+          this.bound.set(session, systemId);
+          this.stats.peakBound = Math.max(this.stats.peakBound, this.bound.size);
         }
         return;
       }
