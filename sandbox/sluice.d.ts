@@ -1018,8 +1018,13 @@ declare namespace Sluice {
     readonly binds: readonly BindConfig[];
   };
 
-  /** State of an outbound bind: bound, connecting (TCP), binding (bind sent), backoff (waiting to reconnect), stopped (by the operator). */
-  type BindState = 'bound' | 'connecting' | 'binding' | 'backoff' | 'stopped';
+  /**
+   * State of an outbound bind: bound, connecting (TCP), binding (bind sent),
+   * backoff (waiting to reconnect), stopped (by the operator), standby (a
+   * `single: true` bind that another replica holds: sends through it fail
+   * with `BIND_DOWN`).
+   */
+  type BindState = 'bound' | 'connecting' | 'binding' | 'backoff' | 'stopped' | 'standby';
 
   /** An outbound bind and its state right now. */
   type BindStatus = {

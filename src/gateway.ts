@@ -1,9 +1,12 @@
 import { channel } from 'node:diagnostics_channel';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from 'pino';
-import { OutboundBind, type BindState } from './binds/outbound-bind';
+import { OutboundBind, type BindLease, type BindState } from './binds/outbound-bind';
+import { memoryLeases, type LeaseStore } from './cache/backend';
 import type { OutboundBindConfig, ServerConfig, SluiceConfig, TenantConfig } from './config/schema';
 import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/defaults';
 import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';
@@ -59,6 +62,10 @@ export interface GatewayOptions {
   systemId?: string;
   /** First reconnect delay of outbound binds (tests shorten it). */
   reconnectBaseMs?: number;
+  /** Where `single: true` binds take their leases: the shared cache store. Default: this process only. */
+  leases?: LeaseStore;
+  /** This replica's name in the lease store. Default: host, pid and a random suffix. */
+  replica?: string;
 }
 
 /**
@@ -72,6 +79,9 @@ export class Gateway implements EsmeHost {
   readonly clock: Clock;
   readonly policy: PolicyHost;
   readonly systemId: string;
+  /** This replica's name in the lease store. */
+  readonly replica: string;
+  private readonly lease: BindLease;
   private readonly log: Logger;
   private readonly tenants = new Map<string, TenantRuntime>();
   private readonly bySystemId = new Map<string, TenantRuntime>();
@@ -87,6 +97,8 @@ export class Gateway implements EsmeHost {
     this.policy = opts.policy;
     this.systemId = opts.systemId ?? 'sluice';
     this.log = opts.logger;
+    this.replica = opts.replica ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+    this.lease = { store: opts.leases ?? memoryLeases(), owner: this.replica, ttlMs: opts.config.cache.lease_ttl_ms ?? 15_000 };
     for (const t of opts.config.tenants) this.addTenant(t);
   }
 
@@ -115,13 +127,12 @@ export class Gateway implements EsmeHost {
   }
 
   private addBind(rt: TenantRuntime, b: OutboundBindConfig): OutboundBind {
-    // Said at every start, so no one runs two replicas believing it holds.
-    if (b.single) this.log.warn({ tenant: rt.id, bind: b.name }, 'single: true is not enforced yet: every replica with this config holds this bind (the shared-store lease of contract §9 is not built)');
     const bind = new OutboundBind(rt.id, b, {
       clock: this.clock,
       logger: this.log,
       server: this.server,
       reconnectBaseMs: this.opts.reconnectBaseMs,
+      ...(b.single ? { lease: this.lease } : {}),
     });
     // One frozen view per SMPP session of the bind (the channel to a sandbox serialises each view once).
     let info: SessionInfo | undefined;

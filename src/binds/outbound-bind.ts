@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from 'pino';
+import type { LeaseStore } from '../cache/backend';
 import type { OutboundBindConfig, ServerConfig } from '../config/schema';
 import { SluiceError } from '../errors';
 import { SmppSession, type InboundRequest } from '../sessions/smpp-session';
@@ -13,7 +14,8 @@ import type { UnknownTlv, WirePdu } from '../wire/codec';
 import { statusName } from '../wire/status';
 import { Backoff, RECONNECT_CAP_MS } from './backoff';
 
-export type BindState = 'stopped' | 'connecting' | 'binding' | 'bound' | 'backoff';
+/** `standby`: a `single: true` bind waiting for its lease, which another replica holds (or the store cannot be reached). */
+export type BindState = 'stopped' | 'standby' | 'connecting' | 'binding' | 'bound' | 'backoff';
 
 /** Published on every state change of an outbound bind. */
 export const bindStateChannel = channel('sluice:bind:state');
@@ -37,6 +39,17 @@ export interface OutboundBindDeps {
   /** A session bound this long counts as healthy: the next failure starts from the base delay again. */
   healthyAfterMs?: number;
   random?: () => number;
+  /** Where a `single: true` bind takes its lease; required for one. */
+  lease?: BindLease;
+}
+
+/** A `single: true` bind's lease in the shared store (contract §9). */
+export interface BindLease {
+  readonly store: LeaseStore;
+  /** This replica's name in the store. */
+  readonly owner: string;
+  /** How long a lease lasts unrenewed; the holder renews it every third of this. */
+  readonly ttlMs: number;
 }
 
 export interface OutboundBindEvents {
@@ -53,6 +66,14 @@ const NEVER = 0x7fffffff;
  * 0x34), keep alive, and after any loss reconnect with exponential backoff and
  * jitter capped at 60 s. Every attempt builds a new socket and session, over
  * TLS when the bind is configured for it.
+ *
+ * A `single: true` bind first takes a lease in the shared store and connects
+ * only while it holds it; other replicas wait in `standby` and try again
+ * every third of the lease's time. The holder renews at that pace. It lets
+ * the bind go (unbinds, back to standby) when another replica holds the
+ * lease, or when the lease it holds is about to run out unrenewed because
+ * the store did not answer: a replica that cannot reach the store never
+ * holds the bind past its lease. A stop unbinds, then gives the lease back.
  */
 export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   private _state: BindState = 'stopped';
@@ -63,6 +84,15 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   private readonly bucket: TokenBucket;
   private readonly log: Logger;
   readonly responseTimeoutMs: number;
+  /** This replica holds the bind's lease (single: true only). */
+  private holding = false;
+  /** Next acquire or renew; and when the lease held runs out unrenewed. */
+  private leaseTimer: TimerHandle | undefined;
+  private lapseTimer: TimerHandle | undefined;
+  /** Bumped by every start and stop: an answer from the store for an older run is ignored. */
+  private run = 0;
+  /** The last store error logged, so an outage is logged once, not at every try. */
+  private leaseError: string | undefined;
 
   constructor(
     readonly tenant: string,
@@ -74,6 +104,7 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
     this.backoff = new Backoff({ baseMs: deps.reconnectBaseMs ?? 1000, maxMs: RECONNECT_CAP_MS, random: deps.random });
     this.bucket = new TokenBucket(cfg.max_msg_per_sec, deps.clock);
     this.responseTimeoutMs = cfg.response_timer_ms ?? deps.server.response_timer_ms;
+    if (cfg.single && !deps.lease) throw new Error(`bind ${cfg.name} is single: true but has no lease store`);
   }
 
   get state(): BindState {
@@ -89,18 +120,110 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
     return this.backoff.failures;
   }
 
-  start(): void {
-    if (this._state !== 'stopped') return;
-    this.connect();
+  /** Holds its lease now (always false for a bind that is not `single: true`). */
+  get leaseHeld(): boolean {
+    return this.holding;
   }
 
-  /** Unbind (if bound) and stop reconnecting. */
+  start(): void {
+    if (this._state !== 'stopped') return;
+    this.run++;
+    if (!this.cfg.single) {
+      this.connect();
+      return;
+    }
+    this.setState('standby', 'waiting for the lease');
+    void this.takeLease(this.run);
+  }
+
+  /** Unbind (if bound), stop reconnecting, and give the lease back (if held). */
   async stop(): Promise<void> {
-    this.deps.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.run++;
+    for (const t of [this.timer, this.leaseTimer, this.lapseTimer]) this.deps.clock.clearTimeout(t);
+    this.timer = this.leaseTimer = this.lapseTimer = undefined;
     const s = this.session;
+    const held = this.holding;
+    this.holding = false;
     this.setState('stopped', 'stopped');
     if (s && !s.closed) await s.unbindAndClose('bind stopped');
+    // After the unbind: the next holder's session never overlaps ours.
+    if (held) await this.releaseLease();
+  }
+
+  private get leaseKey(): string {
+    return `sluice:lease:bind:${encodeURIComponent(this.tenant)}:${encodeURIComponent(this.cfg.name)}`;
+  }
+
+  private async releaseLease(): Promise<void> {
+    const lease = this.deps.lease!;
+    try {
+      await lease.store.release(this.leaseKey, lease.owner);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not give the lease back; it runs out by itself');
+    }
+  }
+
+  /** Acquire or renew the lease once, act on the answer, and schedule the next try. */
+  private async takeLease(run: number): Promise<void> {
+    const lease = this.deps.lease!;
+    const asked = this.deps.clock.now();
+    let held: boolean | Error;
+    try {
+      held = await lease.store.acquire(this.leaseKey, lease.owner, lease.ttlMs);
+    } catch (err) {
+      held = err instanceof Error ? err : new Error(String(err));
+    }
+    if (run !== this.run) {
+      // Stopped while the store answered: what it just granted goes back. (Started
+      // again meanwhile: the new run asks for it under the same owner.)
+      if (held === true && this._state === 'stopped') await this.releaseLease();
+      return;
+    }
+    if (held instanceof Error) {
+      if (this.leaseError !== held.message) this.log.warn({ err: held.message, holding: this.holding }, 'lease store unreachable');
+      this.leaseError = held.message;
+      // Holding: the bind stays up until the lapse timer; in standby it stays there.
+    } else {
+      if (this.leaseError !== undefined) this.log.info('lease store reachable again');
+      this.leaseError = undefined;
+      if (held) {
+        // Counted from before the store set its expiry, so never later than the store's.
+        this.armLapse(asked + lease.ttlMs);
+        if (!this.holding) {
+          this.holding = true;
+          this.log.info({ owner: lease.owner }, 'lease taken');
+          this.connect();
+        }
+      } else if (this.holding) {
+        this.letGo('another replica holds the lease');
+      }
+    }
+    this.leaseTimer = this.deps.clock.setTimeout(() => {
+      this.leaseTimer = undefined;
+      void this.takeLease(run);
+    }, lease.ttlMs / 3);
+  }
+
+  /** Let the bind go a tenth of the lease's time before the lease held runs out unrenewed. */
+  private armLapse(heldUntil: number): void {
+    this.deps.clock.clearTimeout(this.lapseTimer);
+    const ttl = this.deps.lease!.ttlMs;
+    this.lapseTimer = this.deps.clock.setTimeout(() => {
+      this.lapseTimer = undefined;
+      if (this.holding) this.letGo('lease not renewed in time (lease store unreachable)');
+    }, heldUntil - ttl / 10 - this.deps.clock.now());
+  }
+
+  /** Unbind and wait in standby: the lease is someone else's, or about to be. */
+  private letGo(reason: string): void {
+    this.holding = false;
+    this.deps.clock.clearTimeout(this.lapseTimer);
+    this.deps.clock.clearTimeout(this.timer);
+    this.lapseTimer = this.timer = undefined;
+    const s = this.session;
+    this.log.warn({ reason }, 'lease lost; unbinding');
+    this.setState('standby', reason);
+    if (s && !s.closed) void s.unbindAndClose(reason);
   }
 
   /** Close the SMPP session now, without waiting for the SMSC's unbind_resp (a stop that ran out of time). */
@@ -177,7 +300,7 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
     session.on('close', (reason) => {
       if (this.session === session) this.session = undefined;
       this.deps.clock.clearTimeout(deadline);
-      if (this._state === 'stopped') return;
+      if (this._state === 'stopped' || this._state === 'standby') return;
       if (this._state === 'bound' && this.deps.clock.now() - this.boundAt >= (this.deps.healthyAfterMs ?? 30_000)) this.backoff.reset();
       this.retry(reason);
     });
@@ -212,7 +335,7 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   }
 
   private retry(reason: string): void {
-    if (this._state === 'stopped' || this._state === 'backoff') return;
+    if (this._state === 'stopped' || this._state === 'backoff' || this._state === 'standby') return;
     const delay = this.backoff.next();
     this.setState('backoff', reason, delay);
     this.timer = this.deps.clock.setTimeout(() => {
@@ -227,7 +350,9 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
    * SMSC does not answer in time.
    */
   async request(command: string, fields?: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<WirePdu> {
-    if (this._state !== 'bound' || !this.session) throw new SluiceError('BIND_DOWN', `bind ${this.cfg.name} is ${this._state}`);
+    if (this._state !== 'bound' || !this.session) {
+      throw new SluiceError('BIND_DOWN', `bind ${this.cfg.name} is ${this._state}${this._state === 'standby' ? ' (waiting for its lease: another replica holds it, or the store is unreachable)' : ''}`);
+    }
     const wait = this.bucket.reserve();
     if (wait > 0) {
       if (wait >= this.responseTimeoutMs) {

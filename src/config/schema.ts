@@ -63,6 +63,8 @@ export interface ServerConfig {
 /** Where tenant cache data lives: `sqlite://path`, `memory://`, `redis://…` or `rediss://…`. */
 export interface CacheConfig {
   readonly url: string;
+  /** How long a `single: true` bind's lease lasts unrenewed, in ms; its holder renews it every third of this. */
+  readonly lease_ttl_ms: number;
 }
 
 /** Supervised processes that host the tenant isolates. */
@@ -284,6 +286,7 @@ const cache: SchemaObject = {
       description: 'a URL starting with sqlite://, memory://, redis:// or rediss://',
       default: 'sqlite://data/cache.sqlite',
     },
+    lease_ttl_ms: integer(100, 600000, 15000),
   },
 };
 

@@ -10,7 +10,7 @@ import type { OutboundBindConfig } from '../../src/config/schema';
 import { silentLogger } from '../../src/log/logger';
 import { SmscSimulator } from '../../src/tools/sim';
 import { ManualClock, realClock } from '../../src/util/clock';
-import { freePort, sleep } from '../helpers/harness';
+import { freePort, sleep, until } from '../helpers/harness';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/tls');
 
@@ -26,13 +26,6 @@ function bindConfig(port: number, extra: Record<string, unknown> = {}): { bind: 
 }
 
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
 
 describe('Backoff', () => {
   it('doubles from the base, is capped at 60 s, and resets', () => {

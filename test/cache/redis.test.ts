@@ -1,58 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CacheStore } from '../../src/cache';
+import { freePort } from '../helpers/harness';
+import { RedisServer, redisInstalled, redisSkip as skip } from '../helpers/redis';
 import { cacheSuite, rejectsWith, tid } from './cache-suite';
 
 // A real redis-server on a free loopback port, no persistence. The suite is
 // skipped, saying why, where redis-server is not installed.
-const installed = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-const skip = installed ? false : 'redis-server not installed';
-
-let server: ChildProcess | undefined;
+const redis = new RedisServer();
 let url = '';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+if (redisInstalled) {
+  before(async () => {
+    url = await redis.start();
   });
-}
-
-async function startRedis(): Promise<void> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server = child;
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 5000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}:\n${out}`));
-    });
-  });
-  url = `redis://127.0.0.1:${port}`;
-}
-
-if (installed) {
-  before(startRedis);
-  after(() => {
-    server?.kill('SIGTERM');
-  });
+  after(() => redis.stop());
 }
 
 const BIG = { maxBytes: 1 << 20, maxValueBytes: 64 << 10 };

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort } from '../helpers/harness';
+import { SluiceProcess } from '../helpers/sluice-process';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'bin/sluice.js');
@@ -58,52 +59,28 @@ describe('sluice CLI', () => {
         ...ids.map((id) => `  - { id: ${id}, policy: p.ts, system_ids: [${id}-app] }`),
       ].join('\n');
     writeFileSync(file, config(['acme']));
-    const child = spawn(process.execPath, [BIN, 'start', '-c', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: Record<string, unknown>[] = [];
-    let buffered = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      let nl;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        try {
-          lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          /* not a log line */
-        }
-      }
-    });
-    const logged = async (msg: string, after = 0): Promise<Record<string, unknown>> => {
-      for (let i = 0; i < 500; i++) {
-        const hit = lines.slice(after).find((l) => l.msg === msg);
-        if (hit) return hit;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`no "${msg}" in the log`);
-    };
+    const p = SluiceProcess.start(file, dir);
     try {
-      const started = await logged('sluice started');
+      const started = await p.logged('sluice started');
       const tenants = async (): Promise<string[]> => {
         const r = await fetch(`http://127.0.0.1:${String(started.adminPort)}/v1/tenants`, { headers: { authorization: 'Bearer root' } });
         return ((await r.json()) as { id: string }[]).map((t) => t.id).sort();
       };
       assert.deepEqual(await tenants(), ['acme']);
       writeFileSync(file, config(['acme', 'initech']));
-      let mark = lines.length;
-      child.kill('SIGHUP');
-      const reloaded = await logged('config reloaded', mark);
+      let mark = p.lines.length;
+      p.child.kill('SIGHUP');
+      const reloaded = await p.logged('config reloaded', mark);
       assert.deepEqual(reloaded.added, ['initech']);
       assert.deepEqual(await tenants(), ['acme', 'initech']);
       writeFileSync(file, 'tenants: 3\n');
-      mark = lines.length;
-      child.kill('SIGHUP');
-      const refused = await logged('config reload refused; the running config stays', mark);
+      mark = p.lines.length;
+      p.child.kill('SIGHUP');
+      const refused = await p.logged('config reload refused; the running config stays', mark);
       assert.match(String(refused.err), /tenants/);
       assert.deepEqual(await tenants(), ['acme', 'initech']);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await p.stop();
     }
   });
 

@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { describe, it } from 'node:test';
+import { memoryLeases } from '../../src/cache';
 import { STOP_GRACE_MS } from '../../src/gateway';
+import { SmscSimulator } from '../../src/tools/sim';
 import { ManualClock } from '../../src/util/clock';
-import { bindBody, freePort, RawPeer, rawPdu, sleep, startGateway, testConfig } from '../helpers/harness';
+import { bindBody, RawPeer, rawPdu, sleep, startGateway, testConfig, until } from '../helpers/harness';
+
 
 describe('gateway stop', () => {
   it('unbinds ESMEs that are still bound, ends their connections, takes no new ones, and returns', { timeout: 10_000 }, async () => {
@@ -55,18 +58,29 @@ describe('gateway stop, a peer that never answers its unbind', () => {
 });
 
 describe('outbound binds marked single', () => {
-  it('are not enforced across replicas yet, and the log says so at start', async () => {
-    const port = await freePort();
-    const h = await startGateway({
-      record: true,
-      config: testConfig({ tenants: [{ id: 'acme', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port, system_id: 'acme', password: 'pw', single: true }] }] }),
+  it('are held by one gateway of those sharing a lease store; the other shows standby and takes over when the holder stops', async () => {
+    const sim = new SmscSimulator({ oneBindPerSystemId: true });
+    const port = await sim.listen();
+    const config = testConfig({
+      cache: { url: 'memory://', lease_ttl_ms: 300 },
+      tenants: [{ id: 'acme', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port, system_id: 'acme', password: 'pw', single: true }] }],
     });
+    const leases = memoryLeases();
+    const a = await startGateway({ config, leases, replica: 'replica-a', record: true });
+    const b = await startGateway({ config, leases, replica: 'replica-b' });
+    const state = (h: typeof a): string | undefined => h.gateway.binds('acme')[0]?.state;
     try {
-      const warned = h.logs().filter((l) => l.level === 40 && String(l.msg).startsWith('single: true is not enforced yet'));
-      assert.equal(warned.length, 1);
-      assert.equal(warned[0]!.bind, 'up');
+      await until(() => state(a) === 'bound');
+      assert.equal(state(b), 'standby');
+      assert.equal(a.logs().find((l) => l.msg === 'lease taken')?.owner, 'replica-a');
+      await a.close();
+      await until(() => state(b) === 'bound');
+      assert.equal(sim.stats.peakBound, 1);
+      assert.equal(sim.stats.refusedAlreadyBound, 0);
     } finally {
-      await h.close();
+      await a.close();
+      await b.close();
+      await sim.close();
     }
   });
 });

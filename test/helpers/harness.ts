@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
+import type { LeaseStore } from '../../src/cache';
 import { parseConfig } from '../../src/config/load';
 import type { SluiceConfig } from '../../src/config/schema';
 import { accept, InProcessPolicyHost, type InProcessHandlers } from '../../src/dispatch/in-process';
@@ -49,12 +50,14 @@ export async function startGateway(opts: {
   clock?: Clock;
   record?: boolean;
   reconnectBaseMs?: number;
+  leases?: LeaseStore;
+  replica?: string;
 } = {}): Promise<Harness> {
   const config = opts.config ?? testConfig();
   const rec = opts.record ? recordingLogger() : undefined;
   const logger = rec?.logger ?? silentLogger;
   const policy = opts.policy ?? new InProcessPolicyHost(opts.handlers ?? { acme: acceptAll(), globex: acceptAll() });
-  const gateway = new Gateway({ config, logger, policy, clock: opts.clock, reconnectBaseMs: opts.reconnectBaseMs });
+  const gateway = new Gateway({ config, logger, policy, clock: opts.clock, reconnectBaseMs: opts.reconnectBaseMs, leases: opts.leases, replica: opts.replica });
   const { port, tlsPort } = await gateway.start();
   const clients: EsmeClient[] = [];
   const h: Harness = {
@@ -182,6 +185,15 @@ export async function boundEsme(s: { port: number }, systemId: string): Promise<
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `cond` every 5 ms until it holds; throws after `ms`. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
 
 /** A TCP port nothing listens on right now (listen on 0, note it, close). */
 export async function freePort(): Promise<number> {

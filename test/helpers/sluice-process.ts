@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+
+const BIN = path.resolve(__dirname, '../../../bin/sluice.js');
+
+/** A real `sluice start -c <file>` in a child process, its JSON log lines collected as they come. */
+export class SluiceProcess {
+  readonly lines: Record<string, unknown>[] = [];
+  private readonly exited: Promise<unknown>;
+
+  private constructor(readonly child: ChildProcess) {
+    let buffered = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      let nl;
+      while ((nl = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          /* not a log line */
+        }
+      }
+    });
+    this.exited = new Promise((r) => child.once('exit', r));
+  }
+
+  static start(configFile: string, cwd: string): SluiceProcess {
+    return new SluiceProcess(spawn(process.execPath, [BIN, 'start', '-c', configFile], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /** The first log line from index `after` on with this message (and matching `where`), waiting up to 10 s for it. */
+  async logged(msg: string, after = 0, where: (l: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
+    for (let i = 0; i < 500; i++) {
+      const hit = this.lines.slice(after).find((l) => l.msg === msg && where(l));
+      if (hit) return hit;
+      if (this.child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no "${msg}" in the log`);
+  }
+
+  /** SIGTERM (a clean stop), or SIGKILL (a crash); resolves once the process has exited. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    await this.exited;
+  }
+}
