@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { BIND_STATES } from '../binds/outbound-bind';
 import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
 import type { Gateway } from '../gateway';
@@ -241,6 +242,15 @@ export class AdminServer {
       registers: [r],
       collect() {
         for (const t of g.tenantIds()) for (const b of g.binds(t)) this.set({ tenant: t, bind: b.name }, b.state === 'bound' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'sluice_bind_state',
+      help: 'Outbound bind state: 1 for the state it is in, 0 for the others (standby: a single: true bind whose lease another replica holds)',
+      labelNames: ['tenant', 'bind', 'state'],
+      registers: [r],
+      collect() {
+        for (const t of g.tenantIds()) for (const b of g.binds(t)) for (const state of BIND_STATES) this.set({ tenant: t, bind: b.name, state }, b.state === state ? 1 : 0);
       },
     });
   }

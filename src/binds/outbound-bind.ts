@@ -15,7 +15,8 @@ import { statusName } from '../wire/status';
 import { Backoff, RECONNECT_CAP_MS } from './backoff';
 
 /** `standby`: a `single: true` bind waiting for its lease, which another replica holds (or the store cannot be reached). */
-export type BindState = 'stopped' | 'standby' | 'connecting' | 'binding' | 'bound' | 'backoff';
+export const BIND_STATES = ['stopped', 'standby', 'connecting', 'binding', 'bound', 'backoff'] as const;
+export type BindState = (typeof BIND_STATES)[number];
 
 /** Published on every state change of an outbound bind. */
 export const bindStateChannel = channel('sluice:bind:state');

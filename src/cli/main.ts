@@ -12,8 +12,9 @@ const USAGE = `usage: sluice <command> [options]
   check <policy.ts>                 compile and type-check a policy against sandbox/sluice.d.ts
   push <tenant> <policy.ts> [--admin URL] [--token T]
                                     upload a policy through the admin API (errors at line:column)
-  sim [--port 2776] [--latency-ms 0] [--error-rate 0] [--dlr-delay-ms 100] [--system-id ID --password PW]
-                                    an upstream SMSC simulator: acks submits, sends delivery receipts
+  sim [--port 2776] [--latency-ms 0] [--error-rate 0] [--dlr-delay-ms 100] [--system-id ID --password PW] [--one-bind]
+                                    an upstream SMSC simulator: acks submits, sends delivery receipts;
+                                    --one-bind refuses a second bind of a bound system_id (ESME_RALYBND)
   bench [--host 127.0.0.1] [--port 2775] [--system-id demo] [--password demo]
         [--esmes 1] [--window 64] [--count N | --duration-ms 5000] [--dlr]
                                     drive load at a gateway: msg/s, latency percentiles, DLR round trip
@@ -124,9 +125,11 @@ async function sim(args: string[]): Promise<number> {
       'dlr-stat': { type: 'string' },
       'system-id': { type: 'string' },
       password: { type: 'string' },
+      'one-bind': { type: 'boolean' },
     },
   });
   const s = new SmscSimulator({
+    oneBindPerSystemId: values['one-bind'] === true,
     host: values.host ?? '127.0.0.1',
     port: num(values.port, 'port', 2776),
     latencyMs: num(values['latency-ms'], 'latency-ms', 0),

@@ -247,8 +247,11 @@ async function failover(cacheUrl: (dir: string) => string): Promise<void> {
   try {
     await p1.logged('bind state', 0, bound);
     p2 = SluiceProcess.start(file, dir);
-    await p2.logged('sluice started');
+    const started = await p2.logged('sluice started');
     await p2.logged('bind state', 0, (l) => l.state === 'standby');
+    const metrics = async (): Promise<string> =>
+      (await fetch(`http://127.0.0.1:${String(started.adminPort)}/metrics`, { headers: { authorization: 'Bearer root' } })).text();
+    assert.match(await metrics(), /sluice_bind_state\{tenant="acme",bind="up",state="standby"\} 1/);
     await sleep(1600); // a whole lease: p2 asked several times and was refused each time
     assert.equal(p2.lines.some(bound), false, 'the standby replica did not bind while the holder lived');
     const killed = Date.now();
@@ -258,6 +261,8 @@ async function failover(cacheUrl: (dir: string) => string): Promise<void> {
     // It waits for the lease to run out (1.5 s), and tries every 0.5 s.
     assert.ok(took >= 900 && took < 5000, `took over after ${took} ms`);
     await until(() => sim.boundSessions === 1);
+    assert.match(await metrics(), /sluice_bind_state\{tenant="acme",bind="up",state="bound"\} 1/);
+    assert.match(await metrics(), /sluice_bind_state\{tenant="acme",bind="up",state="standby"\} 0/);
     assert.equal(sim.stats.peakBound, 1);
     assert.equal(sim.stats.refusedAlreadyBound, 0);
   } finally {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { EsmeClient } from '../../src/tools/esme-client';
+import { ESME_RALYBND } from '../../src/wire/status';
 import { freePort } from '../helpers/harness';
 import { SluiceProcess } from '../helpers/sluice-process';
 
@@ -81,6 +83,34 @@ describe('sluice CLI', () => {
       assert.deepEqual(await tenants(), ['acme', 'initech']);
     } finally {
       await p.stop();
+    }
+  });
+
+  it('sim --one-bind refuses a second bind of a bound system_id with ESME_RALYBND, and takes it again once the first unbinds', { timeout: 30_000 }, async () => {
+    const child = spawn(process.execPath, [BIN, 'sim', '--port', '0', '--one-bind'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on [\d.]+:(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`sim exited with ${code}: ${out}`)));
+      });
+      const first = await EsmeClient.connect({ port });
+      const second = await EsmeClient.connect({ port });
+      assert.equal((await first.bind('acme', 'pw')).command_status, 0);
+      assert.equal((await second.bind('acme', 'pw')).command_status, ESME_RALYBND);
+      assert.equal((await second.bind('globex', 'pw')).command_status, 0, 'another system_id binds');
+      await first.unbind();
+      const third = await EsmeClient.connect({ port });
+      assert.equal((await third.bind('acme', 'pw')).command_status, 0);
+      second.close();
+      third.close();
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
     }
   });
 
