@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Keyv, type DeserializedData, type KeyvStoreAdapter } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import KeyvRedis, { createClient } from '@keyv/redis';
+import { HOLD_TABLES, memoryHolds, redisHolds, sqliteHolds, type HoldStore } from './hold';
 
 /**
  * One Keyv instance over one of Keyv's own adapters (a Map, @keyv/sqlite,
@@ -26,6 +27,8 @@ export interface Backend {
   readonly mayRepeat: boolean;
   /** Leases in the same store (outbound binds held by one replica at a time). */
   readonly leases: LeaseStore;
+  /** Messages held for ESMEs bound elsewhere or not at all, and the session directory. */
+  readonly holds: HoldStore;
   close(): Promise<void>;
 }
 
@@ -125,6 +128,7 @@ function memoryBackend(opts: BackendOptions): Backend {
     keyv,
     mayRepeat: false,
     leases: memoryLeases(),
+    holds: memoryHolds(),
     async readMany(keys) {
       return keys.map((k) => map.get(k));
     },
@@ -151,9 +155,10 @@ const LEASE_ACQUIRE = `INSERT INTO sluice_lease (key, owner, until) VALUES (?1, 
 /**
  * A write from one connection while another process's connection commits can
  * fail SQLITE_BUSY at once, without the busy timeout's wait (WAL: its read
- * snapshot went stale before it could write). Nothing was written; a new try
- * takes a fresh snapshot. Measured: 1 in 8 runs of 8 owners racing on two
- * connections hit it.
+ * snapshot went stale before it could write), and so can two connections
+ * setting up one new file together. Nothing was written; a new try takes a
+ * fresh snapshot. Measured: 1 in 8 runs of 8 lease owners racing on two
+ * connections hit it, and 1 in 6 of two stores opening one new file.
  */
 async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
   for (let i = 0; ; i++) {
@@ -185,8 +190,8 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     // process crash loses nothing; a power cut can lose the last commits but
     // never corrupts the file. (journal_mode persists in the file;
     // synchronous is per connection, and the adapter keeps one connection.)
-    for (const p of SQLITE_PRAGMAS) await adapter.query(p);
-    await adapter.query(LEASE_TABLE);
+    // Two replicas opening one new file at once can meet SQLITE_BUSY here too.
+    for (const q of [...SQLITE_PRAGMAS, LEASE_TABLE, ...HOLD_TABLES]) await retryBusy(() => adapter.query(q));
   } catch (err) {
     await adapter.disconnect().catch(() => undefined);
     throw err;
@@ -195,6 +200,7 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     kind: 'sqlite',
     keyv,
     mayRepeat: false,
+    holds: sqliteHolds(adapter, retryBusy),
     leases: {
       async acquire(key, owner, ttlMs) {
         // One statement: inserted, or updated where we hold it or it has expired; RETURNING says which.
@@ -283,6 +289,7 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     kind: 'redis',
     keyv,
     mayRepeat: true,
+    holds: redisHolds(client),
     leases: {
       // Expiry is Redis's own (PX), so the replicas' clocks do not matter.
       async acquire(key, owner, ttlMs) {

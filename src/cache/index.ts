@@ -6,4 +6,5 @@ export { CacheStore, type CacheStoreOptions } from './store';
 export { TenantCache, type TenantCacheLimits } from './tenant-cache';
 export { MAX_KEY_LENGTH } from './keys';
 export { SQLITE_PRAGMAS, memoryLeases, type LeaseStore } from './backend';
+export { memoryHolds, type HoldStore, type HeldItem } from './hold';
 export { benchCache, type CacheBenchResult } from './bench-cache';

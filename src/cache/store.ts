@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { decodeEnvelope, openBackend, type Backend, type LeaseStore } from './backend';
+import type { HoldStore } from './hold';
 import { KEY_PREFIX, parseStoredKey, tenantNamespace, usageKey } from './keys';
 import {
   decodeUsage,
@@ -89,6 +90,11 @@ export class CacheStore {
   /** Leases in the same store: a `single: true` bind is held by one replica at a time through one (contract §9). */
   get leases(): LeaseStore {
     return this.backend.leases;
+  }
+
+  /** Messages held for ESMEs bound on another replica or not at all, in the same store (contract §9). */
+  get holds(): HoldStore {
+    return this.backend.holds;
   }
 
   /**
