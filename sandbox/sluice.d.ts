@@ -217,7 +217,9 @@ declare namespace Sluice {
     /** A command_status name that does not exist (thrown at once by `reply`/`reject`). */
     | 'UNKNOWN_STATUS'
     /** A cache write over the tenant's `max_cache_mb` / `max_value_kb`; nothing was written. */
-    | 'QUOTA_EXCEEDED';
+    | 'QUOTA_EXCEEDED'
+    /** The shared store did not answer, so a message for an ESME not bound here could not be held. */
+    | 'STORE_UNAVAILABLE';
 
   /**
    * What a host call rejects with. An ordinary `Error` (there is no
@@ -915,6 +917,21 @@ declare namespace Sluice {
     readonly ok: true;
     /** Always ESME_ROK. */
     readonly command_status: 'ESME_ROK';
+    /** Sent, not held. */
+    readonly held?: undefined;
+  }
+
+  /**
+   * `deliverTo` / `dataTo` / `alertTo` to a session of this tenant's that
+   * is not bound on this replica: bound on another, or unbound a moment ago.
+   * The message is held in the shared store and sent when a session of the
+   * same `system_id` is bound, on whichever replica; no response yet.
+   */
+  interface Held {
+    readonly ok: true;
+    readonly command_status: 'ESME_ROK';
+    readonly held: true;
+    readonly message_id?: undefined;
   }
 
   /** The peer refused the request with an error status. Transport failures throw instead. */
@@ -937,7 +954,7 @@ declare namespace Sluice {
       });
 
   /** Result of a send whose response is only a status (cancel_sm, replace_sm, deliver_sm, alert_notification). */
-  type SendResult = Accepted | Refused;
+  type SendResult = Accepted | Refused | Held;
 
   /** Result of `queryVia`. */
   type QueryResult =
@@ -1113,10 +1130,14 @@ declare namespace Sluice {
     queryVia(bind: string, fields: QueryFields): Promise<QueryResult>;
     /** Send a replace_sm on outbound bind `bind`. Throws like `submitVia`. */
     replaceVia(bind: string, fields: ReplaceFields): Promise<SendResult>;
-    /** Send a deliver_sm (a message or, with `esm_class: 0x04`, a receipt) to this tenant's bound ESME. Throws UNKNOWN_SESSION when it is gone, TIMEOUT, THROTTLED, INVALID_FIELD. */
+    /**
+     * Send a deliver_sm (a message or, with `esm_class: 0x04`, a receipt) to this tenant's bound ESME.
+     * A session bound on another replica, or unbound a moment ago, gets it later: the result is `held`.
+     * Throws UNKNOWN_SESSION for an id this tenant never had bound (or too long ago), TIMEOUT, THROTTLED, INVALID_FIELD, STORE_UNAVAILABLE.
+     */
     deliverTo(sessionId: string, fields: DeliverFields): Promise<SendResult>;
     /** Send a data_sm to this tenant's bound ESME. Throws like `deliverTo`. */
-    dataTo(sessionId: string, fields: DataFields): Promise<SubmitResult>;
+    dataTo(sessionId: string, fields: DataFields): Promise<SubmitResult | Held>;
     /** Send an alert_notification to this tenant's bound ESME; it has no response, so this resolves `ok` once it is sent. Throws like `deliverTo`. */
     alertTo(sessionId: string, fields: AlertFields): Promise<SendResult>;
     /** This tenant's configuration, secrets left out (read-only). */

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   UNKNOWN_STATUS: 'unknown command_status',
   /** A cache write over the tenant's quota or value size limit. */
   QUOTA_EXCEEDED: 'quota exceeded',
+  /** The shared store (cache.url) did not answer: nothing was held. */
+  STORE_UNAVAILABLE: 'store unavailable',
   /** No tenant of that id is configured (host side only; policies never name tenants). */
   UNKNOWN_TENANT: 'unknown tenant',
 } as const;

@@ -7,6 +7,7 @@ import * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import { OutboundBind, type BindLease, type BindState } from './binds/outbound-bind';
 import { memoryLeases, type LeaseStore } from './cache/backend';
+import { memoryHolds, type HoldStore } from './cache/hold';
 import type { OutboundBindConfig, ServerConfig, SluiceConfig, TenantConfig } from './config/schema';
 import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/defaults';
 import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';
@@ -14,6 +15,7 @@ import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
 import { SluiceError } from './errors';
 import { toWireFields } from './pdu/fields';
 import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
+import { Holds } from './sessions/holds';
 import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
 import type { WirePdu } from './wire/codec';
@@ -28,6 +30,8 @@ export const esmeSessionChannel = channel('sluice:esme:session');
 /** What a send helper resolves to (contract §4). */
 export interface SendResult {
   ok: boolean;
+  /** Not sent yet: held in the store for the next session of its system_id (contract §9). */
+  held?: true;
   /** Status name (`ESME_ROK`, `ESME_RSUBMITFAIL`, …). */
   command_status: string;
   message_id?: string;
@@ -66,6 +70,10 @@ export interface GatewayOptions {
   leases?: LeaseStore;
   /** This replica's name in the lease store. Default: host, pid and a random suffix. */
   replica?: string;
+  /** Where messages for ESMEs not bound here are held: the shared cache store. Default: this process only. */
+  holds?: HoldStore;
+  /** How often the held messages of the ESMEs bound here are looked for (default 1000 ms). */
+  holdPollMs?: number;
 }
 
 /**
@@ -82,6 +90,7 @@ export class Gateway implements EsmeHost {
   /** This replica's name in the lease store. */
   readonly replica: string;
   private readonly lease: BindLease;
+  private readonly holds: Holds;
   private readonly log: Logger;
   private readonly tenants = new Map<string, TenantRuntime>();
   private readonly bySystemId = new Map<string, TenantRuntime>();
@@ -99,6 +108,15 @@ export class Gateway implements EsmeHost {
     this.log = opts.logger;
     this.replica = opts.replica ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
     this.lease = { store: opts.leases ?? memoryLeases(), owner: this.replica, ttlMs: opts.config.cache.lease_ttl_ms ?? 15_000 };
+    this.holds = new Holds({
+      store: opts.holds ?? memoryHolds(),
+      clock: this.clock,
+      logger: this.log.child({ component: 'holds' }),
+      ttlMs: this.server.hold_ttl_ms ?? 86_400_000,
+      claimMs: this.server.response_timer_ms + 1000,
+      pollMs: opts.holdPollMs ?? 1000,
+      bound: () => this.connections,
+    });
     for (const t of opts.config.tenants) this.addTenant(t);
   }
 
@@ -232,6 +250,7 @@ export class Gateway implements EsmeHost {
     rt.sessions.set(conn.id, conn);
     if (esmeSessionChannel.hasSubscribers) esmeSessionChannel.publish({ tenant: rt.id, sessionId: conn.id, event: 'bound' });
     this.policy.session(rt.id, 'bound', conn.info());
+    this.holds.onBound(conn);
   }
 
   onUnbound(conn: EsmeConnection): void {
@@ -260,6 +279,7 @@ export class Gateway implements EsmeHost {
       result.tlsPort = await this.listen(secure, t.bind_address ?? this.server.bind_address, t.port, 'secureConnection');
     }
     for (const rt of this.tenants.values()) for (const b of rt.binds.values()) b.start();
+    this.holds.start();
     this.started = true;
     return result;
   }
@@ -288,6 +308,7 @@ export class Gateway implements EsmeHost {
 
   /** Close the listeners, unbind every ESME and outbound bind. */
   async stop(): Promise<void> {
+    this.holds.stop();
     // No new connections from here; a listener's close completes only once its
     // connections have ended, so the sessions are unbound alongside, not after.
     const listeners = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
@@ -329,9 +350,21 @@ export class Gateway implements EsmeHost {
   /** `deliverTo`, `dataTo`, `alertTo`: a request to one of this tenant's bound ESMEs. */
   async sendTo(tenant: string, sessionId: string, command: string, fields: Record<string, unknown>): Promise<SendResult> {
     if (!TO_COMMANDS.has(command)) throw new SluiceError('INVALID_FIELD', `${command} cannot be sent to an ESME`);
-    const conn = this.tenant(tenant).sessions.get(sessionId);
-    if (!conn || !conn.bound) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sessionId}"`);
+    const rt = this.tenant(tenant);
     const wire = toWireFields(command, fields);
+    let conn = rt.sessions.get(sessionId);
+    if (!conn || !conn.bound) {
+      // Not bound here. A session of this tenant's that the directory knows (bound on another
+      // replica, or unbound a moment ago) gets it through another session of its system_id
+      // bound here, else through the store; any other id is unknown, as another tenant's is.
+      const systemId = await this.holds.systemIdOf(tenant, sessionId);
+      if (systemId === undefined || !rt.config.system_ids.includes(systemId)) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sessionId}"`);
+      conn = [...rt.sessions.values()].find((c) => c.bound && c.systemId === systemId);
+      if (!conn) {
+        await this.holds.hold(tenant, systemId, command, fields);
+        return { ok: true, command_status: 'ESME_ROK', held: true };
+      }
+    }
     if (command === 'alert_notification') {
       conn.session.notify(command, wire.fields, wire.unknownTlvs);
       return { ok: true, command_status: 'ESME_ROK' };

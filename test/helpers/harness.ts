@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import type { LeaseStore } from '../../src/cache';
+import type { HoldStore, LeaseStore } from '../../src/cache';
 import { parseConfig } from '../../src/config/load';
 import type { SluiceConfig } from '../../src/config/schema';
 import { accept, InProcessPolicyHost, type InProcessHandlers } from '../../src/dispatch/in-process';
@@ -52,12 +52,14 @@ export async function startGateway(opts: {
   reconnectBaseMs?: number;
   leases?: LeaseStore;
   replica?: string;
+  holds?: HoldStore;
+  holdPollMs?: number;
 } = {}): Promise<Harness> {
   const config = opts.config ?? testConfig();
   const rec = opts.record ? recordingLogger() : undefined;
   const logger = rec?.logger ?? silentLogger;
   const policy = opts.policy ?? new InProcessPolicyHost(opts.handlers ?? { acme: acceptAll(), globex: acceptAll() });
-  const gateway = new Gateway({ config, logger, policy, clock: opts.clock, reconnectBaseMs: opts.reconnectBaseMs, leases: opts.leases, replica: opts.replica });
+  const gateway = new Gateway({ config, logger, policy, clock: opts.clock, reconnectBaseMs: opts.reconnectBaseMs, leases: opts.leases, replica: opts.replica, holds: opts.holds, holdPollMs: opts.holdPollMs });
   const { port, tlsPort } = await gateway.start();
   const clients: EsmeClient[] = [];
   const h: Harness = {

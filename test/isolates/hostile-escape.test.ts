@@ -226,7 +226,8 @@ const POLICIES = {
       await note('huge number', smpp.submitVia('leaky-up', { esm_class: 1e300, data_coding: -5 }));
       await note('too long', smpp.submitVia('leaky-up', { destination_addr: 'd'.repeat(300) }));
       await note('bad command', smpp.queryVia('leaky-up', { message_id: 9 }));
-      await note('unknown session', smpp.deliverTo('nope', { short_message: { x: 1 } }));
+      await note('unknown session', smpp.deliverTo('nope', { short_message: 'x' }));
+      await note('bad field to a session', smpp.deliverTo('nope', { short_message: { x: 1 } }));
       await note('bad ttl', cache.set('k', 1, -5));
       await note('ttl type', cache.set('k', 1, 'soon'));
       await note('lone surrogate', cache.set('\\ud800', 1));

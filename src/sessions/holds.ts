@@ -1,0 +1,213 @@
+import type { Logger } from 'pino';
+import type { HoldStore } from '../cache/hold';
+import { SluiceError } from '../errors';
+import { toWireFields } from '../pdu/fields';
+import type { Clock, TimerHandle } from '../util/clock';
+import type { EsmeConnection } from './esme-connection';
+
+export interface HoldsOptions {
+  store: HoldStore;
+  clock: Clock;
+  logger: Logger;
+  /** How long a held message waits for its ESME, and a session's directory entry lives after its last refresh. */
+  ttlMs: number;
+  /** How long a delivery may take before its item is claimable again (the ESME's response timer and then some). */
+  claimMs: number;
+  /** How often the queues of the ESMEs bound here are checked. */
+  pollMs: number;
+  /** The ESME sessions bound here, each with its tenant and system_id. */
+  bound(): Iterable<EsmeConnection>;
+}
+
+/** Held items delivered per claim. */
+const CLAIM_BATCH = 32;
+const PRUNE_MS = 60_000;
+
+/** A held message: the policy's fields, bytes as base64. */
+interface Held {
+  command: string;
+  fields: unknown;
+}
+
+function encode(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { $b64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
+  if (Array.isArray(v)) return v.map(encode);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x)]));
+  return v;
+}
+
+function decode(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(decode);
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 1 && keys[0] === '$b64' && typeof o.$b64 === 'string') return Buffer.from(o.$b64, 'base64');
+    return Object.fromEntries(keys.map((k) => [k, decode(o[k])]));
+  }
+  return v;
+}
+
+const queueOf = (tenant: string, systemId: string): string => `${encodeURIComponent(tenant)}:${encodeURIComponent(systemId)}`;
+const sessionKey = (tenant: string, sessionId: string): string => `${encodeURIComponent(tenant)}:${encodeURIComponent(sessionId)}`;
+
+/**
+ * Messages for ESMEs that are not bound here (contract §9). Every ESME
+ * session bound on any replica is written to a directory in the shared
+ * store (session id → system_id). A deliverTo / dataTo / alertTo naming a
+ * session that is not bound here, but that the directory knows (bound on
+ * another replica, or unbound a moment ago), is held in the store, queued
+ * by tenant and system_id. Whichever replica has a session of that
+ * system_id bound delivers it: at once when one binds, and at every poll.
+ * Delivery is at least once: an item is acknowledged once the ESME answered
+ * (whatever its status), and offered again if the send failed or the
+ * replica died first.
+ */
+export class Holds {
+  private timers: TimerHandle[] = [];
+  private readonly draining = new Map<string, boolean>();
+  private stopped = true;
+  private lastPrune = 0;
+
+  constructor(private readonly o: HoldsOptions) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(() => this.poll(), this.o.pollMs);
+    this.schedule(() => this.refresh(), this.o.ttlMs / 4);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) this.o.clock.clearTimeout(t);
+    this.timers = [];
+  }
+
+  private schedule(fn: () => Promise<void>, every: number): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      void fn()
+        .catch((err: Error) => this.o.logger.warn({ err: err.message }, 'held messages: store error'))
+        .finally(() => {
+          if (!this.stopped) this.timers.push(this.o.clock.setTimeout(tick, every));
+        });
+    };
+    this.timers.push(this.o.clock.setTimeout(tick, every));
+  }
+
+  /** An ESME bound here: remember its system_id, and deliver what was held for it. */
+  onBound(conn: EsmeConnection): void {
+    const tenant = conn.tenant!;
+    this.o.store.remember(sessionKey(tenant, conn.id), conn.systemId, this.o.ttlMs).then(
+      () => this.drain(tenant, conn.systemId),
+      (err: Error) => this.o.logger.warn({ tenant, err: err.message }, 'held messages: could not record the session in the store'),
+    );
+  }
+
+  /** The system_id a session of `tenant` was bound as, on any replica (undefined: never, or too long ago). */
+  async systemIdOf(tenant: string, sessionId: string): Promise<string | undefined> {
+    try {
+      return await this.o.store.recall(sessionKey(tenant, sessionId));
+    } catch (err) {
+      throw new SluiceError('STORE_UNAVAILABLE', `the store is unreachable: ${(err as Error).message}`);
+    }
+  }
+
+  /** Keep `fields` for the next session of `systemId`; rejects as the store does, nothing held. */
+  async hold(tenant: string, systemId: string, command: string, fields: Record<string, unknown>): Promise<void> {
+    const item: Held = { command, fields: encode(fields) };
+    try {
+      await this.o.store.push(queueOf(tenant, systemId), JSON.stringify(item), this.o.ttlMs);
+    } catch (err) {
+      throw new SluiceError('STORE_UNAVAILABLE', `the store is unreachable: ${(err as Error).message}`);
+    }
+    this.o.logger.debug({ tenant, systemId, command }, 'held for an ESME not bound here');
+  }
+
+  private localPairs(): Map<string, [string, string]> {
+    const out = new Map<string, [string, string]>();
+    for (const c of this.o.bound()) if (c.tenant && c.bound) out.set(queueOf(c.tenant, c.systemId), [c.tenant, c.systemId]);
+    return out;
+  }
+
+  private async poll(): Promise<void> {
+    const pairs = this.localPairs();
+    if (pairs.size > 0) {
+      for (const q of await this.o.store.pending([...pairs.keys()])) {
+        const p = pairs.get(q);
+        if (p) void this.drain(p[0], p[1]);
+      }
+    }
+    const now = this.o.clock.now();
+    if (now - this.lastPrune >= PRUNE_MS) {
+      this.lastPrune = now;
+      const expired = await this.o.store.prune();
+      if (expired > 0) this.o.logger.warn({ expired }, 'held messages expired undelivered');
+    }
+  }
+
+  /** Directory entries of the sessions bound here outlive them by ttlMs at most. */
+  private async refresh(): Promise<void> {
+    for (const c of this.o.bound()) if (c.tenant && c.bound) await this.o.store.remember(sessionKey(c.tenant, c.id), c.systemId, this.o.ttlMs);
+  }
+
+  private pick(tenant: string, systemId: string): EsmeConnection | undefined {
+    for (const c of this.o.bound()) if (c.tenant === tenant && c.systemId === systemId && c.bound) return c;
+    return undefined;
+  }
+
+  /** Deliver `tenant`'s items for `systemId` to a session of it bound here, batch by batch. One drain per queue at a time. */
+  async drain(tenant: string, systemId: string): Promise<void> {
+    const q = queueOf(tenant, systemId);
+    if (this.draining.has(q)) {
+      this.draining.set(q, true); // run again when the current one ends
+      return;
+    }
+    this.draining.set(q, false);
+    try {
+      for (;;) {
+        if (this.stopped || !this.pick(tenant, systemId)) break;
+        const items = await this.o.store.claim(q, CLAIM_BATCH, this.o.claimMs);
+        if (items.length === 0) {
+          if (this.draining.get(q) !== true) break;
+          this.draining.set(q, false);
+          continue;
+        }
+        const results = await Promise.all(items.map((it) => this.deliver(tenant, systemId, it.item)));
+        const done = items.filter((_, i) => results[i]).map((it) => it.id);
+        const failed = items.filter((_, i) => !results[i]).map((it) => it.id);
+        await this.o.store.ack(q, done);
+        if (failed.length) {
+          await this.o.store.unclaim(q, failed);
+          break; // the session went away or stopped answering: the next bind or poll tries again
+        }
+      }
+    } catch (err) {
+      this.o.logger.warn({ tenant, systemId, err: (err as Error).message }, 'held messages: store error while delivering; they are offered again');
+    } finally {
+      this.draining.delete(q);
+    }
+  }
+
+  /** True once the ESME answered (or the item can never be sent); false to offer it again. */
+  private async deliver(tenant: string, systemId: string, raw: string): Promise<boolean> {
+    const conn = this.pick(tenant, systemId);
+    if (!conn) return false;
+    let wire: ReturnType<typeof toWireFields>;
+    let command: string;
+    try {
+      const h = JSON.parse(raw) as Held;
+      command = h.command;
+      wire = toWireFields(command, decode(h.fields) as Record<string, unknown>);
+    } catch (err) {
+      this.o.logger.error({ tenant, systemId, err: (err as Error).message }, 'held message cannot be sent; dropped');
+      return true;
+    }
+    try {
+      if (command === 'alert_notification') conn.session.notify(command, wire.fields, wire.unknownTlvs);
+      else await conn.session.request(command, wire.fields, wire.unknownTlvs);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

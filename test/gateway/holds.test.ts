@@ -1,0 +1,161 @@
+/**
+ * Messages for ESMEs not bound here (contract §9): held in the store and
+ * delivered when a session of their system_id is bound, on whichever
+ * replica. Real gateways on loopback, real ESME clients, stores shared the
+ * way replicas share them (one SQLite file, a real redis-server).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CacheStore, type HoldStore } from '../../src/cache';
+import type { InboundRequest, SmppSession } from '../../src/sessions/smpp-session';
+import { EsmeClient } from '../../src/tools/esme-client';
+import { sleep, startGateway, testConfig, until, type Harness } from '../helpers/harness';
+import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
+
+const redis = new RedisServer();
+if (redisInstalled) {
+  before(() => redis.start());
+  after(() => redis.stop());
+}
+const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-holds-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+/** An ESME bound as `systemId` that answers every deliver_sm / data_sm and records it. */
+async function receiver(h: Harness, systemId = 'acme-app'): Promise<{ client: EsmeClient; got: InboundRequest[]; sessionId: string }> {
+  const got: InboundRequest[] = [];
+  const before = new Set(h.gateway.sessions('acme').map((s) => s.sessionId));
+  const client = await EsmeClient.connect({
+    port: h.port,
+    onRequest: (pdu: InboundRequest, s: SmppSession) => {
+      got.push(pdu);
+      s.respond(pdu, 0, { message_id: '' });
+    },
+  });
+  assert.equal((await client.bind(systemId, 'pw')).command_status, 0);
+  const sessionId = h.gateway.sessions('acme').find((s) => !before.has(s.sessionId))!.sessionId;
+  return { client, got, sessionId };
+}
+
+/** `fn` again while it rejects UNKNOWN_SESSION, for up to a second. */
+async function retryUnknown<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'UNKNOWN_SESSION' || i >= 100) throw err;
+      await sleep(10);
+    }
+  }
+}
+
+const text = (p: InboundRequest): string => Buffer.from(p.fields.short_message as Buffer).toString('latin1');
+
+describe('held messages, one gateway', () => {
+  it('a message for an ESME that unbound is held and delivered, bytes exact, when a session of its system_id binds', async () => {
+    // No poll during the test: what arrives comes with the bind.
+    const h = await startGateway({ config: testConfig({ server: { hold_ttl_ms: 60_000 } }), holdPollMs: 60_000 });
+    try {
+      const first = await receiver(h);
+      first.client.close();
+      await until(() => h.gateway.sessions('acme').length === 0);
+      const bytes = new Uint8Array([0x00, 0xff, 0x1b, 0x80, 0x7f]);
+      assert.deepEqual(await h.gateway.sendTo('acme', first.sessionId, 'deliver_sm', { source_addr: '1', destination_addr: '2', esm_class: 0x04, short_message: 'id:1 stat:DELIVRD' }), {
+        ok: true,
+        command_status: 'ESME_ROK',
+        held: true,
+      });
+      await h.gateway.sendTo('acme', first.sessionId, 'deliver_sm', { source_addr: '1', destination_addr: '2', data_coding: 4, short_message: bytes });
+      // An id never bound, and acme's session named by another tenant: unknown, nothing held.
+      await assert.rejects(h.gateway.sendTo('acme', 'nope', 'deliver_sm', { short_message: 'x' }), { code: 'UNKNOWN_SESSION' });
+      await assert.rejects(h.gateway.sendTo('globex', first.sessionId, 'deliver_sm', { short_message: 'x' }), { code: 'UNKNOWN_SESSION' });
+      // A bad field is refused at once, not held.
+      await assert.rejects(h.gateway.sendTo('acme', first.sessionId, 'deliver_sm', { short_message: 'x'.repeat(300) }), { code: 'INVALID_FIELD' });
+
+      const next = await receiver(h);
+      await until(() => next.got.length === 2);
+      assert.equal(text(next.got[0]!), 'id:1 stat:DELIVRD');
+      assert.equal(next.got[0]!.fields.esm_class, 0x04);
+      assert.deepEqual([...(next.got[1]!.fields.short_message as Buffer)], [...bytes]);
+      await sleep(200);
+      assert.equal(next.got.length, 2);
+      next.client.close();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+async function storePair(url: string): Promise<{ a: HoldStore; b: HoldStore; close(): Promise<void> }> {
+  const [x, y] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
+  return { a: x.holds, b: y.holds, close: async () => void (await Promise.all([x.close(), y.close()])) };
+}
+
+const shared: { name: string; url: () => string; skip?: string | false }[] = [
+  { name: 'one SQLite file', url: () => `sqlite://${path.join(dir, `c${++files}.sqlite`)}` },
+  { name: 'a real redis-server', url: () => redis.url, skip: redisSkip },
+];
+
+for (const s of shared) {
+  describe(`held messages across two gateways on ${s.name}`, { skip: s.skip ?? false }, () => {
+    it('a receipt sent on one replica reaches the ESME bound on the other, once; a session of it bound here takes it at once', async () => {
+      const stores = await storePair(s.url());
+      // A claim lasts response_timer_ms + 1 s: 1.3 s here, so a delivery left unacknowledged would come again within the test.
+      const config = testConfig({ server: { hold_ttl_ms: 60_000, response_timer_ms: 300 } });
+      const a = await startGateway({ config, holds: stores.a, holdPollMs: 50 });
+      const b = await startGateway({ config, holds: stores.b, holdPollMs: 50 });
+      try {
+        const esme = await receiver(a);
+        // The DLR comes back on replica b, whose policy knows the session id from the shared cache.
+        // (The other replicas know a session once its bind's directory write lands: a store round trip after the bind.)
+        const r = await retryUnknown(() => b.gateway.sendTo('acme', esme.sessionId, 'deliver_sm', { source_addr: '1', destination_addr: '2', esm_class: 0x04, short_message: 'id:7 stat:DELIVRD' }));
+        assert.deepEqual(r, { ok: true, command_status: 'ESME_ROK', held: true });
+        await until(() => esme.got.length === 1);
+        assert.equal(text(esme.got[0]!), 'id:7 stat:DELIVRD');
+
+        // With a session of acme-app bound on b too, b delivers it itself.
+        const local = await receiver(b);
+        const direct = await b.gateway.sendTo('acme', esme.sessionId, 'deliver_sm', { source_addr: '1', destination_addr: '2', short_message: 'direct' });
+        assert.equal(direct.ok, true);
+        assert.equal(direct.held, undefined, 'sent, not held');
+        assert.equal(text(local.got[0]!), 'direct');
+        await sleep(1600);
+        assert.equal(esme.got.length + local.got.length, 2, 'acknowledged: not delivered twice, to either session');
+        esme.client.close();
+        local.client.close();
+      } finally {
+        await a.close();
+        await b.close();
+        await stores.close();
+      }
+    });
+
+    it('held while no session of the system_id is bound anywhere, and kept across a restart of every replica', async () => {
+      const url = s.url();
+      const config = testConfig({ server: { hold_ttl_ms: 60_000 } });
+      let stores = await storePair(url);
+      const a = await startGateway({ config, holds: stores.a, holdPollMs: 50 });
+      const gone = await receiver(a);
+      gone.client.close();
+      await until(() => a.gateway.sessions('acme').length === 0);
+      for (let i = 0; i < 5; i++) await a.gateway.sendTo('acme', gone.sessionId, 'deliver_sm', { source_addr: '1', destination_addr: '2', short_message: `m${i}` });
+      await a.close();
+      await stores.close();
+
+      stores = await storePair(url);
+      const b = await startGateway({ config, holds: stores.b, holdPollMs: 50 });
+      try {
+        const back = await receiver(b);
+        await until(() => back.got.length === 5);
+        assert.deepEqual(back.got.map(text), ['m0', 'm1', 'm2', 'm3', 'm4']);
+        back.client.close();
+      } finally {
+        await b.close();
+        await stores.close();
+      }
+    });
+  });
+}
