@@ -10,9 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CacheStore, type HoldStore } from '../../src/cache';
+import type { Gateway } from '../../src/gateway';
 import type { InboundRequest, SmppSession } from '../../src/sessions/smpp-session';
 import { EsmeClient } from '../../src/tools/esme-client';
-import { sleep, startGateway, testConfig, until, type Harness } from '../helpers/harness';
+import { silentLogger } from '../../src/log/logger';
+import { startSluice } from '../../src/runtime';
+import { sandboxedSetup, sleep, startGateway, testConfig, until } from '../helpers/harness';
 import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
 
 const redis = new RedisServer();
@@ -25,7 +28,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
 /** An ESME bound as `systemId` that answers every deliver_sm / data_sm and records it. */
-async function receiver(h: Harness, systemId = 'acme-app'): Promise<{ client: EsmeClient; got: InboundRequest[]; sessionId: string }> {
+async function receiver(h: { gateway: Gateway; port: number }, systemId = 'acme-app'): Promise<{ client: EsmeClient; got: InboundRequest[]; sessionId: string }> {
   const got: InboundRequest[] = [];
   const before = new Set(h.gateway.sessions('acme').map((s) => s.sessionId));
   const client = await EsmeClient.connect({
@@ -85,6 +88,39 @@ describe('held messages, one gateway', () => {
       next.client.close();
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('held messages, from a policy in the sandbox', () => {
+  it("deliverTo a session that unbound resolves { held: true } in the policy, and the ESME gets it when it binds again", { timeout: 30_000 }, async () => {
+    // The app's session id is kept in the cache when it binds; the ops console's submit "notify" sends to it.
+    const policy = `
+      smpp.onBind((b) => b.accept());
+      smpp.onSession('bound', async (s) => { if (s.kind === 'esme' && s.systemId === 'acme-app') await cache.set('app', s.sessionId); });
+      smpp.onPdu('submit_sm', async (pdu) => {
+        if (pdu.text !== 'notify') return pdu.reply({ message_id: 'ok' });
+        const r = await smpp.deliverTo(await cache.get('app'), { source_addr: '1', destination_addr: '2', short_message: 'for the app' });
+        return pdu.reply({ message_id: JSON.stringify(r) });
+      });`;
+    const x = sandboxedSetup({ acme: policy }, { tenants: [{ id: 'acme', policy: 'acme.ts', system_ids: ['acme-app', 'acme-ops'] }] });
+    const s = await startSluice({ config: x.config, logger: silentLogger, cwd: x.dir, watch: false });
+    try {
+      const app = await receiver(s);
+      app.client.close();
+      await until(() => s.gateway.sessions('acme').length === 0);
+      const ops = await EsmeClient.connect({ port: s.port });
+      assert.equal((await ops.bind('acme-ops', 'pw')).command_status, 0);
+      const r = await ops.submit({ short_message: Buffer.from('notify') });
+      assert.deepEqual(JSON.parse(String(r.fields.message_id)), { ok: true, command_status: 'ESME_ROK', held: true });
+      const back = await receiver(s);
+      await until(() => back.got.length === 1);
+      assert.equal(text(back.got[0]!), 'for the app');
+      ops.close();
+      back.client.close();
+    } finally {
+      await s.stop();
+      rmSync(x.dir, { recursive: true, force: true });
     }
   });
 });
