@@ -12,12 +12,12 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { OutboundBind, type BindLease } from '../../src/binds/outbound-bind';
-import { CacheStore, memoryLeases, type LeaseStore } from '../../src/cache';
+import { memoryLeases, type LeaseStore } from '../../src/cache';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { SmscSimulator } from '../../src/tools/sim';
 import { realClock } from '../../src/util/clock';
-import { sleep, until } from '../helpers/harness';
+import { sleep, twoReplicaStores, until } from '../helpers/harness';
 import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
 import { SluiceProcess } from '../helpers/sluice-process';
 
@@ -49,8 +49,8 @@ interface Pair {
 }
 
 async function storePair(url: string): Promise<Pair> {
-  const [x, y] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
-  return { a: x.leases, b: y.leases, close: async () => void (await Promise.all([x.close(), y.close()])) };
+  const r = await twoReplicaStores(url);
+  return { a: r.a.leases, b: r.b.leases, close: r.close };
 }
 
 const stores: { name: string; open: () => Promise<Pair>; skip?: string | false }[] = [

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CacheStore, memoryHolds, type HoldStore } from '../../src/cache';
-import { sleep } from '../helpers/harness';
+import { memoryHolds, type HoldStore } from '../../src/cache';
+import { sleep, twoReplicaStores } from '../helpers/harness';
 import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
 
 const redis = new RedisServer();
@@ -30,8 +30,8 @@ interface Pair {
 }
 
 async function storePair(url: string): Promise<Pair> {
-  const [x, y] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
-  return { a: x.holds, b: y.holds, close: async () => void (await Promise.all([x.close(), y.close()])) };
+  const r = await twoReplicaStores(url);
+  return { a: r.a.holds, b: r.b.holds, close: r.close };
 }
 
 const stores: { name: string; open: () => Promise<Pair>; skip?: string | false; prunes: boolean }[] = [

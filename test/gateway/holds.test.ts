@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CacheStore, type HoldStore } from '../../src/cache';
+import type { HoldStore } from '../../src/cache';
 import type { Gateway } from '../../src/gateway';
 import type { InboundRequest, SmppSession } from '../../src/sessions/smpp-session';
 import { EsmeClient } from '../../src/tools/esme-client';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice } from '../../src/runtime';
-import { sandboxedSetup, sleep, startGateway, testConfig, until } from '../helpers/harness';
+import { sandboxedSetup, sleep, startGateway, testConfig, twoReplicaStores, until } from '../helpers/harness';
 import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
 
 const redis = new RedisServer();
@@ -126,8 +126,8 @@ describe('held messages, from a policy in the sandbox', () => {
 });
 
 async function storePair(url: string): Promise<{ a: HoldStore; b: HoldStore; close(): Promise<void> }> {
-  const [x, y] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
-  return { a: x.holds, b: y.holds, close: async () => void (await Promise.all([x.close(), y.close()])) };
+  const r = await twoReplicaStores(url);
+  return { a: r.a.holds, b: r.b.holds, close: r.close };
 }
 
 const shared: { name: string; url: () => string; skip?: string | false }[] = [

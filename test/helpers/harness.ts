@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import type { HoldStore, LeaseStore } from '../../src/cache';
+import { CacheStore, type HoldStore, type LeaseStore } from '../../src/cache';
 import { parseConfig } from '../../src/config/load';
 import type { SluiceConfig } from '../../src/config/schema';
 import { accept, InProcessPolicyHost, type InProcessHandlers } from '../../src/dispatch/in-process';
@@ -219,4 +219,10 @@ export function sandboxedSetup(policies: Record<string, string>, doc: { tenants:
     { file: 't.yaml', env: {}, cwd: dir },
   );
   return { dir, config };
+}
+
+/** Two CacheStores on one URL: the store as two replicas sharing it see it. */
+export async function twoReplicaStores(url: string): Promise<{ a: CacheStore; b: CacheStore; close(): Promise<void> }> {
+  const [a, b] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
+  return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
 }
