@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { OutboundBind, type BindLease } from '../../src/binds/outbound-bind';
 import { memoryLeases, type LeaseStore } from '../../src/cache';
@@ -18,14 +18,10 @@ import { silentLogger } from '../../src/log/logger';
 import { SmscSimulator } from '../../src/tools/sim';
 import { realClock } from '../../src/util/clock';
 import { sleep, twoReplicaStores, until } from '../helpers/harness';
-import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
+import { redisForThisFile, redisSkip } from '../helpers/redis';
 import { SluiceProcess } from '../helpers/sluice-process';
 
-const redis = new RedisServer();
-if (redisInstalled) {
-  before(() => redis.start());
-  after(() => redis.stop());
-}
+const redis = redisForThisFile();
 
 const dirs: string[] = [];
 function tmp(): string {

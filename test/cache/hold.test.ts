@@ -7,16 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { memoryHolds, type HoldStore } from '../../src/cache';
 import { sleep, twoReplicaStores } from '../helpers/harness';
-import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
+import { redisForThisFile, redisSkip } from '../helpers/redis';
 
-const redis = new RedisServer();
-if (redisInstalled) {
-  before(() => redis.start());
-  after(() => redis.stop());
-}
+const redis = redisForThisFile();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-hold-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 

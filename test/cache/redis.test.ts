@@ -1,30 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CacheStore } from '../../src/cache';
 import { freePort } from '../helpers/harness';
-import { RedisServer, redisInstalled, redisSkip as skip } from '../helpers/redis';
+import { redisForThisFile, redisSkip as skip } from '../helpers/redis';
 import { cacheSuite, rejectsWith, tid } from './cache-suite';
 
 // A real redis-server on a free loopback port, no persistence. The suite is
 // skipped, saying why, where redis-server is not installed.
-const redis = new RedisServer();
-let url = '';
-
-if (redisInstalled) {
-  before(async () => {
-    url = await redis.start();
-  });
-  after(() => redis.stop());
-}
+const redis = redisForThisFile();
 
 const BIG = { maxBytes: 1 << 20, maxValueBytes: 64 << 10 };
 const bytes = (key: string, json: string): number => Buffer.byteLength(key) + Buffer.byteLength(json);
 
-cacheSuite({ name: 'redis (real redis-server)', open: () => CacheStore.open(url), nativeTtl: true, skip });
+cacheSuite({ name: 'redis (real redis-server)', open: () => CacheStore.open(redis.url), nativeTtl: true, skip });
 
 describe('cache on redis: replicas', { skip }, () => {
   it('two CacheStores on one Redis (two replicas) see each other’s writes for a tenant', async () => {
-    const [r1, r2] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
+    const [r1, r2] = await Promise.all([CacheStore.open(redis.url), CacheStore.open(redis.url)]);
     try {
       const id = tid('acme');
       const a1 = r1.forTenant(id, { maxBytes: 100, maxValueBytes: 100 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { HoldStore } from '../../src/cache';
 import type { Gateway } from '../../src/gateway';
 import type { InboundRequest, SmppSession } from '../../src/sessions/smpp-session';
@@ -16,13 +16,9 @@ import { EsmeClient } from '../../src/tools/esme-client';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice } from '../../src/runtime';
 import { sandboxedSetup, sleep, startGateway, testConfig, twoReplicaStores, until } from '../helpers/harness';
-import { RedisServer, redisInstalled, redisSkip } from '../helpers/redis';
+import { redisForThisFile, redisSkip } from '../helpers/redis';
 
-const redis = new RedisServer();
-if (redisInstalled) {
-  before(() => redis.start());
-  after(() => redis.stop());
-}
+const redis = redisForThisFile();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-holds-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { after, before } from 'node:test';
 import { freePort } from './harness';
 
 /** Whether a `redis-server` binary is on the PATH; suites that need one skip, saying why, where it is not. */
@@ -50,4 +51,14 @@ export class RedisServer {
     child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** A redis-server for the calling test file: started before its tests and stopped after them, where one is installed. */
+export function redisForThisFile(): RedisServer {
+  const r = new RedisServer();
+  if (redisInstalled) {
+    before(() => r.start());
+    after(() => r.stop());
+  }
+  return r;
 }
