@@ -391,6 +391,11 @@ export class Gateway implements EsmeHost {
     return this.tenants.get(tenant)?.binds.get(name);
   }
 
+  /** Messages held for ESMEs not bound here, and held messages delivered here, per tenant; held messages that expired. */
+  heldCounts(): { tenants: ReadonlyMap<string, { held: number; delivered: number }>; expired: number } {
+    return { tenants: this.holds.counts, expired: this.holds.expired };
+  }
+
   counters(tenant: string): Readonly<DispatchCounters> {
     return this.tenant(tenant).counters;
   }

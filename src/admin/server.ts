@@ -205,7 +205,7 @@ export class AdminServer {
     const g = this.o.gateway;
     const r = this.registry;
     // The gateway keeps plain running totals; each scrape adds what is new since the last.
-    const counter = (name: string, help: string, key: 'pdus' | 'errors' | 'deadlines' | 'throttled'): void => {
+    const counter = (name: string, help: string, totals: () => Iterable<[string, number]>): void => {
       const seen = new Map<string, number>();
       new Counter({
         name,
@@ -213,19 +213,22 @@ export class AdminServer {
         labelNames: ['tenant'],
         registers: [r],
         collect() {
-          for (const t of g.tenantIds()) {
-            const v = g.counters(t)[key];
-            const last = seen.get(t) ?? 0;
-            this.inc({ tenant: t }, Math.max(0, v - last));
+          for (const [t, v] of totals()) {
+            this.inc({ tenant: t }, Math.max(0, v - (seen.get(t) ?? 0)));
             seen.set(t, v);
           }
         },
       });
     };
-    counter('sluice_pdus_total', 'Message PDUs dispatched to policies', 'pdus');
-    counter('sluice_handler_errors_total', 'Handlers that threw, timed out or gave no answer (answered ESME_RSYSERR)', 'errors');
-    counter('sluice_handler_deadlines_total', 'Handlers that missed handler_deadline_ms', 'deadlines');
-    counter('sluice_throttled_total', 'PDUs answered ESME_RTHROTTLED by the inbound session rate', 'throttled');
+    const dispatch = (key: 'pdus' | 'errors' | 'deadlines' | 'throttled') => (): [string, number][] => g.tenantIds().map((t) => [t, g.counters(t)[key]]);
+    counter('sluice_pdus_total', 'Message PDUs dispatched to policies', dispatch('pdus'));
+    counter('sluice_handler_errors_total', 'Handlers that threw, timed out or gave no answer (answered ESME_RSYSERR)', dispatch('errors'));
+    counter('sluice_handler_deadlines_total', 'Handlers that missed handler_deadline_ms', dispatch('deadlines'));
+    counter('sluice_throttled_total', 'PDUs answered ESME_RTHROTTLED by the inbound session rate', dispatch('throttled'));
+    // Held messages (contract §9).
+    const held = (key: 'held' | 'delivered') => (): [string, number][] => [...g.heldCounts().tenants].map(([t, c]) => [t, c[key]]);
+    counter('sluice_held_total', 'Messages for ESMEs not bound on this replica, held in the store', held('held'));
+    counter('sluice_held_delivered_total', 'Held messages this replica delivered', held('delivered'));
     new Gauge({
       name: 'sluice_esme_sessions',
       help: 'Bound ESME sessions',
@@ -242,6 +245,17 @@ export class AdminServer {
       registers: [r],
       collect() {
         for (const t of g.tenantIds()) for (const b of g.binds(t)) this.set({ tenant: t, bind: b.name }, b.state === 'bound' ? 1 : 0);
+      },
+    });
+    let expiredSeen = 0;
+    new Counter({
+      name: 'sluice_held_expired_total',
+      help: 'Held messages dropped undelivered after server.hold_ttl_ms',
+      registers: [r],
+      collect() {
+        const e = g.heldCounts().expired;
+        this.inc(Math.max(0, e - expiredSeen));
+        expiredSeen = e;
       },
     });
     new Gauge({

@@ -63,6 +63,10 @@ const sessionKey = (tenant: string, sessionId: string): string => `${encodeURICo
  * replica died first.
  */
 export class Holds {
+  /** Running totals per tenant, for metrics: messages held here, and held messages this replica delivered. */
+  readonly counts = new Map<string, { held: number; delivered: number }>();
+  /** Held messages that expired undelivered, as this replica's prune found them (SQLite and memory stores). */
+  expired = 0;
   private timers: TimerHandle[] = [];
   private readonly draining = new Map<string, boolean>();
   private stopped = true;
@@ -120,7 +124,14 @@ export class Holds {
     } catch (err) {
       throw new SluiceError('STORE_UNAVAILABLE', `the store is unreachable: ${(err as Error).message}`);
     }
+    this.count(tenant).held++;
     this.o.logger.debug({ tenant, systemId, command }, 'held for an ESME not bound here');
+  }
+
+  private count(tenant: string): { held: number; delivered: number } {
+    let c = this.counts.get(tenant);
+    if (!c) this.counts.set(tenant, (c = { held: 0, delivered: 0 }));
+    return c;
   }
 
   private localPairs(): Map<string, [string, string]> {
@@ -141,6 +152,7 @@ export class Holds {
     if (now - this.lastPrune >= PRUNE_MS) {
       this.lastPrune = now;
       const expired = await this.o.store.prune();
+      this.expired += expired;
       if (expired > 0) this.o.logger.warn({ expired }, 'held messages expired undelivered');
     }
   }
@@ -176,6 +188,7 @@ export class Holds {
         const done = items.filter((_, i) => results[i]).map((it) => it.id);
         const failed = items.filter((_, i) => !results[i]).map((it) => it.id);
         await this.o.store.ack(q, done);
+        this.count(tenant).delivered += done.length;
         if (failed.length) {
           await this.o.store.unclaim(q, failed);
           break; // the session went away or stopped answering: the next bind or poll tries again

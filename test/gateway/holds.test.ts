@@ -99,8 +99,11 @@ describe('held messages, from a policy in the sandbox', () => {
         const r = await smpp.deliverTo(await cache.get('app'), { source_addr: '1', destination_addr: '2', short_message: 'for the app' });
         return pdu.reply({ message_id: JSON.stringify(r) });
       });`;
-    const x = sandboxedSetup({ acme: policy }, { tenants: [{ id: 'acme', policy: 'acme.ts', system_ids: ['acme-app', 'acme-ops'] }] });
-    const s = await startSluice({ config: x.config, logger: silentLogger, cwd: x.dir, watch: false });
+    const x = sandboxedSetup(
+      { acme: policy },
+      { admin: { listen: '127.0.0.1:0', token: 'root' }, tenants: [{ id: 'acme', policy: 'acme.ts', system_ids: ['acme-app', 'acme-ops'] }] },
+    );
+    const s = await startSluice({ config: x.config, logger: silentLogger, cwd: x.dir, watch: false, admin: true });
     try {
       const app = await receiver(s);
       app.client.close();
@@ -112,6 +115,10 @@ describe('held messages, from a policy in the sandbox', () => {
       const back = await receiver(s);
       await until(() => back.got.length === 1);
       assert.equal(text(back.got[0]!), 'for the app');
+      const metrics = await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`, { headers: { authorization: 'Bearer root' } })).text();
+      assert.match(metrics, /sluice_held_total\{tenant="acme"\} 1\n/);
+      assert.match(metrics, /sluice_held_delivered_total\{tenant="acme"\} 1\n/);
+      assert.match(metrics, /sluice_held_expired_total 0\n/);
       ops.close();
       back.client.close();
     } finally {
