@@ -244,6 +244,10 @@ export class Gateway implements EsmeHost {
     return this.bySystemId.get(systemId);
   }
 
+  recordSession(tenant: string, sessionId: string, systemId: string): Promise<void> {
+    return this.holds.record(tenant, sessionId, systemId);
+  }
+
   onBound(conn: EsmeConnection): void {
     const rt = conn.tenant ? this.tenants.get(conn.tenant) : undefined;
     if (!rt) return;

@@ -19,11 +19,19 @@ export interface EsmeHost {
   readonly systemId: string;
   /** The tenant that owns a system_id, with its dispatch context. */
   tenantFor(systemId: string): { id: string; dispatch: DispatchContext } | undefined;
+  /**
+   * Record, before the bind is answered, that this session is `systemId`'s, where other
+   * replicas look it up (contract §9). Never rejects; a store that fails is the host's to log.
+   */
+  recordSession(tenant: string, sessionId: string, systemId: string): Promise<void>;
   onBound(conn: EsmeConnection): void;
   onUnbound(conn: EsmeConnection): void;
 }
 
 type ConnState = 'open' | 'binding' | 'bound' | 'closed';
+
+/** Longest a bind's answer waits for its session to be recorded in the store. */
+const RECORD_WAIT_MS = 1000;
 
 /**
  * One ESME connected to our listener: bind_transceiver only, authorised by
@@ -163,6 +171,10 @@ export class EsmeConnection {
       this.session.respond(req, status);
       return;
     }
+    // Known to every replica before the ESME can submit anything a receipt would answer;
+    // a store slower than a second does not hold the bind up (the entry lands later).
+    await withDeadline(this.host.recordSession(tenant.id, this.session.id, systemId), RECORD_WAIT_MS, this.host.clock);
+    if (this.session.closed) return;
     this.state = 'bound';
     this.tenant = tenant.id;
     this.systemId = systemId;

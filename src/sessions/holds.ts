@@ -98,13 +98,19 @@ export class Holds {
     this.timers.push(this.o.clock.setTimeout(tick, every));
   }
 
-  /** An ESME bound here: remember its system_id, and deliver what was held for it. */
+  /** Before an ESME's bind is answered: record its system_id where every replica looks. Never rejects. */
+  async record(tenant: string, sessionId: string, systemId: string): Promise<void> {
+    try {
+      await this.o.store.remember(sessionKey(tenant, sessionId), systemId, this.o.ttlMs);
+    } catch (err) {
+      // The refresh writes it again later; meanwhile other replicas do not know this session.
+      this.o.logger.warn({ tenant, err: (err as Error).message }, 'held messages: could not record the session in the store');
+    }
+  }
+
+  /** An ESME bound here: deliver what was held for its system_id. */
   onBound(conn: EsmeConnection): void {
-    const tenant = conn.tenant!;
-    this.o.store.remember(sessionKey(tenant, conn.id), conn.systemId, this.o.ttlMs).then(
-      () => this.drain(tenant, conn.systemId),
-      (err: Error) => this.o.logger.warn({ tenant, err: err.message }, 'held messages: could not record the session in the store'),
-    );
+    void this.drain(conn.tenant!, conn.systemId);
   }
 
   /** The system_id a session of `tenant` was bound as, on any replica (undefined: never, or too long ago). */
