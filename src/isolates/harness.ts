@@ -42,6 +42,8 @@ export interface SentMessage {
   bind?: string;
   sessionId?: string;
   fields: Record<string, unknown>;
+  /** To a session that unbound: held for the next session of its system_id, as the gateway does (contract §9). */
+  held?: true;
 }
 
 export interface HarnessResult {
@@ -61,6 +63,8 @@ export class PolicyHarness {
   readonly cache = new Map<string, string>();
   readonly sessions: { kind: 'esme'; sessionId: string; systemId: string; clientAddr: string }[] = [];
   private counter = 0;
+  /** Sessions that bound and then unbound: the gateway holds what is sent to them. */
+  private readonly gone = new Set<string>();
 
   private constructor(
     private readonly runtime: TenantRuntime,
@@ -108,8 +112,13 @@ export class PolicyHarness {
       if (op === 'sendVia') sent.bind = String(a.bind);
       else sent.sessionId = String(a.sessionId);
       if (op === 'sendVia' && !(this.opts.binds ?? []).includes(sent.bind!)) throw new SluiceError('UNKNOWN_BIND', `no bind named "${sent.bind}"`);
-      if (op === 'sendTo' && !this.sessions.some((s) => s.sessionId === sent.sessionId)) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sent.sessionId}"`);
       toWireFields(sent.command, sent.fields); // the same validation as the gateway: INVALID_FIELD
+      if (op === 'sendTo' && !this.sessions.some((s) => s.sessionId === sent.sessionId)) {
+        if (!this.gone.has(sent.sessionId!)) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sent.sessionId}"`);
+        sent.held = true;
+        this.sent.push(sent);
+        return { ok: true, command_status: 'ESME_ROK', held: true };
+      }
       this.sent.push(sent);
       if (this.opts.onSend) return this.opts.onSend(sent);
       return { ok: true, command_status: 'ESME_ROK', message_id: `up-${++this.counter}` };
@@ -166,7 +175,16 @@ export class PolicyHarness {
     return PolicyHarness.result(await this.runtime.dispatch('pdu', { pdu, session: this.sessionView(session) }));
   }
 
+  /** A session event; an ESME's 'unbound' also ends that session here (what is sent to it is then held). */
   async session(event: 'bound' | 'unbound', session: { kind?: 'esme' | 'bind'; sessionId?: string; systemId?: string; bind?: string } = {}): Promise<HarnessResult> {
+    const id = session.sessionId ?? 's1';
+    if (event === 'unbound' && (session.kind ?? 'esme') === 'esme') {
+      const i = this.sessions.findIndex((s) => s.sessionId === id);
+      if (i !== -1) {
+        this.sessions.splice(i, 1);
+        this.gone.add(id);
+      }
+    }
     return PolicyHarness.result(await this.runtime.dispatch('session', { event, session: this.sessionView(session) }));
   }
 

@@ -60,6 +60,14 @@ describe('PolicyHarness: a policy in the real sandbox, no network', () => {
     assert.equal(d.kind, 'default', 'undefined → default ack');
     assert.equal(h.sent[1]!.op, 'sendTo');
     assert.match(String(h.sent[1]!.fields.short_message), /^id:[0-9a-z]+ stat:DELIVRD err:000$/);
+    // The ESME unbinds before the next receipt: the gateway holds it for its next session, and so does the harness.
+    await h.pdu('submit_sm', { source_addr: '1000', destination_addr: '31600000002', short_message: 'x', registered_delivery: 1 }, { sessionId: 'e1' });
+    await h.session('unbound', { sessionId: 'e1' });
+    assert.deepEqual(h.sessions, []);
+    const upId = [...h.cache.keys()].find((k) => k.startsWith('dlr:') && k !== 'dlr:aggregator-eu:up-1')!.split(':')[2];
+    await h.pdu('deliver_sm', { esm_class: 0x04, short_message: `id:${upId} sub:001 dlvrd:001 submit date:2601010000 done date:2601010001 stat:DELIVRD err:000 text:` }, { kind: 'bind', bind: 'aggregator-eu', sessionId: 'b1' });
+    assert.equal(h.sent.at(-1)!.op, 'sendTo');
+    assert.equal(h.sent.at(-1)!.held, true);
     // The upstream refusing: the ESME sees the upstream's status.
     const h2 = await PolicyHarness.load({ source, filename: 'gateway.ts' }, { binds: ['aggregator-eu'], onSend: () => ({ ok: false, command_status: 'ESME_RINVDSTADR' }) });
     assert.equal((await h2.pdu('submit_sm', { short_message: 'x' })).command_status, 'ESME_RINVDSTADR');
