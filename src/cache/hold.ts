@@ -215,6 +215,9 @@ while n < tonumber(ARGV[2]) do
     end
   end
 end
+-- The claimed set goes when the items do, even if no one claims again.
+local t = redis.call('PTTL', KEYS[2])
+if n > 0 and t > 0 then redis.call('PEXPIRE', KEYS[3], t) end
 return out`;
 const REDIS_UNCLAIM = `for i = #ARGV, 1, -1 do
   if redis.call('ZREM', KEYS[3], ARGV[i]) == 1 then redis.call('LPUSH', KEYS[1], ARGV[i]) end

@@ -4,6 +4,7 @@
  * standing for two replicas.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -101,6 +102,22 @@ for (const s of stores) {
         await close();
       }
     });
+
+    if (s.name.includes('redis')) {
+      it('the claimed set expires with the items, even if no one claims again (a replica died holding claims)', async () => {
+        const { a, close } = await s.open();
+        try {
+          const q = queue();
+          await a.push(q, 'm', 60_000);
+          assert.equal((await a.claim(q, 1, 60_000)).length, 1);
+          const port = new URL(redis.url).port;
+          const pttl = Number(execFileSync('redis-cli', ['-p', port, 'PTTL', `sluice:hold:${q}:claimed`]).toString().trim());
+          assert.ok(pttl > 0 && pttl <= 60_000, `PTTL ${pttl}`);
+        } finally {
+          await close();
+        }
+      });
+    }
 
     it('an item not delivered within its time is dropped', async () => {
       const { a, b, close } = await s.open();
