@@ -116,6 +116,11 @@ export class Gateway implements EsmeHost {
       claimMs: this.server.response_timer_ms + 1000,
       pollMs: opts.holdPollMs ?? 1000,
       bound: () => this.connections,
+      sessionFor: (tenant, systemId) => {
+        const rt = this.tenants.get(tenant);
+        return rt && this.boundAs(rt, systemId);
+      },
+      send: (conn, command, wire) => this.sendNow(conn, command, wire),
     });
     for (const t of opts.config.tenants) this.addTenant(t);
   }
@@ -363,17 +368,28 @@ export class Gateway implements EsmeHost {
       // bound here, else through the store; any other id is unknown, as another tenant's is.
       const systemId = await this.holds.systemIdOf(tenant, sessionId);
       if (systemId === undefined || !rt.config.system_ids.includes(systemId)) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sessionId}"`);
-      conn = [...rt.sessions.values()].find((c) => c.bound && c.systemId === systemId);
+      conn = this.boundAs(rt, systemId);
       if (!conn) {
         await this.holds.hold(tenant, systemId, command, fields);
         return { ok: true, command_status: 'ESME_ROK', held: true };
       }
     }
+    return this.sendNow(conn, command, wire);
+  }
+
+  /** A request to an ESME bound here; alert_notification has no response. */
+  private async sendNow(conn: EsmeConnection, command: string, wire: ReturnType<typeof toWireFields>): Promise<SendResult> {
     if (command === 'alert_notification') {
       conn.session.notify(command, wire.fields, wire.unknownTlvs);
       return { ok: true, command_status: 'ESME_ROK' };
     }
     return toResult(await conn.session.request(command, wire.fields, wire.unknownTlvs));
+  }
+
+  /** A session of this tenant bound here as `systemId`, if there is one. */
+  private boundAs(rt: TenantRuntime, systemId: string): EsmeConnection | undefined {
+    for (const c of rt.sessions.values()) if (c.bound && c.systemId === systemId) return c;
+    return undefined;
   }
 
   /** This tenant's bound ESME sessions. */

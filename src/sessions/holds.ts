@@ -17,6 +17,10 @@ export interface HoldsOptions {
   pollMs: number;
   /** The ESME sessions bound here, each with its tenant and system_id. */
   bound(): Iterable<EsmeConnection>;
+  /** A session of `tenant` bound here as `systemId`, if any. */
+  sessionFor(tenant: string, systemId: string): EsmeConnection | undefined;
+  /** Send to a session bound here, as the policy's send helpers do; rejects if it is not answered. */
+  send(conn: EsmeConnection, command: string, wire: ReturnType<typeof toWireFields>): Promise<unknown>;
 }
 
 /** Held items delivered per claim. */
@@ -168,11 +172,6 @@ export class Holds {
     for (const c of this.o.bound()) if (c.tenant && c.bound) await this.o.store.remember(sessionKey(c.tenant, c.id), c.systemId, this.o.ttlMs);
   }
 
-  private pick(tenant: string, systemId: string): EsmeConnection | undefined {
-    for (const c of this.o.bound()) if (c.tenant === tenant && c.systemId === systemId && c.bound) return c;
-    return undefined;
-  }
-
   /** Deliver `tenant`'s items for `systemId` to a session of it bound here, batch by batch. One drain per queue at a time. */
   async drain(tenant: string, systemId: string): Promise<void> {
     const q = queueOf(tenant, systemId);
@@ -183,14 +182,16 @@ export class Holds {
     this.draining.set(q, false);
     try {
       for (;;) {
-        if (this.stopped || !this.pick(tenant, systemId)) break;
+        if (this.stopped || !this.o.sessionFor(tenant, systemId)) break;
         const items = await this.o.store.claim(q, CLAIM_BATCH, this.o.claimMs);
         if (items.length === 0) {
           if (this.draining.get(q) !== true) break;
           this.draining.set(q, false);
           continue;
         }
-        const results = await Promise.all(items.map((it) => this.deliver(tenant, systemId, it.item)));
+        // The session may have gone while the claim was out: one is picked for the batch, after it.
+        const conn = this.o.sessionFor(tenant, systemId);
+        const results = await Promise.all(items.map((it) => (conn ? this.deliver(conn, it.item) : false)));
         const done = items.filter((_, i) => results[i]).map((it) => it.id);
         const failed = items.filter((_, i) => !results[i]).map((it) => it.id);
         await this.o.store.ack(q, done);
@@ -208,9 +209,7 @@ export class Holds {
   }
 
   /** True once the ESME answered (or the item can never be sent); false to offer it again. */
-  private async deliver(tenant: string, systemId: string, raw: string): Promise<boolean> {
-    const conn = this.pick(tenant, systemId);
-    if (!conn) return false;
+  private async deliver(conn: EsmeConnection, raw: string): Promise<boolean> {
     let wire: ReturnType<typeof toWireFields>;
     let command: string;
     try {
@@ -218,12 +217,11 @@ export class Holds {
       command = h.command;
       wire = toWireFields(command, decode(h.fields) as Record<string, unknown>);
     } catch (err) {
-      this.o.logger.error({ tenant, systemId, err: (err as Error).message }, 'held message cannot be sent; dropped');
+      this.o.logger.error({ tenant: conn.tenant, systemId: conn.systemId, err: (err as Error).message }, 'held message cannot be sent; dropped');
       return true;
     }
     try {
-      if (command === 'alert_notification') conn.session.notify(command, wire.fields, wire.unknownTlvs);
-      else await conn.session.request(command, wire.fields, wire.unknownTlvs);
+      await this.o.send(conn, command, wire);
       return true;
     } catch {
       return false;

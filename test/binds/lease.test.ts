@@ -17,7 +17,7 @@ import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { SmscSimulator } from '../../src/tools/sim';
 import { realClock } from '../../src/util/clock';
-import { sleep, twoReplicaStores, until } from '../helpers/harness';
+import { sleep, twoReplicas, until, type ReplicaPair } from '../helpers/harness';
 import { redisForThisFile, redisSkip } from '../helpers/redis';
 import { SluiceProcess } from '../helpers/sluice-process';
 
@@ -37,19 +37,7 @@ after(() => {
 let keys = 0;
 const key = (): string => `sluice:lease:test:${process.pid}:${++keys}`;
 
-/** Two replicas' views of one store. */
-interface Pair {
-  a: LeaseStore;
-  b: LeaseStore;
-  close(): Promise<void>;
-}
-
-async function storePair(url: string): Promise<Pair> {
-  const r = await twoReplicaStores(url);
-  return { a: r.a.leases, b: r.b.leases, close: r.close };
-}
-
-const stores: { name: string; open: () => Promise<Pair>; skip?: string | false }[] = [
+const stores: { name: string; open: () => Promise<ReplicaPair<LeaseStore>>; skip?: string | false }[] = [
   {
     name: 'memory',
     open: async () => {
@@ -57,8 +45,8 @@ const stores: { name: string; open: () => Promise<Pair>; skip?: string | false }
       return { a: m, b: m, close: async () => undefined };
     },
   },
-  { name: 'one SQLite file, two connections', open: () => storePair(`sqlite://${path.join(tmp(), 'cache.sqlite')}`) },
-  { name: 'real redis-server, two clients', open: () => storePair(redis.url), skip: redisSkip },
+  { name: 'one SQLite file, two connections', open: () => twoReplicas(`sqlite://${path.join(tmp(), 'cache.sqlite')}`, (s) => s.leases) },
+  { name: 'real redis-server, two clients', open: () => twoReplicas(redis.url, (s) => s.leases), skip: redisSkip },
 ];
 
 for (const s of stores) {
@@ -131,7 +119,7 @@ describe('OutboundBind, single: true, two replicas on one SQLite file', () => {
   it('one binds, the other waits in standby and takes over when the holder stops; never two at once', async () => {
     const sim = new SmscSimulator({ systemId: 'acme', password: 'pw', oneBindPerSystemId: true });
     const port = await sim.listen();
-    const { a, b, close } = await storePair(`sqlite://${path.join(tmp(), 'cache.sqlite')}`);
+    const { a, b, close } = await twoReplicas(`sqlite://${path.join(tmp(), 'cache.sqlite')}`, (s) => s.leases);
     const r1 = replica(port, { store: a, owner: 'r1', ttlMs: 1500 });
     const r2 = replica(port, { store: b, owner: 'r2', ttlMs: 1500 });
     try {
@@ -164,7 +152,7 @@ describe('OutboundBind, single: true, two replicas on one SQLite file', () => {
   it('a holder that cannot reach the store lets the bind go before its lease runs out; the other replica then takes it', async () => {
     const sim = new SmscSimulator({ systemId: 'acme', password: 'pw', oneBindPerSystemId: true });
     const port = await sim.listen();
-    const pair = await storePair(`sqlite://${path.join(tmp(), 'cache.sqlite')}`);
+    const pair = await twoReplicas(`sqlite://${path.join(tmp(), 'cache.sqlite')}`, (s) => s.leases);
     const cut = cuttable(pair.a);
     const r1 = replica(port, { store: cut, owner: 'r1', ttlMs: 1000 });
     const r2 = replica(port, { store: pair.b, owner: 'r2', ttlMs: 1000 });

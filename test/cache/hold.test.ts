@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { memoryHolds, type HoldStore } from '../../src/cache';
-import { sleep, twoReplicaStores } from '../helpers/harness';
+import { sleep, twoReplicas, type ReplicaPair } from '../helpers/harness';
 import { redisForThisFile, redisSkip } from '../helpers/redis';
 
 const redis = redisForThisFile();
@@ -20,18 +20,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const queue = (): string => `t${process.pid}-${++n}`;
 
-interface Pair {
-  a: HoldStore;
-  b: HoldStore;
-  close(): Promise<void>;
-}
-
-async function storePair(url: string): Promise<Pair> {
-  const r = await twoReplicaStores(url);
-  return { a: r.a.holds, b: r.b.holds, close: r.close };
-}
-
-const stores: { name: string; open: () => Promise<Pair>; skip?: string | false; prunes: boolean }[] = [
+const stores: { name: string; open: () => Promise<ReplicaPair<HoldStore>>; skip?: string | false; prunes: boolean }[] = [
   {
     name: 'memory',
     prunes: true,
@@ -40,8 +29,8 @@ const stores: { name: string; open: () => Promise<Pair>; skip?: string | false; 
       return { a: m, b: m, close: async () => undefined };
     },
   },
-  { name: 'one SQLite file, two connections', prunes: true, open: () => storePair(`sqlite://${path.join(dir, `c${++n}.sqlite`)}`) },
-  { name: 'real redis-server, two clients', prunes: false, open: () => storePair(redis.url), skip: redisSkip },
+  { name: 'one SQLite file, two connections', prunes: true, open: () => twoReplicas(`sqlite://${path.join(dir, `c${++n}.sqlite`)}`, (s) => s.holds) },
+  { name: 'real redis-server, two clients', prunes: false, open: () => twoReplicas(redis.url, (s) => s.holds), skip: redisSkip },
 ];
 
 for (const s of stores) {

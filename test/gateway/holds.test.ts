@@ -15,7 +15,7 @@ import type { InboundRequest, SmppSession } from '../../src/sessions/smpp-sessio
 import { EsmeClient } from '../../src/tools/esme-client';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice } from '../../src/runtime';
-import { sandboxedSetup, sleep, startGateway, testConfig, twoReplicaStores, until } from '../helpers/harness';
+import { sandboxedSetup, sleep, startGateway, testConfig, twoReplicas, until } from '../helpers/harness';
 import { redisForThisFile, redisSkip } from '../helpers/redis';
 
 const redis = redisForThisFile();
@@ -135,11 +135,6 @@ describe('held messages, from a policy in the sandbox', () => {
   });
 });
 
-async function storePair(url: string): Promise<{ a: HoldStore; b: HoldStore; close(): Promise<void> }> {
-  const r = await twoReplicaStores(url);
-  return { a: r.a.holds, b: r.b.holds, close: r.close };
-}
-
 const shared: { name: string; url: () => string; skip?: string | false }[] = [
   { name: 'one SQLite file', url: () => `sqlite://${path.join(dir, `c${++files}.sqlite`)}` },
   { name: 'a real redis-server', url: () => redis.url, skip: redisSkip },
@@ -148,7 +143,7 @@ const shared: { name: string; url: () => string; skip?: string | false }[] = [
 for (const s of shared) {
   describe(`held messages across two gateways on ${s.name}`, { skip: s.skip ?? false }, () => {
     it('a receipt sent on one replica reaches the ESME bound on the other, once; a session of it bound here takes it at once', async () => {
-      const stores = await storePair(s.url());
+      const stores = await twoReplicas(s.url(), (c) => c.holds);
       // A claim lasts response_timer_ms + 1 s: 1.3 s here, so a delivery left unacknowledged would come again within the test.
       const config = testConfig({ server: { hold_ttl_ms: 60_000, response_timer_ms: 300 } });
       const a = await startGateway({ config, holds: stores.a, holdPollMs: 50 });
@@ -182,7 +177,7 @@ for (const s of shared) {
     it('held while no session of the system_id is bound anywhere, and kept across a restart of every replica', async () => {
       const url = s.url();
       const config = testConfig({ server: { hold_ttl_ms: 60_000 } });
-      let stores = await storePair(url);
+      let stores = await twoReplicas(url, (c) => c.holds);
       const a = await startGateway({ config, holds: stores.a, holdPollMs: 50 });
       const gone = await receiver(a);
       gone.client.close();
@@ -191,7 +186,7 @@ for (const s of shared) {
       await a.close();
       await stores.close();
 
-      stores = await storePair(url);
+      stores = await twoReplicas(url, (c) => c.holds);
       const b = await startGateway({ config, holds: stores.b, holdPollMs: 50 });
       try {
         const back = await receiver(b);

@@ -221,8 +221,15 @@ export function sandboxedSetup(policies: Record<string, string>, doc: { tenants:
   return { dir, config };
 }
 
-/** Two CacheStores on one URL: the store as two replicas sharing it see it. */
-export async function twoReplicaStores(url: string): Promise<{ a: CacheStore; b: CacheStore; close(): Promise<void> }> {
+/** Two views of one store, as two replicas sharing it see it, and how to close both. */
+export interface ReplicaPair<T> {
+  a: T;
+  b: T;
+  close(): Promise<void>;
+}
+
+/** Two CacheStores on one URL (two replicas sharing the store), seen through `view` (`(s) => s.leases`, …). */
+export async function twoReplicas<T>(url: string, view: (s: CacheStore) => T): Promise<ReplicaPair<T>> {
   const [a, b] = await Promise.all([CacheStore.open(url), CacheStore.open(url)]);
-  return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
+  return { a: view(a), b: view(b), close: async () => void (await Promise.all([a.close(), b.close()])) };
 }
