@@ -267,7 +267,18 @@ export function checkPdu(buf: Buffer): { ok: true; pdu: CheckedPdu } | Extract<D
   return { ok: true, pdu: new CheckedPdu(buf, command, command_id, buf.readUInt32BE(8), sequence_number) };
 }
 
-/** Encode a PDU. Fields are raw values; `short_message` must be bytes. Throws on unencodable values. */
+/**
+ * Encode a PDU. Fields are raw values; `short_message` must be bytes. Throws
+ * on unencodable values.
+ *
+ * Fields of the usual kinds (integers in range, strings, Buffers) are written
+ * by `encodeFields`, one pass over npm `smpp`'s own field definitions; any
+ * other value goes to the library's encoder, which decides how it is written
+ * or why it cannot be. Both give the same bytes for every input (a property
+ * test holds them to it): the library's encoder builds an object per PDU and
+ * walks its prototype for every field, and a gateway forwarding submits
+ * spent most of its encoding time there.
+ */
 export function encodePdu(
   command: string,
   sequence_number: number,
@@ -275,14 +286,194 @@ export function encodePdu(
   fields?: Record<string, unknown>,
   unknownTlvs?: readonly UnknownTlv[],
 ): Buffer {
+  const plan = ENCODE_PLANS.get(command);
+  if (!plan) throw new Error(`unknown SMPP command ${command}`);
+  const body = encodeFields(plan, sequence_number, command_status, fields) ?? encodeWithLibrary(command, sequence_number, command_status, fields);
+  return appendUnknownTlvs(body, command_status, unknownTlvs);
+}
+
+/** The library's own encoder (`new smpp.PDU(…).toBuffer()`), its filters off, binds at interface_version 0x34. */
+export function encodeWithLibrary(command: string, sequence_number: number, command_status: number, fields?: Record<string, unknown>): Buffer {
   const libName = SMPP_TO_LIB[command] ?? command;
   if (!smpp.commands[libName]) throw new Error(`unknown SMPP command ${command}`);
   const opts: Record<string, unknown> = { ...fields, sequence_number, command_status };
   // The library defaults binds to interface_version 0x50 (SMPP 5.0); Sluice speaks 3.4.
-  if (libName.startsWith('bind_') && !libName.endsWith('_resp') && opts.interface_version === undefined) opts.interface_version = 0x34;
+  if (isBindRequest(libName) && opts.interface_version === undefined) opts.interface_version = 0x34;
   const lib = new smpp.PDU(libName, opts);
   lib._filter = noFilter;
-  const body = lib.toBuffer();
+  return lib.toBuffer();
+}
+
+const isBindRequest = (libName: string): boolean => libName.startsWith('bind_') && !libName.endsWith('_resp');
+
+/** How one mandatory parameter is written: its kind, and the value the library uses when the field is absent. */
+interface ParamPlan {
+  key: string;
+  kind: 'c' | 'i1' | 'i2' | 'i4' | 'b';
+  absent: unknown;
+  /** A bind's interface_version: 0x34 when absent or undefined (the library's default is 0x50). */
+  bindVersion: boolean;
+}
+
+interface EncodePlan {
+  command_id: number;
+  params: ParamPlan[];
+  paramKeys: ReadonlySet<string>;
+  /** A parameter only the library writes (destination and unsuccess_sme arrays): the whole PDU goes to it. */
+  libraryOnly: boolean;
+}
+
+interface TlvPlan {
+  id: number;
+  kind: 'c' | 'i1' | 'i2' | 'i4' | 's' | 'b';
+  multiple: boolean;
+}
+
+const INT_MAX = { i1: 0xff, i2: 0xffff, i4: 0xffffffff } as const;
+
+const ENCODE_PLANS = new Map<string, EncodePlan>();
+const TLV_PLANS = new Map<string, TlvPlan>();
+{
+  const kinds = new Map<smpp.FieldType, ParamPlan['kind']>([
+    [smpp.types.cstring, 'c'],
+    [smpp.types.int8, 'i1'],
+    [smpp.types.int16, 'i2'],
+    [smpp.types.int32, 'i4'],
+    [smpp.types.buffer, 'b'],
+  ]);
+  for (const def of Object.values(smpp.commands)) {
+    const params: ParamPlan[] = [];
+    let libraryOnly = false;
+    for (const [key, p] of Object.entries(def.params ?? {})) {
+      const kind = kinds.get(p.type);
+      if (!kind) libraryOnly = true;
+      else {
+        const bindVersion = key === 'interface_version' && isBindRequest(def.command);
+        params.push({ key, kind, absent: bindVersion ? 0x34 : 'default' in p ? p.default : p.type.default, bindVersion });
+      }
+    }
+    ENCODE_PLANS.set(LIB_TO_SMPP[def.command] ?? def.command, { command_id: def.id, params, paramKeys: new Set(params.map((p) => p.key)), libraryOnly });
+  }
+  const tlvKinds = new Map<smpp.FieldType, TlvPlan['kind']>([
+    [smpp.types.tlv.int8, 'i1'],
+    [smpp.types.tlv.int16, 'i2'],
+    [smpp.types.tlv.int32, 'i4'],
+    [smpp.types.tlv.cstring, 'c'],
+    [smpp.types.tlv.string, 's'],
+    [smpp.types.tlv.buffer, 'b'],
+  ]);
+  for (const [name, tlv] of Object.entries(smpp.tlvs)) {
+    const kind = tlvKinds.get(tlv.type);
+    if (kind) TLV_PLANS.set(name, { id: tlv.id, kind, multiple: !!tlv.multiple });
+  }
+}
+
+const isUint32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+const isEnumerableOwn = (o: object, key: string): boolean => Object.prototype.propertyIsEnumerable.call(o, key);
+
+/**
+ * Bytes a value of `kind` takes (a TLV's value without its 4-byte head), or
+ * -1 if it is not of a usual kind (the library then decides). Absent
+ * integers are 0, as the library writes them.
+ */
+function sizeOf(kind: ParamPlan['kind'] | TlvPlan['kind'], v: unknown, tlv: boolean): number {
+  switch (kind) {
+    case 'i1':
+    case 'i2':
+    case 'i4':
+      if (v === undefined || v === null) return kind === 'i1' ? 1 : kind === 'i2' ? 2 : 4;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > INT_MAX[kind]) return -1;
+      return kind === 'i1' ? 1 : kind === 'i2' ? 2 : 4;
+    case 'c':
+      return typeof v === 'string' || Buffer.isBuffer(v) ? v.length + 1 : -1;
+    case 's':
+      return typeof v === 'string' || Buffer.isBuffer(v) ? v.length : -1;
+    case 'b':
+      if (typeof v !== 'string' && !Buffer.isBuffer(v)) return -1;
+      // A mandatory octet string has a one-byte length in front; a TLV's length is its head's.
+      return tlv ? v.length : v.length > 0xff ? -1 : v.length + 1;
+  }
+}
+
+function writeValue(kind: ParamPlan['kind'] | TlvPlan['kind'], v: unknown, buf: Buffer, off: number, tlv: boolean): number {
+  switch (kind) {
+    case 'i1':
+      buf[off] = (v as number | undefined) ?? 0;
+      return off + 1;
+    case 'i2':
+      buf.writeUInt16BE((v as number | undefined) ?? 0, off);
+      return off + 2;
+    case 'i4':
+      buf.writeUInt32BE((v as number | undefined) ?? 0, off);
+      return off + 4;
+    default: {
+      const s = v as string | Buffer;
+      if (kind === 'b' && !tlv) buf[off++] = s.length;
+      // The library writes strings as 'ascii', which Node encodes as Latin-1: one byte per UTF-16 unit.
+      if (typeof s === 'string') buf.write(s, off, s.length, 'latin1');
+      else s.copy(buf, off);
+      off += s.length;
+      if (kind === 'c') buf[off++] = 0;
+      return off;
+    }
+  }
+}
+
+/** The PDU of `plan` with these fields, or undefined where a value is not of a usual kind. */
+function encodeFields(plan: EncodePlan, sequence_number: number, command_status: number, fields: Record<string, unknown> | undefined): Buffer | undefined {
+  if (!isUint32(sequence_number) || !isUint32(command_status) || (plan.libraryOnly && command_status === 0)) return undefined;
+  let len = HEADER;
+  const values: unknown[] = [];
+  let tlvs: [TlvPlan, unknown[]][] | undefined;
+  // An error status has no body: the library writes the header alone.
+  if (command_status === 0) {
+    for (const p of plan.params) {
+      let v = fields && isEnumerableOwn(fields, p.key) ? fields[p.key] : p.absent;
+      if (v === undefined && p.bindVersion) v = 0x34;
+      const n = sizeOf(p.kind, v, false);
+      if (n < 0) return undefined;
+      values.push(v);
+      len += n;
+    }
+    if (fields) {
+      for (const key of Object.keys(fields)) {
+        if (plan.paramKeys.has(key)) continue;
+        const t = TLV_PLANS.get(key);
+        // Neither a parameter nor a TLV: ignored, as the library ignores it.
+        if (!t) continue;
+        const v = fields[key];
+        const list = t.multiple ? v : [v];
+        if (!Array.isArray(list)) return undefined;
+        for (const x of list) {
+          const n = sizeOf(t.kind, x, true);
+          if (n < 0 || n > 0xffff) return undefined;
+          len += 4 + n;
+        }
+        (tlvs ??= []).push([t, list]);
+      }
+    }
+  }
+  const buf = Buffer.allocUnsafe(len);
+  buf.writeUInt32BE(len, 0);
+  buf.writeUInt32BE(plan.command_id, 4);
+  buf.writeUInt32BE(command_status >>> 0, 8);
+  buf.writeUInt32BE(sequence_number >>> 0, 12);
+  let off = HEADER;
+  for (let i = 0; i < values.length; i++) off = writeValue(plan.params[i]!.kind, values[i], buf, off, false);
+  if (tlvs) {
+    for (const [t, list] of tlvs) {
+      for (const x of list) {
+        buf.writeUInt16BE(t.id, off);
+        const at = off + 2;
+        off = writeValue(t.kind, x, buf, off + 4, true);
+        buf.writeUInt16BE(off - at - 2, at);
+      }
+    }
+  }
+  return buf;
+}
+
+function appendUnknownTlvs(body: Buffer, command_status: number, unknownTlvs?: readonly UnknownTlv[]): Buffer {
   if (!unknownTlvs || unknownTlvs.length === 0 || command_status !== 0) return body;
   let extra = 0;
   for (const t of unknownTlvs) extra += 4 + t.value.length;

@@ -18,6 +18,7 @@ import {
   decodePdu,
   encodePdu,
   encodeSimpleResponse,
+  encodeWithLibrary,
   genericNack,
   type UnknownTlv,
   type WirePdu,
@@ -423,6 +424,103 @@ describe('codec: decodePdu / encodePdu round trips', () => {
         assert.equal(reencode(buf).toString('hex'), buf.toString('hex'));
       }),
       { numRuns: 100, seed: FUZZ_SEED },
+    );
+  });
+});
+
+// ---- encodePdu against npm smpp's own encoder ------------------------------------------
+
+describe('encodePdu writes what npm smpp writes', () => {
+  const LIB_TO_SMPP: Record<string, string> = { submit_multi: 'submit_sm_multi', submit_multi_resp: 'submit_sm_multi_resp' };
+  const commands = Object.values(smpp.commands).map((d) => LIB_TO_SMPP[d.command] ?? d.command);
+  const paramNames = [...new Set(Object.values(smpp.commands).flatMap((d) => Object.keys(d.params ?? {})))];
+  const tlvNames = Object.keys(smpp.tlvs);
+  /** The same call twice: both give these bytes, or both throw. */
+  const same = (command: string, seq: number, status: number, fields: Record<string, unknown> | undefined): void => {
+    let want: Buffer | Error;
+    try {
+      want = encodeWithLibrary(command, seq, status, fields);
+    } catch (err) {
+      want = err as Error;
+    }
+    if (want instanceof Error) {
+      assert.throws(() => encodePdu(command, seq, status, fields), `${command} ${JSON.stringify(fields)}: the library throws (${want.message})`);
+    } else {
+      assert.equal(encodePdu(command, seq, status, fields).toString('hex'), want.toString('hex'), `${command} ${JSON.stringify(fields)}`);
+    }
+  };
+
+  it('for the hot path: a submit_sm, its response, a deliver_sm receipt with TLVs, a bind', () => {
+    same('submit_sm', 7, 0, { source_addr: '1000', destination_addr: '31600000000', short_message: Buffer.from('hello'), registered_delivery: 1 });
+    same('submit_sm_resp', 7, 0, { message_id: 'abc' });
+    same('deliver_sm', 9, 0, { esm_class: 4, short_message: Buffer.from('id:1 stat:DELIVRD'), receipted_message_id: '1', message_state: 2, network_error_code: Buffer.from([3, 0, 0]) });
+    same('bind_transceiver', 1, 0, { system_id: 'acme', password: 'pw', system_type: '', interface_version: undefined });
+    same('submit_sm_multi', 3, 0, { dest_address: [{ dest_addr_ton: 1, dest_addr_npi: 1, destination_addr: '316' }, { dl_name: 'list' }], short_message: Buffer.from('x') });
+    same('submit_sm', 7, 8, { short_message: Buffer.from('ignored with an error status') });
+  });
+
+  // Values of every kind, in range or not, of the field's own type or not.
+  const wild = fc.oneof(
+    fc.constant(undefined),
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: -2, max: 0x1_0000_0002 }),
+    fc.constantFrom(0, 1, 255, 256, 65535, 65536, 0xffffffff, 1.5, NaN),
+    fc.string({ maxLength: 8 }),
+    fc.string({ unit: 'binary', maxLength: 4 }),
+    fc.string({ minLength: 250, maxLength: 300 }),
+    fc.uint8Array({ minLength: 250, maxLength: 300 }).map((a) => Buffer.from(a)),
+    fc.uint8Array({ maxLength: 4 }).map((a) => Buffer.from(a)),
+    fc.uint8Array({ maxLength: 4 }),
+    fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.string({ maxLength: 3 }), fc.uint8Array({ maxLength: 3 }).map((a) => Buffer.from(a))), { maxLength: 3 }),
+    fc.record({ destination_addr: fc.string({ maxLength: 4 }), dest_addr_ton: fc.integer({ min: 0, max: 300 }) }),
+    fc.constant({}),
+    // Longer than a TLV's 16-bit length can say.
+    fc.constant(Buffer.alloc(0x10000)),
+  );
+
+  it('property: any command, any mix of field names and values, valid or not, gives the library\'s bytes or its refusal', () => {
+    const key = fc.oneof(fc.constantFrom(...paramNames), fc.constantFrom(...tlvNames), fc.constantFrom('constructor', 'toString', 'sequence_number', 'command_status', 'unknown_field'));
+    const arb = fc.record({
+      command: fc.constantFrom(...commands),
+      seq: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constant(-1)),
+      status: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 0x100 })),
+      fields: fc.option(fc.dictionary(key, wild, { maxKeys: 8 }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(arb, ({ command, seq, status, fields }) => same(command, seq, status, fields)),
+      { numRuns: 2000, seed: FUZZ_SEED },
+    );
+  });
+
+  it('property: each command with its own fields and TLVs, now and then one of them given a wrong value, gives the library\'s bytes or its refusal', () => {
+    // Mostly values of each field's own kind, so most cases are written by encodeFields itself.
+    const own = (type: smpp.FieldType): fc.Arbitrary<unknown> => {
+      if (type === smpp.types.int8) return fc.integer({ min: 0, max: 0xff });
+      if (type === smpp.types.int16) return fc.integer({ min: 0, max: 0xffff });
+      if (type === smpp.types.int32) return fc.integer({ min: 0, max: 0xffffffff });
+      if (type === smpp.types.cstring || type === smpp.types.tlv.cstring || type === smpp.types.tlv.string) return fc.string({ maxLength: 12 });
+      if (type === smpp.types.buffer) return fc.uint8Array({ maxLength: 255 }).map((a) => Buffer.from(a));
+      if (type === smpp.types.tlv.buffer) return fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a));
+      return fc.constant(undefined);
+    };
+    const field = (type: smpp.FieldType, multiple = false): fc.Arbitrary<unknown> => {
+      const good = multiple ? fc.array(own(type), { minLength: 1, maxLength: 2 }) : own(type);
+      return fc.oneof({ arbitrary: good, weight: 12 }, { arbitrary: wild, weight: 1 });
+    };
+    const arb = fc.constantFrom(...Object.values(smpp.commands)).chain((def) => {
+      const params = Object.entries(def.params ?? {}).map(([k, p]) => fc.option(field(p.type), { nil: undefined, freq: 4 }).map((v) => [k, v] as const));
+      const tlvs = fc.subarray(tlvNames, { maxLength: 4 }).chain((names) => fc.tuple(...names.map((n) => field(smpp.tlvs[n]!.type, smpp.tlvs[n]!.multiple).map((v) => [n, v] as const))));
+      return fc.tuple(fc.constant(LIB_TO_SMPP[def.command] ?? def.command), fc.tuple(...params), tlvs);
+    });
+    fc.assert(
+      fc.property(arb, ([command, params, tlvs]) => {
+        const fields: Record<string, unknown> = {};
+        for (const [k, v] of params) if (v !== undefined) fields[k] = v;
+        for (const [k, v] of tlvs) fields[k] = v;
+        same(command, 42, 0, fields);
+      }),
+      { numRuns: 3000, seed: FUZZ_SEED },
     );
   });
 });
