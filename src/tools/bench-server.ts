@@ -7,6 +7,8 @@
  *   sandbox   — the Sluice gateway with the same echo logic as a tenant policy in the sandbox
  *   sandbox-await — the same, awaiting one cache read (a host call) per submit_sm
  *   noisy     — two sandboxed tenants: `quiet` (echo) and `noisy` (spins on every submit)
+ *   sim       — `sluice sim`'s upstream SMSC, acking every submit_sm
+ *   forward:P — the Sluice gateway with a sandboxed policy forwarding every submit_sm through an outbound bind to the sim at port P
  *   tenants:N — N configured tenants, each with its own policy file, no traffic
  * Reports { port, startMs } over IPC and answers { cmd: 'rss' | 'stats' | 'reload' | 'exit' }.
  */
@@ -24,6 +26,7 @@ import type { PolicyHost } from '../dispatch/policy-host';
 import { Gateway } from '../gateway';
 import { silentLogger } from '../log/logger';
 import { startSluice, type Sluice } from '../runtime';
+import { SmscSimulator } from './sim';
 
 let counter = 0;
 
@@ -120,6 +123,18 @@ smpp.onPdu('submit_sm', async (pdu) => {
 });
 `;
 
+/** What a gateway is for: each submit_sm forwarded through the tenant's outbound bind, answered with the upstream's message_id. */
+export const FORWARD_POLICY = `
+smpp.onBind((bind) => bind.accept());
+smpp.onPdu('submit_sm', async (pdu) => {
+  const r = await smpp.submitVia('upstream', {
+    source_addr: pdu.source_addr, destination_addr: pdu.destination_addr, short_message: pdu.short_message,
+    data_coding: pdu.data_coding, esm_class: pdu.esm_class, registered_delivery: pdu.registered_delivery,
+  });
+  return r.ok ? pdu.reply({ message_id: r.message_id }) : pdu.reply({ command_status: r.command_status });
+});
+`;
+
 /** Spins for as long as its per-call limit allows on every submit: a tenant at its CPU limits. */
 export const NOISY_POLICY = `
 smpp.onBind((bind) => bind.accept());
@@ -136,7 +151,14 @@ async function inproc(): Promise<number> {
   return (await g.start()).port;
 }
 
-async function sandboxed(tenants: { id: string; source: string; limits?: Record<string, unknown> }[], processes = 1, inlineEntryMs?: number): Promise<Sluice> {
+interface BenchTenant {
+  id: string;
+  source: string;
+  limits?: Record<string, unknown>;
+  binds?: Record<string, unknown>[];
+}
+
+async function sandboxed(tenants: BenchTenant[], processes = 1, inlineEntryMs?: number): Promise<Sluice> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
   for (const t of tenants) writeFileSync(path.join(dir, `${t.id}.ts`), t.source);
   const config = parseConfig(
@@ -145,7 +167,7 @@ async function sandboxed(tenants: { id: string; source: string; limits?: Record<
       cache: { url: 'memory://' },
       sandbox: inlineEntryMs === undefined ? { processes } : { processes, inline_entry_ms: inlineEntryMs },
       log: { level: 'silent' },
-      tenants: tenants.map((t) => ({ id: t.id, policy: `${t.id}.ts`, system_ids: [t.id], limits: t.limits ?? {} })),
+      tenants: tenants.map((t) => ({ id: t.id, policy: `${t.id}.ts`, system_ids: [t.id], limits: t.limits ?? {}, binds: t.binds ?? [] })),
     }),
     { file: 'bench', env: {}, cwd: dir },
   );
@@ -174,6 +196,17 @@ async function main(): Promise<void> {
       ],
       2,
     );
+  } else if (kind === 'sim') {
+    port = await new SmscSimulator({ window: 1024 }).listen();
+  } else if (kind.startsWith('forward:')) {
+    // The sandboxed tenant forwards to a simulated upstream SMSC (the 'sim' server, in a process of its own) at this port.
+    const upstream = { name: 'upstream', host: '127.0.0.1', port: Number(kind.slice(8)), system_id: 'sluice', password: 'x', bind_type: 'transceiver', window: 1024 };
+    sluice = await sandboxed([{ id: 'bench', source: FORWARD_POLICY, limits: { cpu_ms_per_s: 1000 }, binds: [upstream] }]);
+    const bind = sluice.gateway.bind('bench', 'upstream')!;
+    for (let i = 0; bind.state !== 'bound'; i++) {
+      if (i > 500) throw new Error(`the bench's outbound bind did not bind (${bind.state})`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   } else if (kind.startsWith('tenants:')) {
     const n = Number(kind.slice(8));
     sluice = await sandboxed(Array.from({ length: n }, (_, i) => ({ id: `t${i}`, source: `${ECHO_POLICY}\n// tenant ${i}\n` })), 2);

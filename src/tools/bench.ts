@@ -229,7 +229,8 @@ function policyOfLines(lines: number, tag: string): string {
  *     inline entries, the default, and without), and that policy awaiting
  *     one cache read per message; at window 1 also the bare echo behind a
  *     pass-through process hop (the floor for an out-of-process sandbox);
- *  2. delivery-receipt round trip;
+ *  2. forwarding: each submit_sm through a sandboxed policy and an outbound
+ *     bind to a simulated SMSC; delivery-receipt round trip;
  *  3. noisy neighbour: a quiet tenant's p99 alone, and while another tenant
  *     spins at its CPU limits;
  *  4. reload: new source of a 100-line policy → serving;
@@ -350,6 +351,51 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
           `in-process ${m('inproc', 'server').toFixed(1)} µs; sandboxed ${m('sandbox', 'server').toFixed(1)} µs core + ${m('sandbox', 'children').toFixed(1)} µs sandbox process; ` +
           `load generator ${m('raw', 'load').toFixed(1)} µs`,
       );
+    }
+  }
+
+  {
+    // Each submit_sm through a sandboxed policy and an outbound bind to an upstream SMSC and back: the gateway's own work.
+    const sim = await startServer('sim');
+    let fwd: ServerChild | undefined;
+    try {
+      fwd = await startServer(`forward:${sim.port}`);
+      const load = { port: fwd.port, systemId: 'bench', password: 'bench', esmes: 1, window: 64 };
+      await runLoad({ ...load, durationMs: Math.min(500, o.durationMs) });
+      const runs: LoadResult[] = [];
+      const cpu: { core: number; sandbox: number; sim: number; load: number }[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const before = fwd.cpu();
+        const simBefore = sim.cpu();
+        const load0 = process.cpuUsage();
+        const x = await runLoad({ ...load, durationMs: slice });
+        const used = process.cpuUsage(load0);
+        const after = fwd.cpu();
+        const simAfter = sim.cpu();
+        runs.push(x);
+        if (before && after && simBefore && simAfter && x.sent > 0) {
+          cpu.push({
+            core: ((after.server - before.server) * 1000) / x.sent,
+            sandbox: ((after.children - before.children) * 1000) / x.sent,
+            sim: ((simAfter.server - simBefore.server) * 1000) / x.sent,
+            load: (used.user + used.system) / x.sent,
+          });
+        }
+      }
+      const mid = [...runs].sort((a, b) => a.perSecond - b.perSecond)[runs.length >> 1]!;
+      o.print(formatLoad('sluice forwarding upstream w=64 x1', mid));
+      Object.assign(figures, { 'forward.w64x1_per_s': mid.perSecond, 'forward.w64x1_p50_ms': median(runs.map((x) => x.p50)) });
+      if (cpu.length) {
+        const m = (k: 'core' | 'sandbox' | 'sim' | 'load'): number => median(cpu.map((x) => x[k]));
+        Object.assign(figures, { 'forward.core_cpu_us': m('core'), 'forward.sandbox_cpu_us': m('sandbox') });
+        o.print(
+          `  → each submit_sm through a sandboxed policy, submitVia an outbound bind to a simulated SMSC (its own process) and back, median of ${rounds} rounds: ` +
+            `CPU per message ${m('core').toFixed(1)} µs core + ${m('sandbox').toFixed(1)} µs sandbox process; the SMSC ${m('sim').toFixed(1)} µs, the load generator ${m('load').toFixed(1)} µs`,
+        );
+      }
+    } finally {
+      fwd?.stop();
+      sim.stop();
     }
   }
 
