@@ -50,38 +50,40 @@ for (const def of Object.values(smpp.commands)) {
 
 let tables: ViewTables | undefined;
 
+/** npm `smpp`'s field types by the kind Sluice's field walks (view, encoder) know them as. */
+const PARAM_KINDS = new Map<smpp.FieldType, FieldKind>([
+  [smpp.types.cstring, 'c'],
+  [smpp.types.int8, 'i1'],
+  [smpp.types.int16, 'i2'],
+  [smpp.types.int32, 'i4'],
+  [smpp.types.buffer, 'b'],
+  [smpp.types.dest_address_array, 'da'],
+  [smpp.types.unsuccess_sme_array, 'us'],
+]);
+const TLV_KINDS = new Map<smpp.FieldType, TlvKind>([
+  [smpp.types.tlv.int8, 'i1'],
+  [smpp.types.tlv.int16, 'i2'],
+  [smpp.types.tlv.int32, 'i4'],
+  [smpp.types.tlv.cstring, 'c'],
+  [smpp.types.tlv.string, 's'],
+  [smpp.types.tlv.buffer, 'b'],
+]);
+
 /** npm `smpp`'s field layouts as plain data, for the field walk in src/pdu/view.ts (in the core and in every isolate). */
 export function viewTables(): ViewTables {
   if (tables) return tables;
-  const kindOf = new Map<smpp.FieldType, FieldKind>([
-    [smpp.types.cstring, 'c'],
-    [smpp.types.int8, 'i1'],
-    [smpp.types.int16, 'i2'],
-    [smpp.types.int32, 'i4'],
-    [smpp.types.buffer, 'b'],
-    [smpp.types.dest_address_array, 'da'],
-    [smpp.types.unsuccess_sme_array, 'us'],
-  ]);
-  const tlvKind = new Map<smpp.FieldType, TlvKind>([
-    [smpp.types.tlv.int8, 'i1'],
-    [smpp.types.tlv.int16, 'i2'],
-    [smpp.types.tlv.int32, 'i4'],
-    [smpp.types.tlv.cstring, 'c'],
-    [smpp.types.tlv.string, 's'],
-    [smpp.types.tlv.buffer, 'b'],
-  ]);
   const t: ViewTables = { commands: {}, tlvs: {} };
   for (const def of Object.values(smpp.commands)) {
     const name = LIB_TO_SMPP[def.command] ?? def.command;
     const params = Object.entries(def.params ?? {}).map(([key, p]): [string, FieldKind] => {
-      const kind = kindOf.get(p.type);
+      const kind = PARAM_KINDS.get(p.type);
       if (!kind) throw new Error(`no view layout for ${name}.${key}`);
       return [key, kind];
     });
     t.commands[def.id] = def.tlvMap ? [name, params, { ...def.tlvMap }] : [name, params];
   }
   for (const [id, tlv] of Object.entries(smpp.tlvsById)) {
-    const kind = tlvKind.get(tlv.type);
+    const kind = TLV_KINDS.get(tlv.type);
     if (!kind) throw new Error(`no view layout for TLV ${tlv.tag}`);
     t.tlvs[Number(id)] = [tlv.tag, kind, tlv.multiple ? 1 : 0];
   }
@@ -309,7 +311,7 @@ const isBindRequest = (libName: string): boolean => libName.startsWith('bind_') 
 /** How one mandatory parameter is written: its kind, and the value the library uses when the field is absent. */
 interface ParamPlan {
   key: string;
-  kind: 'c' | 'i1' | 'i2' | 'i4' | 'b';
+  kind: Exclude<FieldKind, 'da' | 'us'>;
   absent: unknown;
   /** A bind's interface_version: 0x34 when absent or undefined (the library's default is 0x50). */
   bindVersion: boolean;
@@ -325,7 +327,7 @@ interface EncodePlan {
 
 interface TlvPlan {
   id: number;
-  kind: 'c' | 'i1' | 'i2' | 'i4' | 's' | 'b';
+  kind: TlvKind;
   multiple: boolean;
 }
 
@@ -333,39 +335,22 @@ const INT_MAX = { i1: 0xff, i2: 0xffff, i4: 0xffffffff } as const;
 
 const ENCODE_PLANS = new Map<string, EncodePlan>();
 const TLV_PLANS = new Map<string, TlvPlan>();
-{
-  const kinds = new Map<smpp.FieldType, ParamPlan['kind']>([
-    [smpp.types.cstring, 'c'],
-    [smpp.types.int8, 'i1'],
-    [smpp.types.int16, 'i2'],
-    [smpp.types.int32, 'i4'],
-    [smpp.types.buffer, 'b'],
-  ]);
-  for (const def of Object.values(smpp.commands)) {
-    const params: ParamPlan[] = [];
-    let libraryOnly = false;
-    for (const [key, p] of Object.entries(def.params ?? {})) {
-      const kind = kinds.get(p.type);
-      if (!kind) libraryOnly = true;
-      else {
-        const bindVersion = key === 'interface_version' && isBindRequest(def.command);
-        params.push({ key, kind, absent: bindVersion ? 0x34 : 'default' in p ? p.default : p.type.default, bindVersion });
-      }
+for (const def of Object.values(smpp.commands)) {
+  const params: ParamPlan[] = [];
+  let libraryOnly = false;
+  for (const [key, p] of Object.entries(def.params ?? {})) {
+    const kind = PARAM_KINDS.get(p.type);
+    if (kind === undefined || kind === 'da' || kind === 'us') libraryOnly = true;
+    else {
+      const bindVersion = key === 'interface_version' && isBindRequest(def.command);
+      params.push({ key, kind, absent: bindVersion ? 0x34 : 'default' in p ? p.default : p.type.default, bindVersion });
     }
-    ENCODE_PLANS.set(LIB_TO_SMPP[def.command] ?? def.command, { command_id: def.id, params, paramKeys: new Set(params.map((p) => p.key)), libraryOnly });
   }
-  const tlvKinds = new Map<smpp.FieldType, TlvPlan['kind']>([
-    [smpp.types.tlv.int8, 'i1'],
-    [smpp.types.tlv.int16, 'i2'],
-    [smpp.types.tlv.int32, 'i4'],
-    [smpp.types.tlv.cstring, 'c'],
-    [smpp.types.tlv.string, 's'],
-    [smpp.types.tlv.buffer, 'b'],
-  ]);
-  for (const [name, tlv] of Object.entries(smpp.tlvs)) {
-    const kind = tlvKinds.get(tlv.type);
-    if (kind) TLV_PLANS.set(name, { id: tlv.id, kind, multiple: !!tlv.multiple });
-  }
+  ENCODE_PLANS.set(LIB_TO_SMPP[def.command] ?? def.command, { command_id: def.id, params, paramKeys: new Set(params.map((p) => p.key)), libraryOnly });
+}
+for (const [name, tlv] of Object.entries(smpp.tlvs)) {
+  const kind = TLV_KINDS.get(tlv.type);
+  if (kind) TLV_PLANS.set(name, { id: tlv.id, kind, multiple: !!tlv.multiple });
 }
 
 const isUint32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
@@ -376,7 +361,7 @@ const isEnumerableOwn = (o: object, key: string): boolean => Object.prototype.pr
  * -1 if it is not of a usual kind (the library then decides). Absent
  * integers are 0, as the library writes them.
  */
-function sizeOf(kind: ParamPlan['kind'] | TlvPlan['kind'], v: unknown, tlv: boolean): number {
+function sizeOf(kind: ParamPlan['kind'] | TlvKind, v: unknown, tlv: boolean): number {
   switch (kind) {
     case 'i1':
     case 'i2':
@@ -395,7 +380,7 @@ function sizeOf(kind: ParamPlan['kind'] | TlvPlan['kind'], v: unknown, tlv: bool
   }
 }
 
-function writeValue(kind: ParamPlan['kind'] | TlvPlan['kind'], v: unknown, buf: Buffer, off: number, tlv: boolean): number {
+function writeValue(kind: ParamPlan['kind'] | TlvKind, v: unknown, buf: Buffer, off: number, tlv: boolean): number {
   switch (kind) {
     case 'i1':
       buf[off] = (v as number | undefined) ?? 0;
