@@ -201,6 +201,28 @@ function startServer(kind: string): Promise<ServerChild> {
   });
 }
 
+/**
+ * One round of load, and the CPU µs per submit_sm it cost each of `servers`
+ * (process and children apart) and this load generator; no CPU figures
+ * without /proc or without submits.
+ */
+async function roundWithCpu(servers: ServerChild[], load: LoadOptions): Promise<{ result: LoadResult; perSubmit?: { servers: CpuSample[]; load: number } }> {
+  const before = servers.map((s) => s.cpu());
+  const load0 = process.cpuUsage();
+  const result = await runLoad(load);
+  const used = process.cpuUsage(load0);
+  const after = servers.map((s) => s.cpu());
+  if (result.sent === 0 || [...before, ...after].some((x) => x === undefined)) return { result };
+  const per = (ms: number): number => (ms * 1000) / result.sent;
+  return {
+    result,
+    perSubmit: {
+      servers: servers.map((_, i) => ({ server: per(after[i]!.server - before[i]!.server), children: per(after[i]!.children - before[i]!.children) })),
+      load: (used.user + used.system) / result.sent,
+    },
+  };
+}
+
 export interface CompareOptions {
   /** Per throughput case, split over `rounds` turns of the servers. */
   durationMs: number;
@@ -275,19 +297,9 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       }
       for (let r = 0; r < rounds; r++) {
         for (const kind of kinds) {
-          const before = servers[kind]!.cpu();
-          const load0 = process.cpuUsage();
-          const r = await runLoad({ port: servers[kind]!.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: slice });
-          const load = process.cpuUsage(load0);
-          const after = servers[kind]!.cpu();
-          runs[kind]!.push(r);
-          if (before && after && r.sent > 0) {
-            cpu[kind]!.push({
-              server: ((after.server - before.server) * 1000) / r.sent,
-              children: ((after.children - before.children) * 1000) / r.sent,
-              load: (load.user + load.system) / r.sent,
-            });
-          }
+          const { result, perSubmit } = await roundWithCpu([servers[kind]!], { port: servers[kind]!.port, systemId: 'bench', password: 'bench', esmes: c.esmes, window: c.window, durationMs: slice });
+          runs[kind]!.push(result);
+          if (perSubmit) cpu[kind]!.push({ ...perSubmit.servers[0]!, load: perSubmit.load });
         }
       }
       // A sandboxed echo whose entries left the process's thread mid-case (an entry over inline_entry_ms of CPU) ran this case partly without them: say so.
@@ -365,21 +377,11 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
       const runs: LoadResult[] = [];
       const cpu: { core: number; sandbox: number; sim: number; load: number }[] = [];
       for (let r = 0; r < rounds; r++) {
-        const before = fwd.cpu();
-        const simBefore = sim.cpu();
-        const load0 = process.cpuUsage();
-        const x = await runLoad({ ...load, durationMs: slice });
-        const used = process.cpuUsage(load0);
-        const after = fwd.cpu();
-        const simAfter = sim.cpu();
-        runs.push(x);
-        if (before && after && simBefore && simAfter && x.sent > 0) {
-          cpu.push({
-            core: ((after.server - before.server) * 1000) / x.sent,
-            sandbox: ((after.children - before.children) * 1000) / x.sent,
-            sim: ((simAfter.server - simBefore.server) * 1000) / x.sent,
-            load: (used.user + used.system) / x.sent,
-          });
+        const { result, perSubmit } = await roundWithCpu([fwd, sim], { ...load, durationMs: slice });
+        runs.push(result);
+        if (perSubmit) {
+          const [gateway, smsc] = perSubmit.servers;
+          cpu.push({ core: gateway!.server, sandbox: gateway!.children, sim: smsc!.server, load: perSubmit.load });
         }
       }
       const mid = [...runs].sort((a, b) => a.perSecond - b.perSecond)[runs.length >> 1]!;

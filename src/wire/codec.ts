@@ -332,6 +332,7 @@ interface TlvPlan {
 }
 
 const INT_MAX = { i1: 0xff, i2: 0xffff, i4: 0xffffffff } as const;
+const INT_BYTES = { i1: 1, i2: 2, i4: 4 } as const;
 
 const ENCODE_PLANS = new Map<string, EncodePlan>();
 const TLV_PLANS = new Map<string, TlvPlan>();
@@ -366,9 +367,8 @@ function sizeOf(kind: ParamPlan['kind'] | TlvKind, v: unknown, tlv: boolean): nu
     case 'i1':
     case 'i2':
     case 'i4':
-      if (v === undefined || v === null) return kind === 'i1' ? 1 : kind === 'i2' ? 2 : 4;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > INT_MAX[kind]) return -1;
-      return kind === 'i1' ? 1 : kind === 'i2' ? 2 : 4;
+      if (v === undefined || v === null) return INT_BYTES[kind];
+      return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= INT_MAX[kind] ? INT_BYTES[kind] : -1;
     case 'c':
       return typeof v === 'string' || Buffer.isBuffer(v) ? v.length + 1 : -1;
     case 's':
@@ -441,17 +441,17 @@ function encodeFields(plan: EncodePlan, sequence_number: number, command_status:
   const buf = Buffer.allocUnsafe(len);
   buf.writeUInt32BE(len, 0);
   buf.writeUInt32BE(plan.command_id, 4);
-  buf.writeUInt32BE(command_status >>> 0, 8);
-  buf.writeUInt32BE(sequence_number >>> 0, 12);
+  buf.writeUInt32BE(command_status, 8);
+  buf.writeUInt32BE(sequence_number, 12);
   let off = HEADER;
   for (let i = 0; i < values.length; i++) off = writeValue(plan.params[i]!.kind, values[i], buf, off, false);
   if (tlvs) {
     for (const [t, list] of tlvs) {
       for (const x of list) {
+        const value = off + 4;
         buf.writeUInt16BE(t.id, off);
-        const at = off + 2;
-        off = writeValue(t.kind, x, buf, off + 4, true);
-        buf.writeUInt16BE(off - at - 2, at);
+        off = writeValue(t.kind, x, buf, value, true);
+        buf.writeUInt16BE(off - value, value - 2);
       }
     }
   }
@@ -485,8 +485,8 @@ export function encodeSimpleResponse(command_id: number, sequence_number: number
   const buf = Buffer.allocUnsafe(HEADER + idLen);
   buf.writeUInt32BE(HEADER + idLen, 0);
   buf.writeUInt32BE(command_id >>> 0, 4);
-  buf.writeUInt32BE(command_status >>> 0, 8);
-  buf.writeUInt32BE(sequence_number >>> 0, 12);
+  buf.writeUInt32BE(command_status, 8);
+  buf.writeUInt32BE(sequence_number, 12);
   if (idLen > 0) {
     buf.write(message_id!, HEADER, 'latin1');
     buf[HEADER + idLen - 1] = 0;
