@@ -54,6 +54,9 @@
   const setDelete = Set.prototype.delete;
   const strIndexOf = String.prototype.indexOf;
   const WeakSetCtor = WeakSet;
+  const WeakMapCtor = WeakMap;
+  const weakMapGet = WeakMap.prototype.get;
+  const weakMapSet = WeakMap.prototype.set;
   const weakAdd = WeakSet.prototype.add;
   const weakHas = WeakSet.prototype.has;
   const U8 = Uint8Array;
@@ -256,6 +259,18 @@
   }
   const isReply = (v) => apply(weakHas, replies, [v]);
 
+  // What smpp.forward resolved to, recognised by identity too: `pdu.reply(r)`
+  // or returning `r` answers the PDU with its status (and our message id).
+  const forwardResults = new WeakSetCtor();
+  const isForwardResult = (v) => v !== null && typeof v === 'object' && apply(weakHas, forwardResults, [v]);
+  function forwardReply(ctx, r) {
+    const status = statusValue(r.command_status);
+    let fields = {};
+    if (status === 0 && r.message_state !== undefined) fields = { message_id: r.message_id, message_state: r.message_state, final_date: r.final_date, error_code: r.error_code };
+    else if (status === 0 && typeof r.message_id === 'string') fields = { message_id: r.message_id };
+    return makeReply(ctx, status, fields);
+  }
+
   // ---- logging (rate-limited here and again on the host) ----------------------------
   let logTokens = 0; // a full bucket at boot
   let logStamp = now();
@@ -308,6 +323,19 @@
   }
   let configView = null;
   let routingView = null;
+  let settingsView = null;
+  // PDU views the host built (the test harness), and their dispatch.
+  const hostViews = new WeakMapCtor();
+  // A host-built view's own fields, for smpp.forward (frames carry their bytes instead).
+  function pduFields(pdu) {
+    const out = create(null);
+    const ks = keys(pdu);
+    for (let i = 0; i < ks.length; i++) {
+      const k = ks[i];
+      if (k !== 'text' && k !== 'udh' && k !== 'isDlr' && k !== 'receipt' && k !== 'command' && k !== 'sequence_number' && k !== 'command_status') out[k] = pdu[k];
+    }
+    return out;
+  }
 
   const makeSmpp = (tenant) => freeze({
     tenant,
@@ -340,6 +368,25 @@
     deliverTo: to('deliver_sm'),
     dataTo: to('data_sm'),
     alertTo: to('alert_notification'),
+    forward(pdu, opts) {
+      const ctx = pdu !== null && typeof pdu === 'object' ? (isView(pdu) ? ctxOf(pdu) : apply(weakMapGet, hostViews, [pdu])) : undefined;
+      if (ctx === undefined || ctx.session === undefined) return promiseReject(new TypeError('smpp.forward needs a PDU given to a handler'));
+      const o = opts === undefined || opts === null ? {} : opts;
+      const args = { command: StringCtor(pdu.command), session: ctx.session };
+      // The frame as it came: the core forwards it byte for byte, unknown TLVs and all.
+      if (ctx.frame !== undefined) args.frame = ctx.frame;
+      else args.fields = pduFields(pdu);
+      if (o.fields !== undefined) args.overrides = o.fields;
+      if (o.chain !== undefined) args.chain = o.chain;
+      if (o.rule !== undefined) args.rule = StringCtor(o.rule);
+      if (o.to !== undefined) args.to = StringCtor(o.to);
+      return then(hostCall('forward', args), (r) => {
+        const out = freeze(r);
+        apply(weakAdd, forwardResults, [out]);
+        return out;
+      });
+    },
+    settings: () => settingsView,
     config: () => configView,
     routingRules: () => routingView,
     binds: () => hostView('binds'),
@@ -376,7 +423,7 @@
         const r = ctx.reply || (isReply(value) ? value : undefined);
         out = r ? { kind: 'bind', accept: r.status === 0, status: r.status, reason: r.fields && r.fields.reason !== undefined ? cut(r.fields.reason, 200) : undefined } : { kind: 'bind', accept: false, status: STATUS.ESME_RBINDFAIL, reason: 'bind handler returned no decision' };
       } else if (ctx.kind === 'pdu') {
-        const r = ctx.reply || (isReply(value) ? value : undefined);
+        const r = ctx.reply || (isReply(value) ? value : isForwardResult(value) ? forwardReply(ctx, value) : undefined);
         // Nothing means the default answer; anything else that is not a
         // pdu.reply(…) is garbage, answered ESME_RSYSERR (contract §3) — never a
         // silent ESME_ROK for a returned proxy, cycle or stray object.
@@ -447,6 +494,7 @@
 
   // pdu.reply(fields) and pdu.replyQuery(fields): bound to the PDU's dispatch.
   const replyOf = (ctx) => (fields) => {
+    if (isForwardResult(fields)) return forwardReply(ctx, fields);
     const f = fields || {};
     const status = f.command_status === undefined ? 0 : statusValue(f.command_status);
     const rest = create(null);
@@ -469,6 +517,7 @@
   // stay in this closure.
   let bindView;
   let isView;
+  let ctxOf;
   class PduView {
     #ctx = undefined;
     static {
@@ -476,6 +525,7 @@
         view.#ctx = ctx;
       };
       isView = (o) => o !== null && typeof o === 'object' && #ctx in o;
+      ctxOf = (view) => view.#ctx;
     }
     get reply() {
       if (!isView(this) || this.#ctx === undefined) throw new TypeError('reply() belongs to a PDU given to a handler');
@@ -489,20 +539,22 @@
   delete PduView.prototype.constructor;
   freeze(PduView.prototype);
 
-  function dispatch(id, kind, payload) {
+  function dispatch(id, kind, payload, frame) {
     origin = id;
-    const ctx = { kind, reply: undefined };
+    const ctx = { kind, reply: undefined, session: undefined, frame };
     if (kind === 'pdu') {
       const fn = mget(pduHandlers, payload.pdu.command);
       if (!fn) return send('result', id, { kind: 'default' });
       const pdu = payload.pdu;
+      ctx.session = freeze(payload.session);
       if (isView(pdu)) bindView(pdu, ctx);
       else {
         // A view built on the host (the test harness): its own, non-enumerable answers.
         defineProperty(pdu, 'reply', { value: replyOf(ctx) });
         defineProperty(pdu, 'replyQuery', { value: replyQueryOf(ctx, pdu) });
+        apply(weakMapSet, hostViews, [pdu, ctx]);
       }
-      return run(id, ctx, fn, [pdu, freeze(payload.session)]);
+      return run(id, ctx, fn, [pdu, ctx.session]);
     }
     if (kind === 'bind') {
       if (!bindHandler) return send('result', id, { kind: 'bind', accept: false, status: STATUS.ESME_RINVSYSID, reason: 'no bind handler' });
@@ -544,9 +596,10 @@
     for (let i = 0; i < items.length; i += 4) {
       const id = items[i];
       try {
-        const pdu = pduView(apply(u8Subarray, bytes, [items[i + 1], items[i + 2]]), PduView);
+        const frame = apply(u8Subarray, bytes, [items[i + 1], items[i + 2]]);
+        const pdu = pduView(frame, PduView);
         if (pdu === undefined) send('result', id, { kind: 'error', reason: 'throw', message: 'PDU could not be read' });
-        else dispatch(id, 'pdu', { pdu, session: sessions[items[i + 3]] });
+        else dispatch(id, 'pdu', { pdu, session: sessions[items[i + 3]] }, frame);
       } catch (e) {
         try {
           send('result', id, failure(e));
@@ -576,6 +629,7 @@
     logStamp = now();
     configView = deepFreeze(boot.config);
     routingView = deepFreeze(boot.routing);
+    settingsView = deepFreeze(boot.settings === undefined ? {} : boot.settings);
     defineProperty(global, 'smpp', { value: makeSmpp(StringCtor(boot.tenant)), writable: false, configurable: false, enumerable: true });
     defineProperty(global, 'cache', { value: cache, writable: false, configurable: false, enumerable: true });
     defineProperty(global, 'log', { value: log, writable: false, configurable: false, enumerable: true });

@@ -1106,8 +1106,59 @@ declare namespace Sluice {
     cancel(name: string): Promise<void>;
   }
 
+  /** Options of `smpp.forward`. */
+  interface ForwardOptions {
+    /** Steps to take instead of the routing table's: `bind:<name>`, `queue`, `reject`, `reject:<status>`. */
+    chain?: readonly string[];
+    /** Take the routing rule of this `name` instead of the longest prefix match. */
+    rule?: string;
+    /** An MO message (a deliver_sm that is not a receipt): the system_id of the ESME it is for. */
+    to?: string;
+    /** Fields to change on the way (e.g. `{ source_addr: "ACME" }`); everything else goes byte for byte. */
+    fields?: Partial<SubmitFields>;
+  }
+
+  /**
+   * What `smpp.forward` did. It is an answer too: return it (or pass it to
+   * `pdu.reply`) and the PDU is answered with its status and our message id.
+   */
+  interface ForwardResult extends PduReply {
+    readonly ok: boolean;
+    readonly command_status: Status;
+    /** Submits: our id, as the ESME is answered with (receipts carry it too). */
+    readonly message_id?: string;
+    /** The bind that took it. */
+    readonly via?: string;
+    /** Durably queued; the core sends it on, retrying until it expires. */
+    readonly queued?: true;
+    /** For an ESME not bound here: held for its next session. */
+    readonly held?: true;
+    /** Receipts: it named a message we know (`early`: it came before that message's submit_sm_resp, and is kept until it does). */
+    readonly matched?: boolean;
+    readonly early?: true;
+    /** Receipts: this one had been delivered already. */
+    readonly duplicate?: true;
+    /** query_sm: what the core knows of the message. */
+    readonly message_state?: number;
+    readonly final_date?: string;
+    readonly error_code?: number;
+  }
+
   /** The gateway, as this tenant's policy sees it. */
   interface Smpp {
+    /**
+     * Hand a PDU to the core's store and forward, byte for byte:
+     * - submit_sm, data_sm, submit_sm_multi from an ESME: routed by the routing table (longest
+     *   prefix, else `default_chain`) or `options`; answered with our own message id once an
+     *   upstream took it or it is durably queued; its receipts come back to the ESME with that id.
+     * - query_sm, cancel_sm, replace_sm from an ESME: answered from what the core knows of the message.
+     * - deliver_sm / data_sm on a bind: a receipt is correlated and delivered to its ESME (held
+     *   while it is not bound); any other message goes to the ESME named by `options.to`.
+     * Rejects with STORE_UNAVAILABLE when the store cannot be written (nothing was accepted).
+     */
+    forward(pdu: SubmitSm | SubmitSmMulti | DataSm | CancelSm | QuerySm | ReplaceSm | DeliverSm, options?: ForwardOptions): Promise<ForwardResult>;
+    /** This tenant's `settings` from the config (read-only); they may hold secrets such as ESME passwords. */
+    settings<T = Record<string, unknown>>(): Readonly<T>;
     /** This tenant's id. */
     readonly tenant: string;
     /** Authorise inbound binds (replaces an earlier handler). Without one, every bind is rejected. */

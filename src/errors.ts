@@ -34,9 +34,12 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Base class of Sluice's own errors: a stable `code`, a message, an optional `cause`. */
 export class SluiceError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+  /** For a failed request to a peer: whether the PDU had gone out on the wire (undefined: not a send). */
+  readonly sent?: boolean;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; sent?: boolean }) {
     super(message ?? ERROR_CODES[code], options);
     this.code = code;
+    if (options?.sent !== undefined) this.sent = options.sent;
     this.name = 'SluiceError';
   }
 }

@@ -7,18 +7,20 @@ import * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import { OutboundBind, type BindLease, type BindState } from './binds/outbound-bind';
 import { memoryLeases, type LeaseStore } from './cache/backend';
+import { ForwardStore, memoryForward } from './cache/forward-store';
 import { memoryHolds, type HoldStore } from './cache/hold';
+import { Forwarder, type EsmeDelivery, type ForwardResult } from './forward/forwarder';
 import type { OutboundBindConfig, ServerConfig, SluiceConfig, TenantConfig } from './config/schema';
 import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/defaults';
 import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';
 import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
-import { SluiceError } from './errors';
+import { isSluiceError, SluiceError } from './errors';
 import { toWireFields } from './pdu/fields';
 import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
 import { Holds } from './sessions/holds';
 import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
-import type { WirePdu } from './wire/codec';
+import { decodePdu, type UnknownTlv, type WirePdu } from './wire/codec';
 import { ESME_RINVCMDID, statusName } from './wire/status';
 
 /** How long stop() waits for ESMEs and SMSCs to answer their unbind before closing the connections anyway. */
@@ -74,6 +76,8 @@ export interface GatewayOptions {
   holds?: HoldStore;
   /** How often the held messages of the ESMEs bound here are looked for (default 1000 ms). */
   holdPollMs?: number;
+  /** The store-and-forward journal: the shared cache store. Default: this process only. */
+  forward?: ForwardStore;
 }
 
 /**
@@ -91,6 +95,8 @@ export class Gateway implements EsmeHost {
   readonly replica: string;
   private readonly lease: BindLease;
   private readonly holds: Holds;
+  /** Routing chains, the durable queue and receipt correlation (`smpp.forward`). */
+  readonly forwarder: Forwarder;
   private readonly log: Logger;
   private readonly tenants = new Map<string, TenantRuntime>();
   private readonly bySystemId = new Map<string, TenantRuntime>();
@@ -122,6 +128,16 @@ export class Gateway implements EsmeHost {
       },
       send: (conn, command, wire) => this.sendNow(conn, command, wire),
     });
+    this.forwarder = new Forwarder(
+      {
+        clock: this.clock,
+        logger: this.log.child({ component: 'forward' }),
+        tenant: (id) => this.tenants.get(id),
+        tenantIds: () => [...this.tenants.keys()],
+        deliverToEsme: (tenant, systemId, sessionId, command, fields, tlvs) => this.deliverToEsme(tenant, systemId, sessionId, command, fields, tlvs),
+      },
+      opts.forward ?? new ForwardStore(memoryForward()),
+    );
     for (const t of opts.config.tenants) this.addTenant(t);
   }
 
@@ -142,6 +158,7 @@ export class Gateway implements EsmeHost {
         deadlineMs: config.limits.handler_deadline_ms,
         deadlines: new DeadlineQueue(config.limits.handler_deadline_ms, this.clock),
         counters,
+        answered: (id) => this.forwarder.answered(config.id, id),
       },
     };
     this.tenants.set(config.id, rt);
@@ -170,7 +187,10 @@ export class Gateway implements EsmeHost {
       dispatchRequest(rt.dispatch, session, pdu, bindInfo(session.id), fallback);
     });
     bind.on('state', (ev) => {
-      if (ev.state === 'bound') this.policy.session(rt.id, 'bound', bindInfo(bind.sessionId ?? ''));
+      if (ev.state === 'bound') {
+        this.policy.session(rt.id, 'bound', bindInfo(bind.sessionId ?? ''));
+        this.forwarder.bindUp(rt.id);
+      }
       else if (ev.previous === 'bound') this.policy.session(rt.id, 'unbound', bindInfo(bind.sessionId ?? ''));
     });
     rt.binds.set(b.name, bind);
@@ -289,6 +309,7 @@ export class Gateway implements EsmeHost {
     }
     for (const rt of this.tenants.values()) for (const b of rt.binds.values()) b.start();
     this.holds.start();
+    this.forwarder.start();
     this.started = true;
     return result;
   }
@@ -318,6 +339,7 @@ export class Gateway implements EsmeHost {
   /** Close the listeners, unbind every ESME and outbound bind. */
   async stop(): Promise<void> {
     this.holds.stop();
+    this.forwarder.stop();
     // No new connections from here; a listener's close completes only once its
     // connections have ended, so the sessions are unbound alongside, not after.
     const listeners = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
@@ -375,6 +397,63 @@ export class Gateway implements EsmeHost {
       }
     }
     return this.sendNow(conn, command, wire);
+  }
+
+  /**
+   * `smpp.forward(pdu, opts)`: the PDU's own frame (or, from the test
+   * harness, its fields), with the policy's overrides, handed to the
+   * forwarder for this tenant.
+   */
+  async forward(tenant: string, a: Record<string, unknown>): Promise<ForwardResult> {
+    const command = String(a.command);
+    let fields: Record<string, unknown>;
+    let unknownTlvs: UnknownTlv[] | undefined;
+    if (a.frame instanceof Uint8Array) {
+      const d = decodePdu(Buffer.from(a.frame.buffer, a.frame.byteOffset, a.frame.byteLength));
+      if (!d.ok || d.pdu.command !== command) throw new SluiceError('INVALID_FIELD', 'smpp.forward: the PDU could not be read');
+      fields = d.pdu.fields;
+      unknownTlvs = d.pdu.unknownTlvs;
+    } else {
+      const w = toWireFields(command, (a.fields ?? {}) as Record<string, unknown>);
+      fields = w.fields;
+      unknownTlvs = w.unknownTlvs;
+    }
+    if (a.overrides !== undefined && a.overrides !== null) {
+      const w = toWireFields(command, a.overrides as Record<string, unknown>);
+      fields = { ...fields, ...w.fields };
+      if (w.unknownTlvs) unknownTlvs = [...(unknownTlvs ?? []), ...w.unknownTlvs];
+    }
+    const s = (a.session ?? {}) as Record<string, unknown>;
+    const session: SessionInfo = { kind: s.kind === 'bind' ? 'bind' : 'esme', sessionId: String(s.sessionId ?? ''), systemId: String(s.systemId ?? ''), clientAddr: String(s.clientAddr ?? '') };
+    if (typeof s.bind === 'string') session.bind = s.bind;
+    const req: Parameters<Forwarder['forward']>[1] = { command, fields, session };
+    if (unknownTlvs) req.unknownTlvs = unknownTlvs;
+    if (Array.isArray(a.chain)) req.chain = a.chain.map(String);
+    if (a.rule !== undefined) req.rule = String(a.rule);
+    if (a.to !== undefined) req.to = String(a.to);
+    return this.forwarder.forward(tenant, req);
+  }
+
+  /**
+   * A message for an ESME of `systemId`: to `sessionId` if it is bound here,
+   * else to another session of that system_id bound here, else held in the
+   * store for the next one on any replica. A session that does not answer
+   * (gone, or timed out) leaves the message held, not lost.
+   */
+  private async deliverToEsme(tenant: string, systemId: string, sessionId: string | undefined, command: string, fields: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<EsmeDelivery> {
+    const rt = this.tenant(tenant);
+    const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
+    const conn = direct?.bound ? direct : this.boundAs(rt, systemId);
+    if (conn) {
+      try {
+        const r = await this.sendNow(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) });
+        return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
+      } catch (err) {
+        if (!isSluiceError(err, 'TIMEOUT') && !isSluiceError(err, 'SESSION_CLOSED')) throw err;
+      }
+    }
+    await this.holds.hold(tenant, systemId, command, fields);
+    return { kind: 'held' };
   }
 
   /** A request to an ESME bound here; alert_notification has no response. */

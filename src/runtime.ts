@@ -78,7 +78,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
   const cwd = o.cwd ?? process.cwd();
   const cache = await CacheStore.open(o.config.cache.url, { cwd, logger: o.logger, sweepIntervalMs: 60_000 });
   const sandbox = new SandboxPool({ processes: o.config.sandbox.processes, inlineEntryMs: o.config.sandbox.inline_entry_ms, tenants: o.config.tenants, logger: o.logger, cache, clock: o.clock, cwd, idleEvictMs: o.idleEvictMs });
-  const gateway = new Gateway({ config: o.config, logger: o.logger, policy: sandbox, clock: o.clock, reconnectBaseMs: o.reconnectBaseMs, leases: cache.leases, replica: o.replica, holds: cache.holds });
+  const gateway = new Gateway({ config: o.config, logger: o.logger, policy: sandbox, clock: o.clock, reconnectBaseMs: o.reconnectBaseMs, leases: cache.leases, replica: o.replica, holds: cache.holds, forward: cache.forward });
   sandbox.attach(gateway);
   await sandbox.start();
   const watcher =

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { Keyv, type DeserializedData, type KeyvStoreAdapter } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import KeyvRedis, { createClient } from '@keyv/redis';
+import { redisForward } from './forward-redis';
+import { ForwardStore, memoryForward, sqliteForward } from './forward-store';
 import { HOLD_TABLES, memoryHolds, redisHolds, sqliteHolds, type HoldStore } from './hold';
 
 /**
@@ -29,6 +31,8 @@ export interface Backend {
   readonly leases: LeaseStore;
   /** Messages held for ESMEs bound elsewhere or not at all, and the session directory. */
   readonly holds: HoldStore;
+  /** The store-and-forward journal (queue, receipt correlation), group-committed. */
+  readonly forward: ForwardStore;
   close(): Promise<void>;
 }
 
@@ -129,6 +133,7 @@ function memoryBackend(opts: BackendOptions): Backend {
     mayRepeat: false,
     leases: memoryLeases(),
     holds: memoryHolds(),
+    forward: new ForwardStore(memoryForward()),
     async readMany(keys) {
       return keys.map((k) => map.get(k));
     },
@@ -196,9 +201,17 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     await adapter.disconnect().catch(() => undefined);
     throw err;
   }
+  let forward: ForwardStore;
+  try {
+    forward = new ForwardStore(await sqliteForward(file));
+  } catch (err) {
+    await adapter.disconnect().catch(() => undefined);
+    throw err;
+  }
   return {
     kind: 'sqlite',
     keyv,
+    forward,
     mayRepeat: false,
     holds: sqliteHolds(adapter, retryBusy),
     leases: {
@@ -290,6 +303,7 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     keyv,
     mayRepeat: true,
     holds: redisHolds(client),
+    forward: new ForwardStore(redisForward(client)),
     leases: {
       // Expiry is Redis's own (PX), so the replicas' clocks do not matter.
       async acquire(key, owner, ttlMs) {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { decodeEnvelope, openBackend, type Backend, type LeaseStore } from './backend';
+import type { ForwardStore } from './forward-store';
 import type { HoldStore } from './hold';
 import { KEY_PREFIX, parseStoredKey, tenantNamespace, usageKey } from './keys';
 import {
@@ -97,6 +98,11 @@ export class CacheStore {
     return this.backend.holds;
   }
 
+  /** The store-and-forward journal in the same store: the queue, receipt correlations, early receipts. */
+  get forward(): ForwardStore {
+    return this.backend.forward;
+  }
+
   /**
    * The cache of one tenant, enforcing `limits` (bytes). Any number of views of
    * the same tenant may exist (e.g. across a limits reload); they share one
@@ -130,6 +136,7 @@ export class CacheStore {
     if (this.timer) clearInterval(this.timer);
     await this.sweeping?.catch(() => undefined);
     await Promise.all([...this.chains.values()]);
+    await this.backend.forward.close();
     await this.backend.close();
   }
 

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import { SluiceError } from '../errors';
+import { STATUS } from '../wire/status';
 import { expandEnv, type KeyPath } from './expand';
 import { configSchema, parseChainStep, SECRET_KEYS, type SluiceConfig } from './schema';
 
@@ -472,6 +473,10 @@ function semanticIssues(data: unknown, cwd: string): PathIssue[] {
       list(chain).forEach((step, si) => {
         if (typeof step !== 'string') return;
         const parsed = parseChainStep(step);
+        if (parsed?.kind === 'reject' && parsed.status !== undefined && STATUS[parsed.status] === undefined) {
+          add([...cp, si], `"${parsed.status}" is not an SMPP command_status name`);
+          return;
+        }
         if (parsed?.kind !== 'bind' || bindNames.has(parsed.bind)) return;
         const known = [...bindNames.keys()];
         const theirs = known.length ? `its binds: ${known.join(', ')}` : 'it has no binds';

@@ -11,6 +11,7 @@
  *   messages for pattern and length violations ("must be <description>").
  */
 import type { SchemaObject } from 'ajv';
+import { RECEIPT_ID_FORMS, type ReceiptIdForm } from '../forward/receipt-ids';
 
 /** What a session does with message PDUs over `server.max_msg_per_sec`. */
 export type ThrottleAction = 'pace' | 'reject';
@@ -144,6 +145,8 @@ export interface OutboundBindConfig {
   readonly address_range: string;
   /** Held by one replica at a time through a lease in the shared cache (contract §9). */
   readonly single: boolean;
+  /** How this upstream writes message ids in receipts relative to its submit_sm_resp (src/forward/receipt-ids.ts). */
+  readonly receipt_id: ReceiptIdForm;
 }
 
 /** A routing rule: destinations starting with `prefix` take `chain`. */
@@ -161,6 +164,27 @@ export interface RoutingConfig {
   readonly rules: readonly RoutingRule[];
 }
 
+/** How the core retries what a tenant's routing chain queued (`queue` step). */
+export interface QueueConfig {
+  /** First retry delay; doubles per attempt. */
+  readonly retry_ms: number;
+  readonly retry_max_ms: number;
+  /** A queued message without a validity_period expires after this long (the ESME gets an EXPIRED receipt if it asked). */
+  readonly expiry_ms: number;
+  /** A validity_period further away than this is cut to it. */
+  readonly max_expiry_ms: number;
+}
+
+/** How long the core keeps what correlates delivery receipts. */
+export interface ReceiptsConfig {
+  /** A sent message's correlation lives this long without a final receipt. */
+  readonly ttl_ms: number;
+  /** A receipt that came before its message's submit_sm_resp waits this long for it. */
+  readonly early_ttl_ms: number;
+  /** After its final receipt, a message is remembered this long so a re-sent receipt is not delivered twice. */
+  readonly dedupe_ms: number;
+}
+
 /** One customer of the host (contract §2). */
 export interface TenantConfig {
   readonly id: string;
@@ -173,6 +197,10 @@ export interface TenantConfig {
   readonly limits: TenantLimits;
   readonly binds: readonly OutboundBindConfig[];
   readonly routing: RoutingConfig;
+  /** Free-form settings the tenant's policy reads (`smpp.settings`): ESME passwords, MO owners, … Never logged. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  readonly queue: QueueConfig;
+  readonly receipts: ReceiptsConfig;
 }
 
 /** The whole validated configuration, defaults filled, deep-frozen. */
@@ -189,7 +217,7 @@ export interface SluiceConfig {
 export type ChainStep =
   | { readonly kind: 'bind'; readonly bind: string }
   | { readonly kind: 'queue' }
-  | { readonly kind: 'reject' };
+  | { readonly kind: 'reject'; readonly status?: string };
 
 /** Keys whose values are secrets: never echoed in errors or logs. */
 export const SECRET_KEYS: readonly string[] = Object.freeze(['password', 'token', 'upload_token']);
@@ -219,6 +247,7 @@ const BIND_STEP = /^bind:(.+)$/;
 export function parseChainStep(step: string): ChainStep | undefined {
   if (step === 'queue') return { kind: 'queue' };
   if (step === 'reject') return { kind: 'reject' };
+  if (step.startsWith('reject:')) return { kind: 'reject', status: step.slice('reject:'.length) };
   const m = BIND_STEP.exec(step);
   return m ? { kind: 'bind', bind: m[1] as string } : undefined;
 }
@@ -372,6 +401,7 @@ const bind: SchemaObject = {
     addr_npi: integer(0, 255, 0),
     address_range: text(0, 40, 'at most 40 characters (the SMPP 3.4 limit for address_range)', ''),
     single: { type: 'boolean', default: false },
+    receipt_id: { type: 'string', enum: [...RECEIPT_ID_FORMS], default: 'auto' },
   },
 };
 
@@ -379,8 +409,8 @@ const chain: SchemaObject = {
   type: 'array',
   items: {
     type: 'string',
-    pattern: '^(bind:.+|queue|reject)$',
-    description: '"bind:<name>", "queue" or "reject"',
+    pattern: '^(bind:.+|queue|reject|reject:ESME_[A-Z0-9_]+)$',
+    description: '"bind:<name>", "queue", "reject" or "reject:<ESME status>"',
   },
 };
 
@@ -431,6 +461,28 @@ const tenant: SchemaObject = {
     limits,
     binds: { type: 'array', default: [], items: bind },
     routing,
+    settings: { type: 'object', default: {} },
+    queue: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        retry_ms: integer(10, 3_600_000, 1000),
+        retry_max_ms: integer(10, 86_400_000, 60_000),
+        expiry_ms: integer(1000, MAX_TIMER_MS, 86_400_000),
+        max_expiry_ms: integer(1000, 31 * 86_400_000, 7 * 86_400_000),
+      },
+    },
+    receipts: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        ttl_ms: integer(1000, 31 * 86_400_000, 259_200_000),
+        early_ttl_ms: integer(1000, 86_400_000, 600_000),
+        dedupe_ms: integer(1000, 86_400_000, 600_000),
+      },
+    },
   },
 };
 

@@ -30,6 +30,8 @@ export interface DispatchContext {
   /** handler_deadline_ms for every PDU of this tenant, on one timer. */
   deadlines: DeadlineQueue;
   counters: DispatchCounters;
+  /** Told the message_id of every ESME_ROK a submit was answered with, once it is written (receipts wait for it). */
+  answered?: (messageId: string) => void;
 }
 
 /**
@@ -86,6 +88,7 @@ function applyOutcome(ctx: DispatchContext, session: SmppSession, req: InboundRe
   }
   try {
     replyWith(session, req, outcome.status, outcome.fields);
+    if (ctx.answered && outcome.status === ESME_ROK && typeof outcome.fields?.message_id === 'string' && RESPONSES_WITH_ID.has(req.command)) ctx.answered(outcome.fields.message_id);
   } catch (err) {
     ctx.counters.errors++;
     ctx.logger.warn({ command: req.command, err: (err as Error).message }, 'reply does not encode, answering ESME_RSYSERR');

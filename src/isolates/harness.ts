@@ -32,12 +32,20 @@ export interface HarnessOptions {
   binds?: string[];
   /** Limits over the defaults. */
   limits?: Partial<TenantLimits>;
-  /** What a send helper resolves to; default `{ ok: true, command_status: 'ESME_ROK', message_id: 'up-<n>' }`. Throw a `{ code }` to fail it. */
+  /** `tenants[].settings`, for `smpp.settings()`. */
+  settings?: Record<string, unknown>;
+  /** `tenants[].system_ids` (default `[<tenant>-app]`). */
+  systemIds?: string[];
+  /** What a send helper (or `smpp.forward`) resolves to; default `{ ok: true, command_status: 'ESME_ROK', message_id: 'up-<n>' }`. Throw a `{ code }` to fail it. */
   onSend?: (sent: SentMessage) => unknown;
 }
 
 export interface SentMessage {
-  op: 'sendVia' | 'sendTo';
+  /** `forward`: a PDU handed to `smpp.forward` (its options in `to`, `chain`, `rule`). */
+  op: 'sendVia' | 'sendTo' | 'forward';
+  to?: string;
+  chain?: string[];
+  rule?: string;
   command: string;
   bind?: string;
   sessionId?: string;
@@ -81,7 +89,8 @@ export class PolicyHarness {
         tenants: [
           {
             id: tenant,
-            system_ids: [`${tenant}-app`],
+            system_ids: opts.systemIds ?? [`${tenant}-app`],
+            settings: opts.settings ?? {},
             limits: opts.limits ?? {},
             binds: (opts.binds ?? []).map((name, i) => ({ name, host: '127.0.0.1', port: 1 + i, system_id: name.slice(0, 15) })),
           },
@@ -95,7 +104,7 @@ export class PolicyHarness {
       log: (_t, level, msg, fields) => void self!.logs.push({ level, msg, fields }),
       view: (_t, name) => (name === 'binds' ? (opts.binds ?? []).map((b) => ({ name: b, state: 'bound' })) : self!.sessions),
     };
-    const runtime = new TenantRuntime(tenant, cfg.limits, { tenant, config: publicConfig(cfg), routing: cfg.routing }, host, { idleEvictMs: 0x7fffffff });
+    const runtime = new TenantRuntime(tenant, cfg.limits, { tenant, config: publicConfig(cfg), routing: cfg.routing, settings: cfg.settings }, host, { idleEvictMs: 0x7fffffff });
     self = new PolicyHarness(runtime, opts);
     const r = await runtime.load(source, filename, true);
     if (!r.ok) {
@@ -122,6 +131,16 @@ export class PolicyHarness {
       this.sent.push(sent);
       if (this.opts.onSend) return this.opts.onSend(sent);
       return { ok: true, command_status: 'ESME_ROK', message_id: `up-${++this.counter}` };
+    }
+    if (op === 'forward') {
+      // The core's routing is the gateway's; the harness records what the policy handed on.
+      const sent: SentMessage = { op, command: String(a.command), fields: { ...((a.fields ?? {}) as Record<string, unknown>), ...((a.overrides ?? {}) as Record<string, unknown>) } };
+      if (a.to !== undefined) sent.to = String(a.to);
+      if (Array.isArray(a.chain)) sent.chain = a.chain.map(String);
+      if (a.rule !== undefined) sent.rule = String(a.rule);
+      this.sent.push(sent);
+      if (this.opts.onSend) return this.opts.onSend(sent);
+      return sent.command === 'deliver_sm' ? { ok: true, command_status: 'ESME_ROK' } : { ok: true, command_status: 'ESME_ROK', message_id: `fw-${++this.counter}` };
     }
     if (op === 'cache') {
       const key = String(a.key);

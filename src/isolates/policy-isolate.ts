@@ -57,6 +57,8 @@ export interface BootInfo {
   tenant: string;
   config: unknown;
   routing: unknown;
+  /** `tenants[].settings`, for `smpp.settings()`. */
+  settings?: unknown;
 }
 
 /** Why an entry into the isolate failed. */

@@ -295,7 +295,7 @@ export class SandboxPool implements PolicyHost {
 
   private register(t: TenantEntry, activate: boolean): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
     const reqId = ++this.nextId;
-    const boot: BootInfo = { tenant: t.config.id, config: publicConfig(t.config), routing: t.config.routing };
+    const boot: BootInfo = { tenant: t.config.id, config: publicConfig(t.config), routing: t.config.routing, settings: t.config.settings };
     const proc = this.procs[t.proc]!;
     return new Promise((resolve) => {
       this.loads.set(reqId, resolve);
@@ -436,6 +436,9 @@ export class SandboxPool implements PolicyHost {
         if (a.op === 'has') return t.cache.has(key);
         throw new SluiceError('INVALID_FIELD', 'unknown cache operation');
       }
+      case 'forward':
+        if (!g) throw new SluiceError('BIND_DOWN', 'gateway not running');
+        return g.forward(tenant, a);
       case 'timer':
         return this.timers.call(tenant, args);
       default:

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { HoldStore } from '../cache/hold';
 import { SluiceError } from '../errors';
 import { toWireFields } from '../pdu/fields';
+import { bytesToJson, jsonToBytes } from '../util/json-bytes';
 import type { Clock, TimerHandle } from '../util/clock';
 import type { EsmeConnection } from './esme-connection';
 
@@ -31,24 +32,6 @@ const PRUNE_MS = 60_000;
 interface Held {
   command: string;
   fields: unknown;
-}
-
-function encode(v: unknown): unknown {
-  if (v instanceof Uint8Array) return { $b64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
-  if (Array.isArray(v)) return v.map(encode);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x)]));
-  return v;
-}
-
-function decode(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(decode);
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    if (keys.length === 1 && keys[0] === '$b64' && typeof o.$b64 === 'string') return Buffer.from(o.$b64, 'base64');
-    return Object.fromEntries(keys.map((k) => [k, decode(o[k])]));
-  }
-  return v;
 }
 
 const queueOf = (tenant: string, systemId: string): string => `${encodeURIComponent(tenant)}:${encodeURIComponent(systemId)}`;
@@ -128,7 +111,7 @@ export class Holds {
 
   /** Keep `fields` for the next session of `systemId`; rejects as the store does, nothing held. */
   async hold(tenant: string, systemId: string, command: string, fields: Record<string, unknown>): Promise<void> {
-    const item: Held = { command, fields: encode(fields) };
+    const item: Held = { command, fields: bytesToJson(fields) };
     try {
       await this.o.store.push(queueOf(tenant, systemId), JSON.stringify(item), this.o.ttlMs);
     } catch (err) {
@@ -215,7 +198,7 @@ export class Holds {
     try {
       const h = JSON.parse(raw) as Held;
       command = h.command;
-      wire = toWireFields(command, decode(h.fields) as Record<string, unknown>);
+      wire = toWireFields(command, jsonToBytes(h.fields) as Record<string, unknown>);
     } catch (err) {
       this.o.logger.error({ tenant: conn.tenant, systemId: conn.systemId, err: (err as Error).message }, 'held message cannot be sent; dropped');
       return true;

@@ -258,7 +258,9 @@ export class SmppSession extends EventEmitter<SessionEvents> {
 
   /**
    * Send a request and resolve with the peer's response (whatever its status).
-   * Rejects with TIMEOUT, SESSION_CLOSED or THROTTLED (queue full); throws
+   * Rejects with TIMEOUT, SESSION_CLOSED or THROTTLED (queue full), each
+   * saying in `sent` whether the PDU had left (TIMEOUT waiting for a window
+   * slot, or closed while queued: it had not); throws
    * INVALID_FIELD before anything is sent if the fields do not encode.
    */
   request(command: string, fields?: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<WirePdu> {
@@ -433,11 +435,11 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     for (const [seq, p] of this.pending) {
       if (p.deadline > now) break;
       this.pending.delete(seq);
-      p.reject(new SluiceError('TIMEOUT', `${p.command} seq ${seq}: no response in ${o.responseTimeoutMs} ms`));
+      p.reject(new SluiceError('TIMEOUT', `${p.command} seq ${seq}: no response in ${o.responseTimeoutMs} ms`, { sent: true }));
     }
     while (this.queue.length > 0 && this.queue[0]!.deadline <= now) {
       const q = this.queue.shift()!;
-      q.reject(new SluiceError('TIMEOUT', `${q.command}: no window slot in ${o.responseTimeoutMs} ms`));
+      q.reject(new SluiceError('TIMEOUT', `${q.command}: no window slot in ${o.responseTimeoutMs} ms`, { sent: false }));
     }
     if (!this.enquireInFlight && now >= this.lastRx + o.enquireLinkMs) this.probe();
     this.pump();
@@ -484,10 +486,12 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     this.closeReason = reason;
     this.opts.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    const err = new SluiceError('SESSION_CLOSED', `session closed: ${reason}`);
+    const err = new SluiceError('SESSION_CLOSED', `session closed: ${reason}`, { sent: true });
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
-    for (const q of this.queue) q.reject(err);
+    // Queued requests never left: whoever sent them may send them elsewhere.
+    const unsent = new SluiceError('SESSION_CLOSED', `session closed: ${reason}`, { sent: false });
+    for (const q of this.queue) q.reject(unsent);
     this.queue = [];
     if (graceful && !this.socket.destroyed) {
       this.flush();

@@ -121,6 +121,7 @@ describe('defaults', () => {
       addr_npi: 0,
       address_range: '',
       single: false,
+      receipt_id: 'auto',
     });
     assert.equal(t.policy, undefined);
     assert.equal(t.upload_token, undefined);
@@ -375,7 +376,9 @@ describe('wrong types, ranges and enums', () => {
     ['bind port 0', 'tenants:\n  - id: a\n    binds: [{ name: b, host: h, port: 0, system_id: s }]\n', /tenants\[0\]\.binds\[0\]\.port: must be >= 1 \(got 0\)/],
     ['bind name', 'tenants:\n  - id: a\n    binds: [{ name: "-x", host: h, port: 1, system_id: s }]\n', /tenants\[0\]\.binds\[0\]\.name: must be 1 to 64 letters/],
     ['bind tls', 'tenants:\n  - id: a\n    binds: [{ name: b, host: h, port: 1, system_id: s, tls: on }]\n', /tenants\[0\]\.binds\[0\]\.tls: must be a boolean \(true or false\) or a mapping \(got "on"\)/],
-    ['chain step', 'tenants:\n  - id: a\n    routing: { default_chain: [drop] }\n', /tenants\[0\]\.routing\.default_chain\[0\]: must be "bind:<name>", "queue" or "reject" \(got "drop"\)/],
+    ['chain step', 'tenants:\n  - id: a\n    routing: { default_chain: [drop] }\n', /tenants\[0\]\.routing\.default_chain\[0\]: must be "bind:<name>", "queue", "reject" or "reject:<ESME status>" \(got "drop"\)/],
+    ['reject status', 'tenants:\n  - id: a\n    routing: { default_chain: ["reject:ESME_RNOPE"] }\n', /tenants\[0\]\.routing\.default_chain\[0\]: "ESME_RNOPE" is not an SMPP command_status name/],
+    ['receipt id form', 'tenants:\n  - id: a\n    binds: [{ name: b, host: h, port: 1, system_id: s, receipt_id: octal }]\n', /tenants\[0\]\.binds\[0\]\.receipt_id: must be one of/],
     ['prefix digits', 'tenants:\n  - id: a\n    routing: { rules: [{ prefix: "+31", name: nl, chain: [queue] }] }\n', /tenants\[0\]\.routing\.rules\[0\]\.prefix: must be 1 to 20 digits/],
     ['value over cache quota', 'tenants:\n  - { id: a, limits: { max_cache_mb: 1, max_value_kb: 2048 } }\n', /tenants\[0\]\.limits\.max_value_kb: must be <= max_cache_mb × 1024 \(1024\) \(got 2048\)/],
   ];
@@ -508,6 +511,7 @@ describe('cross-checks', () => {
     assert.deepEqual(parseChainStep('bind:aggregator-eu'), { kind: 'bind', bind: 'aggregator-eu' });
     assert.deepEqual(parseChainStep('queue'), { kind: 'queue' });
     assert.deepEqual(parseChainStep('reject'), { kind: 'reject' });
+    assert.deepEqual(parseChainStep('reject:ESME_RINVDSTADR'), { kind: 'reject', status: 'ESME_RINVDSTADR' });
     assert.equal(parseChainStep('drop'), undefined);
   });
 

@@ -1,0 +1,447 @@
+import * as sqlite3 from 'sqlite3';
+
+/**
+ * The store-and-forward journal: one row per message a tenant's ESME handed
+ * to the gateway, from acceptance to its final receipt, plus delivery
+ * receipts that arrived before their message's submit_sm_resp. The queue,
+ * the receipt correlations and `query_sm` answers all read these rows.
+ *
+ * Writes are group-committed: every write made while a commit is running
+ * goes into the next one, so under load one transaction carries a whole
+ * window of messages and a durable write costs a fraction of a commit.
+ * Reads see writes that are still waiting for their commit.
+ */
+
+/** A message's life in the journal. */
+export const MSG_QUEUED = 0;
+export const MSG_SENT = 1;
+export const MSG_FINAL = 2;
+
+/** One message. `data` is the forwarder's JSON; the columns are what the store searches by. */
+export interface MsgRow {
+  /** `tenant/ourId`, each part URI-encoded. */
+  key: string;
+  tenant: string;
+  /** Correlation key of the upstream id (tenant, bind, normalised id); null until an upstream accepted it. */
+  up: string | null;
+  state: number;
+  /** Queued: earliest next attempt (ms since the epoch). */
+  due: number;
+  /** When the row may be swept (a queued row is never swept: it expires through the forwarder). */
+  expires: number;
+  created: number;
+  /** Queued: the bind it waits for (the first of its chain), for queue metrics. */
+  route: string | null;
+  data: string;
+}
+
+/** A receipt that came before its message's submit_sm_resp, filed under one of its candidate correlation keys. */
+export interface EarlyRow {
+  up: string;
+  /** The receipt's own id (its id as written and its stat): a re-sent early receipt replaces itself. */
+  rid: string;
+  expires: number;
+  data: string;
+}
+
+export type ForwardOp =
+  | { t: 'put'; row: MsgRow }
+  | { t: 'del'; key: string }
+  | { t: 'early'; row: EarlyRow }
+  | { t: 'unearly'; up: string; rid: string };
+
+/** Queue depth of one tenant's bind (route). */
+export interface QueueDepth {
+  tenant: string;
+  route: string;
+  count: number;
+  oldest: number;
+}
+
+/** What each backend does; `ForwardStore` adds the group commit around it. */
+export interface ForwardBackend {
+  readonly kind: 'memory' | 'sqlite' | 'redis';
+  /** Apply the ops atomically, in order. */
+  commit(ops: readonly ForwardOp[]): Promise<void>;
+  get(keys: readonly string[]): Promise<MsgRow[]>;
+  byUp(ups: readonly string[]): Promise<MsgRow[]>;
+  /**
+   * Queued rows due by `now` and not claimed, oldest due first, up to
+   * `limit`; each is claimed until `until` (no other caller gets it before),
+   * atomically. Tenants outside `tenants` are left alone.
+   */
+  claimDue(tenants: readonly string[], now: number, until: number, limit: number): Promise<MsgRow[]>;
+  /** Make every waiting queued row of `tenant` due now (a bind came up). */
+  wake(tenant: string, now: number): Promise<number>;
+  early(ups: readonly string[]): Promise<EarlyRow[]>;
+  earlyAll(limit: number): Promise<EarlyRow[]>;
+  /** Delete rows (not queued ones) and early receipts whose `expires` has passed. */
+  sweep(now: number): Promise<number>;
+  depth(): Promise<QueueDepth[]>;
+  close(): Promise<void>;
+}
+
+const earlyId = (up: string, rid: string): string => `${up}\u0000${rid}`;
+
+/**
+ * A backend behind a group commit. `write` resolves once its ops are durable
+ * (committed), and rejects, with nothing applied, if their commit fails.
+ */
+export class ForwardStore {
+  readonly kind: ForwardBackend['kind'];
+  /** Commits run and ops written, for the benchmark and metrics. */
+  readonly stats = { commits: 0, ops: 0 };
+  private queued: { ops: ForwardOp[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } = { ops: [], waiters: [] };
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+  /** Rows written but not yet committed (queued or in the running commit): key → row, or null for a delete. */
+  private readonly overlay = new Map<string, MsgRow | null>();
+  private readonly overlayUp = new Map<string, string>();
+  private readonly overlayEarly = new Map<string, EarlyRow | null>();
+  private closed = false;
+
+  constructor(private readonly backend: ForwardBackend) {
+    this.kind = backend.kind;
+  }
+
+  /** Queue ops for the next commit; resolves once it committed them. */
+  write(ops: readonly ForwardOp[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('forward store is closed'));
+    if (ops.length === 0) return Promise.resolve();
+    for (const op of ops) this.noteOverlay(op);
+    return new Promise((resolve, reject) => {
+      const q = this.queued;
+      for (const op of ops) q.ops.push(op);
+      q.waiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private noteOverlay(op: ForwardOp): void {
+    if (op.t === 'put') {
+      this.overlay.set(op.row.key, op.row);
+      if (op.row.up) this.overlayUp.set(op.row.up, op.row.key);
+    } else if (op.t === 'del') this.overlay.set(op.key, null);
+    else if (op.t === 'early') this.overlayEarly.set(earlyId(op.row.up, op.row.rid), op.row);
+    else this.overlayEarly.set(earlyId(op.up, op.rid), null);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    // One turn of the event loop: everything written in this turn goes in one commit.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flushing = this.flush().finally(() => {
+        this.flushing = undefined;
+        if (this.queued.ops.length > 0) this.schedule();
+      });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const q = this.queued;
+    this.queued = { ops: [], waiters: [] };
+    try {
+      await this.backend.commit(q.ops);
+      this.stats.commits++;
+      this.stats.ops += q.ops.length;
+      for (const w of q.waiters) w.resolve();
+    } catch (err) {
+      for (const w of q.waiters) w.reject(err);
+    } finally {
+      this.clearOverlay(q.ops);
+    }
+  }
+
+  /** Forget the overlay entries these ops made, unless a later write (still queued) replaced them. */
+  private clearOverlay(ops: readonly ForwardOp[]): void {
+    const later = new Set<string>();
+    for (const op of this.queued.ops) later.add(op.t === 'put' ? op.row.key : op.t === 'del' ? op.key : op.t === 'early' ? `e${earlyId(op.row.up, op.row.rid)}` : `e${earlyId(op.up, op.rid)}`);
+    for (const op of ops) {
+      if (op.t === 'put' || op.t === 'del') {
+        const key = op.t === 'put' ? op.row.key : op.key;
+        if (later.has(key)) continue;
+        const row = this.overlay.get(key);
+        if (row?.up && this.overlayUp.get(row.up) === key) this.overlayUp.delete(row.up);
+        this.overlay.delete(key);
+      } else {
+        const id = op.t === 'early' ? earlyId(op.row.up, op.row.rid) : earlyId(op.up, op.rid);
+        if (!later.has(`e${id}`)) this.overlayEarly.delete(id);
+      }
+    }
+  }
+
+  async get(keys: readonly string[]): Promise<(MsgRow | undefined)[]> {
+    const missing = keys.filter((k) => !this.overlay.has(k));
+    const found = new Map<string, MsgRow>();
+    if (missing.length > 0) for (const r of await this.backend.get(missing)) found.set(r.key, r);
+    return keys.map((k) => (this.overlay.has(k) ? (this.overlay.get(k) ?? undefined) : found.get(k)));
+  }
+
+  /** Rows whose correlation key is one of `ups` (pending writes included). */
+  async byUp(ups: readonly string[]): Promise<MsgRow[]> {
+    const out = new Map<string, MsgRow>();
+    for (const r of await this.backend.byUp(ups)) if (!this.overlay.has(r.key)) out.set(r.key, r);
+    for (const up of ups) {
+      const key = this.overlayUp.get(up);
+      const row = key === undefined ? undefined : this.overlay.get(key);
+      if (row && row.up === up) out.set(row.key, row);
+    }
+    return [...out.values()];
+  }
+
+  claimDue(tenants: readonly string[], now: number, until: number, limit: number): Promise<MsgRow[]> {
+    if (tenants.length === 0) return Promise.resolve([]);
+    return this.backend.claimDue(tenants, now, until, limit);
+  }
+
+  wake(tenant: string, now: number): Promise<number> {
+    return this.backend.wake(tenant, now);
+  }
+
+  async early(ups: readonly string[]): Promise<EarlyRow[]> {
+    const out = new Map<string, EarlyRow>();
+    for (const r of await this.backend.early(ups)) out.set(earlyId(r.up, r.rid), r);
+    for (const [id, r] of this.overlayEarly) {
+      if (r === null) out.delete(id);
+      else if (ups.includes(r.up)) out.set(id, r);
+    }
+    return [...out.values()];
+  }
+
+  earlyAll(limit: number): Promise<EarlyRow[]> {
+    return this.backend.earlyAll(limit);
+  }
+
+  sweep(now: number): Promise<number> {
+    return this.backend.sweep(now);
+  }
+
+  depth(): Promise<QueueDepth[]> {
+    return this.backend.depth();
+  }
+
+  /** Let pending writes commit, then close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.flushing || this.scheduled || this.queued.ops.length > 0) {
+      if (this.flushing) await this.flushing.catch(() => undefined);
+      else await new Promise((r) => setImmediate(r));
+    }
+    this.closed = true;
+    await this.backend.close();
+  }
+}
+
+// ---- memory ------------------------------------------------------------------------
+
+/** One process's journal (memory://, tests). */
+export function memoryForward(): ForwardBackend {
+  const rows = new Map<string, MsgRow & { claimed: number }>();
+  const byUp = new Map<string, string>();
+  const early = new Map<string, EarlyRow>();
+  const copy = (r: MsgRow): MsgRow => ({ key: r.key, tenant: r.tenant, up: r.up, state: r.state, due: r.due, expires: r.expires, created: r.created, route: r.route, data: r.data });
+  const del = (key: string): void => {
+    const old = rows.get(key);
+    if (old?.up && byUp.get(old.up) === key) byUp.delete(old.up);
+    rows.delete(key);
+  };
+  return {
+    kind: 'memory',
+    async commit(ops) {
+      for (const op of ops) {
+        if (op.t === 'put') {
+          del(op.row.key);
+          rows.set(op.row.key, { ...copy(op.row), claimed: 0 });
+          if (op.row.up) byUp.set(op.row.up, op.row.key);
+        } else if (op.t === 'del') del(op.key);
+        else if (op.t === 'early') early.set(earlyId(op.row.up, op.row.rid), { ...op.row });
+        else early.delete(earlyId(op.up, op.rid));
+      }
+    },
+    async get(keys) {
+      return keys.flatMap((k) => {
+        const r = rows.get(k);
+        return r ? [copy(r)] : [];
+      });
+    },
+    async byUp(ups) {
+      return ups.flatMap((u) => {
+        const k = byUp.get(u);
+        const r = k === undefined ? undefined : rows.get(k);
+        return r ? [copy(r)] : [];
+      });
+    },
+    async claimDue(tenants, now, until, limit) {
+      const want = new Set(tenants);
+      const due = [...rows.values()].filter((r) => r.state === MSG_QUEUED && r.due <= now && r.claimed <= now && want.has(r.tenant));
+      due.sort((a, b) => a.due - b.due);
+      return due.slice(0, limit).map((r) => {
+        r.claimed = until;
+        return copy(r);
+      });
+    },
+    async wake(tenant, now) {
+      let n = 0;
+      for (const r of rows.values()) {
+        if (r.state === MSG_QUEUED && r.tenant === tenant && r.due > now) {
+          r.due = now;
+          n++;
+        }
+      }
+      return n;
+    },
+    async early(ups) {
+      const want = new Set(ups);
+      return [...early.values()].filter((e) => want.has(e.up)).map((e) => ({ ...e }));
+    },
+    async earlyAll(limit) {
+      return [...early.values()].slice(0, limit).map((e) => ({ ...e }));
+    },
+    async sweep(now) {
+      let n = 0;
+      for (const r of [...rows.values()]) {
+        if (r.state !== MSG_QUEUED && r.expires < now) {
+          del(r.key);
+          n++;
+        }
+      }
+      for (const [id, e] of [...early]) {
+        if (e.expires < now) {
+          early.delete(id);
+          n++;
+        }
+      }
+      return n;
+    },
+    async depth() {
+      const m = new Map<string, QueueDepth>();
+      for (const r of rows.values()) {
+        if (r.state !== MSG_QUEUED) continue;
+        const route = r.route ?? '';
+        const id = `${r.tenant}\u0000${route}`;
+        const d = m.get(id);
+        if (d) {
+          d.count++;
+          d.oldest = Math.min(d.oldest, r.created);
+        } else m.set(id, { tenant: r.tenant, route, count: 1, oldest: r.created });
+      }
+      return [...m.values()];
+    },
+    async close() {
+      rows.clear();
+      byUp.clear();
+      early.clear();
+    },
+  };
+}
+
+// ---- SQLite ---------------------------------------------------------------------------
+
+const SQL_TABLES = [
+  `CREATE TABLE IF NOT EXISTS sluice_msg (key TEXT PRIMARY KEY, tenant TEXT NOT NULL, up TEXT, state INTEGER NOT NULL,
+     due INTEGER NOT NULL, claimed INTEGER NOT NULL DEFAULT 0, expires INTEGER NOT NULL, created INTEGER NOT NULL, route TEXT, data TEXT NOT NULL) WITHOUT ROWID`,
+  'CREATE INDEX IF NOT EXISTS sluice_msg_up ON sluice_msg (up) WHERE up IS NOT NULL',
+  'CREATE INDEX IF NOT EXISTS sluice_msg_due ON sluice_msg (due) WHERE state = 0',
+  'CREATE INDEX IF NOT EXISTS sluice_msg_expires ON sluice_msg (expires) WHERE state <> 0',
+  `CREATE TABLE IF NOT EXISTS sluice_early (up TEXT NOT NULL, rid TEXT NOT NULL, expires INTEGER NOT NULL, data TEXT NOT NULL,
+     PRIMARY KEY (up, rid)) WITHOUT ROWID`,
+];
+const COLS = 'key, tenant, up, state, due, expires, created, route, data';
+// One statement per kind of op per commit: the rows travel as one JSON array.
+const SQL_PUT = `INSERT OR REPLACE INTO sluice_msg (key, tenant, up, state, due, claimed, expires, created, route, data)
+  SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 0, value->>5, value->>6, value->>7, value->>8 FROM json_each(?)`;
+const SQL_DEL = 'DELETE FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))';
+const SQL_EARLY = `INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)`;
+const SQL_UNEARLY = 'DELETE FROM sluice_early WHERE (up, rid) IN (SELECT value->>0, value->>1 FROM json_each(?))';
+const SQL_CLAIM = `UPDATE sluice_msg SET claimed = ? WHERE key IN (
+  SELECT key FROM sluice_msg WHERE state = 0 AND due <= ? AND claimed <= ? AND tenant IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT ?)
+  RETURNING ${COLS}`;
+
+type Sqlite = sqlite3.Database;
+
+function run(db: Sqlite, sql: string, params: unknown[] = []): Promise<number> {
+  return new Promise((resolve, reject) =>
+    db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
+      if (err) reject(err);
+      else resolve(this.changes);
+    }),
+  );
+}
+
+function all<T>(db: Sqlite, sql: string, params: unknown[] = []): Promise<T[]> {
+  return new Promise((resolve, reject) => db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows))));
+}
+
+/** Coalesce ops to their last write per key, keeping the kinds apart: each key is written once per commit. */
+function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; earlies: EarlyRow[]; unearlies: [string, string][] } {
+  const msgs = new Map<string, MsgRow | null>();
+  const earl = new Map<string, EarlyRow | [string, string]>();
+  for (const op of ops) {
+    if (op.t === 'put') msgs.set(op.row.key, op.row);
+    else if (op.t === 'del') msgs.set(op.key, null);
+    else if (op.t === 'early') earl.set(earlyId(op.row.up, op.row.rid), op.row);
+    else earl.set(earlyId(op.up, op.rid), [op.up, op.rid]);
+  }
+  const puts: MsgRow[] = [];
+  const dels: string[] = [];
+  for (const [k, r] of msgs) (r ? puts.push(r) : dels.push(k));
+  const earlies: EarlyRow[] = [];
+  const unearlies: [string, string][] = [];
+  for (const e of earl.values()) (Array.isArray(e) ? unearlies.push(e) : earlies.push(e));
+  return { puts, dels, earlies, unearlies };
+}
+
+/**
+ * The journal in the SQLite cache file, on a connection of its own (WAL,
+ * synchronous=NORMAL as the cache's: a killed process loses nothing that was
+ * committed). Writes on this connection run one at a time, so a claim can
+ * never land inside a group commit's transaction.
+ */
+export async function sqliteForward(file: string): Promise<ForwardBackend> {
+  const db = await new Promise<Sqlite>((resolve, reject) => {
+    const d = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(d)));
+  });
+  db.configure('busyTimeout', 5000);
+  for (const q of ['PRAGMA journal_mode=WAL', 'PRAGMA synchronous=NORMAL', ...SQL_TABLES]) await run(db, q);
+  let tail: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = tail.then(fn, fn);
+    tail = p.catch(() => undefined);
+    return p;
+  };
+  const rowsIn = (sql: string, list: readonly string[]): Promise<MsgRow[]> => all<MsgRow>(db, sql, [JSON.stringify(list)]);
+  return {
+    kind: 'sqlite',
+    commit(ops) {
+      const c = coalesce(ops);
+      return serial(async () => {
+        await run(db, 'BEGIN IMMEDIATE');
+        try {
+          if (c.puts.length) await run(db, SQL_PUT, [JSON.stringify(c.puts.map((r) => [r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data]))]);
+          if (c.dels.length) await run(db, SQL_DEL, [JSON.stringify(c.dels)]);
+          if (c.earlies.length) await run(db, SQL_EARLY, [JSON.stringify(c.earlies.map((e) => [e.up, e.rid, e.expires, e.data]))]);
+          if (c.unearlies.length) await run(db, SQL_UNEARLY, [JSON.stringify(c.unearlies)]);
+          await run(db, 'COMMIT');
+        } catch (err) {
+          await run(db, 'ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      });
+    },
+    get: (keys) => rowsIn(`SELECT ${COLS} FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))`, keys),
+    byUp: (ups) => rowsIn(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`, ups),
+    claimDue: (tenants, now, until, limit) => serial(() => all<MsgRow>(db, SQL_CLAIM, [until, now, now, JSON.stringify(tenants), limit])),
+    wake: (tenant, now) => serial(() => run(db, 'UPDATE sluice_msg SET due = ? WHERE state = 0 AND tenant = ? AND due > ?', [now, tenant, now])),
+    early: (ups) => all<EarlyRow>(db, 'SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))', [JSON.stringify(ups)]),
+    earlyAll: (limit) => all<EarlyRow>(db, 'SELECT up, rid, expires, data FROM sluice_early LIMIT ?', [limit]),
+    sweep: (now) =>
+      serial(async () => (await run(db, 'DELETE FROM sluice_msg WHERE state <> 0 AND expires < ?', [now])) + (await run(db, 'DELETE FROM sluice_early WHERE expires < ?', [now]))),
+    depth: () => all<QueueDepth>(db, "SELECT tenant, coalesce(route, '') AS route, count(*) AS count, min(created) AS oldest FROM sluice_msg WHERE state = 0 GROUP BY tenant, route"),
+    async close() {
+      await tail;
+      await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
+    },
+  };
+}

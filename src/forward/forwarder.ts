@@ -1,0 +1,737 @@
+import type { Logger } from 'pino';
+import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type ForwardOp, type ForwardStore, type MsgRow, type QueueDepth } from '../cache/forward-store';
+import type { OutboundBind } from '../binds/outbound-bind';
+import type { TenantConfig } from '../config/schema';
+import type { SessionInfo } from '../dispatch/policy-host';
+import { isSluiceError, SluiceError } from '../errors';
+import { isDlrEsmClass, MESSAGE_STATES, parseReceipt, type Receipt } from '../pdu/dlr';
+import { toWireFields } from '../pdu/fields';
+import type { Clock, TimerHandle } from '../util/clock';
+import { newMessageId } from '../util/ids';
+import { bytesToJson, jsonToBytes } from '../util/json-bytes';
+import type { UnknownTlv, WirePdu } from '../wire/codec';
+import { statusName, statusValue } from '../wire/status';
+import { receiptIdKeys, storedIdKey, type ReceiptIdForm } from './receipt-ids';
+import { receiptDate, smppTimeToMs } from './smpp-time';
+
+/**
+ * Store and forward, owned by the core (contract §1: on the wire or on a
+ * clock). A policy decides *that* a PDU goes on (`smpp.forward`); this
+ * module walks the tenant's routing chain, keeps every message it accepted
+ * in the durable journal until its final receipt, retries queued messages
+ * on its own timers until they expire, correlates receipts by each bind's
+ * id form, holds receipts that come before their submit_sm_resp, and routes
+ * receipts and MO messages back to the ESME (or into the held store).
+ *
+ * A message is answered ESME_ROK only once an upstream accepted it or it is
+ * durably queued; its receipt goes to the ESME only after the ESME had its
+ * submit_sm_resp.
+ */
+
+/** What the forwarder needs of the gateway. */
+export interface ForwarderHost {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  tenant(id: string): { config: TenantConfig; binds: ReadonlyMap<string, OutboundBind> } | undefined;
+  tenantIds(): string[];
+  /**
+   * A deliver_sm for `systemId`: to `sessionId` if it is bound here, else to
+   * another session of that system_id bound here, else held in the store
+   * for the next one (contract §9). Rejects only when it could not be held.
+   */
+  deliverToEsme(tenant: string, systemId: string, sessionId: string | undefined, command: string, fields: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<EsmeDelivery>;
+}
+
+export type EsmeDelivery = { kind: 'delivered' } | { kind: 'held' } | { kind: 'refused'; status: string };
+
+/** A PDU a policy hands to `smpp.forward`. */
+export interface ForwardRequest {
+  command: string;
+  fields: Record<string, unknown>;
+  unknownTlvs?: UnknownTlv[];
+  session: SessionInfo;
+  /** Steps to take instead of the routing table's. */
+  chain?: readonly string[];
+  /** A routing rule to take by name instead of the longest prefix match. */
+  rule?: string;
+  /** MO: the system_id of the ESME it is for. */
+  to?: string;
+}
+
+/** What `smpp.forward` resolves to. */
+export interface ForwardResult {
+  ok: boolean;
+  command_status: string;
+  /** Our id (submits), as the ESME is answered with. */
+  message_id?: string;
+  /** The bind that took it. */
+  via?: string;
+  /** Durably queued, to be sent on by the core. */
+  queued?: true;
+  /** For an ESME not bound here: held for its next session. */
+  held?: true;
+  /** A receipt: whether it named a message we know; `early` if it came before that message's submit_sm_resp. */
+  matched?: boolean;
+  early?: true;
+  duplicate?: true;
+  /** query_sm answers. */
+  message_state?: number;
+  final_date?: string;
+  error_code?: number;
+}
+
+/** What the core keeps of one message (the journal row's JSON). */
+interface MsgData {
+  sys: string;
+  sid: string;
+  id: string;
+  cmd: string;
+  src: string;
+  dst: string;
+  rd: number;
+  /** Accepted at (ms). */
+  at: number;
+  /** Expires at (ms): the validity period, or the tenant's default. */
+  exp: number;
+  /** Queued: the steps it may take, and its fields, bytes as base64. */
+  chain?: string[];
+  f?: unknown;
+  tlv?: unknown;
+  /** Attempts so far. */
+  n: number;
+  /** Sent: the bind and the upstream's id as written. */
+  bind?: string;
+  uid?: string;
+  /** Destinations still to send a final receipt (submit_sm_multi). */
+  left?: number;
+  /** Last receipt stat seen, final date, error. */
+  stat?: string;
+  done?: number;
+  err?: string;
+}
+
+const MESSAGE_STATE_OF: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(MESSAGE_STATES).map(([n, s]) => [s, Number(n)]));
+const FINAL_STATS = new Set(['DELIVRD', 'EXPIRED', 'DELETED', 'UNDELIV', 'REJECTD', 'UNKNOWN', 'SKIPPED']);
+const SUBMITS = new Set(['submit_sm', 'data_sm', 'submit_sm_multi']);
+/** Upstream answers that mean "not now" rather than "no": the next step is tried. */
+const TRANSIENT = new Set([statusValue('ESME_RTHROTTLED'), statusValue('ESME_RMSGQFUL')]);
+/** Rows claimed from the queue per round. */
+const CLAIM_BATCH = 64;
+/** How often the queue is looked at when nothing woke it. */
+const QUEUE_POLL_MS = 500;
+const EARLY_POLL_MS = 1000;
+const SWEEP_MS = 60_000;
+const DEPTH_MS = 5000;
+
+const msgKey = (tenant: string, id: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(id)}`;
+const upKey = (tenant: string, bind: string, key: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(bind)}/${key}`;
+
+/** Counters for /metrics. */
+export interface ForwardCounters {
+  forwarded: number;
+  queued: number;
+  retried: number;
+  expired: number;
+  rejected: number;
+  uncertain: number;
+  receipts: number;
+  receiptsEarly: number;
+  receiptsDuplicate: number;
+  receiptsUnmatched: number;
+  mo: number;
+}
+
+export class Forwarder {
+  readonly counters = new Map<string, ForwardCounters>();
+  /** Queue depth per tenant and bind, as last read from the store. */
+  depth: QueueDepth[] = [];
+  private timers: TimerHandle[] = [];
+  private stopped = true;
+  private draining = false;
+  private drainAgain = false;
+  /** Our ids answered ESME_ROK by the forwarder whose submit_sm_resp has not gone out yet, and receipts waiting for it. */
+  private readonly unanswered = new Map<string, { at: number; waiters: (() => void)[] }>();
+  /** Early receipts parked here, by correlation key: matched at once when their message's response comes. */
+  private readonly earlyHere = new Map<string, number>();
+  /** One receipt at a time per message (an upstream re-sending one must not deliver it twice). */
+  private readonly receiptLocks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly host: ForwarderHost,
+    readonly store: ForwardStore,
+  ) {}
+
+  private get clock(): Clock {
+    return this.host.clock;
+  }
+
+  private get log(): Logger {
+    return this.host.logger;
+  }
+
+  count(tenant: string): ForwardCounters {
+    let c = this.counters.get(tenant);
+    if (!c) {
+      c = { forwarded: 0, queued: 0, retried: 0, expired: 0, rejected: 0, uncertain: 0, receipts: 0, receiptsEarly: 0, receiptsDuplicate: 0, receiptsUnmatched: 0, mo: 0 };
+      this.counters.set(tenant, c);
+    }
+    return c;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.every(QUEUE_POLL_MS, () => this.drain());
+    this.every(EARLY_POLL_MS, () => this.matchEarly());
+    this.every(SWEEP_MS, async () => {
+      const n = await this.store.sweep(this.clock.now());
+      if (n > 0) this.log.debug({ swept: n }, 'forward journal: expired rows removed');
+    });
+    this.every(DEPTH_MS, async () => {
+      this.depth = await this.store.depth();
+    });
+    void this.drain();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) this.clock.clearTimeout(t);
+    this.timers = [];
+    for (const u of this.unanswered.values()) for (const w of u.waiters) w();
+    this.unanswered.clear();
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      void fn()
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'forward journal: store error'))
+        .finally(() => {
+          if (!this.stopped) this.timers.push(this.clock.setTimeout(tick, ms));
+        });
+    };
+    this.timers.push(this.clock.setTimeout(tick, ms));
+  }
+
+  /** A bind of `tenant` came up: its queued messages are due now. */
+  bindUp(tenant: string): void {
+    if (this.stopped) return;
+    void this.store
+      .wake(tenant, this.clock.now())
+      .then(() => this.drain())
+      .catch((err: Error) => this.log.warn({ tenant, err: err.message }, 'forward journal: store error'));
+  }
+
+  /** The ESME was answered for `id` (its submit_sm_resp went out): receipts waiting for that may go. */
+  answered(tenant: string, id: string): void {
+    const k = msgKey(tenant, id);
+    const u = this.unanswered.get(k);
+    if (!u) return;
+    this.unanswered.delete(k);
+    for (const w of u.waiters) w();
+  }
+
+  /** `smpp.forward(pdu, opts)`: whatever the PDU is, send it where it belongs. */
+  async forward(tenant: string, req: ForwardRequest): Promise<ForwardResult> {
+    const rt = this.host.tenant(tenant);
+    if (!rt) throw new SluiceError('UNKNOWN_TENANT');
+    const s = req.session;
+    if (s.kind === 'esme') {
+      if (!rt.config.system_ids.includes(s.systemId)) throw new SluiceError('UNKNOWN_SESSION', 'not a session of this tenant');
+      if (SUBMITS.has(req.command)) return this.submit(tenant, rt, req);
+      if (req.command === 'query_sm' || req.command === 'cancel_sm' || req.command === 'replace_sm') return this.manage(tenant, rt, req);
+    } else if (req.command === 'deliver_sm' || req.command === 'data_sm') {
+      const bind = s.bind === undefined ? undefined : rt.binds.get(s.bind);
+      if (!bind) throw new SluiceError('UNKNOWN_BIND', 'not a bind of this tenant');
+      const receipt = req.to === undefined ? asReceipt(req.fields) : undefined;
+      if (receipt) return this.receipt(tenant, bind, receipt);
+      if (req.to === undefined) throw new SluiceError('INVALID_FIELD', 'an MO message (not a delivery receipt) needs { to: systemId }');
+      return this.mo(tenant, rt.config, req);
+    }
+    throw new SluiceError('INVALID_FIELD', `${req.command} from ${s.kind === 'esme' ? 'an ESME' : 'an SMSC'} cannot be forwarded`);
+  }
+
+  // ---- submits ------------------------------------------------------------------------
+
+  private chainFor(cfg: TenantConfig, req: ForwardRequest): readonly string[] {
+    if (req.chain) return req.chain;
+    const routing = cfg.routing;
+    if (req.rule !== undefined) {
+      const r = routing.rules.find((x) => x.name === req.rule);
+      if (!r) throw new SluiceError('INVALID_FIELD', `no routing rule named "${String(req.rule).slice(0, 40)}"`);
+      return r.chain;
+    }
+    const dest = String(req.fields.destination_addr ?? firstDestination(req.fields) ?? '');
+    let best: { prefix: string; chain: readonly string[] } | undefined;
+    for (const r of routing.rules) if (dest.startsWith(r.prefix) && (!best || r.prefix.length > best.prefix.length)) best = r;
+    return best ? best.chain : routing.default_chain;
+  }
+
+  private async submit(tenant: string, rt: { config: TenantConfig; binds: ReadonlyMap<string, OutboundBind> }, req: ForwardRequest): Promise<ForwardResult> {
+    const cfg = rt.config;
+    const chain = this.chainFor(cfg, req);
+    const now = this.clock.now();
+    let exp = now + cfg.queue.expiry_ms;
+    const vp = req.fields.validity_period;
+    if (typeof vp === 'string' && vp !== '') {
+      let t: number | undefined;
+      try {
+        t = smppTimeToMs(vp, now);
+      } catch {
+        return { ok: false, command_status: 'ESME_RINVEXPIRY' };
+      }
+      if (t !== undefined) exp = Math.min(t, now + cfg.queue.max_expiry_ms);
+    }
+    const data: MsgData = {
+      sys: req.session.systemId,
+      sid: req.session.sessionId,
+      id: newMessageId(),
+      cmd: req.command,
+      src: String(req.fields.source_addr ?? ''),
+      dst: String(req.fields.destination_addr ?? firstDestination(req.fields) ?? ''),
+      rd: Number(req.fields.registered_delivery ?? 0),
+      at: now,
+      exp,
+      n: 0,
+    };
+    if (req.command === 'submit_sm_multi') data.left = Array.isArray(req.fields.dest_address) ? req.fields.dest_address.length : 1;
+    const c = this.count(tenant);
+    for (let i = 0; i < chain.length; i++) {
+      const step = chain[i]!;
+      if (step.startsWith('bind:')) {
+        const out = await this.trySend(tenant, rt, step.slice(5), req.command, req.fields, req.unknownTlvs);
+        if (out.kind === 'skip') continue;
+        if (out.kind === 'uncertain') {
+          // It left and no answer came: sending it again (here or on the next bind) may send it twice.
+          c.uncertain++;
+          return { ok: false, command_status: 'ESME_RSUBMITFAIL', via: out.bind };
+        }
+        if (out.kind === 'refused') {
+          c.rejected++;
+          return { ok: false, command_status: out.status, via: out.bind };
+        }
+        data.bind = out.bind;
+        data.uid = out.id;
+        data.n = 1;
+        await this.write([{ t: 'put', row: this.sentRow(tenant, out.bind, data) }]);
+        c.forwarded++;
+        this.expectAnswer(tenant, data.id);
+        this.earlyCheck(tenant, out.bind, data);
+        return { ok: true, command_status: 'ESME_ROK', message_id: data.id, via: out.bind };
+      }
+      if (step === 'queue') {
+        // From the queue it may take any bind of its chain, the ones before this step included.
+        data.chain = chain.filter((x) => x.startsWith('bind:'));
+        data.f = bytesToJson(req.fields);
+        if (req.unknownTlvs) data.tlv = bytesToJson(req.unknownTlvs);
+        const route = data.chain[0]?.slice(5) ?? null;
+        await this.write([{ t: 'put', row: { key: msgKey(tenant, data.id), tenant, up: null, state: MSG_QUEUED, due: now + cfg.queue.retry_ms, expires: exp, created: now, route, data: JSON.stringify(data) } }]);
+        c.queued++;
+        this.expectAnswer(tenant, data.id);
+        return { ok: true, command_status: 'ESME_ROK', message_id: data.id, queued: true };
+      }
+      if (step === 'reject' || step.startsWith('reject:')) {
+        c.rejected++;
+        return { ok: false, command_status: step === 'reject' ? 'ESME_RINVDSTADR' : step.slice(7) };
+      }
+    }
+    c.rejected++;
+    return { ok: false, command_status: 'ESME_RSUBMITFAIL' };
+  }
+
+  /** A journal write; a store that fails is STORE_UNAVAILABLE, and nothing was acknowledged. */
+  private async write(ops: ForwardOp[]): Promise<void> {
+    try {
+      await this.store.write(ops);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'forward journal: write failed');
+      throw new SluiceError('STORE_UNAVAILABLE', 'the message store could not be written');
+    }
+  }
+
+  private sentRow(tenant: string, bind: string, data: MsgData): MsgRow {
+    const rt = this.host.tenant(tenant);
+    const form = (rt?.binds.get(bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm;
+    const ttl = rt?.config.receipts.ttl_ms ?? 259_200_000;
+    delete data.f;
+    delete data.tlv;
+    delete data.chain;
+    return { key: msgKey(tenant, data.id), tenant, up: upKey(tenant, bind, storedIdKey(form, data.uid ?? '')), state: MSG_SENT, due: 0, expires: data.at + ttl, created: data.at, route: null, data: JSON.stringify(data) };
+  }
+
+  /**
+   * One bind step: skipped (down, standby, throttled, or refused for now
+   * before anything was accepted), accepted with the upstream's id, refused
+   * for good with a status, or uncertain (it left and no answer came).
+   */
+  private async trySend(
+    tenant: string,
+    rt: { binds: ReadonlyMap<string, OutboundBind> },
+    name: string,
+    command: string,
+    fields: Record<string, unknown>,
+    tlvs: readonly UnknownTlv[] | undefined,
+  ): Promise<{ kind: 'skip' } | { kind: 'uncertain'; bind: string } | { kind: 'refused'; bind: string; status: string } | { kind: 'sent'; bind: string; id: string }> {
+    const bind = rt.binds.get(name);
+    if (!bind || bind.state !== 'bound') return { kind: 'skip' };
+    let resp: WirePdu;
+    try {
+      resp = await bind.request(command, fields, tlvs);
+    } catch (err) {
+      if (isSluiceError(err) && (err.code === 'BIND_DOWN' || err.code === 'THROTTLED' || err.sent === false)) return { kind: 'skip' };
+      if (isSluiceError(err) && (err.code === 'TIMEOUT' || err.code === 'SESSION_CLOSED')) {
+        this.log.warn({ tenant, bind: name, err: err.message }, 'forward: no answer from the upstream after the message left; not sent again');
+        return { kind: 'uncertain', bind: name };
+      }
+      throw err;
+    }
+    if (resp.command_status === 0) return { kind: 'sent', bind: name, id: typeof resp.fields.message_id === 'string' ? resp.fields.message_id : '' };
+    if (TRANSIENT.has(resp.command_status)) return { kind: 'skip' };
+    return { kind: 'refused', bind: name, status: statusName(resp.command_status) };
+  }
+
+  private expectAnswer(tenant: string, id: string): void {
+    this.unanswered.set(msgKey(tenant, id), { at: this.clock.now(), waiters: [] });
+  }
+
+  /** Resolves once the ESME had its submit_sm_resp for `key`, or after `maxMs` (the policy answered something else, or its deadline passed). */
+  private afterAnswer(key: string, maxMs: number): Promise<void> {
+    const u = this.unanswered.get(key);
+    if (!u) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = this.clock.setTimeout(() => {
+        this.unanswered.delete(key);
+        resolve();
+      }, Math.max(0, u.at + maxMs - this.clock.now()));
+      u.waiters.push(() => {
+        this.clock.clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  // ---- the queue ----------------------------------------------------------------------
+
+  /** Claim due queued messages and send them on, round after round while there are. */
+  async drain(): Promise<void> {
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.drainAgain = false;
+        for (;;) {
+          if (this.stopped) return;
+          const now = this.clock.now();
+          const rows = await this.store.claimDue(this.host.tenantIds(), now, now + 120_000, CLAIM_BATCH);
+          if (rows.length === 0) break;
+          await Promise.all(rows.map((r) => this.retry(r).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: queued message not handled; offered again later'))));
+          if (rows.length < CLAIM_BATCH) break;
+        }
+      } while (this.drainAgain);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async retry(row: MsgRow): Promise<void> {
+    const rt = this.host.tenant(row.tenant);
+    const data = JSON.parse(row.data) as MsgData;
+    const now = this.clock.now();
+    if (!rt) return;
+    const c = this.count(row.tenant);
+    if (now >= data.exp) {
+      c.expired++;
+      await this.finish(row.tenant, data, 'EXPIRED', '000', now);
+      return;
+    }
+    const fields = jsonToBytes(data.f) as Record<string, unknown>;
+    const tlvs = data.tlv === undefined ? undefined : (jsonToBytes(data.tlv) as UnknownTlv[]);
+    let tried = false;
+    for (const step of data.chain ?? []) {
+      const out = await this.trySend(row.tenant, rt, step.slice(5), data.cmd, fields, tlvs);
+      if (out.kind === 'skip') continue;
+      tried = true;
+      data.n++;
+      if (out.kind === 'sent') {
+        data.bind = out.bind;
+        data.uid = out.id;
+        await this.write([{ t: 'put', row: this.sentRow(row.tenant, out.bind, data) }]);
+        c.retried++;
+        c.forwarded++;
+        this.earlyCheck(row.tenant, out.bind, data);
+        return;
+      }
+      if (out.kind === 'refused') {
+        c.rejected++;
+        await this.finish(row.tenant, data, 'UNDELIV', String(statusValue(out.status)).padStart(3, '0'), now);
+        return;
+      }
+      // Uncertain: the ESME has its ESME_ROK, so the core owns the message; it is tried again
+      // later (at least once: the upstream may get it twice).
+      c.uncertain++;
+      break;
+    }
+    if (!tried) data.n++;
+    const cfg = rt.config.queue;
+    const delay = Math.min(cfg.retry_max_ms, cfg.retry_ms * 2 ** Math.min(data.n, 20));
+    const due = Math.min(now + delay, data.exp);
+    await this.write([{ t: 'put', row: { ...row, due, data: JSON.stringify(data) } }]);
+  }
+
+  /** A message that ends without an upstream receipt (expired, refused from the queue): a receipt of our own if the ESME asked for one. */
+  private async finish(tenant: string, data: MsgData, stat: string, err: string, now: number): Promise<void> {
+    data.stat = stat;
+    data.done = now;
+    data.err = err;
+    if (wantsReceipt(data.rd, stat)) await this.toEsme(tenant, data, undefined);
+    await this.write([{ t: 'put', row: this.finalRow(tenant, data) }]);
+  }
+
+  private finalRow(tenant: string, data: MsgData): MsgRow {
+    const rt = this.host.tenant(tenant);
+    const keep = rt?.config.receipts.dedupe_ms ?? 600_000;
+    const slim: MsgData = { sys: data.sys, sid: data.sid, id: data.id, cmd: data.cmd, src: data.src, dst: data.dst, rd: data.rd, at: data.at, exp: data.exp, n: data.n };
+    for (const k of ['bind', 'uid', 'stat', 'done', 'err'] as const) if (data[k] !== undefined) (slim as unknown as Record<string, unknown>)[k] = data[k];
+    const up = data.bind === undefined ? null : upKey(tenant, data.bind, storedIdKey((rt?.binds.get(data.bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm, data.uid ?? ''));
+    return { key: msgKey(tenant, data.id), tenant, up, state: MSG_FINAL, due: 0, expires: this.clock.now() + keep, created: data.at, route: null, data: JSON.stringify(slim) };
+  }
+
+  // ---- receipts ---------------------------------------------------------------------------
+
+  private async receipt(tenant: string, bind: OutboundBind, r: Receipt): Promise<ForwardResult> {
+    const c = this.count(tenant);
+    c.receipts++;
+    const form = bind.cfg.receipt_id as ReceiptIdForm;
+    const ups = receiptIdKeys(form, r.id).map((k) => upKey(tenant, bind.cfg.name, k));
+    const rows = await this.store.byUp(ups);
+    const row = ups.map((u) => rows.find((x) => x.up === u)).find((x) => x !== undefined);
+    if (!row) {
+      // Before its submit_sm_resp (or for a message we never had): parked under every key it
+      // may belong to, matched when the response comes, dropped after receipts.early_ttl_ms.
+      const rt = this.host.tenant(tenant)!;
+      const rid = `${r.id}\u0000${r.stat}`;
+      const data = JSON.stringify({ bind: bind.cfg.name, r });
+      const expires = this.clock.now() + rt.config.receipts.early_ttl_ms;
+      await this.write(ups.map((up) => ({ t: 'early', row: { up, rid, expires, data } })));
+      for (const up of ups) this.earlyHere.set(up, (this.earlyHere.get(up) ?? 0) + 1);
+      c.receiptsEarly++;
+      return { ok: true, command_status: 'ESME_ROK', matched: false, early: true };
+    }
+    return this.serialised(row.key, () => this.applyReceipt(tenant, row.key, r));
+  }
+
+  private async serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.receiptLocks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.receiptLocks.set(key, tail);
+    void tail.then(() => {
+      if (this.receiptLocks.get(key) === tail) this.receiptLocks.delete(key);
+    });
+    return run;
+  }
+
+  /** A receipt for a known message: delivered to the ESME once per state, then the journal says so. */
+  private async applyReceipt(tenant: string, key: string, r: Receipt): Promise<ForwardResult> {
+    const c = this.count(tenant);
+    const [row] = await this.store.get([key]);
+    if (!row || row.state === MSG_FINAL) {
+      c.receiptsDuplicate++;
+      return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
+    }
+    const data = JSON.parse(row.data) as MsgData;
+    const stat = r.stat;
+    const final = FINAL_STATS.has(stat);
+    if (!final && data.stat === stat) {
+      c.receiptsDuplicate++;
+      return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
+    }
+    const now = this.clock.now();
+    data.stat = stat;
+    if (r.err !== undefined) data.err = r.err;
+    if (final) data.done = now;
+    let held = false;
+    if (wantsReceipt(data.rd, stat)) {
+      await this.afterAnswer(key, (this.host.tenant(tenant)?.config.limits.handler_deadline_ms ?? 5000) + 1000);
+      held = (await this.toEsme(tenant, data, r)) === 'held';
+    }
+    const last = final && (data.left === undefined || --data.left <= 0);
+    await this.write([{ t: 'put', row: last ? this.finalRow(tenant, data) : { ...row, data: JSON.stringify(data) } }]);
+    const out: ForwardResult = { ok: true, command_status: 'ESME_ROK', matched: true };
+    if (held) out.held = true;
+    return out;
+  }
+
+  /** The receipt the ESME gets: our id in the body and in receipted_message_id, with message_state. */
+  private async toEsme(tenant: string, data: MsgData, r: Receipt | undefined): Promise<'delivered' | 'held' | 'refused'> {
+    const stat = data.stat ?? 'UNKNOWN';
+    const now = this.clock.now();
+    const body =
+      `id:${data.id} sub:${r?.sub ?? '001'} dlvrd:${r?.dlvrd ?? (stat === 'DELIVRD' ? '001' : '000')} ` +
+      `submit date:${r?.submit_date ?? receiptDate(data.at)} done date:${r?.done_date ?? receiptDate(data.done ?? now)} ` +
+      `stat:${stat} err:${data.err ?? '000'} text:${(r?.text ?? '').slice(0, 20)}`;
+    const fields: Record<string, unknown> = {
+      source_addr: data.dst,
+      destination_addr: data.src,
+      esm_class: 0x04,
+      data_coding: 0,
+      short_message: Buffer.from(body, 'latin1'),
+      receipted_message_id: data.id,
+      message_state: MESSAGE_STATE_OF[stat] ?? 7,
+    };
+    const d = await this.host.deliverToEsme(tenant, data.sys, data.sid, 'deliver_sm', fields);
+    if (d.kind === 'refused') this.log.warn({ tenant, id: data.id, status: d.status }, 'the ESME refused a delivery receipt');
+    return d.kind;
+  }
+
+  /** A response just written: an early receipt parked here for it is matched now. */
+  private earlyCheck(tenant: string, bind: string, data: MsgData): void {
+    if (this.earlyHere.size === 0) return;
+    const rt = this.host.tenant(tenant);
+    const up = upKey(tenant, bind, storedIdKey((rt?.binds.get(bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm, data.uid ?? ''));
+    if (!this.earlyHere.has(up)) return;
+    void this.matchEarlyFor([up]).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
+  }
+
+  /** Every early receipt in the store (parked here or by another replica, before a restart): matched now if its message is known, dropped once too old. */
+  private async matchEarly(): Promise<void> {
+    const rows = await this.store.earlyAll(500);
+    if (rows.length === 0) {
+      this.earlyHere.clear();
+      return;
+    }
+    await this.matchEarlyFor([...new Set(rows.map((r) => r.up))]);
+  }
+
+  private async matchEarlyFor(ups: string[]): Promise<void> {
+    const early = await this.store.early(ups);
+    if (early.length === 0) return;
+    const msgs = await this.store.byUp([...new Set(early.map((e) => e.up))]);
+    const now = this.clock.now();
+    // One receipt may be parked under several keys: each receipt is handled once.
+    const seen = new Set<string>();
+    for (const e of early) {
+      const msg = msgs.find((m) => m.up === e.up);
+      const id = `${e.rid}\u0000${JSON.parse(e.data).bind as string}`;
+      if (msg && !seen.has(id)) {
+        seen.add(id);
+        const { r } = JSON.parse(e.data) as { bind: string; r: Receipt };
+        await this.serialised(msg.key, () => this.applyReceipt(msg.tenant, msg.key, r));
+        await this.dropEarly(e.rid, early.filter((x) => x.rid === e.rid));
+      } else if (!msg && e.expires < now) {
+        this.count(decodeURIComponent(e.up.split('/')[0]!)).receiptsUnmatched++;
+        this.log.info({ up: e.up }, 'a delivery receipt matched no message in time; dropped');
+        await this.dropEarly(e.rid, [e]);
+      }
+    }
+  }
+
+  private async dropEarly(rid: string, rows: { up: string }[]): Promise<void> {
+    await this.write(rows.map((x) => ({ t: 'unearly', up: x.up, rid })));
+    for (const x of rows) {
+      const n = (this.earlyHere.get(x.up) ?? 1) - 1;
+      if (n > 0) this.earlyHere.set(x.up, n);
+      else this.earlyHere.delete(x.up);
+    }
+  }
+
+  // ---- MO and message management ---------------------------------------------------------------
+
+  private async mo(tenant: string, cfg: TenantConfig, req: ForwardRequest): Promise<ForwardResult> {
+    const to = String(req.to);
+    if (!cfg.system_ids.includes(to)) throw new SluiceError('UNKNOWN_SESSION', `no ESME "${to.slice(0, 40)}" in this tenant`);
+    const d = await this.host.deliverToEsme(tenant, to, undefined, req.command, req.fields, req.unknownTlvs);
+    this.count(tenant).mo++;
+    if (d.kind === 'refused') return { ok: false, command_status: d.status };
+    return d.kind === 'held' ? { ok: true, command_status: 'ESME_ROK', held: true } : { ok: true, command_status: 'ESME_ROK' };
+  }
+
+  /** query_sm, cancel_sm and replace_sm for a message the core has: answered from the journal, or passed upstream for a sent one. */
+  private async manage(tenant: string, rt: { config: TenantConfig; binds: ReadonlyMap<string, OutboundBind> }, req: ForwardRequest): Promise<ForwardResult> {
+    const cmd = req.command;
+    const fail = cmd === 'query_sm' ? 'ESME_RQUERYFAIL' : cmd === 'cancel_sm' ? 'ESME_RCANCELFAIL' : 'ESME_RREPLACEFAIL';
+    const id = String(req.fields.message_id ?? '');
+    const key = msgKey(tenant, id);
+    return this.serialised(key, async () => {
+      const [row] = id === '' ? [undefined] : await this.store.get([key]);
+      if (!row) return { ok: false, command_status: fail };
+      const data = JSON.parse(row.data) as MsgData;
+      if (data.sys !== req.session.systemId) return { ok: false, command_status: fail };
+      if (cmd === 'query_sm') {
+        const state = row.state === MSG_FINAL ? (MESSAGE_STATE_OF[data.stat ?? 'UNKNOWN'] ?? 7) : data.stat === 'ACCEPTD' ? 6 : 1;
+        const out: ForwardResult = { ok: true, command_status: 'ESME_ROK', message_id: id, message_state: state, final_date: row.state === MSG_FINAL && data.done ? `${receiptDate(data.done)}00000+` : '', error_code: 0 };
+        return out;
+      }
+      if (row.state === MSG_FINAL) return { ok: false, command_status: fail };
+      if (row.state === MSG_QUEUED) {
+        if (cmd === 'cancel_sm') {
+          data.stat = 'DELETED';
+          data.done = this.clock.now();
+          await this.write([{ t: 'put', row: this.finalRow(tenant, data) }]);
+          return { ok: true, command_status: 'ESME_ROK' };
+        }
+        const f = jsonToBytes(data.f) as Record<string, unknown>;
+        for (const k of ['short_message', 'registered_delivery', 'validity_period', 'schedule_delivery_time', 'sm_default_msg_id'] as const) {
+          if (req.fields[k] !== undefined && req.fields[k] !== '') f[k] = req.fields[k];
+        }
+        if (typeof req.fields.validity_period === 'string' && req.fields.validity_period !== '') {
+          try {
+            data.exp = smppTimeToMs(req.fields.validity_period, this.clock.now()) ?? data.exp;
+          } catch {
+            return { ok: false, command_status: 'ESME_RINVEXPIRY' };
+          }
+        }
+        data.rd = Number(f.registered_delivery ?? data.rd);
+        data.f = bytesToJson(f);
+        await this.write([{ t: 'put', row: { ...row, expires: data.exp, data: JSON.stringify(data) } }]);
+        return { ok: true, command_status: 'ESME_ROK' };
+      }
+      // Sent: the upstream has it under its own id, on the bind that took it.
+      const bind = data.bind === undefined ? undefined : rt.binds.get(data.bind);
+      if (!bind || bind.state !== 'bound') return { ok: false, command_status: fail };
+      const up: Record<string, unknown> = { ...req.fields, message_id: data.uid ?? '' };
+      let resp: WirePdu;
+      try {
+        const wire = toWireFields(cmd, up);
+        resp = await bind.request(cmd, wire.fields);
+      } catch {
+        return { ok: false, command_status: fail };
+      }
+      if (resp.command_status !== 0) return { ok: false, command_status: statusName(resp.command_status) };
+      if (cmd === 'cancel_sm') {
+        data.stat = 'DELETED';
+        data.done = this.clock.now();
+        await this.write([{ t: 'put', row: this.finalRow(tenant, data) }]);
+      }
+      return { ok: true, command_status: 'ESME_ROK' };
+    });
+  }
+}
+
+/** registered_delivery bits 0-1 (SMSC delivery receipt: 1 on any final outcome, 2 on failure) and 4 (intermediate notifications). */
+function wantsReceipt(rd: number, stat: string): boolean {
+  if (!FINAL_STATS.has(stat)) return (rd & 0x10) !== 0;
+  const mc = rd & 0x03;
+  return mc === 1 || (mc === 2 && stat !== 'DELIVRD');
+}
+
+function firstDestination(fields: Record<string, unknown>): string | undefined {
+  const list = fields.dest_address;
+  if (!Array.isArray(list)) return undefined;
+  for (const d of list as { destination_addr?: unknown }[]) if (typeof d?.destination_addr === 'string') return d.destination_addr;
+  return undefined;
+}
+
+/** A deliver_sm / data_sm that is a delivery receipt, parsed; undefined for anything else. */
+function asReceipt(fields: Record<string, unknown>): Receipt | undefined {
+  if (!isDlrEsmClass(Number(fields.esm_class ?? 0))) return undefined;
+  const body = fields.short_message instanceof Uint8Array && fields.short_message.length > 0 ? fields.short_message : fields.message_payload;
+  const text = body instanceof Uint8Array ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1') : undefined;
+  return parseReceipt(text, {
+    receipted_message_id: typeof fields.receipted_message_id === 'string' ? fields.receipted_message_id : undefined,
+    message_state: typeof fields.message_state === 'number' ? fields.message_state : undefined,
+    network_error_code: fields.network_error_code instanceof Uint8Array ? fields.network_error_code : undefined,
+  });
+}
