@@ -1,0 +1,206 @@
+/**
+ * Store and forward through policies/gateway.ts in the real sandbox, on a
+ * real gateway and in-process upstream simulators over loopback TCP:
+ * routing chains, the durable queue, expiry, message management.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { silentLogger } from '../../src/log/logger';
+import { startSluice, type Sluice } from '../../src/runtime';
+import { SmscSimulator, type SimOptions } from '../../src/tools/sim';
+import { TestEsme } from '../helpers/esme';
+import { freePort, sandboxedSetup, sleep, until } from '../helpers/harness';
+
+const GATEWAY = readFileSync(path.resolve(__dirname, '../../../policies/gateway.ts'), 'utf8');
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Rig {
+  sluice: Sluice;
+  sims: SmscSimulator[];
+  ports: number[];
+  close(): Promise<void>;
+}
+
+/** The gateway policy on two binds (ports[0], ports[1]); sims started on those ports unless `down`. */
+async function rig(opts: { sim?: SimOptions; down?: boolean; tenant?: Record<string, unknown> } = {}): Promise<Rig> {
+  const ports = [await freePort(), await freePort()];
+  const sims: SmscSimulator[] = [];
+  if (!opts.down) for (const port of ports) sims.push(await startSim(port, opts.sim));
+  const { dir, config } = sandboxedSetup(
+    { gateway: GATEWAY },
+    {
+      tenants: [
+        {
+          id: 'acme',
+          policy: 'gateway.ts',
+          system_ids: ['acme-app', 'acme-batch'],
+          settings: { esmes: { 'acme-app': 'acme-pw', 'acme-batch': 'batch-pw' }, mo_routes: { '4470': 'acme-batch' }, mo_default: 'acme-app' },
+          binds: ports.map((port, i) => ({ name: `up${i}`, host: '127.0.0.1', port, system_id: 'acme', window: 64, response_timer_ms: 2000 })),
+          routing: {
+            default_chain: ['bind:up0', 'bind:up1', 'queue'],
+            rules: [
+              { prefix: '0031', name: 'national', chain: ['reject:ESME_RINVDSTADR'] },
+              { prefix: '99', name: 'nowhere', chain: ['bind:up1'] },
+            ],
+          },
+          queue: { retry_ms: 100, retry_max_ms: 500 },
+          ...opts.tenant,
+        },
+      ],
+    },
+  );
+  dirs.push(dir);
+  const sluice = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false, reconnectBaseMs: 50 });
+  return {
+    sluice,
+    sims,
+    ports,
+    async close() {
+      await sluice.stop();
+      await Promise.all(sims.map((s) => s.close()));
+    },
+  };
+}
+
+async function startSim(port: number, o: SimOptions = {}): Promise<SmscSimulator> {
+  const s = new SmscSimulator({ port, dlrDelayMs: 20, ...o });
+  await s.listen();
+  return s;
+}
+
+const bound = (r: Rig, n = 2): Promise<void> => until(() => r.sluice.gateway.binds('acme').filter((b) => b.state === 'bound').length >= n, 5000);
+
+describe('store and forward: routing chains', () => {
+  it('the first bind that is up takes each message; its receipt comes back with our id, in the body and the TLV', async () => {
+    const r = await rig();
+    try {
+      await bound(r);
+      const esme = await TestEsme.bind(r.sluice.port);
+      const resps = await Promise.all(Array.from({ length: 50 }, (_, i) => esme.submit(i)));
+      assert.ok(resps.every((x) => x.command_status === 0));
+      const ids = resps.map((x) => String(x.fields.message_id));
+      assert.equal(new Set(ids).size, 50);
+      await until(() => esme.receipts.length >= 50);
+      const got = esme.byId();
+      for (const id of ids) assert.equal(got.get(id)?.[0]?.stat, 'DELIVRD');
+      assert.equal(got.get(ids[0]!)?.[0]?.state, 2);
+      assert.equal(r.sims[0]!.stats.submits, 50, 'the first bind of the chain took them all');
+      esme.close();
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a bind that is down is skipped; with every bind down the message is queued (ESME_ROK), and sent when one comes up', async () => {
+    const r = await rig({ down: true });
+    try {
+      const esme = await TestEsme.bind(r.sluice.port);
+      const resps = await Promise.all(Array.from({ length: 20 }, (_, i) => esme.submit(i)));
+      assert.ok(resps.every((x) => x.command_status === 0), 'queued messages are acknowledged');
+      await sleep(200);
+      assert.equal(esme.receipts.length, 0);
+      const sim = await startSim(r.ports[1]!);
+      r.sims.push(sim);
+      await until(() => esme.receipts.length >= 20, 8000);
+      assert.equal(sim.stats.submits, 20);
+      const got = esme.byId();
+      for (const x of resps) assert.equal(got.get(String(x.fields.message_id))?.length, 1);
+      esme.close();
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('reject steps answer their status; a chain of binds that are all down, without queue, answers ESME_RSUBMITFAIL', async () => {
+    const r = await rig({ down: true });
+    try {
+      const esme = await TestEsme.bind(r.sluice.port);
+      assert.equal((await esme.submit(1, { destination_addr: '0031612345678' })).command_status, 0x0b);
+      assert.equal((await esme.submit(2, { destination_addr: '99123' })).command_status, 0x45);
+      esme.close();
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('an upstream that refuses a message: the ESME gets its status, nothing is queued', async () => {
+    const r = await rig({ sim: { errorRate: 1 } });
+    try {
+      await bound(r);
+      const esme = await TestEsme.bind(r.sluice.port);
+      assert.equal((await esme.submit(1)).command_status, 0x45);
+      await sleep(300);
+      assert.equal(r.sims[0]!.stats.submits + r.sims[1]!.stats.submits, 1);
+      esme.close();
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe('store and forward: the queue', () => {
+  it('a queued message past its validity_period expires: the ESME gets an EXPIRED receipt (message_state 3)', async () => {
+    const r = await rig({ down: true });
+    try {
+      const esme = await TestEsme.bind(r.sluice.port);
+      const resp = await esme.submit(1, { validity_period: '000000000001000R' });
+      assert.equal(resp.command_status, 0);
+      await until(() => esme.receipts.length >= 1, 5000);
+      assert.deepEqual([esme.receipts[0]!.bodyId, esme.receipts[0]!.stat, esme.receipts[0]!.state], [resp.fields.message_id, 'EXPIRED', 3]);
+      assert.equal(r.sluice.gateway.forwarder.count('acme').expired, 1);
+      esme.close();
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a malformed validity_period is refused ESME_RINVEXPIRY', async () => {
+    const r = await rig({ down: true });
+    try {
+      const esme = await TestEsme.bind(r.sluice.port);
+      assert.equal((await esme.submit(1, { validity_period: 'tomorrow' })).command_status, 0x62);
+      esme.close();
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('query_sm, replace_sm and cancel_sm of queued messages are answered from the journal', async () => {
+    const r = await rig({ down: true });
+    try {
+      const esme = await TestEsme.bind(r.sluice.port);
+      const a = String((await esme.submit('a')).fields.message_id);
+      const b = String((await esme.submit('b')).fields.message_id);
+      const q = await esme.client.request('query_sm', { message_id: a, source_addr: '4412345' });
+      assert.deepEqual([q.command_status, q.fields.message_state], [0, 1]);
+      assert.equal((await esme.client.request('query_sm', { message_id: 'nope' })).command_status, 0x67);
+      assert.equal((await esme.client.request('replace_sm', { message_id: a, registered_delivery: 1, short_message: Buffer.from('replaced') })).command_status, 0);
+      assert.equal((await esme.client.request('cancel_sm', { message_id: b, source_addr: '4412345', destination_addr: '31612345678' })).command_status, 0);
+      assert.equal((await esme.client.request('cancel_sm', { message_id: b })).command_status, 0x11, 'cancelled once');
+      const qb = await esme.client.request('query_sm', { message_id: b });
+      assert.deepEqual([qb.command_status, qb.fields.message_state], [0, 4]);
+      const texts: string[] = [];
+      const sim = new SmscSimulator({ port: r.ports[0]!, dlrDelayMs: 20 });
+      const orig = (sim as unknown as { onSubmit: (s: unknown, p: { fields: Record<string, unknown> }) => void }).onSubmit.bind(sim);
+      (sim as unknown as { onSubmit: (s: unknown, p: { fields: Record<string, unknown> }) => void }).onSubmit = (s, p) => {
+        texts.push(Buffer.from(p.fields.short_message as Buffer).toString('latin1'));
+        orig(s, p);
+      };
+      await sim.listen();
+      r.sims.push(sim);
+      await until(() => esme.receipts.length >= 1, 8000);
+      await sleep(300);
+      assert.deepEqual(texts, ['replaced'], 'the replaced text went; the cancelled message did not');
+      const qa = await esme.client.request('query_sm', { message_id: a });
+      assert.deepEqual([qa.command_status, qa.fields.message_state], [0, 2]);
+      esme.close();
+    } finally {
+      await r.close();
+    }
+  });
+});
