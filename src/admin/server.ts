@@ -6,6 +6,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { BIND_STATES } from '../binds/outbound-bind';
 import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
+import type { ForwardCounters } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
 import type { SandboxPool } from '../isolates/sandbox-pool';
 import type { ConfigReloadResult } from '../runtime';
@@ -198,7 +199,16 @@ export class AdminServer {
       load_errors: state?.loadError ?? [],
       sessions: this.o.gateway.sessions(tenant),
       binds: this.o.gateway.binds(tenant),
+      queue: await this.queueOf(tenant),
+      forward: { ...this.o.gateway.forwarder.count(tenant) },
     };
+  }
+
+  /** Queued messages of a tenant per bind they wait for, read from the journal now: depth and the oldest one's age. */
+  private async queueOf(tenant: string): Promise<{ bind: string; depth: number; oldest_age_ms: number }[]> {
+    const now = Date.now();
+    const depth = await this.o.gateway.forwarder.store.depth().catch(() => []);
+    return depth.filter((d) => d.tenant === tenant).map((d) => ({ bind: d.route, depth: Number(d.count), oldest_age_ms: Math.max(0, now - Number(d.oldest)) }));
   }
 
   private metrics(): void {
@@ -229,6 +239,40 @@ export class AdminServer {
     const held = (key: 'held' | 'delivered') => (): [string, number][] => [...g.heldCounts().tenants].map(([t, c]) => [t, c[key]]);
     counter('sluice_held_total', 'Messages for ESMEs not bound on this replica, held in the store', held('held'));
     counter('sluice_held_delivered_total', 'Held messages this replica delivered', held('delivered'));
+    // Store and forward (smpp.forward): totals per tenant, queue depth and age per tenant and bind.
+    const fw = (key: keyof ForwardCounters) => (): [string, number][] => [...g.forwarder.counters].map(([t, c]) => [t, c[key]]);
+    counter('sluice_forwarded_total', 'Messages an upstream accepted (first try or from the queue)', fw('forwarded'));
+    counter('sluice_forward_queued_total', 'Messages durably queued by a routing chain', fw('queued'));
+    counter('sluice_forward_retried_total', 'Queued messages an upstream accepted on a retry', fw('retried'));
+    counter('sluice_forward_expired_total', 'Queued messages that expired undelivered (EXPIRED receipt where asked for)', fw('expired'));
+    counter('sluice_forward_rejected_total', 'Messages refused by a reject step or an upstream, or with no bind up and no queue', fw('rejected'));
+    counter('sluice_forward_uncertain_total', 'Sends that left without an answer (not sent again by the chain)', fw('uncertain'));
+    counter('sluice_receipts_total', 'Delivery receipts from upstreams handed to the core', fw('receipts'));
+    counter('sluice_receipts_early_total', 'Receipts that came before their message\'s submit_sm_resp (held and matched later)', fw('receiptsEarly'));
+    counter('sluice_receipts_duplicate_total', 'Receipts an upstream sent again (not delivered twice)', fw('receiptsDuplicate'));
+    counter('sluice_receipts_unmatched_total', 'Receipts that named no message we know, dropped after receipts.early_ttl_ms', fw('receiptsUnmatched'));
+    counter('sluice_mo_total', 'MO messages routed to an ESME', fw('mo'));
+    new Gauge({
+      name: 'sluice_queue_depth',
+      help: 'Queued messages per tenant and the bind they wait for (the first of their chain)',
+      labelNames: ['tenant', 'bind'],
+      registers: [r],
+      async collect() {
+        this.reset();
+        for (const d of await g.forwarder.store.depth()) this.set({ tenant: d.tenant, bind: d.route }, Number(d.count));
+      },
+    });
+    new Gauge({
+      name: 'sluice_queue_oldest_age_seconds',
+      help: 'Age of the oldest queued message per tenant and bind',
+      labelNames: ['tenant', 'bind'],
+      registers: [r],
+      async collect() {
+        this.reset();
+        const now = Date.now();
+        for (const d of await g.forwarder.store.depth()) this.set({ tenant: d.tenant, bind: d.route }, Math.max(0, now - Number(d.oldest)) / 1000);
+      },
+    });
     new Gauge({
       name: 'sluice_esme_sessions',
       help: 'Bound ESME sessions',

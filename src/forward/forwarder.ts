@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type ForwardOp, type ForwardStore, type MsgRow, type QueueDepth } from '../cache/forward-store';
+import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
 import type { OutboundBind } from '../binds/outbound-bind';
-import type { TenantConfig } from '../config/schema';
+import { parseChainStep, type TenantConfig } from '../config/schema';
 import type { SessionInfo } from '../dispatch/policy-host';
 import { isSluiceError, SluiceError } from '../errors';
 import { isDlrEsmClass, MESSAGE_STATES, parseReceipt, type Receipt } from '../pdu/dlr';
@@ -10,7 +10,7 @@ import type { Clock, TimerHandle } from '../util/clock';
 import { newMessageId } from '../util/ids';
 import { bytesToJson, jsonToBytes } from '../util/json-bytes';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
-import { statusName, statusValue } from '../wire/status';
+import { STATUS, statusName, statusValue } from '../wire/status';
 import { receiptIdKeys, storedIdKey, type ReceiptIdForm } from './receipt-ids';
 import { receiptDate, smppTimeToMs } from './smpp-time';
 
@@ -121,7 +121,6 @@ const CLAIM_BATCH = 64;
 const QUEUE_POLL_MS = 500;
 const EARLY_POLL_MS = 1000;
 const SWEEP_MS = 60_000;
-const DEPTH_MS = 5000;
 
 const msgKey = (tenant: string, id: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(id)}`;
 const upKey = (tenant: string, bind: string, key: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(bind)}/${key}`;
@@ -143,8 +142,6 @@ export interface ForwardCounters {
 
 export class Forwarder {
   readonly counters = new Map<string, ForwardCounters>();
-  /** Queue depth per tenant and bind, as last read from the store. */
-  depth: QueueDepth[] = [];
   private timers: TimerHandle[] = [];
   private stopped = true;
   private draining = false;
@@ -185,9 +182,6 @@ export class Forwarder {
     this.every(SWEEP_MS, async () => {
       const n = await this.store.sweep(this.clock.now());
       if (n > 0) this.log.debug({ swept: n }, 'forward journal: expired rows removed');
-    });
-    this.every(DEPTH_MS, async () => {
-      this.depth = await this.store.depth();
     });
     void this.drain();
   }
@@ -253,7 +247,16 @@ export class Forwarder {
   // ---- submits ------------------------------------------------------------------------
 
   private chainFor(cfg: TenantConfig, req: ForwardRequest): readonly string[] {
-    if (req.chain) return req.chain;
+    if (req.chain) {
+      for (const step of req.chain) {
+        const p = parseChainStep(step);
+        if (!p) throw new SluiceError('INVALID_FIELD', `"${step.slice(0, 40)}" is not a chain step ("bind:<name>", "queue", "reject", "reject:<status>")`);
+        // Another tenant's bind is indistinguishable from one that does not exist.
+        if (p.kind === 'bind' && !cfg.binds.some((b) => b.name === p.bind)) throw new SluiceError('UNKNOWN_BIND', `no bind named "${p.bind.slice(0, 64)}"`);
+        if (p.kind === 'reject' && p.status !== undefined && STATUS[p.status] === undefined) throw new SluiceError('INVALID_FIELD', `unknown command_status "${p.status.slice(0, 40)}"`);
+      }
+      return req.chain;
+    }
     const routing = cfg.routing;
     if (req.rule !== undefined) {
       const r = routing.rules.find((x) => x.name === req.rule);

@@ -204,3 +204,49 @@ describe('store and forward: the queue', () => {
     }
   });
 });
+
+describe('store and forward: what a policy can reach', () => {
+  // globex's policy tries to route through acme's bind, and to hand MO to acme's ESME.
+  const HOSTILE = `
+    smpp.onBind((b) => b.accept());
+    smpp.onPdu('submit_sm', async (pdu) => {
+      const t = pdu.short_message.length > 0 ? String.fromCharCode(...pdu.short_message) : '';
+      try {
+        if (t === 'other-bind') await smpp.forward(pdu, { chain: ['bind:up0'] });
+        else if (t === 'bad-step') await smpp.forward(pdu, { chain: ['drop'] });
+        else if (t === 'not-a-pdu') await smpp.forward({ command: 'submit_sm', destination_addr: '1' });
+        else if (t === 'forged') await smpp.forward(Object.assign(Object.create(Object.getPrototypeOf(pdu)), pdu));
+        return pdu.reply({ command_status: 'ESME_ROK' });
+      } catch (e) {
+        log.info('denied', { code: e.code ?? e.name, message: e.message });
+        return pdu.reply({ command_status: e.code === 'UNKNOWN_BIND' ? 'ESME_RINVDSTADR' : e.code === 'INVALID_FIELD' ? 'ESME_RINVTLVLEN' : 'ESME_RSYSERR' });
+      }
+    });`;
+
+  it("another tenant's bind in a chain is UNKNOWN_BIND; a bad step INVALID_FIELD; a PDU the policy made or copied is refused", async () => {
+    const port = await freePort();
+    const { dir, config } = sandboxedSetup(
+      { gateway: GATEWAY, hostile: HOSTILE },
+      {
+        tenants: [
+          { id: 'acme', policy: 'gateway.ts', system_ids: ['acme-app'], settings: { esmes: { 'acme-app': 'acme-pw' } }, binds: [{ name: 'up0', host: '127.0.0.1', port, system_id: 'acme' }], routing: { default_chain: ['bind:up0', 'queue'] } },
+          { id: 'globex', policy: 'hostile.ts', system_ids: ['globex-app'] },
+        ],
+      },
+    );
+    dirs.push(dir);
+    const sluice = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false, reconnectBaseMs: 50 });
+    try {
+      const esme = await TestEsme.bind(sluice.port, 'globex-app', 'x');
+      const answer = async (text: string): Promise<number> => (await esme.submit(0, { short_message: Buffer.from(text) })).command_status;
+      assert.equal(await answer('other-bind'), 0x0b, 'UNKNOWN_BIND');
+      assert.equal(await answer('bad-step'), 0xc2, 'INVALID_FIELD');
+      assert.equal(await answer('not-a-pdu'), 0x08, 'a plain object is not a PDU');
+      assert.equal(await answer('forged'), 0x08, 'a copy of a PDU is not one');
+      assert.equal(await sluice.gateway.forwarder.store.depth().then((d) => d.length), 0, 'nothing was queued');
+      esme.close();
+    } finally {
+      await sluice.stop();
+    }
+  });
+});
