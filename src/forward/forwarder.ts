@@ -145,6 +145,7 @@ export class Forwarder {
   private timers: TimerHandle[] = [];
   private stopped = true;
   private draining = false;
+  private rounds = 0;
   private drainAgain = false;
   /** Our ids answered ESME_ROK by the forwarder whose submit_sm_resp has not gone out yet, and receipts waiting for it. */
   private readonly unanswered = new Map<string, { at: number; waiters: (() => void)[] }>();
@@ -424,10 +425,14 @@ export class Forwarder {
     try {
       do {
         this.drainAgain = false;
+        // Tenants with a bind up here send their own queue; every fourth round (2 s) all tenants are
+        // looked at, so messages expire on time while every bind is down (or held by another replica).
+        const all = ++this.rounds % 4 === 0;
+        const tenants = this.host.tenantIds().filter((t) => all || [...(this.host.tenant(t)?.binds.values() ?? [])].some((b) => b.state === 'bound'));
         for (;;) {
           if (this.stopped) return;
           const now = this.clock.now();
-          const rows = await this.store.claimDue(this.host.tenantIds(), now, now + 120_000, CLAIM_BATCH);
+          const rows = await this.store.claimDue(tenants, now, now + this.claimMs(), CLAIM_BATCH);
           if (rows.length === 0) break;
           await Promise.all(rows.map((r) => this.retry(r).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: queued message not handled; offered again later'))));
           if (rows.length < CLAIM_BATCH) break;
@@ -436,6 +441,18 @@ export class Forwarder {
     } finally {
       this.draining = false;
     }
+  }
+
+  /** How long a claimed queued message is ours: long enough to try every bind of a chain once. */
+  private claimMs(): number {
+    let longest = 0;
+    let most = 1;
+    for (const t of this.host.tenantIds()) {
+      const binds = [...(this.host.tenant(t)?.binds.values() ?? [])];
+      most = Math.max(most, binds.length);
+      for (const b of binds) longest = Math.max(longest, b.responseTimeoutMs);
+    }
+    return longest * most + 2000;
   }
 
   private async retry(row: MsgRow): Promise<void> {
