@@ -99,9 +99,14 @@ export class ForwardStore {
   private readonly overlayUp = new Map<string, string>();
   private readonly overlayEarly = new Map<string, EarlyRow | null>();
   private closed = false;
+  /** Reads made in one turn of the event loop go to the backend as one query. */
+  private readonly getBatch: ReadBatch<MsgRow>;
+  private readonly upBatch: ReadBatch<MsgRow>;
 
   constructor(private readonly backend: ForwardBackend) {
     this.kind = backend.kind;
+    this.getBatch = new ReadBatch((keys) => backend.get(keys), (r) => r.key);
+    this.upBatch = new ReadBatch((ups) => backend.byUp(ups), (r) => r.up ?? '');
   }
 
   /** Queue ops for the next commit; resolves once it committed them. */
@@ -175,14 +180,14 @@ export class ForwardStore {
   async get(keys: readonly string[]): Promise<(MsgRow | undefined)[]> {
     const missing = keys.filter((k) => !this.overlay.has(k));
     const found = new Map<string, MsgRow>();
-    if (missing.length > 0) for (const r of await this.backend.get(missing)) found.set(r.key, r);
+    if (missing.length > 0) for (const r of await this.getBatch.read(missing)) found.set(r.key, r);
     return keys.map((k) => (this.overlay.has(k) ? (this.overlay.get(k) ?? undefined) : found.get(k)));
   }
 
   /** Rows whose correlation key is one of `ups` (pending writes included). */
   async byUp(ups: readonly string[]): Promise<MsgRow[]> {
     const out = new Map<string, MsgRow>();
-    for (const r of await this.backend.byUp(ups)) if (!this.overlay.has(r.key)) out.set(r.key, r);
+    for (const r of await this.upBatch.read(ups)) if (!this.overlay.has(r.key)) out.set(r.key, r);
     for (const up of ups) {
       const key = this.overlayUp.get(up);
       const row = key === undefined ? undefined : this.overlay.get(key);
@@ -231,6 +236,39 @@ export class ForwardStore {
     }
     this.closed = true;
     await this.backend.close();
+  }
+}
+
+/**
+ * Reads by key made in the same turn of the event loop, answered by one
+ * backend query: under load, receipts arrive a window at a time.
+ */
+class ReadBatch<T> {
+  private wanted: { keys: readonly string[]; resolve: (rows: T[]) => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(
+    private readonly query: (keys: readonly string[]) => Promise<T[]>,
+    private readonly keyOf: (row: T) => string,
+  ) {}
+
+  read(keys: readonly string[]): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      if (this.wanted.length === 0) setImmediate(() => void this.run());
+      this.wanted.push({ keys, resolve, reject });
+    });
+  }
+
+  private async run(): Promise<void> {
+    const wanted = this.wanted;
+    this.wanted = [];
+    try {
+      const rows = await this.query([...new Set(wanted.flatMap((w) => w.keys))]);
+      const by = new Map<string, T>();
+      for (const r of rows) by.set(this.keyOf(r), r);
+      for (const w of wanted) w.resolve(w.keys.flatMap((k) => (by.has(k) ? [by.get(k)!] : [])));
+    } catch (err) {
+      for (const w of wanted) w.reject(err);
+    }
   }
 }
 
@@ -405,42 +443,68 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
   });
   db.configure('busyTimeout', 5000);
   for (const q of ['PRAGMA journal_mode=WAL', 'PRAGMA synchronous=NORMAL', ...SQL_TABLES]) await run(db, q);
+  // Prepared once: node-sqlite3 prepares a statement anew for every db.run / db.all.
+  const prepare = (sql: string): Promise<sqlite3.Statement> =>
+    new Promise((resolve, reject) => {
+      const st = db.prepare(sql, (err: Error | null) => (err ? reject(err) : resolve(st)));
+    });
+  const q = {
+    begin: await prepare('BEGIN IMMEDIATE'),
+    commit: await prepare('COMMIT'),
+    put: await prepare(SQL_PUT),
+    del: await prepare(SQL_DEL),
+    early: await prepare(SQL_EARLY),
+    unearly: await prepare(SQL_UNEARLY),
+    get: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))`),
+    byUp: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`),
+    claim: await prepare(SQL_CLAIM),
+    earlyOf: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
+  };
+  const exec = (st: sqlite3.Statement, params: unknown[] = []): Promise<number> =>
+    new Promise((resolve, reject) =>
+      st.run(params, function (this: sqlite3.RunResult, err: Error | null) {
+        if (err) reject(err);
+        else resolve(this.changes);
+      }),
+    );
+  const rows = <T>(st: sqlite3.Statement, params: unknown[]): Promise<T[]> =>
+    new Promise((resolve, reject) => st.all(params, (err: Error | null, r: T[]) => (err ? reject(err) : resolve(r))));
   let tail: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const p = tail.then(fn, fn);
     tail = p.catch(() => undefined);
     return p;
   };
-  const rowsIn = (sql: string, list: readonly string[]): Promise<MsgRow[]> => all<MsgRow>(db, sql, [JSON.stringify(list)]);
   return {
     kind: 'sqlite',
     commit(ops) {
       const c = coalesce(ops);
       return serial(async () => {
-        await run(db, 'BEGIN IMMEDIATE');
+        await exec(q.begin);
         try {
-          if (c.puts.length) await run(db, SQL_PUT, [JSON.stringify(c.puts.map((r) => [r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data]))]);
-          if (c.dels.length) await run(db, SQL_DEL, [JSON.stringify(c.dels)]);
-          if (c.earlies.length) await run(db, SQL_EARLY, [JSON.stringify(c.earlies.map((e) => [e.up, e.rid, e.expires, e.data]))]);
-          if (c.unearlies.length) await run(db, SQL_UNEARLY, [JSON.stringify(c.unearlies)]);
-          await run(db, 'COMMIT');
+          if (c.puts.length) await exec(q.put, [JSON.stringify(c.puts.map((r) => [r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data]))]);
+          if (c.dels.length) await exec(q.del, [JSON.stringify(c.dels)]);
+          if (c.earlies.length) await exec(q.early, [JSON.stringify(c.earlies.map((e) => [e.up, e.rid, e.expires, e.data]))]);
+          if (c.unearlies.length) await exec(q.unearly, [JSON.stringify(c.unearlies)]);
+          await exec(q.commit);
         } catch (err) {
           await run(db, 'ROLLBACK').catch(() => undefined);
           throw err;
         }
       });
     },
-    get: (keys) => rowsIn(`SELECT ${COLS} FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))`, keys),
-    byUp: (ups) => rowsIn(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`, ups),
-    claimDue: (tenants, now, until, limit) => serial(() => all<MsgRow>(db, SQL_CLAIM, [until, now, now, JSON.stringify(tenants), limit])),
+    get: (keys) => rows<MsgRow>(q.get, [JSON.stringify(keys)]),
+    byUp: (ups) => rows<MsgRow>(q.byUp, [JSON.stringify(ups)]),
+    claimDue: (tenants, now, until, limit) => serial(() => rows<MsgRow>(q.claim, [until, now, now, JSON.stringify(tenants), limit])),
     wake: (tenant, now) => serial(() => run(db, 'UPDATE sluice_msg SET due = ? WHERE state = 0 AND tenant = ? AND due > ?', [now, tenant, now])),
-    early: (ups) => all<EarlyRow>(db, 'SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))', [JSON.stringify(ups)]),
+    early: (ups) => rows<EarlyRow>(q.earlyOf, [JSON.stringify(ups)]),
     earlyAll: (limit) => all<EarlyRow>(db, 'SELECT up, rid, expires, data FROM sluice_early LIMIT ?', [limit]),
     sweep: (now) =>
       serial(async () => (await run(db, 'DELETE FROM sluice_msg WHERE state <> 0 AND expires < ?', [now])) + (await run(db, 'DELETE FROM sluice_early WHERE expires < ?', [now]))),
     depth: () => all<QueueDepth>(db, "SELECT tenant, coalesce(route, '') AS route, count(*) AS count, min(created) AS oldest FROM sluice_msg WHERE state = 0 GROUP BY tenant, route"),
     async close() {
       await tail;
+      for (const st of Object.values(q)) await new Promise<void>((resolve) => st.finalize(() => resolve()));
       await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
     },
   };
