@@ -5,10 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice, type Sluice } from '../../src/runtime';
+import { SmppSession } from '../../src/sessions/smpp-session';
+import { realClock } from '../../src/util/clock';
 import { SmscSimulator, type SimOptions } from '../../src/tools/sim';
 import { TestEsme } from '../helpers/esme';
 import { freePort, sandboxedSetup, sleep, until } from '../helpers/harness';
@@ -247,6 +250,121 @@ describe('store and forward: what a policy can reach', () => {
       esme.close();
     } finally {
       await sluice.stop();
+    }
+  });
+});
+
+/** An upstream the test drives by hand: it answers binds and submits (ids it is told), and sends what the test says. */
+class HandSmsc {
+  readonly submits: { id: string; fields: Record<string, unknown> }[] = [];
+  session: SmppSession | undefined;
+  private n = 0x1a2b00;
+  private readonly server = net.createServer((socket) => {
+    const s = new SmppSession(socket, { role: 'server', clock: realClock, logger: silentLogger, window: 64, peerWindow: 1000, responseTimeoutMs: 5000, enquireLinkMs: 0x7fffffff, inactivityMs: 0x7fffffff, maxPduBytes: 65536 });
+    s.on('request', (pdu) => {
+      if (pdu.command.startsWith('bind_')) {
+        s.respond(pdu, 0, { system_id: 'hand' });
+        s.markBound();
+        this.session = s;
+      } else if (pdu.command === 'submit_sm') {
+        const id = (this.n++).toString(16).toUpperCase();
+        this.submits.push({ id, fields: pdu.fields });
+        s.respond(pdu, 0, { message_id: id });
+      } else s.respond(pdu, 0);
+    });
+  });
+
+  async listen(port: number): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(port, '127.0.0.1', () => r()));
+  }
+
+  /** A deliver_sm from the upstream; resolves with the gateway's answer status. */
+  async deliver(fields: Record<string, unknown>): Promise<number> {
+    return (await this.session!.request('deliver_sm', { source_addr: '447700900123', destination_addr: '4412345', ...fields })).command_status;
+  }
+
+  receipt(id: string, stat = 'DELIVRD'): Promise<number> {
+    return this.deliver({ esm_class: 0x04, short_message: Buffer.from(`id:${id} sub:001 dlvrd:001 submit date:2612031200 done date:2612031201 stat:${stat} err:000 text:`) });
+  }
+
+  async close(): Promise<void> {
+    this.session?.close('test over', false);
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+describe('store and forward: receipts and MO from an upstream', () => {
+  async function handRig(): Promise<{ r: Rig; smsc: HandSmsc }> {
+    const r = await rig({ down: true });
+    const smsc = new HandSmsc();
+    await smsc.listen(r.ports[0]!);
+    await until(() => r.sluice.gateway.binds('acme').some((b) => b.state === 'bound'), 8000);
+    return { r, smsc };
+  }
+
+  it('a receipt id written in decimal, or zero-padded lower case, finds its message; a re-sent receipt is delivered once', async () => {
+    const { r, smsc } = await handRig();
+    try {
+      const esme = await TestEsme.bind(r.sluice.port);
+      const a = String((await esme.submit('a')).fields.message_id);
+      const b = String((await esme.submit('b')).fields.message_id);
+      const [ua, ub] = smsc.submits.map((x) => x.id);
+      assert.equal(await smsc.receipt(String(parseInt(ua!, 16))), 0, 'decimal of the hex id');
+      assert.equal(await smsc.receipt(`000${ub!.toLowerCase()}`), 0, 'padded lower case');
+      assert.equal(await smsc.receipt(ua!), 0, 'the same receipt again');
+      await until(() => esme.receipts.length >= 2);
+      await sleep(200);
+      assert.deepEqual(esme.receipts.map((x) => x.bodyId).sort(), [a, b].sort());
+      assert.equal(r.sluice.gateway.forwarder.count('acme').receiptsDuplicate, 1);
+      // A receipt for nothing we sent is parked, not delivered.
+      assert.equal(await smsc.receipt('FFFF0000'), 0);
+      assert.equal(r.sluice.gateway.forwarder.count('acme').receiptsEarly, 1);
+      esme.close();
+    } finally {
+      await r.close();
+      await smsc.close();
+    }
+  });
+
+  it('MO goes to the ESME that owns the number: bytes exact to a bound one, held for one that is not and delivered when it binds', async () => {
+    const { r, smsc } = await handRig();
+    try {
+      const app = await TestEsme.bind(r.sluice.port);
+      const bytes = Buffer.from([0x00, 0xff, 0x1b, 0x80]);
+      assert.equal(await smsc.deliver({ destination_addr: '4412345', data_coding: 4, short_message: bytes }), 0);
+      await until(() => app.mo.length === 1);
+      assert.deepEqual(Buffer.from(app.mo[0]!.fields.short_message as Buffer), bytes);
+      // 4470… belongs to acme-batch, which is not bound: held, and the upstream is answered.
+      assert.equal(await smsc.deliver({ destination_addr: '4470123', short_message: Buffer.from('for batch') }), 0);
+      await sleep(100);
+      assert.equal(app.mo.length, 1);
+      const batch = await TestEsme.bind(r.sluice.port, 'acme-batch', 'batch-pw');
+      await until(() => batch.mo.length === 1);
+      assert.equal(Buffer.from(batch.mo[0]!.fields.short_message as Buffer).toString(), 'for batch');
+      assert.equal(r.sluice.gateway.forwarder.count('acme').mo, 2);
+      app.close();
+      batch.close();
+    } finally {
+      await r.close();
+      await smsc.close();
+    }
+  });
+
+  it('a receipt for an ESME that unbound is held and delivered when it binds again', async () => {
+    const { r, smsc } = await handRig();
+    try {
+      const first = await TestEsme.bind(r.sluice.port);
+      const id = String((await first.submit('x')).fields.message_id);
+      first.close();
+      await until(() => r.sluice.gateway.sessions('acme').length === 0);
+      assert.equal(await smsc.receipt(smsc.submits[0]!.id), 0);
+      const again = await TestEsme.bind(r.sluice.port);
+      await until(() => again.receipts.length === 1);
+      assert.equal(again.receipts[0]!.bodyId, id);
+      again.close();
+    } finally {
+      await r.close();
+      await smsc.close();
     }
   });
 });
