@@ -179,7 +179,12 @@ export class Forwarder {
   start(): void {
     this.stopped = false;
     this.every(QUEUE_POLL_MS, () => this.drain());
-    this.every(EARLY_POLL_MS, () => this.matchEarly());
+    this.every(EARLY_POLL_MS, async () => {
+      // An id whose answer never went out (the policy answered something else, or missed its deadline).
+      const old = this.clock.now() - 60_000;
+      for (const [k, u] of this.unanswered) if (u.at < old && u.waiters.length === 0) this.unanswered.delete(k);
+      await this.matchEarly();
+    });
     this.every(SWEEP_MS, async () => {
       const n = await this.store.sweep(this.clock.now());
       if (n > 0) this.log.debug({ swept: n }, 'forward journal: expired rows removed');
