@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after } from 'node:test';
+import { createClient } from '@keyv/redis';
 import { ForwardStore, memoryForward, sqliteForward } from '../../src/cache/forward-store';
+import { redisForward } from '../../src/cache/forward-redis';
+import { redisForThisFile, redisSkip } from '../helpers/redis';
 import { forwardSuite } from './forward-suite';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-forward-'));
@@ -15,3 +18,19 @@ forwardSuite({
   open: async () => new ForwardStore(await sqliteForward(file)),
   reopen: async () => new ForwardStore(await sqliteForward(file)),
 });
+
+// A real redis-server; each open() is a client of its own (as each replica's
+// backend has), all closed after the tests (closing a journal leaves its
+// client open), before the server stops: after hooks run in order.
+const clients: { close(): Promise<void> }[] = [];
+after(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+});
+const redis = redisForThisFile();
+async function redisStore(): Promise<ForwardStore> {
+  const client = createClient({ url: redis.url, disableOfflineQueue: true });
+  clients.push(client);
+  await client.connect();
+  return new ForwardStore(redisForward(client));
+}
+forwardSuite({ name: 'Redis', open: redisStore, reopen: redisStore, skip: redisSkip });
