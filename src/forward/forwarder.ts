@@ -542,6 +542,8 @@ export class Forwarder {
       await this.write(ups.map((up) => ({ t: 'early', row: { up, rid, expires, data } })));
       for (const up of ups) this.earlyHere.set(up, (this.earlyHere.get(up) ?? 0) + 1);
       c.receiptsEarly++;
+      // Its response may have been written while this one was looked up: then it is matched now, not at the next poll.
+      if ((await this.store.byUp(ups)).length > 0) void this.matchEarlyFor(ups).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
       return { ok: true, command_status: 'ESME_ROK', matched: false, early: true };
     }
     return this.serialised(row.key, () => this.applyReceipt(tenant, row.key, r));
