@@ -412,6 +412,11 @@ function all<T>(db: Sqlite, sql: string, params: unknown[] = []): Promise<T[]> {
   return new Promise((resolve, reject) => db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows))));
 }
 
+/** JSON as an SQL string literal: JSON text has no raw control characters, and quotes are doubled. */
+function literal(v: unknown): string {
+  return `'${JSON.stringify(v).replace(/'/g, "''")}'`;
+}
+
 /** Coalesce ops to their last write per key, keeping the kinds apart: each key is written once per commit. */
 function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; earlies: EarlyRow[]; unearlies: [string, string][] } {
   const msgs = new Map<string, MsgRow | null>();
@@ -449,24 +454,11 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
       const st = db.prepare(sql, (err: Error | null) => (err ? reject(err) : resolve(st)));
     });
   const q = {
-    begin: await prepare('BEGIN IMMEDIATE'),
-    commit: await prepare('COMMIT'),
-    put: await prepare(SQL_PUT),
-    del: await prepare(SQL_DEL),
-    early: await prepare(SQL_EARLY),
-    unearly: await prepare(SQL_UNEARLY),
     get: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))`),
     byUp: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`),
     claim: await prepare(SQL_CLAIM),
     earlyOf: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
   };
-  const exec = (st: sqlite3.Statement, params: unknown[] = []): Promise<number> =>
-    new Promise((resolve, reject) =>
-      st.run(params, function (this: sqlite3.RunResult, err: Error | null) {
-        if (err) reject(err);
-        else resolve(this.changes);
-      }),
-    );
   const rows = <T>(st: sqlite3.Statement, params: unknown[]): Promise<T[]> =>
     new Promise((resolve, reject) => st.all(params, (err: Error | null, r: T[]) => (err ? reject(err) : resolve(r))));
   let tail: Promise<unknown> = Promise.resolve();
@@ -479,14 +471,20 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
     kind: 'sqlite',
     commit(ops) {
       const c = coalesce(ops);
+      // The whole transaction is one sqlite3_exec, one job on libuv's thread pool: its write
+      // lock is never held across thread hops. (As separate statements, connections of other
+      // replicas waiting on the lock could take every pool thread, and the COMMIT that would
+      // free them waited for one: seen as 20 s stalls with two replicas on one file.)
+      const parts = ['BEGIN IMMEDIATE'];
+      if (c.puts.length) parts.push(SQL_PUT.replace('?', () => literal(c.puts.map((r) => [r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data]))));
+      if (c.dels.length) parts.push(SQL_DEL.replace('?', () => literal(c.dels)));
+      if (c.earlies.length) parts.push(SQL_EARLY.replace('?', () => literal(c.earlies.map((e) => [e.up, e.rid, e.expires, e.data]))));
+      if (c.unearlies.length) parts.push(SQL_UNEARLY.replace('?', () => literal(c.unearlies)));
+      parts.push('COMMIT');
+      const sql = parts.join(';\n');
       return serial(async () => {
-        await exec(q.begin);
         try {
-          if (c.puts.length) await exec(q.put, [JSON.stringify(c.puts.map((r) => [r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data]))]);
-          if (c.dels.length) await exec(q.del, [JSON.stringify(c.dels)]);
-          if (c.earlies.length) await exec(q.early, [JSON.stringify(c.earlies.map((e) => [e.up, e.rid, e.expires, e.data]))]);
-          if (c.unearlies.length) await exec(q.unearly, [JSON.stringify(c.unearlies)]);
-          await exec(q.commit);
+          await new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
         } catch (err) {
           await run(db, 'ROLLBACK').catch(() => undefined);
           throw err;

@@ -42,6 +42,18 @@ export function forwardSuite(t: ForwardTarget): void {
       }
     });
 
+    it("data with quotes, $' and other odd text is stored as it was given", async () => {
+      const s = await t.open();
+      try {
+        const tn = tid();
+        const data = JSON.stringify({ text: "it's $' $& $$ \\ \u0000 \"q\" ;-- DROP TABLE sluice_msg" });
+        await s.write([{ t: 'put', row: row(tn, "o'k", { data }) }]);
+        assert.equal((await s.get([`${tn}/o'k`]))[0]?.data, data);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('a replaced row is found under its new correlation key only', async () => {
       const s = await t.open();
       try {
