@@ -10,7 +10,13 @@
  *   sim       — `sluice sim`'s upstream SMSC, acking every submit_sm
  *   forward:P — the Sluice gateway with a sandboxed policy forwarding every submit_sm through an outbound bind to the sim at port P
  *   tenants:N — N configured tenants, each with its own policy file, no traffic
- * Reports { port, startMs } over IPC and answers { cmd: 'rss' | 'stats' | 'reload' | 'exit' }.
+ *   sim:D     — `sluice sim` as its CLI runs it (window 64), each receipt D ms after its submit_sm_resp
+ *   relay:P   — a bare npm `smpp` relay (./relay.ts) forwarding through one session to the sim at port P
+ *   gateway:{json} — the shipped store-and-forward gateway (policies/gateway.ts, config as
+ *               config/example-gateway.yaml) with its two binds to the sims at json.ports, its
+ *               journal at sqlite://json.dir/gw.sqlite, json.processes sandbox processes
+ * Reports { port, startMs } over IPC and answers { cmd: 'rss' | 'stats' | 'journal' | 'reload' | 'exit' }
+ * ('journal': the gateway's journal commits and ops, the relay's or sim's counters).
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,14 +24,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import pino from 'pino';
 import * as smpp from 'smpp';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config/load';
 import { accept, InProcessPolicyHost, reply } from '../dispatch/in-process';
 import type { PolicyHost } from '../dispatch/policy-host';
 import { Gateway } from '../gateway';
-import { silentLogger } from '../log/logger';
+import { createLogger, silentLogger } from '../log/logger';
 import { startSluice, type Sluice } from '../runtime';
+import { startRelay, type Relay } from './relay';
 import { SmscSimulator } from './sim';
 
 let counter = 0;
@@ -160,6 +168,9 @@ interface BenchTenant {
 
 async function sandboxed(tenants: BenchTenant[], processes = 1, inlineEntryMs?: number): Promise<Sluice> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  // The bench stops its servers with SIGTERM: exit through 'exit', which removes the policy files.
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  if (process.listenerCount('SIGTERM') === 0) process.once('SIGTERM', () => process.exit(0));
   for (const t of tenants) writeFileSync(path.join(dir, `${t.id}.ts`), t.source);
   const config = parseConfig(
     stringify({
@@ -174,11 +185,79 @@ async function sandboxed(tenants: BenchTenant[], processes = 1, inlineEntryMs?: 
   return startSluice({ config, logger: silentLogger, cwd: dir, watch: false });
 }
 
+/** The shipped gateway: config/example-gateway.yaml's settings, its two binds to the sims at `ports`, the durable SQLite journal in `dir`. */
+async function shippedGateway(o: { ports: [number, number]; dir: string; processes: number }): Promise<Sluice> {
+  const root = path.join(__dirname, '..', '..', '..');
+  const bind = (name: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    name,
+    host: '127.0.0.1',
+    port,
+    system_id: 'acme',
+    password: 'secret',
+    window: 64,
+    response_timer_ms: 4000,
+    receipt_id: 'auto',
+    ...extra,
+  });
+  const config = parseConfig(
+    stringify({
+      server: {
+        bind_address: '127.0.0.1',
+        port: 0,
+        session_init_timer_ms: 5000,
+        enquire_link_timer_ms: 30000,
+        inactivity_timer_ms: 300000,
+        response_timer_ms: 30000,
+        hold_ttl_ms: 86400000,
+        max_msg_per_sec: 0,
+        throttle_action: 'pace',
+        window: 64,
+      },
+      cache: { url: `sqlite://${path.join(o.dir, 'gw.sqlite')}`, lease_ttl_ms: 15000 },
+      sandbox: { processes: o.processes },
+      log: { level: 'warn' },
+      tenants: [
+        {
+          id: 'acme',
+          policy: path.join(root, 'policies', 'gateway.ts'),
+          system_ids: ['acme-app', 'acme-batch'],
+          limits: { memory_mb: 64, cpu_ms_per_s: 250, handler_timeout_ms: 50, handler_deadline_ms: 5000 },
+          settings: { esmes: { 'acme-app': 'acme-pw', 'acme-batch': 'batch-pw' }, mo_routes: { '4470': 'acme-batch' }, mo_default: 'acme-app', blocked_senders: [] },
+          binds: [bind('aggregator-eu', o.ports[0], { bind_type: 'transceiver', max_msg_per_sec: 0, single: false }), bind('aggregator-eu-2', o.ports[1])],
+          routing: {
+            default_chain: ['bind:aggregator-eu', 'bind:aggregator-eu-2', 'queue'],
+            rules: [
+              { prefix: '31', name: 'nl', chain: ['bind:aggregator-eu', 'bind:aggregator-eu-2', 'queue'] },
+              { prefix: '0031', name: 'nl-national', chain: ['reject:ESME_RINVDSTADR'] },
+            ],
+          },
+          queue: { retry_ms: 1000, retry_max_ms: 60000, expiry_ms: 86400000 },
+          receipts: { ttl_ms: 259200000, early_ttl_ms: 600000, dedupe_ms: 600000 },
+        },
+      ],
+    }),
+    { file: 'bench-gateway', env: {}, cwd: o.dir },
+  );
+  // Warnings and errors to stderr, so the bench's own lines on stdout stay readable.
+  const logger = createLogger({ level: 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+  const sluice = await startSluice({ config, logger, cwd: o.dir, watch: false });
+  for (const name of ['aggregator-eu', 'aggregator-eu-2']) {
+    const b = sluice.gateway.bind('acme', name)!;
+    for (let i = 0; b.state !== 'bound'; i++) {
+      if (i > 500) throw new Error(`the gateway's bind ${name} did not bind (${b.state})`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return sluice;
+}
+
 async function main(): Promise<void> {
   const kind = process.argv[2] ?? 'raw';
   const t0 = performance.now();
   let port: number;
   let sluice: Sluice | undefined;
+  let relay: Relay | undefined;
+  let sim: SmscSimulator | undefined;
   if (kind === 'raw') port = await rawEcho();
   else if (kind === 'raw-hop') port = await rawBehindHop();
   else if (kind === 'raw-unix') port = await rawEcho(process.argv[3]);
@@ -198,6 +277,21 @@ async function main(): Promise<void> {
     );
   } else if (kind === 'sim') {
     port = await new SmscSimulator({ window: 1024 }).listen();
+  } else if (kind.startsWith('sim:')) {
+    // `sluice sim`'s own window (64): it keeps to the window a gateway's bind offers, as an SMSC does, where 1024 would have receipts refused ESME_RTHROTTLED and lost.
+    sim = new SmscSimulator({ dlrDelayMs: Number(kind.slice(4)) });
+    port = await sim.listen();
+  } else if (kind.startsWith('relay:')) {
+    relay = await startRelay(Number(kind.slice(6)));
+    port = relay.port;
+  } else if (kind.startsWith('gateway:')) {
+    sluice = await shippedGateway(JSON.parse(kind.slice(8)) as { ports: [number, number]; dir: string; processes: number });
+    // Stopped by the bench with SIGTERM: close the journal and the sandbox processes first.
+    const s = sluice;
+    process.once('SIGTERM', () => {
+      setTimeout(() => process.exit(0), 3000).unref();
+      void s.stop().finally(() => process.exit(0));
+    });
   } else if (kind.startsWith('forward:')) {
     // The sandboxed tenant forwards to a simulated upstream SMSC (the 'sim' server, in a process of its own) at this port.
     const upstream = { name: 'upstream', host: '127.0.0.1', port: Number(kind.slice(8)), system_id: 'sluice', password: 'x', bind_type: 'transceiver', window: 1024 };
@@ -222,6 +316,8 @@ async function main(): Promise<void> {
         process.send!({ rss: process.memoryUsage().rss, sandboxRss });
       } else if (m.cmd === 'stats') {
         process.send!({ stats: sluice ? await sluice.sandbox.stats() : undefined });
+      } else if (m.cmd === 'journal') {
+        process.send!({ journal: sluice ? { ...sluice.cache.forward.stats } : undefined, relay: relay ? { ...relay.stats } : undefined, sim: sim ? { ...sim.stats } : undefined });
       } else if (m.cmd === 'reload' && sluice) {
         const r0 = performance.now();
         const r = await sluice.sandbox.reload(m.tenant!, m.source);

@@ -1,6 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { CacheStore } from '../cache';
+import { ForwardStore, MSG_SENT, sqliteForward, type MsgRow } from '../cache/forward-store';
 import type { TenantStats } from '../isolates/tenant-runtime';
 import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import { EsmeClient } from './esme-client';
@@ -22,6 +26,8 @@ export interface LoadOptions {
   dlr?: boolean;
   /** Offer at most this many submit_sm per second in all (default: as fast as answers come). */
   maxRate?: number;
+  /** With `dlr`: how long to wait after the last submit for the receipts still due (default 2000 ms). */
+  dlrWaitMs?: number;
 }
 
 export interface LoadResult {
@@ -97,7 +103,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   await Promise.all(clients.flatMap((c) => Array.from({ length: o.window }, () => worker(c))));
   const seconds = (performance.now() - start) / 1000;
   if (o.dlr) {
-    const wait = performance.now() + 2000;
+    const wait = performance.now() + (o.dlrWaitMs ?? 2000);
     while (dlrAt.size < sentAt.size && performance.now() < wait) await new Promise((r) => setTimeout(r, 10));
   }
   for (const c of clients) await c.unbind().catch(() => c.close());
@@ -206,10 +212,16 @@ function startServer(kind: string): Promise<ServerChild> {
  * (process and children apart) and this load generator; no CPU figures
  * without /proc or without submits.
  */
-async function roundWithCpu(servers: ServerChild[], load: LoadOptions): Promise<{ result: LoadResult; perSubmit?: { servers: CpuSample[]; load: number } }> {
+async function roundWithCpu(
+  servers: ServerChild[],
+  load: LoadOptions,
+  /** Run after the load and before the CPU is read again (work the round left, such as receipts still on their way). */
+  settle?: () => Promise<void>,
+): Promise<{ result: LoadResult; perSubmit?: { servers: CpuSample[]; load: number } }> {
   const before = servers.map((s) => s.cpu());
   const load0 = process.cpuUsage();
   const result = await runLoad(load);
+  await settle?.();
   const used = process.cpuUsage(load0);
   const after = servers.map((s) => s.cpu());
   if (result.sent === 0 || [...before, ...after].some((x) => x === undefined)) return { result };
@@ -230,6 +242,8 @@ export interface CompareOptions {
   rounds?: number;
   idleSessions: number;
   tenants: number;
+  /** Sandbox processes of the shipped gateway in the gateway case (default 2, as config/example-gateway.yaml). */
+  gatewayProcesses?: number;
   print: (line: string) => void;
 }
 
@@ -252,7 +266,9 @@ function policyOfLines(lines: number, tag: string): string {
  *     one cache read per message; at window 1 also the bare echo behind a
  *     pass-through process hop (the floor for an out-of-process sandbox);
  *  2. forwarding: each submit_sm through a sandboxed policy and an outbound
- *     bind to a simulated SMSC; delivery-receipt round trip;
+ *     bind to a simulated SMSC; durable writes/s of the SQLite cache vs the
+ *     group-committed journal; the shipped store-and-forward gateway vs a
+ *     bare npm `smpp` relay, receipts on; delivery-receipt round trip;
  *  3. noisy neighbour: a quiet tenant's p99 alone, and while another tenant
  *     spins at its CPU limits;
  *  4. reload: new source of a 100-line policy → serving;
@@ -401,6 +417,9 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     }
   }
 
+  await storeCase(o, figures);
+  await gatewayCase(o, figures, rounds, slice);
+
   {
     const srv = await startServer('inproc');
     try {
@@ -536,4 +555,278 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
     idleSrv.stop();
   }
   return figures;
+}
+
+/** Stop a server child and wait (up to 5 s) for it to be gone. */
+async function halt(s: ServerChild): Promise<void> {
+  const c = s.child;
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  // stop() drops the child's 'exit' listeners: listen after it (the event comes later).
+  s.stop();
+  const gone = once(c, 'exit').catch(() => undefined);
+  const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(timer);
+}
+
+/** `op` with `inFlight` calls outstanding, for `ms`: calls completed and seconds taken. */
+async function saturate(inFlight: number, ms: number, op: (i: number) => Promise<unknown>): Promise<{ n: number; seconds: number }> {
+  let next = 0;
+  let n = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < end) {
+        await op(next++);
+        n++;
+      }
+    }),
+  );
+  return { n, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** A journal row as the forwarder writes one for a message an upstream accepted (data ≈300 bytes). */
+function benchMsgRow(i: number): MsgRow {
+  const now = Date.now();
+  const id = `${now.toString(16)}${i.toString(16).padStart(8, '0')}`;
+  const uid = `${(0x5f3a0000 + i).toString(16)}-aggregator-${i}`;
+  const data = {
+    sys: 'acme-app',
+    sid: 'sess-7f3e9a1c2b4d5e6f',
+    id,
+    cmd: 'submit_sm',
+    src: 'ACME',
+    dst: `3161234${String(i % 10000).padStart(4, '0')}`,
+    rd: 1,
+    at: now,
+    exp: now + 86_400_000,
+    n: 1,
+    bind: 'aggregator-eu',
+    uid,
+    stat: 'ENROUTE',
+    note: 'x'.repeat(64),
+  };
+  return { key: `acme/${id}`, tenant: 'acme', up: `acme/aggregator-eu/${uid}`, state: MSG_SENT, due: 0, expires: now + 259_200_000, created: now, route: null, data: JSON.stringify(data) };
+}
+
+/** Durable writes per second of one tenant on SQLite: a cache.set per write (the old DLR correlation) vs the group-committed journal. */
+async function storeCase(o: CompareOptions, figures: Record<string, number>): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-store-'));
+  const ms = Math.min(2000, o.durationMs);
+  try {
+    const store = await CacheStore.open(`sqlite://${path.join(dir, 'a.sqlite')}`);
+    let old: { n: number; seconds: number };
+    try {
+      const cache = store.forTenant('t', { maxBytes: 1 << 30, maxValueBytes: 1 << 16 });
+      const value = JSON.stringify({ session: 'sess-0123456789', systemId: 'acme-app', ourId: '7f3e9a1c2b4d' });
+      old = await saturate(64, ms, (i) => cache.set(`dlr:${i}`, value, 3_600_000));
+    } finally {
+      await store.close();
+    }
+    const journal = new ForwardStore(await sqliteForward(path.join(dir, 'b.sqlite')));
+    let fresh: { n: number; seconds: number };
+    let bytes = 0;
+    try {
+      fresh = await saturate(64, ms, (i) => {
+        const row = benchMsgRow(i);
+        bytes += row.data.length;
+        return journal.write([{ t: 'put', row }]);
+      });
+    } finally {
+      await journal.close();
+    }
+    const oldRate = old.n / old.seconds;
+    const newRate = fresh.n / fresh.seconds;
+    const perCommit = journal.stats.ops / Math.max(1, journal.stats.commits);
+    o.print(`store: durable writes/s per tenant, SQLite, 64 in flight, ${(ms / 1000).toFixed(1)} s each:`);
+    o.print(`  cache.set (the old per-DLR correlation)       ${oldRate.toFixed(0).padStart(7)} writes/s  (${old.n} sets; each its own autocommits: usage counter + value, 1 set per 2 commits)`);
+    o.print(
+      `  forward journal (group commit, ${(bytes / Math.max(1, fresh.n)).toFixed(0)} B rows)  ${newRate.toFixed(0).padStart(7)} writes/s  (${fresh.n} puts in ${journal.stats.commits} commits, ${perCommit.toFixed(1)} ops per commit)`,
+    );
+    o.print(`  → journal/cache.set ${(newRate / oldRate).toFixed(1)}×`);
+    Object.assign(figures, { store_cache_set_per_s: oldRate, store_journal_per_s: newRate, store_ratio: newRate / oldRate, store_journal_ops_per_commit: perCommit });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What a `sim:` bench server counts (SimStats). */
+interface SimCounters {
+  submits: number;
+  dlrsSent: number;
+  dlrsAcked: number;
+}
+
+interface GatewayRun {
+  result: LoadResult;
+  /** CPU µs per message of each process: [server, its children] per server child, and this load generator. */
+  cpu?: { servers: CpuSample[]; load: number };
+  /** Journal ops and commits in the run (the gateway only). */
+  ops?: number;
+  commits?: number;
+}
+
+/**
+ * The shipped store-and-forward gateway (policies/gateway.ts over a SQLite
+ * journal, two binds to two simulated SMSCs) against a bare npm `smpp`
+ * relay to its own simulated SMSC, delivery receipts on, at window 1, 64
+ * and 64 paced to half the gateway's rate; each process its own.
+ */
+async function gatewayCase(o: CompareOptions, figures: Record<string, number>, rounds: number, slice: number): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-gw-'));
+  const procs: ServerChild[] = [];
+  const start = async (kind: string): Promise<ServerChild> => {
+    const s = await startServer(kind);
+    procs.push(s);
+    return s;
+  };
+  const processes = o.gatewayProcesses ?? 2;
+  // Six runs a round: three rounds keep this case near a minute at the default duration.
+  rounds = Math.min(rounds, 3);
+  try {
+    const sim1 = await start('sim:0');
+    const sim2 = await start('sim:0');
+    const sim3 = await start('sim:0');
+    const gw = await start(`gateway:${JSON.stringify({ ports: [sim1.port, sim2.port], dir, processes })}`);
+    const relay = await start(`relay:${sim3.port}`);
+    const journal = async (): Promise<{ ops: number; commits: number }> => (await gw.ask<{ journal: { ops: number; commits: number } }>({ cmd: 'journal' })).journal;
+    type Target = 'gateway' | 'relay';
+    const target: Record<Target, { port: number; procs: ServerChild[]; sims: ServerChild[] }> = {
+      gateway: { port: gw.port, procs: [gw, sim1, sim2], sims: [sim1, sim2] },
+      relay: { port: relay.port, procs: [relay, sim3], sims: [sim3] },
+    };
+    // Receipts the sims still have to hand over (a backlog, when receipts fall behind submits) are
+    // the round's work too: wait until they are answered or stop moving (at most 5 s more) before the
+    // CPU is read, so they count here and do not spill into the next round.
+    const settle = (sims: ServerChild[]) => async (): Promise<void> => {
+      const state = async (): Promise<{ open: number; done: number }> => {
+        const st = await Promise.all(sims.map(async (x) => (await x.ask<{ sim: SimCounters }>({ cmd: 'journal' })).sim));
+        return { open: st.reduce((a, x) => a + x.dlrsSent - x.dlrsAcked, 0), done: st.reduce((a, x) => a + x.dlrsAcked, 0) };
+      };
+      const end = performance.now() + 5000;
+      let last = await state();
+      while (last.open > 0 && performance.now() < end) {
+        await new Promise((r) => setTimeout(r, 250));
+        const now = await state();
+        if (now.done === last.done) break;
+        last = now;
+      }
+    };
+    const run = async (t: Target, window: number, durationMs: number, maxRate?: number): Promise<GatewayRun> => {
+      const j0 = t === 'gateway' ? await journal() : undefined;
+      const load: LoadOptions = { port: target[t].port, systemId: 'acme-app', password: 'acme-pw', esmes: 1, window, durationMs, dlr: true };
+      if (maxRate) load.maxRate = maxRate;
+      const { result, perSubmit } = await roundWithCpu(target[t].procs, load, settle(target[t].sims));
+      const out: GatewayRun = { result };
+      if (perSubmit) out.cpu = perSubmit;
+      if (j0) {
+        const j1 = await journal();
+        out.ops = j1.ops - j0.ops;
+        out.commits = j1.commits - j0.commits;
+      }
+      return out;
+    };
+    // The gateway's rate still climbs for seconds after start (JIT of the core, the policy and the sandbox channel): warm both up first.
+    for (const t of ['gateway', 'relay'] as const) {
+      await run(t, 64, Math.min(2000, o.durationMs));
+      await run(t, 1, Math.min(300, o.durationMs));
+    }
+    const keys = ['w1', 'w64', 'half'] as const;
+    const runs: Record<string, GatewayRun[]> = {};
+    for (const k of keys) for (const t of ['gateway', 'relay']) runs[`${t}.${k}`] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const w of [1, 64]) for (const t of ['gateway', 'relay'] as const) runs[`${t}.w${w}`]!.push(await run(t, w, slice));
+      // Both offered the same rate, half what the gateway managed at window 64 this round.
+      const half = runs['gateway.w64']![r]!.result.perSecond / 2;
+      for (const t of ['gateway', 'relay'] as const) runs[`${t}.half`]!.push(await run(t, 64, slice, half));
+    }
+    const mid = (xs: GatewayRun[]): LoadResult => [...xs].sort((a, b) => a.result.perSecond - b.result.perSecond)[xs.length >> 1]!.result;
+    const med = (xs: GatewayRun[], f: (x: GatewayRun) => number | undefined): number => median(xs.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x)));
+    const procs0 = processes === 1 ? '1 sandbox process' : `${processes} sandbox processes`;
+    o.print(`gateway path: the shipped gateway (policies/gateway.ts, SQLite journal, ${procs0}, binds to 2 sims) vs a bare npm smpp relay (1 upstream session to its own sim); receipts on, sims --dlr-delay-ms 0`);
+    for (const k of keys) {
+      const g = runs[`gateway.${k}`]!;
+      const rl = runs[`relay.${k}`]!;
+      const label = k === 'half' ? 'w=64 half rate' : `w=${k.slice(1)}`;
+      o.print(formatLoad(`shipped gateway ${label}`, mid(g)));
+      o.print(formatLoad(`npm smpp relay ${label}`, mid(rl)));
+      const each = g.map((x, i) => x.result.perSecond / rl[i]!.result.perSecond);
+      const ratio = median(each);
+      const rp = (xs: GatewayRun[], p: 'dlrP50' | 'dlrP99'): number => med(xs, (x) => x.result[p]);
+      const writes = med(g, (x) => (x.ops !== undefined ? x.ops / x.result.sent : undefined));
+      const commits = med(g, (x) => (x.commits !== undefined ? x.commits / x.result.sent : undefined));
+      const suffix = k === 'half' ? '_half_rate' : `_${k}`;
+      const name = k === 'half' ? `window 64 at half the gateway's rate (${(mid(g).perSecond).toFixed(0)}/s offered to both)` : `window ${k.slice(1)}`;
+      o.print(
+        `  → ${name}, median of ${rounds} rounds: gateway/relay ${ratio.toFixed(2)}× (rounds: ${each.map((x) => x.toFixed(2)).join(' ')}); ` +
+          `submit p50/p99 gateway ${med(g, (x) => x.result.p50).toFixed(3)}/${med(g, (x) => x.result.p99).toFixed(3)} ms, relay ${med(rl, (x) => x.result.p50).toFixed(3)}/${med(rl, (x) => x.result.p99).toFixed(3)} ms; ` +
+          `receipt round trip p50/p99 gateway ${rp(g, 'dlrP50').toFixed(3)}/${rp(g, 'dlrP99').toFixed(3)} ms, relay ${rp(rl, 'dlrP50').toFixed(3)}/${rp(rl, 'dlrP99').toFixed(3)} ms; ` +
+          `journal ${writes.toFixed(2)} writes per message in ${commits.toFixed(3)} commits per message (${(writes / commits).toFixed(1)} writes per commit)`,
+      );
+      Object.assign(figures, {
+        [`gateway${suffix}_per_s`]: mid(g).perSecond,
+        [`relay${suffix}_per_s`]: mid(rl).perSecond,
+        [`gateway_relay_ratio${suffix}`]: ratio,
+        [`gateway${suffix}_p50_ms`]: med(g, (x) => x.result.p50),
+        [`gateway${suffix}_p99_ms`]: med(g, (x) => x.result.p99),
+        [`relay${suffix}_p50_ms`]: med(rl, (x) => x.result.p50),
+        [`relay${suffix}_p99_ms`]: med(rl, (x) => x.result.p99),
+        [`gateway_receipt_p50${suffix}_ms`]: rp(g, 'dlrP50'),
+        [`gateway_receipt_p99${suffix}_ms`]: rp(g, 'dlrP99'),
+        [`relay_receipt_p50${suffix}_ms`]: rp(rl, 'dlrP50'),
+        [`relay_receipt_p99${suffix}_ms`]: rp(rl, 'dlrP99'),
+        [`gateway_store_writes_per_msg${suffix}`]: writes,
+        [`gateway_store_commits_per_msg${suffix}`]: commits,
+      });
+      if (k === 'w64') Object.assign(figures, { gateway_store_writes_per_msg: writes, gateway_store_commits_per_msg: commits });
+      const failed = [...g, ...rl].reduce((a, x) => a + x.result.failed, 0);
+      if (failed) o.print(`  note: ${failed} submits were refused in these runs`);
+      const late = (xs: GatewayRun[]): number => med(xs, (x) => (x.result.ok ? 1 - x.result.dlrs / x.result.ok : undefined));
+      Object.assign(figures, { [`gateway_receipts_late${suffix}`]: late(g), [`relay_receipts_late${suffix}`]: late(rl) });
+      if (late(g) > 0.001 || late(rl) > 0.001)
+        o.print(
+          `  note: receipts not at the ESME within 2 s of the last submit (median of rounds): gateway ${(late(g) * 100).toFixed(1)}%, relay ${(late(rl) * 100).toFixed(1)}% — ` +
+            `receipts fell behind submits and queued at the sims (each keeps to its bind's window of 64); those are not in the receipt percentiles`,
+        );
+      if (g.every((x) => x.cpu) && rl.every((x) => x.cpu)) {
+        const c = (xs: GatewayRun[], f: (x: { servers: CpuSample[]; load: number }) => number): number => med(xs, (x) => f(x.cpu!));
+        const cpu = {
+          core: c(g, (x) => x.servers[0]!.server),
+          sandbox: c(g, (x) => x.servers[0]!.children),
+          sim1: c(g, (x) => x.servers[1]!.server),
+          sim2: c(g, (x) => x.servers[2]!.server),
+          gwLoad: c(g, (x) => x.load),
+          relay: c(rl, (x) => x.servers[0]!.server),
+          relaySim: c(rl, (x) => x.servers[1]!.server),
+          relayLoad: c(rl, (x) => x.load),
+        };
+        o.print(
+          `  CPU per message, median of rounds: gateway core ${cpu.core.toFixed(1)} µs + sandbox processes ${cpu.sandbox.toFixed(1)} µs, its sims ${cpu.sim1.toFixed(1)} + ${cpu.sim2.toFixed(1)} µs, load generator ${cpu.gwLoad.toFixed(1)} µs; ` +
+            `relay ${cpu.relay.toFixed(1)} µs, its sim ${cpu.relaySim.toFixed(1)} µs, load generator ${cpu.relayLoad.toFixed(1)} µs; gateway (core + sandbox) / relay ${((cpu.core + cpu.sandbox) / cpu.relay).toFixed(1)}×`,
+        );
+        Object.assign(figures, {
+          [`gateway${suffix}_core_cpu_us`]: cpu.core,
+          [`gateway${suffix}_sandbox_cpu_us`]: cpu.sandbox,
+          [`gateway${suffix}_sims_cpu_us`]: cpu.sim1 + cpu.sim2,
+          [`gateway${suffix}_load_cpu_us`]: cpu.gwLoad,
+          [`relay${suffix}_cpu_us`]: cpu.relay,
+          [`relay${suffix}_sim_cpu_us`]: cpu.relaySim,
+          [`relay${suffix}_load_cpu_us`]: cpu.relayLoad,
+        });
+      }
+    }
+    figures.gateway_sandbox_processes = processes;
+    // An entry over inline_entry_ms (a GC pause is enough) sends the tenant's entries to the isolate's own thread for a while: say so.
+    const st = await gw.ask<{ stats?: { tenants: TenantStats[] } }>({ cmd: 'stats' });
+    const t = st.stats?.tenants.find((x) => x.tenant === 'acme');
+    if (t) {
+      figures.gateway_inline_offences = t.inlineOffences;
+      if (!t.inline || t.inlineOffences > 0)
+        o.print(`  note: the gateway tenant's policy entries ${t.inline ? 'were inline at the end' : 'were NOT inline at the end'} of this case (${t.inlineOffences} inline offences, ${t.throttled} throttled, ${t.timeouts} timeouts)`);
+    }
+  } finally {
+    await Promise.all(procs.map(halt));
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
