@@ -448,15 +448,20 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
   });
   db.configure('busyTimeout', 5000);
   for (const q of ['PRAGMA journal_mode=WAL', 'PRAGMA synchronous=NORMAL', ...SQL_TABLES]) await run(db, q);
+  // Lookups on a connection of their own: in WAL mode they never wait for a group commit.
+  const reader = await new Promise<Sqlite>((resolve, reject) => {
+    const d = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (err) => (err ? reject(err) : resolve(d)));
+  });
+  reader.configure('busyTimeout', 5000);
   // Prepared once: node-sqlite3 prepares a statement anew for every db.run / db.all.
-  const prepare = (sql: string): Promise<sqlite3.Statement> =>
+  const prepare = (sql: string, on: Sqlite = reader): Promise<sqlite3.Statement> =>
     new Promise((resolve, reject) => {
-      const st = db.prepare(sql, (err: Error | null) => (err ? reject(err) : resolve(st)));
+      const st = on.prepare(sql, (err: Error | null) => (err ? reject(err) : resolve(st)));
     });
   const q = {
     get: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))`),
     byUp: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`),
-    claim: await prepare(SQL_CLAIM),
+    claim: await prepare(SQL_CLAIM, db),
     earlyOf: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
   };
   const rows = <T>(st: sqlite3.Statement, params: unknown[]): Promise<T[]> =>
@@ -503,7 +508,7 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
     async close() {
       await tail;
       for (const st of Object.values(q)) await new Promise<void>((resolve) => st.finalize(() => resolve()));
-      await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
+      for (const d of [reader, db]) await new Promise<void>((resolve, reject) => d.close((err) => (err ? reject(err) : resolve())));
     },
   };
 }

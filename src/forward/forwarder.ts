@@ -546,12 +546,16 @@ export class Forwarder {
       if ((await this.store.byUp(ups)).length > 0) void this.matchEarlyFor(ups).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
       return { ok: true, command_status: 'ESME_ROK', matched: false, early: true };
     }
-    return this.serialised(row.key, () => this.applyReceipt(tenant, row.key, r));
+    // The row just read is current unless another receipt of the message was being applied.
+    return this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, r, contended ? undefined : row));
   }
 
-  private async serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.receiptLocks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+  /** Run `fn` after every earlier call for `key`; it is told whether it had to wait for one. */
+  private async serialised<T>(key: string, fn: (contended: boolean) => Promise<T>): Promise<T> {
+    const held = this.receiptLocks.get(key);
+    const prev = held ?? Promise.resolve();
+    const go = (): Promise<T> => fn(held !== undefined);
+    const run = prev.then(go, go);
     const tail = run.catch(() => undefined);
     this.receiptLocks.set(key, tail);
     void tail.then(() => {
@@ -561,9 +565,9 @@ export class Forwarder {
   }
 
   /** A receipt for a known message: delivered to the ESME once per state, then the journal says so. */
-  private async applyReceipt(tenant: string, key: string, r: Receipt): Promise<ForwardResult> {
+  private async applyReceipt(tenant: string, key: string, r: Receipt, current?: MsgRow): Promise<ForwardResult> {
     const c = this.count(tenant);
-    const [row] = await this.store.get([key]);
+    const [row] = current ? [current] : await this.store.get([key]);
     if (!row || row.state === MSG_FINAL) {
       c.receiptsDuplicate++;
       return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
