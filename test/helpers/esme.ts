@@ -18,13 +18,16 @@ export interface GotReceipt {
  * `answer`'s status).
  */
 export class TestEsme {
-  readonly receipts: GotReceipt[] = [];
   readonly mo: InboundRequest[] = [];
   answer: (pdu: InboundRequest) => number = () => 0;
 
-  private constructor(readonly client: EsmeClient) {}
+  private constructor(
+    readonly client: EsmeClient,
+    /** Receipts as they came (a list shared with other connections, when given one). */
+    readonly receipts: GotReceipt[],
+  ) {}
 
-  static async bind(port: number, systemId = 'acme-app', password = 'acme-pw', host = '127.0.0.1'): Promise<TestEsme> {
+  static async bind(port: number, systemId = 'acme-app', password = 'acme-pw', host = '127.0.0.1', receipts: GotReceipt[] = []): Promise<TestEsme> {
     let self: TestEsme | undefined;
     const early: [InboundRequest, SmppSession][] = [];
     const client = await EsmeClient.connect({
@@ -32,7 +35,7 @@ export class TestEsme {
       port,
       onRequest: (pdu, s) => (self ? self.onRequest(pdu, s) : early.push([pdu, s])),
     });
-    self = new TestEsme(client);
+    self = new TestEsme(client, receipts);
     for (const [p, s] of early) self.onRequest(p, s);
     const r = await client.bind(systemId, password);
     assert.equal(r.command_status, 0, `bind ${systemId}: status ${r.command_status}`);
@@ -72,5 +75,90 @@ export class TestEsme {
 
   close(): void {
     this.client.close();
+  }
+}
+
+const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * An ESME that outlives its connections, as a real one does: it reconnects
+ * and binds again when the gateway goes away, resends what was not
+ * answered ESME_ROK, and keeps every receipt it got on any connection.
+ */
+export class ReconnectingEsme {
+  readonly receipts: GotReceipt[] = [];
+  /** text → our id, for every message answered ESME_ROK (the last answer, when it was sent twice). */
+  readonly acked = new Map<string, string>();
+  /** Answers other than ESME_ROK, and sends that failed, by status name or error code. */
+  readonly refused = new Map<string, number>();
+  private esme: TestEsme | undefined;
+  private connecting: Promise<TestEsme> | undefined;
+
+  constructor(
+    private readonly port: number,
+    private readonly systemId = 'acme-app',
+    private readonly password = 'acme-pw',
+  ) {}
+
+  /** Bound now, or as soon as the gateway takes a bind again (up to `ms`). */
+  session(ms = 30_000): Promise<TestEsme> {
+    if (this.esme && !this.esme.client.session.closed) return Promise.resolve(this.esme);
+    this.connecting ??= (async () => {
+      const end = Date.now() + ms;
+      for (;;) {
+        try {
+          // The receipts of every connection go in one list.
+          const e = await TestEsme.bind(this.port, this.systemId, this.password, '127.0.0.1', this.receipts);
+          this.esme = e;
+          return e;
+        } catch (err) {
+          if (Date.now() > end) throw err;
+          await sleepMs(200);
+        }
+      }
+    })().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  /** Send every text (window at a time) until each is answered ESME_ROK; `fields` over the defaults of `TestEsme.submit`. */
+  async sendAll(texts: string[], window = 16, fields: Record<string, unknown> = {}, onAck?: (n: number) => void): Promise<void> {
+    const todo = [...texts];
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        const text = todo.shift();
+        if (text === undefined) return;
+        for (;;) {
+          const e = await this.session();
+          try {
+            const r = await e.submit(text, { short_message: Buffer.from(text), ...fields });
+            if (r.command_status === 0) {
+              this.acked.set(text, String(r.fields.message_id));
+              onAck?.(this.acked.size);
+              break;
+            }
+            this.refused.set(`status ${r.command_status}`, (this.refused.get(`status ${r.command_status}`) ?? 0) + 1);
+          } catch (err) {
+            const code = (err as { code?: string }).code ?? 'error';
+            this.refused.set(code, (this.refused.get(code) ?? 0) + 1);
+          }
+          await sleepMs(50);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: window }, worker));
+  }
+
+  /** Receipts by our id. */
+  byId(): Map<string, GotReceipt[]> {
+    const m = new Map<string, GotReceipt[]>();
+    for (const r of this.receipts) {
+      assert.equal(r.tlvId, r.bodyId, 'receipted_message_id and the body carry the same id');
+      m.set(r.bodyId, [...(m.get(r.bodyId) ?? []), r]);
+    }
+    return m;
+  }
+
+  close(): void {
+    this.esme?.close();
   }
 }

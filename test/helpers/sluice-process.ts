@@ -26,13 +26,13 @@ export class SluiceProcess {
     this.exited = new Promise((r) => child.once('exit', r));
   }
 
-  static start(configFile: string, cwd: string): SluiceProcess {
-    return new SluiceProcess(spawn(process.execPath, [BIN, 'start', '-c', configFile], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  static start(configFile: string, cwd: string, env: NodeJS.ProcessEnv = {}): SluiceProcess {
+    return new SluiceProcess(spawn(process.execPath, [BIN, 'start', '-c', configFile], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
   }
 
-  /** The first log line from index `after` on with this message (and matching `where`), waiting up to 10 s for it. */
-  async logged(msg: string, after = 0, where: (l: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
-    for (let i = 0; i < 500; i++) {
+  /** The first log line from index `after` on with this message (and matching `where`), waiting up to `ms` (10 s) for it. */
+  async logged(msg: string, after = 0, where: (l: Record<string, unknown>) => boolean = () => true, ms = 10_000): Promise<Record<string, unknown>> {
+    for (let i = 0; i < ms / 20; i++) {
       const hit = this.lines.slice(after).find((l) => l.msg === msg && where(l));
       if (hit) return hit;
       if (this.child.exitCode !== null) break;
