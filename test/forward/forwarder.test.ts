@@ -30,13 +30,14 @@ interface Rig {
 }
 
 /** The gateway policy on two binds (ports[0], ports[1]); sims started on those ports unless `down`. */
-async function rig(opts: { sim?: SimOptions; down?: boolean; tenant?: Record<string, unknown> } = {}): Promise<Rig> {
+async function rig(opts: { sim?: SimOptions; down?: boolean; tenant?: Record<string, unknown>; admin?: boolean } = {}): Promise<Rig> {
   const ports = [await freePort(), await freePort()];
   const sims: SmscSimulator[] = [];
   if (!opts.down) for (const port of ports) sims.push(await startSim(port, opts.sim));
   const { dir, config } = sandboxedSetup(
     { gateway: GATEWAY },
     {
+      ...(opts.admin ? { admin: { listen: '127.0.0.1:0', token: 'root' } } : {}),
       tenants: [
         {
           id: 'acme',
@@ -58,7 +59,7 @@ async function rig(opts: { sim?: SimOptions; down?: boolean; tenant?: Record<str
     },
   );
   dirs.push(dir);
-  const sluice = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false, reconnectBaseMs: 50 });
+  const sluice = await startSluice({ config, logger: silentLogger, cwd: dir, watch: false, reconnectBaseMs: 50, admin: opts.admin === true });
   return {
     sluice,
     sims,
@@ -257,7 +258,10 @@ describe('store and forward: what a policy can reach', () => {
 /** An upstream the test drives by hand: it answers binds and submits (ids it is told), and sends what the test says. */
 class HandSmsc {
   readonly submits: { id: string; fields: Record<string, unknown> }[] = [];
+  readonly requests: string[] = [];
   session: SmppSession | undefined;
+  /** Send each submit's receipt first, and its submit_sm_resp this much later. */
+  receiptFirstMs = 0;
   private n = 0x1a2b00;
   private readonly server = net.createServer((socket) => {
     const s = new SmppSession(socket, { role: 'server', clock: realClock, logger: silentLogger, window: 64, peerWindow: 1000, responseTimeoutMs: 5000, enquireLinkMs: 0x7fffffff, inactivityMs: 0x7fffffff, maxPduBytes: 65536 });
@@ -269,8 +273,14 @@ class HandSmsc {
       } else if (pdu.command === 'submit_sm') {
         const id = (this.n++).toString(16).toUpperCase();
         this.submits.push({ id, fields: pdu.fields });
-        s.respond(pdu, 0, { message_id: id });
-      } else s.respond(pdu, 0);
+        if (this.receiptFirstMs > 0) {
+          void this.receipt(id);
+          setTimeout(() => s.respond(pdu, 0, { message_id: id }), this.receiptFirstMs);
+        } else s.respond(pdu, 0, { message_id: id });
+      } else {
+        this.requests.push(`${pdu.command}:${String(pdu.fields.message_id ?? '')}`);
+        s.respond(pdu, 0);
+      }
     });
   });
 
@@ -365,6 +375,79 @@ describe('store and forward: receipts and MO from an upstream', () => {
     } finally {
       await r.close();
       await smsc.close();
+    }
+  });
+});
+
+describe('store and forward: order, sent messages, metrics', () => {
+  it('a receipt that comes before its submit_sm_resp reaches the ESME only after the ESME had its own', async () => {
+    const r = await rig({ down: true });
+    const smsc = new HandSmsc();
+    smsc.receiptFirstMs = 100;
+    await smsc.listen(r.ports[0]!);
+    try {
+      await until(() => r.sluice.gateway.binds('acme').some((b) => b.state === 'bound'), 8000);
+      const esme = await TestEsme.bind(r.sluice.port);
+      // What the ESME's session reads, in wire order: responses by message_id, receipts by their id.
+      const order: string[] = [];
+      const session = esme.client.session as unknown as { onResponseFrame(frame: Buffer, id: number): void };
+      const onResponse = session.onResponseFrame.bind(session);
+      session.onResponseFrame = (frame, id) => {
+        order.push(`resp:${frame.subarray(16, frame.indexOf(0, 16)).toString()}`);
+        onResponse(frame, id);
+      };
+      const ids = (await Promise.all([1, 2, 3].map((i) => esme.submit(i)))).map((x) => String(x.fields.message_id));
+      await until(() => esme.receipts.length >= 3);
+      for (const x of esme.receipts) order.push(`dlr:${x.bodyId}`);
+      for (const id of ids) assert.ok(order.indexOf(`resp:${id}`) < order.indexOf(`dlr:${id}`), order.join(' '));
+      assert.equal(r.sluice.gateway.forwarder.count('acme').receiptsEarly, 3);
+      esme.close();
+    } finally {
+      await r.close();
+      await smsc.close();
+    }
+  });
+
+  it('cancel_sm and query_sm of a message an upstream took: cancel goes upstream with its id, query is answered from the journal', async () => {
+    const r = await rig({ down: true });
+    const smsc = new HandSmsc();
+    await smsc.listen(r.ports[0]!);
+    try {
+      await until(() => r.sluice.gateway.binds('acme').some((b) => b.state === 'bound'), 8000);
+      const esme = await TestEsme.bind(r.sluice.port);
+      const id = String((await esme.submit('c')).fields.message_id);
+      const q = await esme.client.request('query_sm', { message_id: id });
+      assert.deepEqual([q.command_status, q.fields.message_state], [0, 1]);
+      assert.equal((await esme.client.request('cancel_sm', { message_id: id })).command_status, 0);
+      assert.deepEqual(smsc.requests, [`cancel_sm:${smsc.submits[0]!.id}`], "the upstream's own id");
+      const after = await esme.client.request('query_sm', { message_id: id });
+      assert.deepEqual([after.command_status, after.fields.message_state], [0, 4]);
+      // Another ESME of the tenant does not reach it.
+      const other = await TestEsme.bind(r.sluice.port, 'acme-batch', 'batch-pw');
+      assert.equal((await other.client.request('query_sm', { message_id: id })).command_status, 0x67);
+      esme.close();
+      other.close();
+    } finally {
+      await r.close();
+      await smsc.close();
+    }
+  });
+
+  it('queue depth and the oldest message age per tenant and bind, in /metrics and the tenant view', async () => {
+    const r = await rig({ down: true, admin: true });
+    try {
+      const esme = await TestEsme.bind(r.sluice.port);
+      await Promise.all([1, 2, 3].map((i) => esme.submit(i)));
+      const get = (p: string): Promise<string> => fetch(`http://127.0.0.1:${r.sluice.adminPort}${p}`, { headers: { authorization: 'Bearer root' } }).then((x) => x.text());
+      const metrics = await get('/metrics');
+      assert.match(metrics, /sluice_queue_depth\{tenant="acme",bind="up0"\} 3/);
+      assert.match(metrics, /sluice_queue_oldest_age_seconds\{tenant="acme",bind="up0"\} \d/);
+      assert.match(metrics, /sluice_forward_queued_total\{tenant="acme"\} 3/);
+      const view = JSON.parse(await get('/v1/tenants/acme')) as { queue: { bind: string; depth: number; oldest_age_ms: number }[]; forward: { queued: number } };
+      assert.deepEqual([view.queue[0]!.bind, view.queue[0]!.depth, view.forward.queued], ['up0', 3, 3]);
+      esme.close();
+    } finally {
+      await r.close();
     }
   });
 });
