@@ -4,7 +4,7 @@ import { isSluiceError } from '../errors';
 import { createLogger } from '../log/logger';
 import { startSluice } from '../runtime';
 import { compare, formatLoad, runLoad } from '../tools/bench';
-import { SmscSimulator } from '../tools/sim';
+import { RECEIPT_ID_FORMS, SmscSimulator, type ReceiptIdForm, type SimEvent } from '../tools/sim';
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -13,13 +13,16 @@ const USAGE = `usage: sluice <command> [options]
   push <tenant> <policy.ts> [--admin URL] [--token T]
                                     upload a policy through the admin API (errors at line:column)
   sim [--port 2776] [--latency-ms 0] [--error-rate 0] [--dlr-delay-ms 100] [--system-id ID --password PW] [--one-bind]
+      [--receipt-id same] [--early-receipts 0] [--resend-ms 0] [--drop-every 0] [--mo-every-ms 0] [--log-events]
                                     an upstream SMSC simulator: acks submits, sends delivery receipts;
-                                    --one-bind refuses a second bind of a bound system_id (ESME_RALYBND)
+                                    --one-bind refuses a second bind of a bound system_id (ESME_RALYBND);
+                                    sluice sim --help lists every option
   bench [--host 127.0.0.1] [--port 2775] [--system-id demo] [--password demo]
         [--esmes 1] [--window 64] [--count N | --duration-ms 5000] [--dlr]
                                     drive load at a gateway: msg/s, latency percentiles, DLR round trip
-  bench --compare [--duration-ms 7500] [--rounds 5] [--idle 1000] [--tenants 10000]
+  bench --compare [--duration-ms 7500] [--rounds 5] [--idle 1000] [--tenants 10000] [--gateway-processes 2]
                                     Sluice (in-process and sandboxed) vs a bare npm smpp echo server in one run;
+                                    durable store writes, the shipped gateway vs a bare npm smpp relay,
                                     noisy neighbour, reload time, tenancy and idle-session cost
 `;
 
@@ -113,21 +116,82 @@ async function push(args: string[]): Promise<number> {
   return 1;
 }
 
+const SIM_USAGE = `usage: sluice sim [options]
+
+an upstream SMSC simulator: acks submit_sm / data_sm with a hex message id, sends
+delivery receipts to the account (any bound session of the system_id, or the next to bind)
+
+  --host 127.0.0.1              address to listen on
+  --port 2776                   port to listen on (0: any free port)
+  --system-id ID --password PW  accept binds only with these credentials (default: any)
+  --one-bind                    refuse a second bind of a bound system_id (ESME_RALYBND) (default off)
+  --latency-ms 0                delay before each submit_sm_resp
+  --error-rate 0                fraction (0..1) of submits answered ESME_RSUBMITFAIL
+  --dlr-delay-ms 100            delay before a requested delivery receipt; negative = never
+  --dlr-stat DELIVRD            stat: of the receipts
+  --resp-id hex                 submit_sm_resp message_id: hex (uppercase) | decimal
+  --receipt-id same             receipt id (text id: and receipted_message_id) relative to the resp id:
+                                same | upper-hex | lower-hex | decimal | padded | padded-decimal | mixed
+  --early-receipts 0            fraction (0..1) of receipts sent before their submit_sm_resp
+  --early-resp-delay-ms 50      delay of the submit_sm_resp after an early receipt
+  --resend-ms 0                 re-send a deliver_sm answered non-zero or unanswered after this delay (0: off)
+  --resend-max 5                most re-sends of one deliver_sm
+  --duplicate-receipts 0        fraction (0..1) of receipts sent again after an ESME_ROK answer
+  --deliver-timeout-ms 10000    response timer of the simulator's deliver_sm
+  --drop-every 0                close the connection (no unbind) after every Nth submit answered (0: never)
+  --mo-every-ms 0               send an MO deliver_sm ("mo <n>") on a bound session this often (0: off)
+  --mo-to 4470123               destination_addr of MO messages
+  --log-events                  print one JSON line per event (submit, receipt, mo, bind, drop) (default off)
+  -h, --help                    print this text
+`;
+
 async function sim(args: string[]): Promise<number> {
+  const str = { type: 'string' } as const;
   const { values } = parseArgs({
     args,
     options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'latency-ms': { type: 'string' },
-      'error-rate': { type: 'string' },
-      'dlr-delay-ms': { type: 'string' },
-      'dlr-stat': { type: 'string' },
-      'system-id': { type: 'string' },
-      password: { type: 'string' },
+      host: str,
+      port: str,
+      'latency-ms': str,
+      'error-rate': str,
+      'dlr-delay-ms': str,
+      'dlr-stat': str,
+      'system-id': str,
+      password: str,
       'one-bind': { type: 'boolean' },
+      'resp-id': str,
+      'receipt-id': str,
+      'early-receipts': str,
+      'early-resp-delay-ms': str,
+      'resend-ms': str,
+      'resend-max': str,
+      'duplicate-receipts': str,
+      'deliver-timeout-ms': str,
+      'drop-every': str,
+      'mo-every-ms': str,
+      'mo-to': str,
+      'log-events': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    process.stdout.write(SIM_USAGE);
+    return 0;
+  }
+  const respId = values['resp-id'] ?? 'hex';
+  if (respId !== 'hex' && respId !== 'decimal') throw new Error(`--resp-id must be hex or decimal (got "${respId}")`);
+  const receiptId = (values['receipt-id'] ?? 'same') as ReceiptIdForm;
+  if (!RECEIPT_ID_FORMS.includes(receiptId)) throw new Error(`--receipt-id must be one of ${RECEIPT_ID_FORMS.join(', ')} (got "${receiptId}")`);
+  // Events wait until the listening line is out; one write per line, so lines never interleave.
+  let ready = false;
+  const early: string[] = [];
+  const onEvent = values['log-events']
+    ? (e: SimEvent): void => {
+        const line = `${JSON.stringify(e)}\n`;
+        if (ready) process.stdout.write(line);
+        else early.push(line);
+      }
+    : undefined;
   const s = new SmscSimulator({
     oneBindPerSystemId: values['one-bind'] === true,
     host: values.host ?? '127.0.0.1',
@@ -138,9 +202,23 @@ async function sim(args: string[]): Promise<number> {
     dlrStat: values['dlr-stat'],
     systemId: values['system-id'],
     password: values.password,
+    respIdForm: respId,
+    receiptIdForm: receiptId,
+    earlyReceiptRate: num(values['early-receipts'], 'early-receipts', 0),
+    earlyRespDelayMs: num(values['early-resp-delay-ms'], 'early-resp-delay-ms', 50),
+    resendUnansweredMs: num(values['resend-ms'], 'resend-ms', 0),
+    resendMax: num(values['resend-max'], 'resend-max', 5),
+    duplicateReceiptRate: num(values['duplicate-receipts'], 'duplicate-receipts', 0),
+    deliverTimeoutMs: num(values['deliver-timeout-ms'], 'deliver-timeout-ms', 10_000),
+    dropEvery: num(values['drop-every'], 'drop-every', 0),
+    moEveryMs: num(values['mo-every-ms'], 'mo-every-ms', 0),
+    moTo: values['mo-to'] ?? '4470123',
+    onEvent,
   });
   const port = await s.listen();
   process.stdout.write(`sluice sim: SMSC simulator listening on ${values.host ?? '127.0.0.1'}:${port}\n`);
+  ready = true;
+  for (const line of early.splice(0)) process.stdout.write(line);
   const timer = setInterval(() => process.stdout.write(`sim ${JSON.stringify(s.stats)}\n`), 10_000);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -167,6 +245,7 @@ async function bench(args: string[]): Promise<number> {
       idle: { type: 'string' },
       tenants: { type: 'string' },
       rounds: { type: 'string' },
+      'gateway-processes': { type: 'string' },
       dlr: { type: 'boolean' },
     },
   });
@@ -177,6 +256,7 @@ async function bench(args: string[]): Promise<number> {
       rounds: num(values.rounds, 'rounds', 5),
       idleSessions: num(values.idle, 'idle', 1000),
       tenants: num(values.tenants, 'tenants', 10_000),
+      gatewayProcesses: num(values['gateway-processes'], 'gateway-processes', 2),
       print,
     });
     print(JSON.stringify(figures));
