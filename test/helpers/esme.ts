@@ -12,6 +12,16 @@ export interface GotReceipt {
   text: string;
 }
 
+/** Receipts by our id (as the body says it), each checked to carry the same id in receipted_message_id. */
+export function receiptsById(receipts: readonly GotReceipt[]): Map<string, GotReceipt[]> {
+  const m = new Map<string, GotReceipt[]>();
+  for (const r of receipts) {
+    assert.equal(r.tlvId, r.bodyId, 'receipted_message_id and the body carry the same id');
+    m.set(r.bodyId, [...(m.get(r.bodyId) ?? []), r]);
+  }
+  return m;
+}
+
 /**
  * An ESME bound to a gateway that keeps what it is sent: receipts parsed,
  * other deliver_sm as they came. Answers every deliver_sm ESME_ROK (or with
@@ -65,12 +75,7 @@ export class TestEsme {
 
   /** Receipts by our id (as the body says it, checked against the TLV). */
   byId(): Map<string, GotReceipt[]> {
-    const m = new Map<string, GotReceipt[]>();
-    for (const r of this.receipts) {
-      assert.equal(r.tlvId, r.bodyId, 'receipted_message_id and the body carry the same id');
-      m.set(r.bodyId, [...(m.get(r.bodyId) ?? []), r]);
-    }
-    return m;
+    return receiptsById(this.receipts);
   }
 
   close(): void {
@@ -150,12 +155,7 @@ export class ReconnectingEsme {
 
   /** Receipts by our id. */
   byId(): Map<string, GotReceipt[]> {
-    const m = new Map<string, GotReceipt[]>();
-    for (const r of this.receipts) {
-      assert.equal(r.tlvId, r.bodyId, 'receipted_message_id and the body carry the same id');
-      m.set(r.bodyId, [...(m.get(r.bodyId) ?? []), r]);
-    }
-    return m;
+    return receiptsById(this.receipts);
   }
 
   close(): void {

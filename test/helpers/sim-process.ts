@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { eachLine } from './sluice-process';
 
 const BIN = path.resolve(__dirname, '../../../bin/sluice.js');
 
@@ -20,22 +21,15 @@ export class SimProcess {
   private readonly ready: Promise<void>;
 
   private constructor(readonly child: ChildProcess) {
-    let buffered = '';
     let ready!: () => void;
     this.ready = new Promise((r) => (ready = r));
-    child.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      let nl;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.startsWith('sluice sim: SMSC simulator listening')) ready();
-        if (!line.startsWith('{')) continue;
-        try {
-          this.events.push(JSON.parse(line) as SimEvent);
-        } catch {
-          /* not an event */
-        }
+    eachLine(child.stdout!, (line) => {
+      if (line.startsWith('sluice sim: SMSC simulator listening')) ready();
+      if (!line.startsWith('{')) return;
+      try {
+        this.events.push(JSON.parse(line) as SimEvent);
+      } catch {
+        /* not an event */
       }
     });
     this.exited = new Promise((r) => child.once('exit', r));

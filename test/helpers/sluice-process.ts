@@ -1,7 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 
 const BIN = path.resolve(__dirname, '../../../bin/sluice.js');
+
+/** Call `fn` with each whole line a stream writes. */
+export function eachLine(stream: Readable, fn: (line: string) => void): void {
+  let buffered = '';
+  stream.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let nl;
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      fn(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+}
 
 /** A real `sluice start -c <file>` in a child process, its JSON log lines collected as they come. */
 export class SluiceProcess {
@@ -9,18 +23,11 @@ export class SluiceProcess {
   private readonly exited: Promise<unknown>;
 
   private constructor(readonly child: ChildProcess) {
-    let buffered = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      let nl;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        try {
-          this.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          /* not a log line */
-        }
+    eachLine(child.stdout!, (line) => {
+      try {
+        this.lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* not a log line */
       }
     });
     this.exited = new Promise((r) => child.once('exit', r));
