@@ -98,7 +98,16 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
           cwd,
         );
   watcher?.start();
-  const ports = await gateway.start();
+  // A port that cannot be opened (taken, not allowed) stops everything started so far:
+  // the caller gets the error, not a process that runs with no listener.
+  const abandon = async (err: unknown): Promise<never> => {
+    watcher?.close();
+    await gateway.stop().catch(() => undefined);
+    await sandbox.close().catch(() => undefined);
+    await cache.close().catch(() => undefined);
+    throw err;
+  };
+  const ports = await gateway.start().catch(abandon);
   let config = o.config;
   let reloading: Promise<unknown> = Promise.resolve();
   const reloadConfig = (): Promise<ConfigReloadResult> => {
@@ -129,7 +138,10 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     return p;
   };
   const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, logger: o.logger, reloadConfig: o.configFile ? reloadConfig : undefined }) : undefined;
-  const adminPort = admin ? await admin.listen() : undefined;
+  const adminPort = admin ? await admin.listen().catch(async (err: unknown) => {
+    await admin.close().catch(() => undefined);
+    return abandon(err);
+  }) : undefined;
   const s: Sluice = {
     gateway,
     sandbox,

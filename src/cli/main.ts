@@ -48,7 +48,17 @@ async function start(args: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.log.level });
-  const sluice = await startSluice({ config, logger, admin: true, configFile: file });
+  let sluice;
+  try {
+    sluice = await startSluice({ config, logger, admin: true, configFile: file });
+  } catch (err) {
+    // A port that is taken, a store that cannot be opened: say so and exit non-zero, not run half started.
+    const e = err as NodeJS.ErrnoException;
+    logger.fatal({ err: e.message, code: e.code }, 'sluice could not start');
+    logger.flush();
+    process.stderr.write(`sluice: could not start: ${e.message}\n`);
+    return 1;
+  }
   logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, adminPort: sluice.adminPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes }, 'sluice started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

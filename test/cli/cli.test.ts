@@ -20,6 +20,22 @@ function sluice(args: string[], cwd = ROOT): { code: number | null; stdout: stri
 
 
 describe('sluice CLI', () => {
+  it('start on a port that is taken exits non-zero, saying so, with its sandbox processes stopped (regression: it ran on with no listener)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-cli-'));
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as net.AddressInfo).port;
+    writeFileSync(path.join(dir, 'p.ts'), "smpp.onBind((b) => b.accept());\n");
+    writeFileSync(path.join(dir, 'c.yaml'), `server: { bind_address: 127.0.0.1, port: ${port} }\ncache: { url: "memory://" }\nsandbox: { processes: 1 }\nadmin: { listen: "127.0.0.1:0" }\ntenants: [{ id: a, policy: p.ts, system_ids: [a] }]\n`);
+    try {
+      const r = sluice(['start', '-c', path.join(dir, 'c.yaml')], dir);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /could not start: .*EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
+  });
+
   it('start with a bad config names the file and key, exits non-zero, and opens no port', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-cli-'));
     const port = await freePort();
