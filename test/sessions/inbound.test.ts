@@ -104,6 +104,25 @@ describe('inbound listener: binds', () => {
   });
 });
 
+describe('inbound listener: what a peer can put in the log', () => {
+  it('an unknown system_id of 16 KB is logged cut to 32 characters, with the client address (regression: logged whole, 162 MB in 10 s)', async () => {
+    const h = await startGateway({ record: true });
+    try {
+      const p = await RawPeer.connect(h.port);
+      p.write(rawPdu(0x09, 1, bindBody('x'.repeat(16_000))));
+      const r = await p.read();
+      assert.equal(r?.status, STATUS.ESME_RINVSYSID);
+      const line = h.logs().find((l) => l.msg === 'bind refused: system_id belongs to no tenant')!;
+      assert.ok(String(line.system_id).length < 60, `logged ${String(line.system_id).length} characters`);
+      assert.match(String(line.system_id), /\(16000 chars\)$/);
+      assert.match(String(line.client), /127\.0\.0\.1/);
+      p.socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('inbound listener: config', () => {
   it('closes an unbound connection after session_init_timer_ms', async () => {
     const h = await startGateway({ config: testConfig({ server: { session_init_timer_ms: 100 } }) });
