@@ -60,6 +60,15 @@ function readBody(req: http.IncomingMessage, max: number): Promise<string | unde
   });
 }
 
+/** A percent-encoded path segment, or undefined where it does not decode (`%ff`: regression, it answered 500). */
+function pathSegment(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 export class AdminServer {
   private readonly server: http.Server;
   private readonly registry = new Registry();
@@ -129,7 +138,8 @@ export class AdminServer {
     }
     const m = /^\/v1\/tenants\/([^/]+)(\/.*)?$/.exec(p);
     if (!m) return send(res, 404, { error: 'not found' });
-    const tenant = decodeURIComponent(m[1]!);
+    const tenant = pathSegment(m[1]!);
+    if (tenant === undefined) return send(res, 400, { error: 'malformed path' });
     // Another tenant's id answers exactly like one that does not exist.
     if (!allowed(tenant)) return send(res, 404, { error: 'no such tenant' });
     const rest = m[2] ?? '';
@@ -147,7 +157,9 @@ export class AdminServer {
     }
     const b = /^\/binds\/([^/]+)\/(stop|start)$/.exec(rest);
     if (req.method === 'POST' && b && access.all) {
-      const bind = this.o.gateway.bind(tenant, decodeURIComponent(b[1]!));
+      const name = pathSegment(b[1]!);
+      if (name === undefined) return send(res, 400, { error: 'malformed path' });
+      const bind = this.o.gateway.bind(tenant, name);
       if (!bind) return send(res, 404, { error: 'no such bind' });
       if (b[2] === 'stop') await bind.stop();
       else bind.start();

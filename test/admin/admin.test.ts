@@ -41,6 +41,14 @@ describe('admin API', () => {
     assert.equal((await call('GET', '/v1/tenants', 'wrong')).status, 401);
   });
 
+  it('a path that does not percent-decode is 400, not 500 (regression: %ff answered 500)', async () => {
+    for (const p of ['/v1/tenants/%ff', '/v1/tenants/acme/binds/%e0%a4/stop']) {
+      const r = await call(p.endsWith('stop') ? 'POST' : 'GET', p, 'root-token');
+      assert.equal(r.status, 400, p);
+      assert.deepEqual(await r.json(), { error: 'malformed path' });
+    }
+  });
+
   it('PUT a policy: 200 with the version, the next PDU takes it; a broken one is 422 with line:column and the old keeps serving', async () => {
     const ok = await call('PUT', '/v1/tenants/acme/policy', 'acme-token', V2);
     assert.equal(ok.status, 200);
