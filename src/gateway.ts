@@ -17,6 +17,7 @@ import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
 import { isSluiceError, SluiceError } from './errors';
 import { toWireFields } from './pdu/fields';
 import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
+import { Admission } from './sessions/admission';
 import { Holds } from './sessions/holds';
 import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
@@ -97,6 +98,9 @@ export class Gateway implements EsmeHost {
   private readonly holds: Holds;
   /** Routing chains, the durable queue and receipt correlation (`smpp.forward`). */
   readonly forwarder: Forwarder;
+  /** Connection caps and failed-bind limits of the listeners. */
+  readonly admission: Admission;
+  private lastRefusalLog = 0;
   private readonly log: Logger;
   private readonly tenants = new Map<string, TenantRuntime>();
   private readonly bySystemId = new Map<string, TenantRuntime>();
@@ -128,6 +132,7 @@ export class Gateway implements EsmeHost {
       },
       send: (conn, command, wire) => this.sendNow(conn, command, wire),
     });
+    this.admission = new Admission(this.server.admission, this.clock, this.log.child({ component: 'admission' }));
     this.forwarder = new Forwarder(
       {
         clock: this.clock,
@@ -331,9 +336,29 @@ export class Gateway implements EsmeHost {
   }
 
   private accept(socket: net.Socket): void {
+    const ip = socket.remoteAddress ?? '?';
+    if (!this.admission.connect(ip)) {
+      // Over a cap: closed before a session exists; counted, logged at most once a minute.
+      const now = this.clock.now();
+      if (now - this.lastRefusalLog >= 60_000) {
+        this.lastRefusalLog = now;
+        this.log.warn({ client: ip, connections: this.admission.connections, ...this.server.admission }, 'connection refused: over a connection cap');
+      }
+      socket.destroy();
+      return;
+    }
     const conn = new EsmeConnection(socket, this, this.log);
     this.connections.add(conn);
-    conn.session.once('close', () => this.connections.delete(conn));
+    conn.session.once('close', () => {
+      this.connections.delete(conn);
+      this.admission.closed(ip);
+    });
+  }
+
+  boundCount(systemId: string): number {
+    let n = 0;
+    for (const c of this.connections) if (c.bound && c.systemId === systemId) n++;
+    return n;
   }
 
   /** Close the listeners, unbind every ESME and outbound bind. */

@@ -264,6 +264,34 @@ export class AdminServer {
     counter('sluice_receipts_duplicate_total', 'Receipts an upstream sent again (not delivered twice)', fw('receiptsDuplicate'));
     counter('sluice_receipts_unmatched_total', 'Receipts that named no message we know, dropped after receipts.early_ttl_ms', fw('receiptsUnmatched'));
     counter('sluice_mo_total', 'MO messages routed to an ESME', fw('mo'));
+    // The edge (src/sessions/admission.ts): connection caps and failed-bind limits.
+    const edge = (name: string, help: string, read: () => number, labels: Record<string, string> = {}): void => {
+      let seen = 0;
+      new Counter({
+        name,
+        help,
+        labelNames: Object.keys(labels),
+        registers: [r],
+        collect() {
+          const v = read();
+          this.inc(labels, Math.max(0, v - seen));
+          seen = v;
+        },
+      });
+    };
+    edge('sluice_connections_refused_total', 'Connections closed at once: over max_connections', () => g.admission.counts.refusedTotal, {});
+    edge('sluice_connections_refused_per_ip_total', 'Connections closed at once: over max_connections_per_ip', () => g.admission.counts.refusedPerIp, {});
+    edge('sluice_bind_failures_total', 'Inbound binds refused (unknown system_id, bad password, locked out)', () => g.admission.counts.bindFailures);
+    edge('sluice_bind_lockouts_total', 'Addresses (or address and system_id pairs) locked out after too many failed binds', () => g.admission.counts.lockouts);
+    edge('sluice_bind_locked_out_total', 'Binds answered ESME_RBINDFAIL during a lockout, the policy not asked', () => g.admission.counts.lockedOut);
+    new Gauge({
+      name: 'sluice_connections',
+      help: 'Inbound connections open, bound or not',
+      registers: [r],
+      collect() {
+        this.set(g.admission.connections);
+      },
+    });
     new Gauge({
       name: 'sluice_queue_depth',
       help: 'Queued messages per tenant and the bind they wait for (the first of their chain)',

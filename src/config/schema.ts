@@ -61,6 +61,29 @@ export interface ServerConfig {
   /** Largest `command_length` accepted on the wire. */
   readonly max_pdu_bytes: number;
   readonly tls?: TlsListenerConfig;
+  /** Connection caps and bind-guessing limits (src/sessions/admission.ts). */
+  readonly admission: AdmissionConfig;
+}
+
+/** What the listener admits: connection caps, sessions per system_id, failed-bind limits. */
+export interface AdmissionConfig {
+  /** Connections open at once, bound or not; more are closed at once. */
+  readonly max_connections: number;
+  /** Connections open at once from one source address. */
+  readonly max_connections_per_ip: number;
+  /** Bound sessions of one system_id on this replica; more binds are answered ESME_RBINDFAIL. */
+  readonly max_sessions_per_system_id: number;
+  /** Failed binds from one address within the window that lock the address out. */
+  readonly bind_failures_per_ip: number;
+  /** Failed binds from one address for one system_id within the window that lock that pair out. */
+  readonly bind_failures_per_system_id: number;
+  readonly bind_failure_window_ms: number;
+  /** How long a lockout lasts: binds answered ESME_RBINDFAIL, the policy not asked. */
+  readonly bind_lockout_ms: number;
+  /** The first failed bind's answer is delayed this long, each further one twice as long (at most 5 s). */
+  readonly bind_failure_delay_ms: number;
+  /** Failed binds on one connection before it is closed. */
+  readonly bind_failures_per_connection: number;
 }
 
 /** Where tenant cache data lives: `sqlite://path`, `memory://`, `redis://…` or `rediss://…`. */
@@ -304,6 +327,22 @@ const server: SchemaObject = {
     window: integer(1, 10000, 64),
     max_pdu_bytes: integer(64, 1048576, 16384),
     tls: tlsListener,
+    admission: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        max_connections: integer(1, 1_000_000, 10_000),
+        max_connections_per_ip: integer(1, 1_000_000, 200),
+        max_sessions_per_system_id: integer(1, 100_000, 50),
+        bind_failures_per_ip: integer(1, 1_000_000, 20),
+        bind_failures_per_system_id: integer(1, 1_000_000, 5),
+        bind_failure_window_ms: timerMs(300_000),
+        bind_lockout_ms: timerMs(900_000),
+        bind_failure_delay_ms: integer(0, 5000, 250),
+        bind_failures_per_connection: integer(1, 1000, 3),
+      },
+    },
   },
 };
 

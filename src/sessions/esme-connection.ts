@@ -7,7 +7,8 @@ import type { BindRequest, PolicyHost, SessionInfo } from '../dispatch/policy-ho
 import { TokenBucket } from '../throttle/token-bucket';
 import type { Clock } from '../util/clock';
 import { DEADLINE, withDeadline } from '../util/deadline';
-import { ESME_RALYBND, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_RINVSYSID, ESME_ROK, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
+import { ESME_RALYBND, ESME_RBINDFAIL, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_RINVSYSID, ESME_ROK, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
+import type { Admission } from './admission';
 import { SmppSession, type InboundRequest } from './smpp-session';
 
 /** What an inbound connection needs from the gateway. */
@@ -26,6 +27,10 @@ export interface EsmeHost {
   recordSession(tenant: string, sessionId: string, systemId: string): Promise<void>;
   onBound(conn: EsmeConnection): void;
   onUnbound(conn: EsmeConnection): void;
+  /** Failed-bind limits (lockouts, delays) of the listener. */
+  readonly admission: Admission;
+  /** Sessions bound here as `systemId` now. */
+  boundCount(systemId: string): number;
 }
 
 type ConnState = 'open' | 'binding' | 'bound' | 'closed';
@@ -50,9 +55,13 @@ export class EsmeConnection {
   private readonly log: Logger;
   tenant: string | undefined;
   systemId = '';
+  /** The peer's address (no port): what connection caps and bind limits count by. */
+  readonly ip: string;
   private dispatch: DispatchContext | undefined;
+  private failedBinds = 0;
 
   constructor(socket: Socket, private readonly host: EsmeHost, logger: Logger) {
+    this.ip = socket.remoteAddress ?? '?';
     const s = host.server;
     this.session = new SmppSession(socket, {
       role: 'server',
@@ -133,14 +142,36 @@ export class EsmeConnection {
     else this.host.clock.setTimeout(() => dispatchRequest(ctx, this.session, req, this.info(), fallback), wait);
   }
 
+  /** Answer a refused bind after the delay the failed-bind limits set; close the connection after a few. */
+  private refuseBind(req: InboundRequest, status: number, systemId: string): void {
+    const delay = this.host.admission.failed(this.ip, systemId);
+    const last = ++this.failedBinds >= this.host.server.admission.bind_failures_per_connection;
+    this.state = 'binding';
+    this.host.clock.setTimeout(() => {
+      if (this.session.closed) return;
+      this.state = 'open';
+      this.session.respond(req, status);
+      if (last) this.session.close('too many failed binds on this connection');
+    }, delay);
+  }
+
   private async onBind(req: InboundRequest): Promise<void> {
     const f = req.fields;
     const systemId = String(f.system_id ?? '');
+    if (this.host.admission.lockedOut(this.ip, systemId)) {
+      this.refuseBind(req, ESME_RBINDFAIL, systemId);
+      return;
+    }
     const tenant = this.host.tenantFor(systemId);
     if (!tenant) {
       // What an unauthenticated peer sent is logged cut short (a 16 KB system_id once made 162 MB of log in 10 s).
       this.log.info({ system_id: loggable(systemId), client: this.session.remoteAddress }, 'bind refused: system_id belongs to no tenant');
-      this.session.respond(req, ESME_RINVSYSID);
+      this.refuseBind(req, ESME_RINVSYSID, systemId);
+      return;
+    }
+    if (this.host.boundCount(systemId) >= this.host.server.admission.max_sessions_per_system_id) {
+      this.log.info({ system_id: systemId, client: this.session.remoteAddress, max: this.host.server.admission.max_sessions_per_system_id }, 'bind refused: too many sessions of this system_id');
+      this.session.respond(req, ESME_RBINDFAIL);
       return;
     }
     this.state = 'binding';
@@ -173,9 +204,12 @@ export class EsmeConnection {
     }
     if (this.session.closed) return;
     if (status !== ESME_ROK) {
-      this.state = 'open';
       this.log.info({ tenant: tenant.id, system_id: systemId, client: this.session.remoteAddress, status, reason }, 'bind refused');
-      this.session.respond(req, status);
+      // A policy that failed (ESME_RSYSERR) is not the peer guessing.
+      if (status === ESME_RSYSERR) {
+        this.state = 'open';
+        this.session.respond(req, status);
+      } else this.refuseBind(req, status, systemId);
       return;
     }
     // Known to every replica before the ESME can submit anything a receipt would answer;

@@ -103,9 +103,10 @@ export class RawPeer {
     socket.on('error', () => {});
   }
 
-  static connect(port: number): Promise<RawPeer> {
+  /** Connect to 127.0.0.1:`port`, from `localAddress` (another loopback address: another source) if given. */
+  static connect(port: number, localAddress?: string): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(s)));
+      const s = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) }, () => resolve(new RawPeer(s)));
       s.once('error', reject);
     });
   }
