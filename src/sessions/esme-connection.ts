@@ -8,6 +8,7 @@ import { TokenBucket } from '../throttle/token-bucket';
 import type { Clock } from '../util/clock';
 import { DEADLINE, withDeadline } from '../util/deadline';
 import { ESME_RALYBND, ESME_RBINDFAIL, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_RINVSYSID, ESME_ROK, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
+import { refusal } from '../pdu/checks';
 import type { Admission } from './admission';
 import { SmppSession, type InboundRequest } from './smpp-session';
 
@@ -122,6 +123,11 @@ export class EsmeConnection {
     }
     if (this.state !== 'bound' || !this.dispatch) {
       this.session.respond(req, ESME_RINVBNDSTS);
+      return;
+    }
+    const bad = refusal(cmd, req.fields);
+    if (bad !== undefined) {
+      this.session.respond(req, bad);
       return;
     }
     const ctx = this.dispatch;

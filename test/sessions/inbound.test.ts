@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { reject } from '../../src/dispatch/in-process';
 import { EsmeClient } from '../../src/tools/esme-client';
 import { STATUS } from '../../src/wire/status';
-import { acceptAll, bindBody, RawPeer, rawPdu, startGateway, testConfig, type Harness } from '../helpers/harness';
+import { acceptAll, bindBody, cstr, RawPeer, rawPdu, startGateway, testConfig, type Harness } from '../helpers/harness';
 
 describe('inbound listener: binds', () => {
   let h: Harness;
@@ -101,6 +101,43 @@ describe('inbound listener: binds', () => {
     assert.equal(r.command_status, STATUS.ESME_RINVCMDID);
     assert.equal((await c.request('enquire_link')).command_status, 0);
     c.close();
+  });
+});
+
+describe('inbound listener: fields the core refuses before any policy', () => {
+  /** A submit_sm body written by hand, so that fields npm smpp would not encode can be sent. */
+  function submitBody(o: { src?: string; dst?: string; sched?: string; vp?: string; esm?: number; sm?: Buffer } = {}): Buffer {
+    const sm = o.sm ?? Buffer.from('hi');
+    return Buffer.concat([
+      cstr(''), Buffer.from([0, 0]), cstr(o.src ?? '4412345'), Buffer.from([0, 0]), cstr(o.dst ?? '31612345678'),
+      Buffer.from([o.esm ?? 0, 0, 0]), cstr(o.sched ?? ''), cstr(o.vp ?? ''), Buffer.from([1, 0, 0, 0, Math.min(sm.length, 255)]), sm,
+    ]);
+  }
+
+  it('answers each with the status that fits, and the session lives on (regression: all were ESME_ROK)', async () => {
+    const h = await startGateway();
+    try {
+      const p = await RawPeer.connect(h.port);
+      p.write(rawPdu(0x09, 1, bindBody('acme-app')));
+      assert.equal((await p.read())?.status, 0);
+      const cases: [string, Buffer, number][] = [
+        ['a 100-character source_addr', submitBody({ src: '4'.repeat(100) }), STATUS.ESME_RINVSRCADR!],
+        ['a 30-character destination_addr', submitBody({ dst: '3'.repeat(30) }), STATUS.ESME_RINVDSTADR!],
+        ['a malformed schedule_delivery_time', submitBody({ sched: 'tomorrow' }), STATUS.ESME_RINVSCHED!],
+        ['a malformed validity_period', submitBody({ vp: '2612031200000' }), STATUS.ESME_RINVEXPIRY!],
+        ['sm_length 255', submitBody({ sm: Buffer.alloc(255, 0x41) }), STATUS.ESME_RINVMSGLEN!],
+        ['a UDHL beyond the message', submitBody({ esm: 0x40, sm: Buffer.from([0x20, 0x00, 0x03]) }), STATUS.ESME_RINVMSGLEN!],
+        ['a sound one', submitBody({ vp: '000001000000000R', sched: '261203120000000+' }), 0],
+      ];
+      let seq = 2;
+      for (const [what, body, status] of cases) {
+        p.write(rawPdu(0x04, seq++, body));
+        assert.equal((await p.read())?.status, status, what);
+      }
+      p.socket.destroy();
+    } finally {
+      await h.close();
+    }
   });
 });
 
