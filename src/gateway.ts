@@ -469,12 +469,16 @@ export class Gateway implements EsmeHost {
     const rt = this.tenant(tenant);
     const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
     const conn = direct?.bound ? direct : this.boundAs(rt, systemId);
-    if (conn) {
+    // A session with a window's worth unanswered is not waited on: what it cannot take now is held, so
+    // one ESME that stops answering never holds the tenant's host calls (regression: it starved the tenant).
+    if (conn && conn.session.backlog < this.server.window) {
       try {
         const r = await this.sendNow(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) });
         return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
       } catch (err) {
         if (!isSluiceError(err, 'TIMEOUT') && !isSluiceError(err, 'SESSION_CLOSED')) throw err;
+        // An ESME that leaves a deliver_sm unanswered for response_timer_ms is closed; what it had is held.
+        if (isSluiceError(err, 'TIMEOUT') && !conn.session.closed) conn.session.close(`no answer to ${command} within response_timer_ms`);
       }
     }
     await this.holds.hold(tenant, systemId, command, fields);

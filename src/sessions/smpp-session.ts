@@ -118,6 +118,11 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     this.arm();
   }
 
+  /** Our requests the peer has not answered yet, sent or waiting for a window slot. */
+  get backlog(): number {
+    return this.pending.size + this.queue.length;
+  }
+
   get closed(): boolean {
     return this.state === 'closed';
   }

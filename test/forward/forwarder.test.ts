@@ -12,6 +12,7 @@ import { silentLogger } from '../../src/log/logger';
 import { startSluice, type Sluice } from '../../src/runtime';
 import { SmppSession } from '../../src/sessions/smpp-session';
 import { realClock } from '../../src/util/clock';
+import { EsmeClient } from '../../src/tools/esme-client';
 import { SmscSimulator, type SimOptions } from '../../src/tools/sim';
 import { TestEsme } from '../helpers/esme';
 import { freePort, sandboxedSetup, sleep, until } from '../helpers/harness';
@@ -30,7 +31,7 @@ interface Rig {
 }
 
 /** The gateway policy on two binds (ports[0], ports[1]); sims started on those ports unless `down`. */
-async function rig(opts: { sim?: SimOptions; down?: boolean; tenant?: Record<string, unknown>; admin?: boolean } = {}): Promise<Rig> {
+async function rig(opts: { sim?: SimOptions; down?: boolean; tenant?: Record<string, unknown>; admin?: boolean; server?: Record<string, unknown> } = {}): Promise<Rig> {
   const ports = [await freePort(), await freePort()];
   const sims: SmscSimulator[] = [];
   if (!opts.down) for (const port of ports) sims.push(await startSim(port, opts.sim));
@@ -38,6 +39,7 @@ async function rig(opts: { sim?: SimOptions; down?: boolean; tenant?: Record<str
     { gateway: GATEWAY },
     {
       ...(opts.admin ? { admin: { listen: '127.0.0.1:0', token: 'root' } } : {}),
+      ...(opts.server ? { server: { bind_address: '127.0.0.1', port: 0, ...opts.server } } : {}),
       tenants: [
         {
           id: 'acme',
@@ -304,8 +306,8 @@ class HandSmsc {
 }
 
 describe('store and forward: receipts and MO from an upstream', () => {
-  async function handRig(): Promise<{ r: Rig; smsc: HandSmsc }> {
-    const r = await rig({ down: true });
+  async function handRig(server?: Record<string, unknown>): Promise<{ r: Rig; smsc: HandSmsc }> {
+    const r = await rig({ down: true, ...(server ? { server } : {}) });
     const smsc = new HandSmsc();
     await smsc.listen(r.ports[0]!);
     await until(() => r.sluice.gateway.binds('acme').some((b) => b.state === 'bound'), 8000);
@@ -354,6 +356,31 @@ describe('store and forward: receipts and MO from an upstream', () => {
       assert.equal(r.sluice.gateway.forwarder.count('acme').mo, 2);
       app.close();
       batch.close();
+    } finally {
+      await r.close();
+      await smsc.close();
+    }
+  });
+
+  it("an ESME that never answers its receipts is closed and its receipts held, delivered when it binds again; the tenant's other ESME is served throughout", async () => {
+    const { r, smsc } = await handRig({ response_timer_ms: 1000 });
+    try {
+      const silent = await EsmeClient.connect({ port: r.sluice.port, onRequest: () => {} });
+      assert.equal((await silent.bind('acme-app', 'acme-pw')).command_status, 0);
+      const ids: string[] = [];
+      for (let i = 0; i < 150; i++) ids.push(String((await silent.submit({ source_addr: '1', destination_addr: '31612345678', registered_delivery: 1, short_message: Buffer.from(`s${i}`) })).fields.message_id));
+      const other = await TestEsme.bind(r.sluice.port, 'acme-batch', 'batch-pw');
+      // Every receipt at once, while the other ESME of the tenant keeps submitting.
+      const receipts = Promise.all(smsc.submits.map((x) => smsc.receipt(x.id)));
+      const answers = await Promise.all(Array.from({ length: 150 }, (_, i) => other.submit(i)));
+      assert.deepEqual([...new Set(answers.map((a) => a.command_status))], [0], 'the other ESME is answered ESME_ROK throughout');
+      assert.ok((await receipts).every((st) => st === 0), 'every receipt was answered upstream (delivered or held)');
+      await until(() => silent.session.closed, 5000);
+      const back = await TestEsme.bind(r.sluice.port);
+      await until(() => new Set(back.receipts.map((x) => x.bodyId)).size >= 150, 15_000);
+      assert.deepEqual(new Set(back.receipts.map((x) => x.bodyId)), new Set(ids));
+      back.close();
+      other.close();
     } finally {
       await r.close();
       await smsc.close();
