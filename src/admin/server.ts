@@ -46,15 +46,18 @@ function readBody(req: http.IncomingMessage, max: number): Promise<string | unde
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
       if (size > max) {
+        // Answered 413 by the caller; the connection is closed once that answer is out.
+        req.off('data', onData);
+        req.pause();
         resolve(undefined);
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
@@ -79,11 +82,27 @@ export class AdminServer {
   constructor(private readonly o: AdminOptions) {
     this.config = o.config;
     this.server = http.createServer((req, res) => {
+      // A body is read only by the route that wants it, after the token is checked: a request
+      // answered without reading its body (401, 404, 413) is answered and its connection closed,
+      // never read whole (regression: a 100 MB unauthenticated body was read before the 401).
+      if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.setHeader('connection', 'close');
+      res.on('finish', () => {
+        if (req.complete) return;
+        // Half-close so the answer reaches the client (a reset could discard it), drop what
+        // still arrives, and give up on the connection after a second.
+        req.resume();
+        req.socket.end();
+        setTimeout(() => req.socket.destroy(), 1000).unref();
+      });
       this.handle(req, res).catch((err: Error) => {
         o.logger.error({ err: err.message }, 'admin request failed');
         if (!res.headersSent) send(res, 500, { error: 'internal error' });
       });
     });
+    // Slow clients: headers within 10 s, a whole request within 60 s, idle keep-alive 5 s.
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 60_000;
+    this.server.keepAliveTimeout = 5000;
     this.metrics();
   }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -39,6 +40,38 @@ describe('admin API', () => {
     assert.equal((await call('GET', '/healthz')).status, 200);
     assert.equal((await call('GET', '/v1/tenants')).status, 401);
     assert.equal((await call('GET', '/v1/tenants', 'wrong')).status, 401);
+  });
+
+  /** Send `head` and then `bodyBytes` of body (as fast as the socket takes them) on a raw connection; what comes back, and whether the server closed. */
+  async function raw(head: string, bodyBytes: number): Promise<{ reply: string; closedMs: number }> {
+    const port = Number(new URL(base).port);
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const t0 = Date.now();
+    const closed = new Promise<number>((r) => sock.once('close', () => r(Date.now() - t0)));
+    sock.on('data', (d) => (reply += d.toString()));
+    sock.on('error', () => {});
+    sock.write(head);
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    for (let sent = 0; sent < bodyBytes && !sock.destroyed; sent += chunk.length) {
+      if (!sock.write(chunk)) await new Promise((r) => { sock.once('drain', r); sock.once('close', r); });
+    }
+    const closedMs = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
+    sock.destroy();
+    return { reply, closedMs };
+  }
+
+  it('an unauthenticated body is not read: 401 and the connection closed (regression: 100 MB were read before the 401)', async () => {
+    const r = await raw('PUT /v1/tenants/acme/policy HTTP/1.1\r\nhost: x\r\ncontent-length: 104857600\r\n\r\n', 4 * 1024 * 1024);
+    assert.match(r.reply, /^HTTP\/1\.1 401/);
+    assert.ok(r.closedMs >= 0 && r.closedMs < 3000, `closed after ${r.closedMs} ms`);
+  });
+
+  it('an upload over max_script_kb gets its 413 before the connection closes (regression: reset first)', async () => {
+    const size = 600 * 1024;
+    const r = await raw(`PUT /v1/tenants/acme/policy HTTP/1.1\r\nhost: x\r\nauthorization: Bearer root-token\r\ncontent-length: ${size}\r\n\r\n`, size);
+    assert.match(r.reply, /^HTTP\/1\.1 413/);
+    assert.match(r.reply, /max_script_kb/);
   });
 
   it('a path that does not percent-decode is 400, not 500 (regression: %ff answered 500)', async () => {
