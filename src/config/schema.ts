@@ -51,6 +51,8 @@ export interface ServerConfig {
   readonly inactivity_timer_ms: number;
   /** Time a peer has to answer one of our requests. */
   readonly response_timer_ms: number;
+  /** A PDU begun on the wire but not completed within this long closes the session. */
+  readonly frame_timeout_ms: number;
   /** How long a message for an ESME bound on another replica, or not at all, is held before it is dropped, in ms. */
   readonly hold_ttl_ms: number;
   /** Message PDUs per second per inbound session; 0 = unlimited. */
@@ -321,6 +323,7 @@ const server: SchemaObject = {
     enquire_link_timer_ms: timerMs(30000),
     inactivity_timer_ms: timerMs(300000),
     response_timer_ms: timerMs(30000),
+    frame_timeout_ms: timerMs(10000),
     hold_ttl_ms: integer(1000, 2147483647, 86_400_000),
     max_msg_per_sec: rate,
     throttle_action: { type: 'string', enum: [...THROTTLE_ACTIONS], default: 'pace' },

@@ -73,6 +73,7 @@ export class EsmeConnection {
       responseTimeoutMs: s.response_timer_ms,
       enquireLinkMs: s.enquire_link_timer_ms,
       inactivityMs: s.inactivity_timer_ms,
+      frameTimeoutMs: s.frame_timeout_ms,
       sessionInitMs: s.session_init_timer_ms,
       maxPduBytes: s.max_pdu_bytes,
     });

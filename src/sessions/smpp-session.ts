@@ -35,6 +35,8 @@ export interface SessionOptions {
   responseTimeoutMs: number;
   enquireLinkMs: number;
   inactivityMs: number;
+  /** A frame begun but not completed within this long closes the session (default 10 s). */
+  frameTimeoutMs?: number;
   /** Server role: an unbound connection is closed after this long. */
   sessionInitMs?: number;
   maxPduBytes: number;
@@ -93,6 +95,8 @@ export class SmppSession extends EventEmitter<SessionEvents> {
   private blocked = false;
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
+  /** When the partial frame in `rx` began, if there is one. */
+  private partialSince: number | undefined;
   private queue: Queued[] = [];
   private peerOutstanding = 0;
   private readonly openedAt: number;
@@ -173,6 +177,12 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       if (this.closed) return;
     }
     this.rx = off === buf.length ? undefined : Buffer.from(buf.subarray(off));
+    // The frame now in assembly: since when (a peer that sends half a PDU and stops is closed).
+    if (this.rx === undefined) this.partialSince = undefined;
+    else if (off > 0 || this.partialSince === undefined) {
+      this.partialSince = this.lastRx;
+      this.ensureTimer(this.partialSince + (this.opts.frameTimeoutMs ?? 10_000));
+    }
   }
 
   private onFrame(frame: Buffer): void {
@@ -403,6 +413,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     const first = this.pending.values().next();
     if (!first.done) d = Math.min(d, first.value.deadline);
     if (this.queue.length > 0) d = Math.min(d, this.queue[0]!.deadline);
+    if (this.partialSince !== undefined) d = Math.min(d, this.partialSince + (o.frameTimeoutMs ?? 10_000));
     return d;
   }
 
@@ -435,6 +446,11 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     if (this.state === 'bound' && now >= this.lastMessage + o.inactivityMs) {
       this.log.info('inactivity_timer expired, unbinding');
       void this.unbindAndClose('inactivity_timer expired');
+      return;
+    }
+    if (this.partialSince !== undefined && now >= this.partialSince + (o.frameTimeoutMs ?? 10_000)) {
+      this.log.info({ bytes: this.rx?.length ?? 0 }, 'a frame was not completed in time, closing');
+      this.close('partial frame not completed within frame_timeout_ms');
       return;
     }
     for (const [seq, p] of this.pending) {

@@ -75,6 +75,7 @@ describe('defaults', () => {
         enquire_link_timer_ms: 30000,
         inactivity_timer_ms: 300000,
         response_timer_ms: 30000,
+        frame_timeout_ms: 10000,
         hold_ttl_ms: 86400000,
         max_msg_per_sec: 0,
         throttle_action: 'pace',

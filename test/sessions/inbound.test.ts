@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { reject } from '../../src/dispatch/in-process';
 import { EsmeClient } from '../../src/tools/esme-client';
 import { STATUS } from '../../src/wire/status';
-import { acceptAll, bindBody, cstr, RawPeer, rawPdu, startGateway, testConfig, type Harness } from '../helpers/harness';
+import { acceptAll, bindBody, cstr, RawPeer, rawPdu, sleep, startGateway, testConfig, type Harness } from '../helpers/harness';
 
 describe('inbound listener: binds', () => {
   let h: Harness;
@@ -154,6 +154,34 @@ describe('inbound listener: what a peer can put in the log', () => {
       assert.match(String(line.system_id), /\(16000 chars\)$/);
       assert.match(String(line.client), /127\.0\.0\.1/);
       p.socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('inbound listener: frames', () => {
+  it('a bound session that sends part of a PDU and stops is closed after frame_timeout_ms, not the inactivity timer; one whose PDUs arrive in pieces is not', async () => {
+    const h = await startGateway({ config: testConfig({ server: { frame_timeout_ms: 300 } }) });
+    try {
+      const half = await RawPeer.connect(h.port);
+      const slow = await RawPeer.connect(h.port);
+      for (const p of [half, slow]) {
+        p.write(rawPdu(0x09, 1, bindBody('acme-app')));
+        assert.equal((await p.read())?.status, 0);
+      }
+      const enquire = rawPdu(0x15, 2);
+      half.write(enquire.subarray(0, 10));
+      // The slow one finishes each PDU within the timeout, a piece at a time.
+      for (let i = 0; i < 4; i++) {
+        slow.write(enquire.subarray(0, 8));
+        await sleep(150);
+        slow.write(enquire.subarray(8));
+        assert.equal((await slow.read())?.id, 0x80000015);
+      }
+      assert.equal(await half.waitClosed(2000), true, 'the half frame closed its session');
+      assert.equal(slow.closed, false);
+      slow.socket.destroy();
     } finally {
       await h.close();
     }
