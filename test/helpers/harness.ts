@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { CacheStore, type HoldStore, type LeaseStore } from '../../src/cache';
+import type { ForwardStore } from '../../src/cache/forward-store';
 import { parseConfig } from '../../src/config/load';
 import type { SluiceConfig } from '../../src/config/schema';
 import { accept, InProcessPolicyHost, type InProcessHandlers } from '../../src/dispatch/in-process';
@@ -54,12 +55,13 @@ export async function startGateway(opts: {
   replica?: string;
   holds?: HoldStore;
   holdPollMs?: number;
+  forward?: ForwardStore;
 } = {}): Promise<Harness> {
   const config = opts.config ?? testConfig();
   const rec = opts.record ? recordingLogger() : undefined;
   const logger = rec?.logger ?? silentLogger;
   const policy = opts.policy ?? new InProcessPolicyHost(opts.handlers ?? { acme: acceptAll(), globex: acceptAll() });
-  const gateway = new Gateway({ config, logger, policy, clock: opts.clock, reconnectBaseMs: opts.reconnectBaseMs, leases: opts.leases, replica: opts.replica, holds: opts.holds, holdPollMs: opts.holdPollMs });
+  const gateway = new Gateway({ config, logger, policy, clock: opts.clock, reconnectBaseMs: opts.reconnectBaseMs, leases: opts.leases, replica: opts.replica, holds: opts.holds, holdPollMs: opts.holdPollMs, forward: opts.forward });
   const { port, tlsPort } = await gateway.start();
   const clients: EsmeClient[] = [];
   const h: Harness = {

@@ -1,0 +1,61 @@
+/**
+ * A journal that cannot be written (a full disk, a lost Redis): nothing is
+ * acknowledged that is not stored. The fault is injected in the backend (a
+ * store that refuses writes cannot be made for real as root); the gateway,
+ * its sessions and the upstream are real, on loopback.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ForwardStore, memoryForward } from '../../src/cache/forward-store';
+import { accept } from '../../src/dispatch/in-process';
+import type { Gateway } from '../../src/gateway';
+import { SmscSimulator } from '../../src/tools/sim';
+import { statusValue } from '../../src/wire/status';
+import { freePort, startGateway, testConfig, until } from '../helpers/harness';
+
+describe('store and forward: a journal that cannot be written', () => {
+  it('submits are refused ESME_RSYSERR, never acknowledged, and the log says why; once it can be written again they are taken', async () => {
+    const backend = memoryForward();
+    let broken = true;
+    const commit = backend.commit.bind(backend);
+    backend.commit = async (ops) => {
+      if (broken) throw new Error('SQLITE_FULL: database or disk is full');
+      return commit(ops);
+    };
+    const sim = new SmscSimulator({ port: await freePort(), dlrDelayMs: -1 });
+    const simPort = await sim.listen();
+    let gateway: Gateway | undefined;
+    const h = await startGateway({
+      record: true,
+      forward: new ForwardStore(backend),
+      config: testConfig({ tenants: [{ id: 'acme', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port: simPort, system_id: 'acme' }], routing: { default_chain: ['bind:up', 'queue'] } }] }),
+      handlers: {
+        acme: {
+          bind: () => accept(),
+          pdu: {
+            // As `smpp.forward(pdu)` does from a sandbox, in-process.
+            submit_sm: async (pdu, session) => {
+              const r = await gateway!.forward('acme', { command: 'submit_sm', fields: { destination_addr: pdu.destination_addr, short_message: pdu.short_message }, session });
+              return { kind: 'reply', status: statusValue(r.command_status), fields: r.message_id ? { message_id: r.message_id } : {} };
+            },
+          },
+        },
+      },
+    });
+    gateway = h.gateway;
+    try {
+      await until(() => h.gateway.binds('acme')[0]!.state === 'bound');
+      const esme = await h.esme('acme-app');
+      const refused = await esme.submit({ destination_addr: '316', short_message: Buffer.from('x') });
+      assert.equal(refused.command_status, statusValue('ESME_RSYSERR'));
+      assert.ok(h.logs().some((l) => l.msg === 'forward journal: write failed' && /disk is full/.test(String(l.err))));
+      broken = false;
+      const taken = await esme.submit({ destination_addr: '316', short_message: Buffer.from('y') });
+      assert.equal(taken.command_status, 0);
+      assert.equal((await h.gateway.forwarder.store.get([`acme/${String(taken.fields.message_id)}`]))[0]?.state, 1);
+    } finally {
+      await h.close();
+      await sim.close();
+    }
+  });
+});
