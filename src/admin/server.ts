@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { BIND_STATES } from '../binds/outbound-bind';
 import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
@@ -104,6 +104,8 @@ export class AdminServer {
     this.server.requestTimeout = 60_000;
     this.server.keepAliveTimeout = 5000;
     this.metrics();
+    // The process's own: RSS, heap, event-loop lag, handles (what `npm run soak` watches for growth).
+    collectDefaultMetrics({ register: this.registry });
   }
 
   async listen(): Promise<number> {

@@ -20,6 +20,8 @@ const USAGE = `usage: sluice <command> [options]
   bench [--host 127.0.0.1] [--port 2775] [--system-id demo] [--password demo]
         [--esmes 1] [--window 64] [--count N | --duration-ms 5000] [--dlr]
                                     drive load at a gateway: msg/s, latency percentiles, DLR round trip
+  soak [--minutes 3] [--rate 300]      the gateway under mixed load (a hostile tenant, reloads, a flaky upstream) for a while;
+                                    prints RSS, heap, handles and journal size; fails on growth or a lost message
   bench --compare [--duration-ms 7500] [--rounds 5] [--idle 1000] [--tenants 10000] [--gateway-processes 2]
                                     Sluice (in-process and sandboxed) vs a bare npm smpp echo server in one run;
                                     durable store writes, the shipped gateway vs a bare npm smpp relay,
@@ -239,6 +241,13 @@ async function sim(args: string[]): Promise<number> {
   return 0;
 }
 
+async function soakCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { minutes: { type: 'string' }, rate: { type: 'string' } } });
+  const { soak } = await import('../tools/soak');
+  const ok = await soak({ minutes: Number(values.minutes ?? 3), rate: Number(values.rate ?? 300), print: (l) => process.stdout.write(`${l}\n`) });
+  return ok ? 0 : 1;
+}
+
 async function bench(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -301,6 +310,8 @@ export async function main(argv: string[]): Promise<number> {
       return push(rest);
     case 'bench':
       return bench(rest);
+    case 'soak':
+      return soakCommand(rest);
     case undefined:
     case '-h':
     case '--help':
