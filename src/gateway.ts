@@ -168,7 +168,15 @@ export class Gateway implements EsmeHost {
     };
     this.tenants.set(config.id, rt);
     for (const sid of config.system_ids) this.bySystemId.set(sid, rt);
-    for (const b of config.binds) this.addBind(rt, b);
+    for (const b of config.binds) {
+      this.addBind(rt, b);
+      // smpp.forward waits for the upstream within the ESME's handler deadline: a longer response
+      // timer lets the deadline answer first (ESME_RSYSERR) while the message may still be taken.
+      const timer = b.response_timer_ms ?? this.server.response_timer_ms;
+      if (timer >= config.limits.handler_deadline_ms) {
+        logger.warn({ bind: b.name, response_timer_ms: timer, handler_deadline_ms: config.limits.handler_deadline_ms }, "a bind's response_timer_ms is not below the tenant's handler_deadline_ms: a slow upstream is answered by the deadline, not by the routing chain");
+      }
+    }
   }
 
   private addBind(rt: TenantRuntime, b: OutboundBindConfig): OutboundBind {

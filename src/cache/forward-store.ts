@@ -177,22 +177,30 @@ export class ForwardStore {
     }
   }
 
+  // Reads take the overlay as it is when they are asked, before they wait for the store: a
+  // commit that lands meanwhile clears the overlay, and a store read begun before that commit
+  // would not see it either.
   async get(keys: readonly string[]): Promise<(MsgRow | undefined)[]> {
-    const missing = keys.filter((k) => !this.overlay.has(k));
+    const pending = new Map<string, MsgRow | null>();
+    for (const k of keys) if (this.overlay.has(k)) pending.set(k, this.overlay.get(k)!);
+    const missing = keys.filter((k) => !pending.has(k));
     const found = new Map<string, MsgRow>();
     if (missing.length > 0) for (const r of await this.getBatch.read(missing)) found.set(r.key, r);
-    return keys.map((k) => (this.overlay.has(k) ? (this.overlay.get(k) ?? undefined) : found.get(k)));
+    return keys.map((k) => (pending.has(k) ? (pending.get(k) ?? undefined) : found.get(k)));
   }
 
   /** Rows whose correlation key is one of `ups` (pending writes included). */
   async byUp(ups: readonly string[]): Promise<MsgRow[]> {
-    const out = new Map<string, MsgRow>();
-    for (const r of await this.upBatch.read(ups)) if (!this.overlay.has(r.key)) out.set(r.key, r);
+    const pendingKeys = new Set(this.overlay.keys());
+    const pending: MsgRow[] = [];
     for (const up of ups) {
       const key = this.overlayUp.get(up);
       const row = key === undefined ? undefined : this.overlay.get(key);
-      if (row && row.up === up) out.set(row.key, row);
+      if (row && row.up === up) pending.push(row);
     }
+    const out = new Map<string, MsgRow>();
+    for (const r of await this.upBatch.read(ups)) if (!pendingKeys.has(r.key)) out.set(r.key, r);
+    for (const row of pending) out.set(row.key, row);
     return [...out.values()];
   }
 
@@ -206,9 +214,10 @@ export class ForwardStore {
   }
 
   async early(ups: readonly string[]): Promise<EarlyRow[]> {
+    const pending = [...this.overlayEarly];
     const out = new Map<string, EarlyRow>();
     for (const r of await this.backend.early(ups)) out.set(earlyId(r.up, r.rid), r);
-    for (const [id, r] of this.overlayEarly) {
+    for (const [id, r] of pending) {
       if (r === null) out.delete(id);
       else if (ups.includes(r.up)) out.set(id, r);
     }
@@ -464,8 +473,11 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
     claim: await prepare(SQL_CLAIM, db),
     earlyOf: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
   };
+  // Reset after each use: node-sqlite3 leaves a statement that ran to its end active until its
+  // next run, and an active statement pins its connection's read snapshot (which would also keep
+  // the WAL from being checkpointed).
   const rows = <T>(st: sqlite3.Statement, params: unknown[]): Promise<T[]> =>
-    new Promise((resolve, reject) => st.all(params, (err: Error | null, r: T[]) => (err ? reject(err) : resolve(r))));
+    new Promise((resolve, reject) => st.all(params, (err: Error | null, r: T[]) => st.reset(() => (err ? reject(err) : resolve(r)))));
   let tail: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const p = tail.then(fn, fn);
