@@ -26,6 +26,8 @@ import { ESME_RINVCMDID, statusName } from './wire/status';
 
 /** How long stop() waits for ESMEs and SMSCs to answer their unbind before closing the connections anyway. */
 export const STOP_GRACE_MS = 5000;
+/** How long stop() lets ESME PDUs in flight be answered before it unbinds them. */
+export const STOP_DRAIN_MS = 4000;
 
 /** Published when an ESME session binds or ends. */
 export const esmeSessionChannel = channel('sluice:esme:session');
@@ -377,6 +379,9 @@ export class Gateway implements EsmeHost {
     // connections have ended, so the sessions are unbound alongside, not after.
     const listeners = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     this.servers.length = 0;
+    // What ESMEs have in flight is answered first, while the upstream binds are still up
+    // (for at most STOP_DRAIN_MS; new PDUs meanwhile get ESME_RTHROTTLED); then everything unbinds.
+    await Promise.allSettled([...this.connections].map((c) => c.session.drain(STOP_DRAIN_MS)));
     const closing: Promise<void>[] = [];
     for (const c of this.connections) closing.push(c.session.unbindAndClose('gateway stopping'));
     for (const rt of this.tenants.values()) for (const b of rt.binds.values()) closing.push(b.stop());

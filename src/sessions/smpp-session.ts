@@ -95,6 +95,8 @@ export class SmppSession extends EventEmitter<SessionEvents> {
   private blocked = false;
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
+  /** Stopping: requests from the peer are refused while those in flight are answered. */
+  private draining = false;
   /** When the partial frame in `rx` began, if there is one. */
   private partialSince: number | undefined;
   private queue: Queued[] = [];
@@ -208,6 +210,12 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       this.write(encodeSimpleResponse(0x80000006, pdu.sequence_number, ESME_ROK));
       this.emit('unbind');
       this.close('peer unbound');
+      return;
+    }
+    if (this.draining) {
+      // Stopping: what is in flight is answered, new work is refused for now (the peer may resend it elsewhere).
+      pdu.answered = true;
+      this.write(encodeSimpleResponse((pdu.command_id | 0x80000000) >>> 0, pdu.sequence_number, ESME_RTHROTTLED));
       return;
     }
     if (this.peerOutstanding >= this.opts.peerWindow) {
@@ -485,6 +493,19 @@ export class SmppSession extends EventEmitter<SessionEvents> {
   // ---- closing ----------------------------------------------------------------
 
   /** Send unbind, wait for unbind_resp (or the response timer), then close. */
+  /**
+   * The first half of a graceful end: from now on new requests from the
+   * peer are answered ESME_RTHROTTLED; resolves once those in flight are
+   * answered, or after `maxWaitMs`. Then `unbindAndClose`.
+   */
+  async drain(maxWaitMs: number): Promise<void> {
+    this.draining = true;
+    const until = this.opts.clock.now() + maxWaitMs;
+    while (this.peerOutstanding > 0 && !this.closed && this.opts.clock.now() < until) {
+      await new Promise<void>((r) => this.opts.clock.setTimeout(r, 10));
+    }
+  }
+
   async unbindAndClose(reason: string): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
     const p = this.request('unbind');

@@ -10,7 +10,7 @@ import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'no
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
-import { ReconnectingEsme } from '../helpers/esme';
+import { ReconnectingEsme, TestEsme } from '../helpers/esme';
 import { freePort, sleep } from '../helpers/harness';
 import { SimProcess } from '../helpers/sim-process';
 import { SluiceProcess } from '../helpers/sluice-process';
@@ -218,6 +218,32 @@ describe('the gateway, real processes', { timeout: 180_000 }, () => {
       assert.equal(esme.refused.size, 0, `every submit answered ESME_ROK (${JSON.stringify(Object.fromEntries(esme.refused))})`);
       assert.equal(await everyReceipt(esme, 15_000), 0);
       assert.equal(new Set(a.submitted()).size, 400);
+      esme.close();
+    } finally {
+      await a.kill();
+    }
+  });
+
+  it('SIGTERM under load: every submit in flight is answered (ESME_ROK ones reached the upstream), new ones get ESME_RTHROTTLED, none is left unanswered', async (t) => {
+    const r = await rig(t);
+    const a = await SimProcess.start(r.aggPorts[0], ['--latency-ms', '20']);
+    try {
+      await bound(r.gateway, 'aggregator-eu');
+      const esme = await TestEsme.bind(r.port);
+      const answers: (number | string)[] = [];
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < 300; i++) {
+        sends.push(esme.submit(i, { registered_delivery: 0, short_message: Buffer.from(`t${i}`) }).then((x) => void answers.push(x.command_status), (e: { code?: string }) => void answers.push(e.code ?? 'error')));
+        if (i === 100) r.gateway.child.kill('SIGTERM');
+        await new Promise((res) => setImmediate(res));
+      }
+      await Promise.all(sends);
+      await r.gateway.stop();
+      const ok = answers.filter((x) => x === 0).length;
+      assert.deepEqual([...new Set(answers)].filter((x) => x !== 0 && x !== 0x58), [], `answers: ${JSON.stringify([...new Set(answers)])}`);
+      assert.ok(ok > 0, 'some were taken before the stop');
+      assert.equal(a.submitted().length, ok, 'each ESME_ROK reached the upstream');
+      t.diagnostic(`SIGTERM: ${ok} answered ESME_ROK, ${answers.length - ok} ESME_RTHROTTLED while stopping, 0 unanswered`);
       esme.close();
     } finally {
       await a.kill();
