@@ -367,7 +367,7 @@ export class Gateway implements EsmeHost {
 
   boundCount(systemId: string): number {
     let n = 0;
-    for (const c of this.connections) if (c.bound && c.systemId === systemId) n++;
+    for (const c of this.bySystemId.get(systemId)?.sessions.values() ?? []) if (c.bound && c.systemId === systemId) n++;
     return n;
   }
 
@@ -483,7 +483,7 @@ export class Gateway implements EsmeHost {
     const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
     const conn = direct?.bound ? direct : this.boundAs(rt, systemId);
     // A session with a window's worth unanswered is not waited on: what it cannot take now is held, so
-    // one ESME that stops answering never holds the tenant's host calls (regression: it starved the tenant).
+    // one ESME that stops answering holds at most a window of the tenant's host calls.
     if (conn && conn.session.backlog < this.server.window) {
       try {
         const r = await this.sendNow(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) });

@@ -357,14 +357,23 @@ export class Forwarder {
     }
   }
 
+  /** How `bind` of `tenant` writes receipt ids (its `receipt_id`). */
+  private formOf(tenant: string, bind: string): ReceiptIdForm {
+    return (this.host.tenant(tenant)?.binds.get(bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm;
+  }
+
+  /** The correlation key of a message `bind` took under upstream id `uid`. */
+  private sentUp(tenant: string, bind: string, uid: string | undefined): string {
+    return upKey(tenant, bind, storedIdKey(this.formOf(tenant, bind), uid ?? ''));
+  }
+
   private sentRow(tenant: string, bind: string, data: MsgData): MsgRow {
     const rt = this.host.tenant(tenant);
-    const form = (rt?.binds.get(bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm;
     const ttl = rt?.config.receipts.ttl_ms ?? 259_200_000;
     delete data.f;
     delete data.tlv;
     delete data.chain;
-    return { key: msgKey(tenant, data.id), tenant, up: upKey(tenant, bind, storedIdKey(form, data.uid ?? '')), state: MSG_SENT, due: 0, expires: data.at + ttl, created: data.at, route: null, data: JSON.stringify(data) };
+    return { key: msgKey(tenant, data.id), tenant, up: this.sentUp(tenant, bind, data.uid), state: MSG_SENT, due: 0, expires: data.at + ttl, created: data.at, route: null, data: JSON.stringify(data) };
   }
 
   /**
@@ -519,7 +528,7 @@ export class Forwarder {
     const keep = rt?.config.receipts.dedupe_ms ?? 600_000;
     const slim: MsgData = { sys: data.sys, sid: data.sid, id: data.id, cmd: data.cmd, src: data.src, dst: data.dst, rd: data.rd, at: data.at, exp: data.exp, n: data.n };
     for (const k of ['bind', 'uid', 'stat', 'done', 'err'] as const) if (data[k] !== undefined) (slim as unknown as Record<string, unknown>)[k] = data[k];
-    const up = data.bind === undefined ? null : upKey(tenant, data.bind, storedIdKey((rt?.binds.get(data.bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm, data.uid ?? ''));
+    const up = data.bind === undefined ? null : this.sentUp(tenant, data.bind, data.uid);
     return { key: msgKey(tenant, data.id), tenant, up, state: MSG_FINAL, due: 0, expires: this.clock.now() + keep, created: data.at, route: null, data: JSON.stringify(slim) };
   }
 
@@ -528,8 +537,7 @@ export class Forwarder {
   private async receipt(tenant: string, bind: OutboundBind, r: Receipt): Promise<ForwardResult> {
     const c = this.count(tenant);
     c.receipts++;
-    const form = bind.cfg.receipt_id as ReceiptIdForm;
-    const ups = receiptIdKeys(form, r.id).map((k) => upKey(tenant, bind.cfg.name, k));
+    const ups = this.receiptUps(tenant, bind.cfg.name, r.id);
     const rows = await this.store.byUp(ups);
     const row = ups.map((u) => rows.find((x) => x.up === u)).find((x) => x !== undefined);
     if (!row) {
@@ -551,6 +559,11 @@ export class Forwarder {
   }
 
   /** Run `fn` after every earlier call for `key`; it is told whether it had to wait for one. */
+  /** Every correlation key a receipt id from `bind` may stand for, most likely first. */
+  private receiptUps(tenant: string, bind: string, id: string): string[] {
+    return receiptIdKeys(this.formOf(tenant, bind), id).map((k) => upKey(tenant, bind, k));
+  }
+
   private async serialised<T>(key: string, fn: (contended: boolean) => Promise<T>): Promise<T> {
     const held = this.receiptLocks.get(key);
     const prev = held ?? Promise.resolve();
@@ -620,8 +633,7 @@ export class Forwarder {
   /** A response just written: an early receipt parked here for it is matched now. */
   private earlyCheck(tenant: string, bind: string, data: MsgData): void {
     if (this.earlyHere.size === 0) return;
-    const rt = this.host.tenant(tenant);
-    const up = upKey(tenant, bind, storedIdKey((rt?.binds.get(bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm, data.uid ?? ''));
+    const up = this.sentUp(tenant, bind, data.uid);
     if (!this.earlyHere.has(up)) return;
     void this.matchEarlyFor([up]).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
   }
@@ -645,12 +657,14 @@ export class Forwarder {
     const seen = new Set<string>();
     for (const e of early) {
       const msg = msgs.find((m) => m.up === e.up);
-      const id = `${e.rid}\u0000${JSON.parse(e.data).bind as string}`;
+      const { bind, r } = JSON.parse(e.data) as { bind: string; r: Receipt };
+      const id = `${e.rid}\u0000${bind}`;
       if (msg && !seen.has(id)) {
         seen.add(id);
-        const { r } = JSON.parse(e.data) as { bind: string; r: Receipt };
         await this.serialised(msg.key, () => this.applyReceipt(msg.tenant, msg.key, r));
-        await this.dropEarly(e.rid, early.filter((x) => x.rid === e.rid));
+        // Filed under every key it may stand for, not only those looked at here: all go.
+        const copies = await this.store.early(this.receiptUps(msg.tenant, bind, r.id));
+        await this.dropEarly(e.rid, copies.filter((x) => x.rid === e.rid));
       } else if (!msg && e.expires < now) {
         this.count(decodeURIComponent(e.up.split('/')[0]!)).receiptsUnmatched++;
         this.log.info({ up: e.up }, 'a delivery receipt matched no message in time; dropped');
