@@ -923,8 +923,8 @@ declare namespace Sluice {
 
   /**
    * `deliverTo` / `dataTo` / `alertTo` to a session of this tenant's that
-   * is not bound on this replica: bound on another, or unbound a moment ago.
-   * The message is held in the shared store and sent when a session of the
+   * is not bound on this replica (bound on another, or unbound a moment ago),
+   * or that is not answering. The message is held in the shared store and sent when a session of the
    * same `system_id` is bound, on whichever replica; no response yet.
    */
   interface Held {
@@ -1184,7 +1184,9 @@ declare namespace Sluice {
     /**
      * Send a deliver_sm (a message or, with `esm_class: 0x04`, a receipt) to this tenant's bound ESME.
      * A session bound on another replica, or unbound a moment ago, gets it later: the result is `held`.
-     * Throws UNKNOWN_SESSION for an id this tenant never had bound (or too long ago), TIMEOUT, THROTTLED, INVALID_FIELD, STORE_UNAVAILABLE.
+     * So does one with a window's worth of requests unanswered; one that leaves this request
+     * unanswered for `response_timer_ms` is closed and the message held (delivered at least once).
+     * Throws UNKNOWN_SESSION for an id this tenant never had bound (or too long ago), THROTTLED, INVALID_FIELD, STORE_UNAVAILABLE.
      */
     deliverTo(sessionId: string, fields: DeliverFields): Promise<SendResult>;
     /** Send a data_sm to this tenant's bound ESME. Throws like `deliverTo`. */

@@ -434,7 +434,30 @@ export class Gateway implements EsmeHost {
         return { ok: true, command_status: 'ESME_ROK', held: true };
       }
     }
-    return this.sendNow(conn, command, wire);
+    const sent = await this.sendOrHold(conn, command, wire);
+    if (sent) return sent;
+    await this.holds.hold(tenant, conn.systemId, command, fields);
+    return { ok: true, command_status: 'ESME_ROK', held: true };
+  }
+
+  /**
+   * A request to a bound ESME session, or undefined when the session cannot
+   * take it and it is to be held instead. A session with a window's worth
+   * unanswered is not waited on, so one ESME that stops answering holds at
+   * most a window of its tenant's host calls (`max_pending` is the tenant's,
+   * shared by all its sessions). One that leaves a request unanswered for
+   * `response_timer_ms` is closed; the message may have reached it, so what
+   * is held is delivered at least once.
+   */
+  private async sendOrHold(conn: EsmeConnection, command: string, wire: ReturnType<typeof toWireFields>): Promise<SendResult | undefined> {
+    if (conn.session.backlog >= this.server.window) return undefined;
+    try {
+      return await this.sendNow(conn, command, wire);
+    } catch (err) {
+      if (!isSluiceError(err, 'TIMEOUT') && !isSluiceError(err, 'SESSION_CLOSED')) throw err;
+      if (isSluiceError(err, 'TIMEOUT') && !conn.session.closed) conn.session.close(`no answer to ${command} within response_timer_ms`);
+      return undefined;
+    }
   }
 
   /**
@@ -482,18 +505,8 @@ export class Gateway implements EsmeHost {
     const rt = this.tenant(tenant);
     const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
     const conn = direct?.bound ? direct : this.boundAs(rt, systemId);
-    // A session with a window's worth unanswered is not waited on: what it cannot take now is held, so
-    // one ESME that stops answering holds at most a window of the tenant's host calls.
-    if (conn && conn.session.backlog < this.server.window) {
-      try {
-        const r = await this.sendNow(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) });
-        return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
-      } catch (err) {
-        if (!isSluiceError(err, 'TIMEOUT') && !isSluiceError(err, 'SESSION_CLOSED')) throw err;
-        // An ESME that leaves a deliver_sm unanswered for response_timer_ms is closed; what it had is held.
-        if (isSluiceError(err, 'TIMEOUT') && !conn.session.closed) conn.session.close(`no answer to ${command} within response_timer_ms`);
-      }
-    }
+    const r = conn && (await this.sendOrHold(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) }));
+    if (r) return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
     await this.holds.hold(tenant, systemId, command, fields);
     return { kind: 'held' };
   }
