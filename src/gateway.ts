@@ -187,6 +187,7 @@ export class Gateway implements EsmeHost {
       logger: this.log,
       server: this.server,
       reconnectBaseMs: this.opts.reconnectBaseMs,
+      logLimiter: this.admission.logs,
       ...(b.single ? { lease: this.lease } : {}),
     });
     // One frozen view per SMPP session of the bind (the channel to a sandbox serialises each view once).
@@ -332,7 +333,12 @@ export class Gateway implements EsmeHost {
   private listen(srv: net.Server, host: string, port: number, event: 'connection' | 'secureConnection' = 'connection'): Promise<number> {
     srv.on(event, (socket: net.Socket) => this.accept(socket));
     srv.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
-    if (srv instanceof tls.Server) srv.on('tlsClientError', (err) => this.log.info({ err: err.message }, 'TLS handshake failed'));
+    if (srv instanceof tls.Server) {
+      srv.on('tlsClientError', (err, socket) => {
+        const ip = socket.remoteAddress ?? '?';
+        this.admission.logs.for(this.log, ip).info({ err: err.message, client: ip }, 'TLS handshake failed');
+      });
+    }
     this.servers.push(srv);
     return new Promise((resolve, reject) => {
       srv.once('error', reject);

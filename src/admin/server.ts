@@ -305,6 +305,7 @@ export class AdminServer {
     edge('sluice_bind_failures_total', 'Inbound binds refused (unknown system_id, bad password, locked out)', () => g.admission.counts.bindFailures);
     edge('sluice_bind_lockouts_total', 'Addresses (or address and system_id pairs) locked out after too many failed binds', () => g.admission.counts.lockouts);
     edge('sluice_bind_locked_out_total', 'Binds answered ESME_RBINDFAIL during a lockout, the policy not asked', () => g.admission.counts.lockedOut);
+    edge('sluice_log_lines_left_out_total', 'Log lines a source caused over server.admission.log_lines_per_minute: counted, not written', () => g.admission.logs.suppressed);
     new Gauge({
       name: 'sluice_connections',
       help: 'Inbound connections open, bound or not',

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { LeaseStore } from '../cache/backend';
 import type { OutboundBindConfig, ServerConfig } from '../config/schema';
 import { SluiceError } from '../errors';
+import type { SourceLogLimiter } from '../log/source-limit';
 import { SmppSession, type InboundRequest } from '../sessions/smpp-session';
 import { TokenBucket } from '../throttle/token-bucket';
 import type { Clock, TimerHandle } from '../util/clock';
@@ -42,6 +43,8 @@ export interface OutboundBindDeps {
   random?: () => number;
   /** Where a `single: true` bind takes its lease; required for one. */
   lease?: BindLease;
+  /** Lines the upstream causes (malformed PDUs) go through this limit. */
+  logLimiter?: SourceLogLimiter;
 }
 
 /** A `single: true` bind's lease in the shared store (contract §9). */
@@ -295,6 +298,7 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
       // Our own binds are kept up however quiet they are.
       inactivityMs: NEVER,
       maxPduBytes: server.max_pdu_bytes,
+      ...(this.deps.logLimiter ? { logLimiter: this.deps.logLimiter, logSource: `bind:${this.tenant}:${this.cfg.name}` } : {}),
     });
     this.session = session;
     session.on('request', (pdu) => this.emit('request', pdu, session));

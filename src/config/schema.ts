@@ -86,6 +86,8 @@ export interface AdmissionConfig {
   readonly bind_failure_delay_ms: number;
   /** Failed binds on one connection before it is closed. */
   readonly bind_failures_per_connection: number;
+  /** Log lines one source address (or upstream) can cause a minute: refused binds, malformed PDUs, connections that never bound. */
+  readonly log_lines_per_minute: number;
 }
 
 /** Where tenant cache data lives: `sqlite://path`, `memory://`, `redis://…` or `rediss://…`. */
@@ -344,6 +346,7 @@ const server: SchemaObject = {
         bind_lockout_ms: timerMs(900_000),
         bind_failure_delay_ms: integer(0, 5000, 250),
         bind_failures_per_connection: integer(1, 1000, 3),
+        log_lines_per_minute: integer(1, 1_000_000, 60),
       },
     },
   },

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AdmissionConfig } from '../config/schema';
+import { SourceLogLimiter } from '../log/source-limit';
 import type { Clock } from '../util/clock';
 
 /**
@@ -30,12 +31,16 @@ export class Admission {
   private readonly failures = new Map<string, number[]>();
   private readonly locked = new Map<string, number>();
   private lastPrune = 0;
+  /** Lines a peer can make us write (refused binds, malformed PDUs), limited per source address. */
+  readonly logs: SourceLogLimiter;
 
   constructor(
     private readonly cfg: AdmissionConfig,
     private readonly clock: Clock,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.logs = new SourceLogLimiter(clock, cfg.log_lines_per_minute);
+  }
 
   /** A new connection from `ip`: true to serve it (then `closed(ip)` once it ends), false to close it now. */
   connect(ip: string): boolean {

@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock';
 import { DEADLINE, withDeadline } from '../util/deadline';
 import { ESME_RALYBND, ESME_RBINDFAIL, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_RINVSYSID, ESME_ROK, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
 import { refusal } from '../pdu/checks';
+import type { PeerLog } from '../log/source-limit';
 import type { Admission } from './admission';
 import { SmppSession, type InboundRequest } from './smpp-session';
 
@@ -54,6 +55,8 @@ export class EsmeConnection {
   private state: ConnState = 'open';
   private readonly bucket: TokenBucket;
   private readonly log: Logger;
+  /** Lines about what the peer sent before it bound, limited per source address. */
+  private readonly peerLog: PeerLog;
   tenant: string | undefined;
   systemId = '';
   /** The peer's address (no port): what connection caps and bind limits count by. */
@@ -76,14 +79,18 @@ export class EsmeConnection {
       frameTimeoutMs: s.frame_timeout_ms,
       sessionInitMs: s.session_init_timer_ms,
       maxPduBytes: s.max_pdu_bytes,
+      logLimiter: host.admission.logs,
+      logSource: this.ip,
     });
     this.log = logger.child({ session: this.session.id });
+    this.peerLog = host.admission.logs.for(this.log, this.ip);
     this.bucket = new TokenBucket(s.max_msg_per_sec, host.clock);
     this.session.on('request', (pdu) => this.onRequest(pdu));
     this.session.on('close', (reason) => {
       const wasBound = this.state === 'bound';
       this.state = 'closed';
-      this.log.info({ reason, tenant: this.tenant, system_id: this.systemId }, 'esme session closed');
+      // A connection that never bound is the peer's to repeat as often as it likes.
+      (wasBound ? this.log : this.peerLog).info({ reason, tenant: this.tenant, system_id: this.systemId }, 'esme session closed');
       if (wasBound) host.onUnbound(this);
     });
   }
@@ -172,12 +179,12 @@ export class EsmeConnection {
     const tenant = this.host.tenantFor(systemId);
     if (!tenant) {
       // What an unauthenticated peer sent is logged cut short (a 16 KB system_id once made 162 MB of log in 10 s).
-      this.log.info({ system_id: loggable(systemId), client: this.session.remoteAddress }, 'bind refused: system_id belongs to no tenant');
+      this.peerLog.info({ system_id: loggable(systemId), client: this.session.remoteAddress }, 'bind refused: system_id belongs to no tenant');
       this.refuseBind(req, ESME_RINVSYSID, systemId);
       return;
     }
     if (this.host.boundCount(systemId) >= this.host.server.admission.max_sessions_per_system_id) {
-      this.log.info({ system_id: systemId, client: this.session.remoteAddress, max: this.host.server.admission.max_sessions_per_system_id }, 'bind refused: too many sessions of this system_id');
+      this.peerLog.info({ system_id: systemId, client: this.session.remoteAddress, max: this.host.server.admission.max_sessions_per_system_id }, 'bind refused: too many sessions of this system_id');
       this.session.respond(req, ESME_RBINDFAIL);
       return;
     }
@@ -211,7 +218,7 @@ export class EsmeConnection {
     }
     if (this.session.closed) return;
     if (status !== ESME_ROK) {
-      this.log.info({ tenant: tenant.id, system_id: systemId, client: this.session.remoteAddress, status, reason }, 'bind refused');
+      this.peerLog.info({ tenant: tenant.id, system_id: systemId, client: this.session.remoteAddress, status, reason }, 'bind refused');
       // A policy that failed (ESME_RSYSERR) is not the peer guessing.
       if (status === ESME_RSYSERR) {
         this.state = 'open';

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { SluiceError } from '../errors';
+import type { PeerLog, SourceLogLimiter } from '../log/source-limit';
 import type { Clock, TimerHandle } from '../util/clock';
 import {
   commandId,
@@ -42,6 +43,9 @@ export interface SessionOptions {
   maxPduBytes: number;
   /** Requests allowed to wait for a window slot (default 16 × window). */
   maxQueued?: number;
+  /** Lines the peer causes (malformed PDUs, half frames) go through this limit, under `logSource`. */
+  logLimiter?: SourceLogLimiter;
+  logSource?: string;
 }
 
 export type SessionState = 'open' | 'bound' | 'closing' | 'closed';
@@ -88,6 +92,8 @@ export class SmppSession extends EventEmitter<SessionEvents> {
   private readonly opts: SessionOptions;
   private readonly socket: Socket;
   private readonly log: Logger;
+  /** For lines the peer can make us write as often as it likes. */
+  private readonly peerLog: PeerLog;
   private rx: Buffer | undefined;
   private out: Buffer[] = [];
   private outBytes = 0;
@@ -114,6 +120,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     this.id = `s${(++sessionCounter).toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.log = opts.logger.child({ session: this.id });
+    this.peerLog = opts.logLimiter ? opts.logLimiter.for(this.log, opts.logSource ?? this.remoteAddress) : (this.log as PeerLog);
     this.openedAt = this.lastRx = this.lastMessage = opts.clock.now();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -166,7 +173,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       if (len < PDU_HEADER_BYTES || len > this.opts.maxPduBytes) {
         // The length is the only framing SMPP has; once it is wrong nothing after it can be trusted.
         const seq = buf.length - off >= PDU_HEADER_BYTES ? buf.readUInt32BE(off + 12) : 0;
-        this.log.warn({ command_length: len, max: this.opts.maxPduBytes }, 'invalid command_length, closing');
+        this.peerLog.warn({ command_length: len, max: this.opts.maxPduBytes }, 'invalid command_length, closing');
         this.writeNow(genericNack(seq, ESME_RINVCMDLEN));
         this.rx = undefined;
         this.close(`invalid command_length ${len}`);
@@ -196,7 +203,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     // Checked whole here; fields are decoded only if something reads them.
     const checked = checkPdu(frame);
     if (!checked.ok) {
-      this.log.warn({ command_id: checked.command_id, reason: checked.reason }, 'generic_nack');
+      this.peerLog.warn({ command_id: checked.command_id, reason: checked.reason }, 'generic_nack');
       this.write(genericNack(checked.sequence_number, checked.status));
       return;
     }
@@ -457,7 +464,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       return;
     }
     if (this.partialSince !== undefined && now >= this.partialSince + (o.frameTimeoutMs ?? 10_000)) {
-      this.log.info({ bytes: this.rx?.length ?? 0 }, 'a frame was not completed in time, closing');
+      this.peerLog.info({ bytes: this.rx?.length ?? 0 }, 'a frame was not completed in time, closing');
       this.close('partial frame not completed within frame_timeout_ms');
       return;
     }

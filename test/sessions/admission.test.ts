@@ -7,13 +7,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { accept, reject } from '../../src/dispatch/in-process';
+import { SourceLogLimiter } from '../../src/log/source-limit';
+import { ManualClock } from '../../src/util/clock';
 import { STATUS } from '../../src/wire/status';
 import { bindBody, RawPeer, rawPdu, sleep, startGateway, testConfig } from '../helpers/harness';
 
 const byPassword = { acme: { bind: (b: { password: string }) => (b.password === 'right' ? accept() : reject('ESME_RINVPASWD', 'bad password')) } };
 
-function gateway(admission: Record<string, number>) {
-  return startGateway({ config: testConfig({ server: { admission: { bind_failure_delay_ms: 20, ...admission } } }), handlers: byPassword });
+function gateway(admission: Record<string, number>, record = false) {
+  return startGateway({ config: testConfig({ server: { admission: { bind_failure_delay_ms: 20, ...admission } } }), handlers: byPassword, record });
 }
 
 /** One bind_transceiver on `p`: its status and how long its answer took. */
@@ -107,5 +109,66 @@ describe('admission: caps', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('admission: log lines a source can cause', () => {
+  it('malformed PDUs from one source: every one is answered, at most log_lines_per_minute are logged, the last says so, the rest are counted; another source has its own budget (regression: a warn line each, 46 MB in 10 s)', async () => {
+    const h = await gateway({ log_lines_per_minute: 10 }, true);
+    try {
+      const flood = await RawPeer.connect(h.port, '127.0.0.8');
+      for (let i = 1; i <= 300; i++) flood.write(rawPdu(0x00000222, i));
+      for (let i = 1; i <= 300; i++) {
+        const r = await flood.read();
+        assert.deepEqual([r?.id, r?.status, r?.seq], [0x80000000, STATUS.ESME_RINVCMDID, i]);
+      }
+      const other = await RawPeer.connect(h.port, '127.0.0.9');
+      other.write(rawPdu(0x00000222, 1));
+      assert.equal((await other.read())?.status, STATUS.ESME_RINVCMDID);
+      await sleep(50);
+      const nacks = h.logs().filter((l) => String(l.msg).startsWith('generic_nack'));
+      assert.equal(nacks.length, 11, 'ten from the flooding source, one from the other');
+      assert.match(String(nacks[9]!.msg), /further lines from this source are left out/);
+      assert.equal(h.gateway.admission.logs.suppressed, 290);
+      flood.destroy();
+      other.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('failed binds and connections that never bound, from one source, are limited the same way', async () => {
+    const h = await gateway({ log_lines_per_minute: 5, bind_failure_delay_ms: 0, bind_failures_per_ip: 1000, bind_failures_per_system_id: 1000 }, true);
+    try {
+      for (let i = 0; i < 10; i++) {
+        const p = await RawPeer.connect(h.port, '127.0.0.10');
+        assert.equal((await bind(p, 'x'.repeat(16_000), 'pw')).status, STATUS.ESME_RINVSYSID);
+        p.destroy();
+        await p.waitClosed();
+      }
+      await sleep(50);
+      const lines = h.logs().filter((l) => String(l.client ?? '').startsWith('127.0.0.10') || String(l.msg).startsWith('esme session closed'));
+      assert.equal(lines.length, 5, lines.map((l) => l.msg).join(' | '));
+      assert.equal(h.gateway.admission.logs.suppressed, 15, 'ten refused binds and ten closes: five written');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('the first line of the next minute carries how many were left out; sources past the tracked maximum share one budget', () => {
+    const clock = new ManualClock();
+    const l = new SourceLogLimiter(clock, 3);
+    assert.deepEqual([l.take('a'), l.take('a'), l.take('a'), l.take('a'), l.take('a')].map((t) => [t.write, t.last]), [[true, false], [true, false], [true, true], [false, false], [false, false]]);
+    assert.deepEqual(l.take('b'), { write: true, last: false, leftOut: 0 });
+    clock.advance(60_000);
+    assert.deepEqual(l.take('a'), { write: true, last: false, leftOut: 2 });
+    assert.equal(l.suppressed, 2);
+    l.take('b');
+    for (let i = 0; i < 9_998; i++) l.take(`s${i}`);
+    // a, b and 9,998 others are tracked; any more share one budget of 3 lines.
+    const late = Array.from({ length: 10 }, (_, i) => l.take(`late-${i}`).write);
+    assert.deepEqual(late, [true, true, true, false, false, false, false, false, false, false]);
+    clock.advance(60_000);
+    assert.equal(l.take('late-3').write, true, 'a minute later the stale sources are swept');
   });
 });
