@@ -91,6 +91,7 @@ describe('defaults', () => {
           bind_lockout_ms: 900000,
           bind_failure_delay_ms: 250,
           bind_failures_per_connection: 3,
+          log_lines_per_minute: 60,
         },
       },
       cache: { url: 'sqlite://data/cache.sqlite', lease_ttl_ms: 15000 },
