@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { AdminServer } from './admin/server';
 import { CacheStore } from './cache';
+import { StoreHealth } from './cache/health';
 import { loadConfig } from './config/load';
 import type { SluiceConfig, TenantConfig } from './config/schema';
 import type { PolicyDiagnostic } from './isolates/compile';
@@ -73,10 +74,31 @@ function restartOnlyChanges(a: SluiceConfig, b: SluiceConfig): string[] {
   return out;
 }
 
+/** A store URL as it may be logged: `redis://user:secret@host` without its secret. */
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Start everything in order: cache, sandbox processes, then the listeners. */
 export async function startSluice(o: StartOptions): Promise<Sluice> {
   const cwd = o.cwd ?? process.cwd();
   const cache = await CacheStore.open(o.config.cache.url, { cwd, logger: o.logger, sweepIntervalMs: 60_000 });
+  // A store that opens but cannot be written (a read-only file or WAL, a Redis replica) would
+  // acknowledge nothing: refuse to start, before a sandbox or a port.
+  try {
+    await cache.probe();
+  } catch (err) {
+    await cache.close().catch(() => undefined);
+    throw new SluiceError('STORE_UNAVAILABLE', `cache store ${withoutPassword(o.config.cache.url)} cannot be written: ${(err as Error).message}`);
+  }
+  const storeHealth = new StoreHealth(cache, { logger: o.logger });
   const sandbox = new SandboxPool({ processes: o.config.sandbox.processes, inlineEntryMs: o.config.sandbox.inline_entry_ms, tenants: o.config.tenants, logger: o.logger, cache, clock: o.clock, cwd, idleEvictMs: o.idleEvictMs });
   const gateway = new Gateway({ config: o.config, logger: o.logger, policy: sandbox, clock: o.clock, reconnectBaseMs: o.reconnectBaseMs, leases: cache.leases, replica: o.replica, holds: cache.holds, forward: cache.forward });
   sandbox.attach(gateway);
@@ -101,6 +123,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
   // A port that cannot be opened (taken, not allowed) stops everything started so far:
   // the caller gets the error, not a process that runs with no listener.
   const abandon = async (err: unknown): Promise<never> => {
+    storeHealth.stop();
     watcher?.close();
     await gateway.stop().catch(() => undefined);
     await sandbox.close().catch(() => undefined);
@@ -108,6 +131,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     throw err;
   };
   const ports = await gateway.start().catch(abandon);
+  storeHealth.start();
   let config = o.config;
   let reloading: Promise<unknown> = Promise.resolve();
   const reloadConfig = (): Promise<ConfigReloadResult> => {
@@ -137,7 +161,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     reloading = p.catch(() => undefined);
     return p;
   };
-  const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, logger: o.logger, reloadConfig: o.configFile ? reloadConfig : undefined }) : undefined;
+  const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, logger: o.logger, storeHealth, reloadConfig: o.configFile ? reloadConfig : undefined }) : undefined;
   const adminPort = admin ? await admin.listen().catch(async (err: unknown) => {
     await admin.close().catch(() => undefined);
     return abandon(err);
@@ -149,6 +173,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     port: ports.port,
     reloadConfig,
     async stop() {
+      storeHealth.stop();
       watcher?.close();
       await admin?.close();
       await gateway.stop();

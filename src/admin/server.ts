@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { BIND_STATES } from '../binds/outbound-bind';
+import type { StoreHealth } from '../cache/health';
 import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
 import type { ForwardCounters } from '../forward/forwarder';
@@ -23,6 +24,8 @@ export interface AdminOptions {
   gateway: Gateway;
   sandbox: SandboxPool;
   logger: Logger;
+  /** Whether the store can be written: `/healthz` answers 503 while it cannot (absent: always ok). */
+  storeHealth?: StoreHealth;
   /** `POST /v1/reload`: re-read the config file (absent when Sluice was started without one). */
   reloadConfig?: () => Promise<ConfigReloadResult>;
 }
@@ -139,7 +142,12 @@ export class AdminServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const p = url.pathname;
-    if (req.method === 'GET' && p === '/healthz') return send(res, 200, { ok: true });
+    if (req.method === 'GET' && p === '/healthz') {
+      // Unauthenticated: says what is wrong, never a path or a URL.
+      const store = await this.o.storeHealth?.check();
+      if (store && !store.writable) return send(res, 503, { ok: false, store: 'not writable' });
+      return send(res, 200, { ok: true });
+    }
     const access = this.access(req);
     if (!access) return send(res, 401, { error: 'a valid bearer token is required' });
     const tenantIds = this.o.gateway.tenantIds();
@@ -306,6 +314,17 @@ export class AdminServer {
     edge('sluice_bind_lockouts_total', 'Addresses (or address and system_id pairs) locked out after too many failed binds', () => g.admission.counts.lockouts);
     edge('sluice_bind_locked_out_total', 'Binds answered ESME_RBINDFAIL during a lockout, the policy not asked', () => g.admission.counts.lockedOut);
     edge('sluice_log_lines_left_out_total', 'Log lines a source caused over server.admission.log_lines_per_minute: counted, not written', () => g.admission.logs.suppressed);
+    const health = this.o.storeHealth;
+    if (health) {
+      new Gauge({
+        name: 'sluice_store_writable',
+        help: 'Whether the last probe of the store could write (1) or not (0); probed every 5 s',
+        registers: [r],
+        collect() {
+          this.set(health.writable ? 1 : 0);
+        },
+      });
+    }
     new Gauge({
       name: 'sluice_connections',
       help: 'Inbound connections open, bound or not',

@@ -33,6 +33,8 @@ export interface Backend {
   readonly holds: HoldStore;
   /** The store-and-forward journal (queue, receipt correlation), group-committed. */
   readonly forward: ForwardStore;
+  /** Rejects if the cache's own connection cannot write (the journal has a probe of its own). */
+  probe(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,6 +139,7 @@ function memoryBackend(opts: BackendOptions): Backend {
     async readMany(keys) {
       return keys.map((k) => map.get(k));
     },
+    async probe() {},
     async *scan(prefix) {
       // Map iteration is live and never skips entries that stay present.
       for (const [k, v] of map) if (k.startsWith(prefix)) yield [k, v];
@@ -176,6 +179,14 @@ async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** SQLite's own messages (SQLITE_CANTOPEN: unable to open database file) do not say which file. */
+function sqliteOpenError(file: string, err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  const out = new Error(`sqlite store ${file}: ${e?.message ?? String(err)}`, { cause: err });
+  if (typeof e?.code === 'string') (out as NodeJS.ErrnoException).code = e.code;
+  return out;
+}
+
 async function sqliteBackend(location: string, opts: BackendOptions): Promise<Backend> {
   let file: string;
   if (location === ':memory:') {
@@ -199,14 +210,14 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     for (const q of [...SQLITE_PRAGMAS, LEASE_TABLE, ...HOLD_TABLES]) await retryBusy(() => adapter.query(q));
   } catch (err) {
     await adapter.disconnect().catch(() => undefined);
-    throw err;
+    throw sqliteOpenError(file, err);
   }
   let forward: ForwardStore;
   try {
     forward = new ForwardStore(await sqliteForward(file));
   } catch (err) {
     await adapter.disconnect().catch(() => undefined);
-    throw err;
+    throw sqliteOpenError(file, err);
   }
   return {
     kind: 'sqlite',
@@ -227,6 +238,11 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
       async release(key, owner) {
         await retryBusy(() => adapter.query('DELETE FROM sluice_lease WHERE key = ? AND owner = ?', key, owner));
       },
+    },
+    async probe() {
+      // A write statement that changes nothing still needs the write lock: a read-only file or WAL fails it.
+      // Once: the connection's busy timeout (5 s) is the wait; a lock held longer is an unwritable store.
+      await adapter.query("DELETE FROM sluice_lease WHERE key = 'sluice:probe'");
     },
     async readMany(keys) {
       if (keys.length === 1) return [(await adapter.get<string>(keys[0]!)) as string | undefined];
@@ -304,6 +320,8 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     mayRepeat: true,
     holds: redisHolds(client),
     forward: new ForwardStore(redisForward(client)),
+    // The journal's probe writes through this same client.
+    async probe() {},
     leases: {
       // Expiry is Redis's own (PX), so the replicas' clocks do not matter.
       async acquire(key, owner, ttlMs) {

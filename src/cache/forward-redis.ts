@@ -353,6 +353,10 @@ export function redisForward(client: RedisCommands): ForwardBackend {
       for (let i = 0; i + 3 < f.length; i += 4) out.push({ tenant: String(f[i]), route: String(f[i + 1]), count: Number(f[i + 2]), oldest: Number(f[i + 3]) });
       return out;
     },
+    async probe() {
+      // A write (a replica answers READONLY, a full one OOM, one whose snapshots fail MISCONF).
+      await run("redis.call('SET', 'sluice:probe', ARGV[1], 'PX', 60000)", [String(Date.now())]);
+    },
     async close() {
       // The client belongs to the cache backend, which closes it.
       while (inflight.size > 0) await Promise.allSettled([...inflight]);

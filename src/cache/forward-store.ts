@@ -78,6 +78,8 @@ export interface ForwardBackend {
   /** Delete rows (not queued ones) and early receipts whose `expires` has passed. */
   sweep(now: number): Promise<number>;
   depth(): Promise<QueueDepth[]>;
+  /** Take the write lock and give it back, writing nothing: rejects if the journal cannot be written. */
+  probe(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,8 @@ export class ForwardStore {
   readonly kind: ForwardBackend['kind'];
   /** Commits run and ops written, for the benchmark and metrics. */
   readonly stats = { commits: 0, ops: 0 };
+  /** The last commit's error, until a commit succeeds (health). */
+  lastError: string | undefined;
   private queued: { ops: ForwardOp[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } = { ops: [], waiters: [] };
   private flushing: Promise<void> | undefined;
   private scheduled = false;
@@ -149,10 +153,12 @@ export class ForwardStore {
     this.queued = { ops: [], waiters: [] };
     try {
       await this.backend.commit(q.ops);
+      this.lastError = undefined;
       this.stats.commits++;
       this.stats.ops += q.ops.length;
       for (const w of q.waiters) w.resolve();
     } catch (err) {
+      this.lastError = (err as Error).message;
       for (const w of q.waiters) w.reject(err);
     } finally {
       this.clearOverlay(q.ops);
@@ -230,6 +236,15 @@ export class ForwardStore {
 
   sweep(now: number): Promise<number> {
     return this.backend.sweep(now);
+  }
+
+  /**
+   * Whether the journal can be written now: the backend's probe, and the
+   * last commit not failed (a disk that fills fails commits, not a probe).
+   */
+  async probe(): Promise<void> {
+    await this.backend.probe();
+    if (this.lastError !== undefined) throw new Error(this.lastError);
   }
 
   depth(): Promise<QueueDepth[]> {
@@ -362,6 +377,7 @@ export function memoryForward(): ForwardBackend {
       }
       return n;
     },
+    async probe() {},
     async depth() {
       const m = new Map<string, QueueDepth>();
       for (const r of rows.values()) {
@@ -508,6 +524,15 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
         }
       });
     },
+    probe: () =>
+      serial(async () => {
+        try {
+          await new Promise<void>((resolve, reject) => db.exec('BEGIN IMMEDIATE; COMMIT', (err) => (err ? reject(err) : resolve())));
+        } catch (err) {
+          await run(db, 'ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
     get: (keys) => rows<MsgRow>(q.get, [JSON.stringify(keys)]),
     byUp: (ups) => rows<MsgRow>(q.byUp, [JSON.stringify(ups)]),
     claimDue: (tenants, now, until, limit) => serial(() => rows<MsgRow>(q.claim, [until, now, now, JSON.stringify(tenants), limit])),

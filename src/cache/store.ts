@@ -129,6 +129,19 @@ export class CacheStore {
     return this.sweeping;
   }
 
+  /**
+   * Rejects unless the store can be written now: the cache's connection and
+   * the journal's each take the write lock (SQLite: a read-only file, WAL or
+   * directory fails it; Redis: a replica, a full or snapshot-failing server),
+   * and the journal's last commit did not fail (a full disk fails commits,
+   * not a lock). Writes nothing that stays.
+   */
+  async probe(): Promise<void> {
+    this.assertOpen();
+    await this.backend.probe();
+    await this.backend.forward.probe();
+  }
+
   /** Stop the sweep timer, let queued writes finish, and close the store. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -147,6 +147,8 @@ export class Forwarder {
   private draining = false;
   private rounds = 0;
   private drainAgain = false;
+  /** Journal writes failed since the last that worked (logged when it starts and when it ends). */
+  private writeFailures = 0;
   /** Our ids answered ESME_ROK by the forwarder whose submit_sm_resp has not gone out yet, and receipts waiting for it. */
   private readonly unanswered = new Map<string, { at: number; waiters: (() => void)[] }>();
   /** Early receipts parked here, by correlation key: matched at once when their message's response comes. */
@@ -352,8 +354,13 @@ export class Forwarder {
     try {
       await this.store.write(ops);
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'forward journal: write failed');
+      // One line when writes start failing, not one per message (the store's health check says when they work again).
+      if (this.writeFailures++ === 0) this.log.error({ err: (err as Error).message }, 'forward journal: write failed; messages are refused until the store can be written');
       throw new SluiceError('STORE_UNAVAILABLE', 'the message store could not be written');
+    }
+    if (this.writeFailures > 0) {
+      this.log.info({ failed_writes: this.writeFailures }, 'forward journal: writes work again');
+      this.writeFailures = 0;
     }
   }
 

@@ -48,10 +48,11 @@ describe('store and forward: a journal that cannot be written', () => {
       const esme = await h.esme('acme-app');
       const refused = await esme.submit({ destination_addr: '316', short_message: Buffer.from('x') });
       assert.equal(refused.command_status, statusValue('ESME_RSYSERR'));
-      assert.ok(h.logs().some((l) => l.msg === 'forward journal: write failed' && /disk is full/.test(String(l.err))));
+      assert.ok(h.logs().some((l) => /^forward journal: write failed/.test(String(l.msg)) && /disk is full/.test(String(l.err))));
       broken = false;
       const taken = await esme.submit({ destination_addr: '316', short_message: Buffer.from('y') });
       assert.equal(taken.command_status, 0);
+      assert.equal(h.logs().find((l) => l.msg === 'forward journal: writes work again')?.failed_writes, 1);
       assert.equal((await h.gateway.forwarder.store.get([`acme/${String(taken.fields.message_id)}`]))[0]?.state, 1);
     } finally {
       await h.close();
