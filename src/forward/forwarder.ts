@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
 import type { OutboundBind } from '../binds/outbound-bind';
 import { parseChainStep, type TenantConfig } from '../config/schema';
-import type { SessionInfo } from '../dispatch/policy-host';
+import type { PduOutcome, SessionInfo } from '../dispatch/policy-host';
 import { isSluiceError, SluiceError } from '../errors';
 import { isDlrEsmClass, MESSAGE_STATES, parseReceipt, type Receipt } from '../pdu/dlr';
 import { toWireFields } from '../pdu/fields';
@@ -78,6 +78,25 @@ export interface ForwardResult {
   message_state?: number;
   final_date?: string;
   error_code?: number;
+}
+
+/**
+ * The answer a forward's result gives the PDU it forwarded, as the policy's
+ * `return smpp.forward(pdu)` gives it (the prelude's forwardReply): its
+ * status, with our message_id (query_sm: and the message's state) on
+ * ESME_ROK. Used when the policy cannot return it itself (its sandbox died
+ * while the forward was under way). Undefined for a status that has no value.
+ */
+export function forwardAnswer(r: ForwardResult): PduOutcome | undefined {
+  let status: number;
+  try {
+    status = statusValue(r.command_status);
+  } catch {
+    return undefined;
+  }
+  if (status !== 0) return { kind: 'reply', status };
+  if (r.message_state !== undefined) return { kind: 'reply', status, fields: { message_id: r.message_id, message_state: r.message_state, final_date: r.final_date, error_code: r.error_code } };
+  return { kind: 'reply', status, fields: typeof r.message_id === 'string' ? { message_id: r.message_id } : {} };
 }
 
 /** What the core keeps of one message (the journal row's JSON). */

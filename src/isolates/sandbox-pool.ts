@@ -6,6 +6,7 @@ import type { CacheStore, TenantCache } from '../cache';
 import type { TenantConfig } from '../config/schema';
 import type { BindDecision, BindRequest, PduOutcome, PolicyHost, SessionEvent, SessionInfo } from '../dispatch/policy-host';
 import { SluiceError } from '../errors';
+import { forwardAnswer, type ForwardResult } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
 import type { PolicyPdu } from '../pdu/model';
 import { PolicyTimers } from '../tenants/policy-timers';
@@ -25,7 +26,9 @@ import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-run
  * the policies' host calls (send helpers, cache, timers, logs) strictly
  * within their own tenant, and when a sandbox process dies answers its
  * in-flight calls ESME_RSYSERR, restarts it and penalises the tenant that
- * was running.
+ * was running. A PDU whose policy had already forwarded it (`smpp.forward`)
+ * is answered with that forward's result instead, as the policy's
+ * `return smpp.forward(pdu)` would have: the message may be on its way.
  */
 
 /** How long a stats request waits for a sandbox process's answer. */
@@ -55,6 +58,8 @@ interface Proc {
   ready: Promise<void>;
   /** dispatch id → call, for crash handling */
   inFlight: Map<number, InFlight>;
+  /** PDU dispatches in flight (given as frames) by sequence number, chained through `sameSeq`: how a forward finds the dispatch of its PDU. */
+  bySeq: Map<number, InFlight>;
   restarts: number;
   /** The tenant the sandbox named in a `fatal` message before it died. */
   fatal?: string;
@@ -70,6 +75,22 @@ interface InFlight {
   tenant: string;
   startedAt: number;
   resolve: (o: SandboxOutcome) => void;
+  /** A PDU given as its frame: that frame, its sequence number and the session it came on (a forward of it carries both). */
+  frame: Uint8Array | undefined;
+  seq: number;
+  sessionId: string | undefined;
+  /** The next PDU dispatch in flight with the same sequence number (another session's, mostly). */
+  sameSeq: InFlight | undefined;
+  /** The policy forwarded this PDU: what its last forward answers it with (undefined: the forward failed). */
+  forwarded: Promise<PduOutcome | undefined> | undefined;
+}
+
+/** A failed dispatch that a forward of its PDU answers instead: its policy was lost with the forward under way, not a policy that threw or refused. */
+const LOST: ReadonlySet<string> = new Set(['crash', 'memory']);
+
+/** The sequence number in an SMPP frame's header. */
+function frameSeq(frame: Uint8Array): number {
+  return ((frame[12]! << 24) | (frame[13]! << 16) | (frame[14]! << 8) | frame[15]!) >>> 0;
 }
 
 interface TenantEntry {
@@ -126,7 +147,7 @@ export class SandboxPool implements PolicyHost {
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger.child({ component: 'sandbox' });
     this.timers = new PolicyTimers(this.clock, (tenant, name, payload) => void this.call(tenant, 'timer', { name, payload }));
-    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, out: undefined, ready: Promise.resolve(), inFlight: new Map(), restarts: 0, loading: new Map(), hostWaits: new Map() });
+    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, out: undefined, ready: Promise.resolve(), inFlight: new Map(), bySeq: new Map(), restarts: 0, loading: new Map(), hostWaits: new Map() });
     for (const t of opts.tenants) this.addTenant(t);
   }
 
@@ -171,7 +192,7 @@ export class SandboxPool implements PolicyHost {
       this.send(p, { t: 'remove', tenant: id });
       for (const [callId, f] of [...p.inFlight]) {
         if (f.tenant !== id) continue;
-        p.inFlight.delete(callId);
+        this.take(p, callId);
         f.resolve({ kind: 'error', reason: 'unavailable', message: 'tenant removed by a config reload' });
       }
     }
@@ -357,10 +378,11 @@ export class SandboxPool implements PolicyHost {
   private onMessage(p: Proc, m: FromSandbox): void {
     switch (m.t) {
       case 'outcome': {
-        const f = p.inFlight.get(m.id);
+        const f = this.take(p, m.id);
         if (!f) return;
-        p.inFlight.delete(m.id);
-        f.resolve(m.outcome);
+        // The isolate was lost (memory limit, stopped) with a forward of this PDU under way.
+        if (f.forwarded && m.outcome.kind === 'error' && LOST.has(m.outcome.reason)) this.answerForwarded(f, m.outcome);
+        else f.resolve(m.outcome);
         return;
       }
       case 'loaded': {
@@ -373,23 +395,29 @@ export class SandboxPool implements PolicyHost {
       case 'fatal':
         p.fatal = m.tenant;
         return;
-      case 'hostCall':
+      case 'hostCall': {
         p.hostWaits.set(m.tenant, (p.hostWaits.get(m.tenant) ?? 0) + 1);
-        void this.hostCall(m.tenant, m.op, m.args)
+        // The result goes to the process that asked: a replacement numbers its host calls afresh from 1.
+        const out = p.out;
+        const call = this.hostCall(m.tenant, m.op, m.args);
+        if (m.op === 'forward') this.noteForward(p, m.tenant, m.args, call);
+        void call
           .finally(() => {
+            if (p.out !== out) return;
             const n = (p.hostWaits.get(m.tenant) ?? 1) - 1;
             if (n > 0) p.hostWaits.set(m.tenant, n);
             else p.hostWaits.delete(m.tenant);
           })
           .then(
-          (value) => this.send(p, { t: 'hostResult', id: m.id, ok: true, value }),
+          (value) => p.out === out && this.send(p, { t: 'hostResult', id: m.id, ok: true, value }),
           (err: unknown) => {
             const e = err instanceof SluiceError ? { code: err.code, message: err.message } : { code: 'HOST_ERROR', message: 'host call failed' };
             if (!(err instanceof SluiceError)) this.log.warn({ tenant: m.tenant, op: m.op, err: (err as Error)?.message }, 'host call failed');
-            this.send(p, { t: 'hostResult', id: m.id, ok: false, value: e });
+            if (p.out === out) this.send(p, { t: 'hostResult', id: m.id, ok: false, value: e });
           },
         );
         return;
+      }
       case 'log':
         this.policyLog(m.tenant, m.level, m.msg, m.fields);
         return;
@@ -466,14 +494,22 @@ export class SandboxPool implements PolicyHost {
     p.loading.clear();
     p.hostWaits.clear();
     const failed = p.inFlight.size;
-    for (const f of p.inFlight.values()) f.resolve({ kind: 'error', reason: 'crash', message: 'sandbox process died' });
+    let forwarded = 0;
+    for (const f of p.inFlight.values()) {
+      const crash: SandboxOutcome = { kind: 'error', reason: 'crash', message: 'sandbox process died' };
+      if (f.forwarded) {
+        forwarded++;
+        this.answerForwarded(f, crash);
+      } else f.resolve(crash);
+    }
     p.inFlight.clear();
+    p.bySeq.clear();
     for (const [reqId, r] of this.loads) {
       this.loads.delete(reqId);
       r({ ok: false, errors: [{ file: '', line: 0, column: 0, message: 'sandbox process died while loading' }] });
     }
     if (this.stopped) return;
-    this.log.error({ proc: p.index, code, signal, in_flight: failed, culprit }, 'sandbox process died; restarting');
+    this.log.error({ proc: p.index, code, signal, in_flight: failed, answered_by_forward: forwarded, culprit }, 'sandbox process died; restarting');
     if (culprit) this.penalise(culprit, `sandbox process died (${signal ?? code}) while its policy ran`);
     p.restarts++;
     const delay = Math.min(5000, 50 * 2 ** Math.min(p.restarts - 1, 6));
@@ -517,23 +553,81 @@ export class SandboxPool implements PolicyHost {
     return new Promise((resolve) => this.dispatchTo(tenant, kind, payload, resolve));
   }
 
-  /** The same, answered through `done` exactly once: the hot path, no promise per PDU. */
-  private dispatchTo(tenant: string, kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown, done: (o: SandboxOutcome) => void): void {
+  /**
+   * The same, answered through `done` exactly once: the hot path, no promise
+   * per PDU. `frame` and `sessionId`: a PDU given as its frame, which a
+   * forward of it is matched to.
+   */
+  private dispatchTo(tenant: string, kind: 'bind' | 'pdu' | 'session' | 'timer', payload: unknown, done: (o: SandboxOutcome) => void, frame?: Uint8Array, sessionId?: string): void {
     const t = this.tenants.get(tenant);
     if (!t || t.source === undefined) return done({ kind: 'error', reason: 'unavailable', message: 'tenant has no policy' });
     if (t.quarantined) return done({ kind: 'error', reason: 'unavailable', message: 'tenant is quarantined' });
     if (this.clock.now() < t.penaltyUntil) return done({ kind: 'error', reason: 'unavailable', message: 'tenant is penalised after a sandbox crash' });
     const p = this.procs[t.proc]!;
     if (p.restarting) {
-      void p.restarting.then(() => (this.stopped ? done({ kind: 'error', reason: 'unavailable', message: 'sandbox stopping' }) : this.dispatchTo(tenant, kind, payload, done)));
+      void p.restarting.then(() => (this.stopped ? done({ kind: 'error', reason: 'unavailable', message: 'sandbox stopping' }) : this.dispatchTo(tenant, kind, payload, done, frame, sessionId)));
       return;
     }
     const id = ++this.nextId;
-    p.inFlight.set(id, { tenant, startedAt: this.clock.now(), resolve: done });
+    const tracked = frame !== undefined && frame.byteLength >= 16;
+    const f: InFlight = { tenant, startedAt: this.clock.now(), resolve: done, frame: tracked ? frame : undefined, seq: tracked ? frameSeq(frame) : 0, sessionId, sameSeq: undefined, forwarded: undefined };
+    p.inFlight.set(id, f);
+    if (tracked) {
+      f.sameSeq = p.bySeq.get(f.seq);
+      p.bySeq.set(f.seq, f);
+    }
     if (!this.send(p, { t: 'dispatch', id, tenant, kind, payload })) {
-      p.inFlight.delete(id);
+      this.take(p, id);
       done({ kind: 'error', reason: 'crash', message: 'sandbox process is not running' });
     }
+  }
+
+  /** A call that settles: out of `inFlight` and, for a PDU, out of its sequence number's chain. */
+  private take(p: Proc, id: number): InFlight | undefined {
+    const f = p.inFlight.get(id);
+    if (!f) return undefined;
+    p.inFlight.delete(id);
+    if (f.frame === undefined) return f;
+    const head = p.bySeq.get(f.seq);
+    if (head === f) {
+      if (f.sameSeq) p.bySeq.set(f.seq, f.sameSeq);
+      else p.bySeq.delete(f.seq);
+    } else {
+      for (let x = head; x; x = x.sameSeq) {
+        if (x.sameSeq === f) {
+          x.sameSeq = f.sameSeq;
+          break;
+        }
+      }
+    }
+    f.sameSeq = undefined;
+    return f;
+  }
+
+  /**
+   * A policy forwards a PDU: the dispatch of that PDU still in flight (same
+   * tenant, session and frame, so the same sequence number) remembers what
+   * the forward will answer it with, in case the policy cannot return it.
+   * A PDU forwarded again remembers its last forward. PDUs the policy saw as
+   * fields, not frames (the test harness), are not matched.
+   */
+  private noteForward(p: Proc, tenant: string, args: unknown, call: Promise<unknown>): void {
+    const a = args as { frame?: unknown; session?: { sessionId?: unknown } } | null | undefined;
+    const frame = a?.frame;
+    if (!(frame instanceof Uint8Array) || frame.byteLength < 16) return;
+    const sessionId = a!.session?.sessionId;
+    let match: InFlight | undefined;
+    for (let f = p.bySeq.get(frameSeq(frame)); f; f = f.sameSeq) {
+      if (f.tenant !== tenant || f.sessionId !== sessionId || Buffer.compare(f.frame!, frame) !== 0) continue;
+      // The same frame twice in flight on one session (a peer that reuses a sequence number): one forward each.
+      if (!match || (match.forwarded && !f.forwarded)) match = f;
+    }
+    if (match) match.forwarded = call.then((r) => forwardAnswer(r as ForwardResult), () => undefined);
+  }
+
+  /** A dispatch lost with its sandbox (or isolate) while a forward of its PDU was under way: answered with that forward's result once it has one, else as it failed. The core's handler deadline still bounds the wait. */
+  private answerForwarded(f: InFlight, failure: SandboxOutcome): void {
+    void f.forwarded!.then((o) => f.resolve(o ?? failure));
   }
 
   // ---- PolicyHost ------------------------------------------------------------------------
@@ -565,10 +659,10 @@ export class SandboxPool implements PolicyHost {
   }
 
   pduFrame(tenant: string, frame: Uint8Array, session: SessionInfo, done: (err: Error | undefined, outcome?: PduOutcome) => void): void {
-    this.pduCall(tenant, { frame, session }, done);
+    this.pduCall(tenant, { frame, session }, done, frame, session.sessionId);
   }
 
-  private pduCall(tenant: string, payload: unknown, done: (err: Error | undefined, outcome?: PduOutcome) => void): void {
+  private pduCall(tenant: string, payload: unknown, done: (err: Error | undefined, outcome?: PduOutcome) => void, frame?: Uint8Array, sessionId?: string): void {
     this.dispatchTo(tenant, 'pdu', payload, (o) => {
       switch (o.kind) {
         case 'default':
@@ -585,7 +679,7 @@ export class SandboxPool implements PolicyHost {
         default:
           return done(new Error('handler gave no answer'));
       }
-    });
+    }, frame, sessionId);
   }
 
   session(tenant: string, event: SessionEvent, session: SessionInfo): void {
@@ -668,6 +762,7 @@ export class SandboxPool implements PolicyHost {
       }
       for (const f of p.inFlight.values()) f.resolve({ kind: 'error', reason: 'unavailable', message: 'sandbox stopping' });
       p.inFlight.clear();
+      p.bySeq.clear();
     }
   }
 }
