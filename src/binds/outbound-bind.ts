@@ -350,13 +350,18 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   }
 
   /**
-   * Send a request upstream. Rejects BIND_DOWN when not bound, THROTTLED when
+   * Send a request upstream. Rejects BIND_DOWN when not bound (or bound but
+   * suspected: a request went unanswered and the probe is out), THROTTLED when
    * the bind's rate would hold it past the response timer, TIMEOUT when the
    * SMSC does not answer in time.
    */
   async request(command: string, fields?: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<WirePdu> {
     if (this._state !== 'bound' || !this.session) {
       throw new SluiceError('BIND_DOWN', `bind ${this.cfg.name} is ${this._state}${this._state === 'standby' ? ' (waiting for its lease: another replica holds it, or the store is unreachable)' : ''}`);
+    }
+    if (this.session.suspect) {
+      // Not sent: the chain's next step takes it while the enquire_link tells a stalled SMSC from a slow one.
+      throw new SluiceError('BIND_DOWN', `bind ${this.cfg.name} is not answering (probing it with enquire_link)`, { sent: false });
     }
     const wait = this.bucket.reserve();
     if (wait > 0) {

@@ -112,6 +112,8 @@ export class SmppSession extends EventEmitter<SessionEvents> {
   private lastMessage: number;
   private timer: TimerHandle | undefined;
   private enquireInFlight = false;
+  /** A request went unanswered for the response timer; an enquire_link is out to learn whether the peer is still there. */
+  private _suspect = false;
 
   constructor(socket: Socket, opts: SessionOptions) {
     super();
@@ -468,10 +470,20 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       this.close('partial frame not completed within frame_timeout_ms');
       return;
     }
+    let unanswered = 0;
     for (const [seq, p] of this.pending) {
       if (p.deadline > now) break;
       this.pending.delete(seq);
+      if (p.command !== 'enquire_link') unanswered++;
       p.reject(new SluiceError('TIMEOUT', `${p.command} seq ${seq}: no response in ${o.responseTimeoutMs} ms`, { sent: true }));
+    }
+    if (this.closed) return;
+    // A peer that stops answering (stopped, wedged, a dead path) is found out now, not at the next
+    // enquire_link_timer: probe at once, and say `suspect` until it answers (or the session closes).
+    if (unanswered > 0 && this.state === 'bound' && !this._suspect) {
+      this._suspect = true;
+      this.log.warn({ unanswered }, 'requests went unanswered for the response timer; probing with enquire_link');
+      if (!this.enquireInFlight) this.probe();
     }
     while (this.queue.length > 0 && this.queue[0]!.deadline <= now) {
       const q = this.queue.shift()!;
@@ -482,12 +494,35 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     if (!this.closed) this.arm();
   }
 
-  /** enquire_link an idle peer; no answer within the response timer means it is dead. */
+  /**
+   * True from a request going unanswered for the response timer until the
+   * enquire_link sent then is answered: new requests should go elsewhere.
+   */
+  get suspect(): boolean {
+    return this._suspect;
+  }
+
+  /**
+   * enquire_link the peer (idle, or suspected of not answering); no answer
+   * within the response timer means it is dead. It goes out at once, beside
+   * a full window: it is the question whether the window will ever move.
+   */
   private probe(): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
     this.enquireInFlight = true;
-    this.request('enquire_link').then(
+    let buf: Buffer;
+    try {
+      buf = encodePdu('enquire_link', 0, 0);
+    } catch {
+      return;
+    }
+    new Promise<WirePdu>((resolve, reject) => this.send('enquire_link', buf, resolve, reject)).then(
       () => {
         this.enquireInFlight = false;
+        if (this._suspect) {
+          this._suspect = false;
+          this.log.info('the peer answered enquire_link; taking requests again');
+        }
         if (this.state !== 'closed') this.rearm();
       },
       (err: SluiceError) => {
