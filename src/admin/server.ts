@@ -84,7 +84,8 @@ export class AdminServer {
 
   constructor(private readonly o: AdminOptions) {
     this.config = o.config;
-    this.server = http.createServer((req, res) => {
+    // Timeouts are checked every second (Node's default, 30 s, let a slow client hold a connection for 40 s).
+    this.server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
       // A body is read only by the route that wants it, after the token is checked: a request
       // answered without reading its body (401, 404, 413) is answered and its connection closed,
       // never read whole (regression: a 100 MB unauthenticated body was read before the 401).
