@@ -14,18 +14,10 @@ import { OutboundBind } from '../../src/binds/outbound-bind';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
 import { ManualClock } from '../../src/util/clock';
-import { rawPdu, sleep } from '../helpers/harness';
+import { onFrames, rawPdu, sleep, until } from '../helpers/harness';
 
 const ESME_RBINDFAIL = 0x0d;
 
-/** Wait (real time) until `cond` holds; fails with `what` after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`${what} (after ${ms} ms)`);
-    await sleep(2);
-  }
-}
 
 /**
  * An upstream that answers bind_* with ESME_RBINDFAIL (a bare header) and
@@ -48,21 +40,11 @@ class RefusingSmsc {
   private onConnection(s: net.Socket): void {
     const c: (typeof this.conns)[number] = { openedAt: this.now(), openAtOnce: ++this.open };
     this.conns.push(c);
-    let buf = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 16) {
-        const len = buf.readUInt32BE(0);
-        if (len < 16) return void s.destroy();
-        if (buf.length < len) break;
-        const id = buf.readUInt32BE(4);
-        const seq = buf.readUInt32BE(12);
-        buf = buf.subarray(len);
-        if (id === 0x01 || id === 0x02 || id === 0x09) {
-          const body = this.accept ? Buffer.from('smsc\0', 'latin1') : Buffer.alloc(0);
-          s.write(rawPdu(0x80000000 | id, seq, body, { status: this.accept ? 0 : ESME_RBINDFAIL }));
-        } else if (id === 0x06 || id === 0x15) s.write(rawPdu(0x80000000 | id, seq));
-      }
+    onFrames(s, (id, seq) => {
+      if (id === 0x01 || id === 0x02 || id === 0x09) {
+        const body = this.accept ? Buffer.from('smsc\0', 'latin1') : Buffer.alloc(0);
+        s.write(rawPdu(0x80000000 | id, seq, body, { status: this.accept ? 0 : ESME_RBINDFAIL }));
+      } else if (id === 0x06 || id === 0x15) s.write(rawPdu(0x80000000 | id, seq));
     });
     s.on('error', () => {});
     s.on('close', () => {

@@ -17,20 +17,12 @@ import { parseConfig } from '../../src/config/load';
 import { isSluiceError } from '../../src/errors';
 import { silentLogger } from '../../src/log/logger';
 import { ManualClock } from '../../src/util/clock';
-import { rawPdu, sleep } from '../helpers/harness';
+import { onFrames, rawPdu, until } from '../helpers/harness';
 
 const RESPONSE_MS = 10_000;
 const ENQUIRE_LINK = 0x15;
 const SUBMIT_SM = 0x04;
 
-/** Wait (real time) until `cond` holds; fails with `what` after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`${what} (after ${ms} ms)`);
-    await sleep(2);
-  }
-}
 
 /** An upstream that binds anyone, then answers only while `answering` (enquire_link too, unless `answerEnquire` is false); what it got is recorded. */
 class MuteSmsc {
@@ -56,21 +48,11 @@ class MuteSmsc {
 
   private onConnection(s: net.Socket): void {
     this.socket = s;
-    let buf = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 16) {
-        const len = buf.readUInt32BE(0);
-        if (len < 16) return void s.destroy();
-        if (buf.length < len) break;
-        const id = buf.readUInt32BE(4);
-        const seq = buf.readUInt32BE(12);
-        buf = buf.subarray(len);
-        this.got.push({ id, seq });
-        if (id === 0x09) s.write(rawPdu(0x80000009, seq, Buffer.from('smsc\0', 'latin1')));
-        else if (id === ENQUIRE_LINK ? this.answering && this.answerEnquire : this.answering) {
-          s.write(rawPdu(0x80000000 | id, seq, id === SUBMIT_SM ? Buffer.from('ABC\0', 'latin1') : Buffer.alloc(0)));
-        }
+    onFrames(s, (id, seq) => {
+      this.got.push({ id, seq });
+      if (id === 0x09) s.write(rawPdu(0x80000009, seq, Buffer.from('smsc\0', 'latin1')));
+      else if (id === ENQUIRE_LINK ? this.answering && this.answerEnquire : this.answering) {
+        s.write(rawPdu(0x80000000 | id, seq, id === SUBMIT_SM ? Buffer.from('ABC\0', 'latin1') : Buffer.alloc(0)));
       }
     });
     s.on('error', () => {});

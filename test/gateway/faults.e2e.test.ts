@@ -16,9 +16,9 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { stringify } from 'yaml';
 import { EsmeClient } from '../../src/tools/esme-client';
 import { TestEsme } from '../helpers/esme';
-import { freePort, rawPdu, sleep } from '../helpers/harness';
+import { freePort, onFrames, rawPdu, sleep, until } from '../helpers/harness';
 import { SimProcess } from '../helpers/sim-process';
-import { SluiceProcess } from '../helpers/sluice-process';
+import { exampleGatewayDir, SluiceProcess } from '../helpers/sluice-process';
 
 const REPO = path.resolve(__dirname, '../../..');
 const ESME_RSYSERR = 0x08;
@@ -32,14 +32,6 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** Wait until `cond` holds, polling; fails with `what` after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`${what} (after ${ms} ms)`);
-    await sleep(20);
-  }
-}
 
 /** Resolves with `p`, or rejects after `ms` saying `what` did not happen: nothing in a fault test may hang. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -99,12 +91,8 @@ async function gateway(t: TestContext, o: { binds: BindSpec[]; chain: string[]; 
 
 /** `sluice start -c config/example-gateway.yaml` (copies in a temp dir), its two binds to `aggPorts`. */
 async function exampleGateway(t: TestContext, aggPorts: [number, number]): Promise<Gw> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-faults-'));
+  const dir = exampleGatewayDir('sluice-faults-');
   dirs.push(dir);
-  mkdirSync(path.join(dir, 'config'));
-  mkdirSync(path.join(dir, 'policies'));
-  copyFileSync(path.join(REPO, 'config/example-gateway.yaml'), path.join(dir, 'config/example-gateway.yaml'));
-  copyFileSync(path.join(REPO, 'policies/gateway.ts'), path.join(dir, 'policies/gateway.ts'));
   const port = await freePort();
   const proc = SluiceProcess.start('config/example-gateway.yaml', dir, {
     SLUICE_BIND_ADDRESS: '127.0.0.1',
@@ -197,20 +185,10 @@ class RefusingSmsc {
   private onConnection(s: net.Socket): void {
     const c: (typeof this.conns)[number] = { openedAt: now(), openAtOnce: ++this.open };
     this.conns.push(c);
-    let buf = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 16) {
-        const len = buf.readUInt32BE(0);
-        if (len < 16) return void s.destroy();
-        if (buf.length < len) break;
-        const id = buf.readUInt32BE(4);
-        const seq = buf.readUInt32BE(12);
-        buf = buf.subarray(len);
-        if (id === 0x01 || id === 0x02 || id === 0x09) {
-          c.refusedAt = now();
-          s.write(rawPdu(0x80000000 | id, seq, Buffer.alloc(0), { status: ESME_RBINDFAIL }));
-        }
+    onFrames(s, (id, seq) => {
+      if (id === 0x01 || id === 0x02 || id === 0x09) {
+        c.refusedAt = now();
+        s.write(rawPdu(0x80000000 | id, seq, Buffer.alloc(0), { status: ESME_RBINDFAIL }));
       }
     });
     s.on('error', () => {});

@@ -6,29 +6,19 @@
  * and nothing else set through the environment.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { appendFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { ReconnectingEsme, TestEsme } from '../helpers/esme';
-import { freePort, sleep } from '../helpers/harness';
+import { freePort, until } from '../helpers/harness';
 import { SimProcess } from '../helpers/sim-process';
-import { SluiceProcess } from '../helpers/sluice-process';
+import { exampleGatewayDir, SluiceProcess } from '../helpers/sluice-process';
 
-const REPO = path.resolve(__dirname, '../../..');
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** Wait until `cond` holds, polling; fails with `what` after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`${what} (after ${ms} ms)`);
-    await sleep(50);
-  }
-}
 
 interface Rig {
   dir: string;
@@ -41,12 +31,8 @@ interface Rig {
 }
 
 async function rig(t: TestContext): Promise<Rig> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-'));
+  const dir = exampleGatewayDir('sluice-e2e-');
   dirs.push(dir);
-  mkdirSync(path.join(dir, 'config'));
-  mkdirSync(path.join(dir, 'policies'));
-  copyFileSync(path.join(REPO, 'config/example-gateway.yaml'), path.join(dir, 'config/example-gateway.yaml'));
-  copyFileSync(path.join(REPO, 'policies/gateway.ts'), path.join(dir, 'policies/gateway.ts'));
   const port = await freePort();
   const aggPorts: [number, number] = [await freePort(), await freePort()];
   const env = {

@@ -191,13 +191,33 @@ export async function boundEsme(s: { port: number }, systemId: string): Promise<
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Poll `cond` every 5 ms until it holds; throws after `ms`. */
-export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+/** Poll `cond` every `pollMs` until it holds; throws after `ms`, saying `what` if given. */
+export async function until(cond: () => boolean, ms = 5000, what?: string, pollMs = 5): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
+    if (Date.now() > end) throw new Error(what === undefined ? 'condition not met in time' : `${what} (after ${ms} ms)`);
+    await sleep(pollMs);
   }
+}
+
+/**
+ * Call `fn` with each whole SMPP frame arriving on `socket` (its command_id,
+ * sequence number and bytes), as a hand-written peer reads them; a
+ * command_length under 16 destroys the socket.
+ */
+export function onFrames(socket: net.Socket, fn: (id: number, seq: number, frame: Buffer) => void): void {
+  let buf: Buffer = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => {
+    buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+    while (buf.length >= 16) {
+      const len = buf.readUInt32BE(0);
+      if (len < 16) return void socket.destroy();
+      if (buf.length < len) break;
+      const frame = buf.subarray(0, len);
+      buf = buf.subarray(len);
+      fn(frame.readUInt32BE(4), frame.readUInt32BE(12), frame);
+    }
+  });
 }
 
 /** A TCP port nothing listens on right now (listen on 0, note it, close). */

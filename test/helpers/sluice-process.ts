@@ -1,8 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 
 const BIN = path.resolve(__dirname, '../../../bin/sluice.js');
+const REPO = path.resolve(__dirname, '../../..');
+
+/** A temp dir holding copies of config/example-gateway.yaml and policies/gateway.ts, as an operator's checkout has them; the caller removes it. */
+export function exampleGatewayDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  mkdirSync(path.join(dir, 'config'));
+  mkdirSync(path.join(dir, 'policies'));
+  copyFileSync(path.join(REPO, 'config/example-gateway.yaml'), path.join(dir, 'config/example-gateway.yaml'));
+  copyFileSync(path.join(REPO, 'policies/gateway.ts'), path.join(dir, 'policies/gateway.ts'));
+  return dir;
+}
 
 /** Call `fn` with each whole line a stream writes. */
 export function eachLine(stream: Readable, fn: (line: string) => void): void {
