@@ -1000,6 +1000,8 @@ declare namespace Sluice {
     readonly max_log_per_s: number;
     /** Host calls (sends, cache, timers) in flight at once. */
     readonly max_pending: number;
+    /** ESME sessions bound at once, over all the tenant's system_ids. */
+    readonly max_sessions: number;
   };
 
   /** How an outbound bind binds. */

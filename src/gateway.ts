@@ -371,6 +371,16 @@ export class Gateway implements EsmeHost {
     });
   }
 
+  maxSessions(tenantId: string): number {
+    return this.tenants.get(tenantId)?.config.limits.max_sessions ?? 0;
+  }
+
+  tenantBoundCount(tenantId: string): number {
+    let n = 0;
+    for (const c of this.tenants.get(tenantId)?.sessions.values() ?? []) if (c.bound) n++;
+    return n;
+  }
+
   boundCount(systemId: string): number {
     let n = 0;
     for (const c of this.bySystemId.get(systemId)?.sessions.values() ?? []) if (c.bound && c.systemId === systemId) n++;

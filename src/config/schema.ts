@@ -136,6 +136,8 @@ export interface TenantLimits {
   readonly max_log_per_s: number;
   /** Host calls (submitVia, cache, …) in flight at once. */
   readonly max_pending: number;
+  /** ESME sessions bound at once, over all the tenant's system_ids; more binds get ESME_RBINDFAIL. */
+  readonly max_sessions: number;
 }
 
 /** TLS settings of an outbound bind when `tls` is a mapping rather than `true`. */
@@ -406,6 +408,7 @@ const limits: SchemaObject = {
     max_script_kb: integer(1, 65536, 512),
     max_log_per_s: integer(1, 1000000, 100),
     max_pending: integer(1, 1000000, 1000),
+    max_sessions: integer(1, 1000000, 500),
   },
 };
 

@@ -33,6 +33,10 @@ export interface EsmeHost {
   readonly admission: Admission;
   /** Sessions bound here as `systemId` now. */
   boundCount(systemId: string): number;
+  /** Sessions bound here of tenant `tenantId` now. */
+  tenantBoundCount(tenantId: string): number;
+  /** The tenant's `limits.max_sessions`. */
+  maxSessions(tenantId: string): number;
 }
 
 type ConnState = 'open' | 'binding' | 'bound' | 'closed';
@@ -185,6 +189,12 @@ export class EsmeConnection {
     }
     if (this.host.boundCount(systemId) >= this.host.server.admission.max_sessions_per_system_id) {
       this.peerLog.info({ system_id: systemId, client: this.session.remoteAddress, max: this.host.server.admission.max_sessions_per_system_id }, 'bind refused: too many sessions of this system_id');
+      this.session.respond(req, ESME_RBINDFAIL);
+      return;
+    }
+    const maxSessions = this.host.maxSessions(tenant.id);
+    if (this.host.tenantBoundCount(tenant.id) >= maxSessions) {
+      this.peerLog.info({ system_id: systemId, tenant: tenant.id, client: this.session.remoteAddress, max: maxSessions }, 'bind refused: the tenant has max_sessions bound');
       this.session.respond(req, ESME_RBINDFAIL);
       return;
     }

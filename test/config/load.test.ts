@@ -117,6 +117,7 @@ describe('defaults', () => {
       max_script_kb: 512,
       max_log_per_s: 100,
       max_pending: 1000,
+      max_sessions: 500,
     });
     assert.deepEqual(t.routing, { default_chain: [], rules: [] });
     assert.deepEqual(t.binds[0], {

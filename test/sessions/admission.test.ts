@@ -10,7 +10,7 @@ import { accept, reject } from '../../src/dispatch/in-process';
 import { SourceLogLimiter } from '../../src/log/source-limit';
 import { ManualClock } from '../../src/util/clock';
 import { STATUS } from '../../src/wire/status';
-import { bindBody, RawPeer, rawPdu, sleep, startGateway, testConfig } from '../helpers/harness';
+import { bindBody, RawPeer, rawPdu, sleep, startGateway, testConfig, until } from '../helpers/harness';
 
 const byPassword = { acme: { bind: (b: { password: string }) => (b.password === 'right' ? accept() : reject('ESME_RINVPASWD', 'bad password')) } };
 
@@ -105,6 +105,28 @@ describe('admission: caps', () => {
       assert.equal((await bind(ps[0]!, 'acme-app', 'right')).status, 0);
       assert.equal((await bind(ps[1]!, 'acme-app', 'right')).status, 0);
       assert.equal((await bind(ps[2]!, 'acme-app', 'right')).status, STATUS.ESME_RBINDFAIL);
+      for (const p of ps) p.socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('admission: sessions per tenant', () => {
+  it("binds over a tenant's limits.max_sessions, over all its system_ids, are answered ESME_RBINDFAIL; another tenant is not counted; a session that ends frees its place", async () => {
+    const h = await startGateway({
+      config: testConfig({ tenants: [{ id: 'acme', system_ids: ['acme-app', 'acme-2'], limits: { max_sessions: 2 } }, { id: 'globex', system_ids: ['globex-app'] }] }),
+      handlers: { ...byPassword, globex: byPassword.acme },
+    });
+    try {
+      const ps = await Promise.all(Array.from({ length: 5 }, () => RawPeer.connect(h.port)));
+      assert.equal((await bind(ps[0]!, 'acme-app', 'right')).status, 0);
+      assert.equal((await bind(ps[1]!, 'acme-2', 'right')).status, 0);
+      assert.equal((await bind(ps[2]!, 'acme-app', 'right')).status, STATUS.ESME_RBINDFAIL);
+      assert.equal((await bind(ps[3]!, 'globex-app', 'right')).status, 0, 'another tenant has its own');
+      ps[0]!.socket.destroy();
+      await until(() => h.gateway.sessions('acme').length === 1, 2000, 'the ended session gone');
+      assert.equal((await bind(ps[4]!, 'acme-2', 'right')).status, 0);
       for (const p of ps) p.socket.destroy();
     } finally {
       await h.close();
