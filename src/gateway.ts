@@ -371,14 +371,11 @@ export class Gateway implements EsmeHost {
     });
   }
 
-  maxSessions(tenantId: string): number {
-    return this.tenants.get(tenantId)?.config.limits.max_sessions ?? 0;
-  }
-
-  tenantBoundCount(tenantId: string): number {
-    let n = 0;
-    for (const c of this.tenants.get(tenantId)?.sessions.values() ?? []) if (c.bound) n++;
-    return n;
+  tenantSessions(tenantId: string): { bound: number; max: number } {
+    const t = this.tenants.get(tenantId);
+    let bound = 0;
+    for (const c of t?.sessions.values() ?? []) if (c.bound) bound++;
+    return { bound, max: t?.config.limits.max_sessions ?? 0 };
   }
 
   boundCount(systemId: string): number {

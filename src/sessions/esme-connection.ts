@@ -33,10 +33,8 @@ export interface EsmeHost {
   readonly admission: Admission;
   /** Sessions bound here as `systemId` now. */
   boundCount(systemId: string): number;
-  /** Sessions bound here of tenant `tenantId` now. */
-  tenantBoundCount(tenantId: string): number;
-  /** The tenant's `limits.max_sessions`. */
-  maxSessions(tenantId: string): number;
+  /** Sessions of tenant `tenantId` bound here now, and its `limits.max_sessions`. */
+  tenantSessions(tenantId: string): { bound: number; max: number };
 }
 
 type ConnState = 'open' | 'binding' | 'bound' | 'closed';
@@ -192,9 +190,9 @@ export class EsmeConnection {
       this.session.respond(req, ESME_RBINDFAIL);
       return;
     }
-    const maxSessions = this.host.maxSessions(tenant.id);
-    if (this.host.tenantBoundCount(tenant.id) >= maxSessions) {
-      this.peerLog.info({ system_id: systemId, tenant: tenant.id, client: this.session.remoteAddress, max: maxSessions }, 'bind refused: the tenant has max_sessions bound');
+    const sessions = this.host.tenantSessions(tenant.id);
+    if (sessions.bound >= sessions.max) {
+      this.peerLog.info({ system_id: systemId, tenant: tenant.id, client: this.session.remoteAddress, max: sessions.max }, 'bind refused: the tenant has max_sessions bound');
       this.session.respond(req, ESME_RBINDFAIL);
       return;
     }
