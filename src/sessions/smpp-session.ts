@@ -509,13 +509,9 @@ export class SmppSession extends EventEmitter<SessionEvents> {
    */
   private probe(): void {
     if (this.state === 'closed' || this.state === 'closing') return;
+    // A bare header: it always encodes.
+    const buf = encodePdu('enquire_link', 0, 0);
     this.enquireInFlight = true;
-    let buf: Buffer;
-    try {
-      buf = encodePdu('enquire_link', 0, 0);
-    } catch {
-      return;
-    }
     new Promise<WirePdu>((resolve, reject) => this.send('enquire_link', buf, resolve, reject)).then(
       () => {
         this.enquireInFlight = false;
