@@ -4,7 +4,7 @@ import { isSluiceError } from '../errors';
 import { createLogger } from '../log/logger';
 import { startSluice } from '../runtime';
 import { compare, formatLoad, runLoad } from '../tools/bench';
-import { RECEIPT_ID_FORMS, SmscSimulator, type ReceiptIdForm, type SimEvent } from '../tools/sim';
+import { RECEIPT_ID_FORMS, RECEIPTS_ON, SmscSimulator, type ReceiptIdForm, type ReceiptsOn, type SimEvent } from '../tools/sim';
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -146,6 +146,8 @@ delivery receipts to the account (any bound session of the system_id, or the nex
                                 same | upper-hex | lower-hex | decimal | padded | padded-decimal | mixed
   --early-receipts 0            fraction (0..1) of receipts sent before their submit_sm_resp
   --early-resp-delay-ms 50      delay of the submit_sm_resp after an early receipt
+  --receipts-on carrier         which session of the account a receipt goes to: carrier (the one that carried
+                                the message) | other (another bound one when there is one) | spread (each in turn)
   --resend-ms 0                 re-send a deliver_sm answered non-zero or unanswered after this delay (0: off)
   --resend-max 5                most re-sends of one deliver_sm
   --duplicate-receipts 0        fraction (0..1) of receipts sent again after an ESME_ROK answer
@@ -176,6 +178,7 @@ async function sim(args: string[]): Promise<number> {
       'early-receipts': str,
       'early-resp-delay-ms': str,
       'resend-ms': str,
+      'receipts-on': str,
       'resend-max': str,
       'duplicate-receipts': str,
       'deliver-timeout-ms': str,
@@ -194,6 +197,8 @@ async function sim(args: string[]): Promise<number> {
   if (respId !== 'hex' && respId !== 'decimal') throw new Error(`--resp-id must be hex or decimal (got "${respId}")`);
   const receiptId = (values['receipt-id'] ?? 'same') as ReceiptIdForm;
   if (!RECEIPT_ID_FORMS.includes(receiptId)) throw new Error(`--receipt-id must be one of ${RECEIPT_ID_FORMS.join(', ')} (got "${receiptId}")`);
+  const receiptsOn = (values['receipts-on'] ?? 'carrier') as ReceiptsOn;
+  if (!RECEIPTS_ON.includes(receiptsOn)) throw new Error(`--receipts-on must be one of ${RECEIPTS_ON.join(', ')} (got "${receiptsOn}")`);
   // Events wait until the listening line is out; one write per line, so lines never interleave.
   let ready = false;
   const early: string[] = [];
@@ -219,6 +224,7 @@ async function sim(args: string[]): Promise<number> {
     earlyReceiptRate: num(values['early-receipts'], 'early-receipts', 0),
     earlyRespDelayMs: num(values['early-resp-delay-ms'], 'early-resp-delay-ms', 50),
     resendUnansweredMs: num(values['resend-ms'], 'resend-ms', 0),
+    receiptsOn,
     resendMax: num(values['resend-max'], 'resend-max', 5),
     duplicateReceiptRate: num(values['duplicate-receipts'], 'duplicate-receipts', 0),
     deliverTimeoutMs: num(values['deliver-timeout-ms'], 'deliver-timeout-ms', 10_000),

@@ -65,9 +65,19 @@ export interface SimOptions {
   moTo?: string;
   /** Messages remembered for query_sm / cancel_sm / replace_sm (default 100000; oldest forgotten first). */
   keepMessages?: number;
+  /**
+   * Which session of the account a receipt goes to: the one that carried
+   * the message (`carrier`, default, while it is bound), another one when
+   * there is one (`other`: the worst case for a gateway that correlates per
+   * session), or each bound session in turn (`spread`).
+   */
+  receiptsOn?: ReceiptsOn;
   /** Called once per event (what `--log-events` prints). */
   onEvent?: (e: SimEvent) => void;
 }
+
+export const RECEIPTS_ON = ['carrier', 'other', 'spread'] as const;
+export type ReceiptsOn = (typeof RECEIPTS_ON)[number];
 
 export interface SimStats {
   binds: number;
@@ -213,6 +223,8 @@ export class SmscSimulator {
   private readonly waiting = new Map<string, Job[]>();
   private readonly timers = new Set<TimerHandle>();
   private moTimer: TimerHandle | undefined;
+  /** Next session in turn for `receiptsOn: 'spread'`. */
+  private turn = 0;
   private stopped = false;
 
   constructor(private readonly opts: SimOptions = {}) {
@@ -447,11 +459,22 @@ export class SmscSimulator {
     this.dispatch({ kind: 'receipt', sys: msg.sys, session, fields, msg, n: 0 });
   }
 
-  /** A session of `sys` that takes deliver_sm: `prefer` if it still can, else another; a transmitter-only `prefer` as the last resort. */
+  /**
+   * A session of `sys` that takes deliver_sm, as `receiptsOn` says: `prefer`
+   * (the carrier) if it still can, else another; `other`: another first;
+   * `spread`: the next in turn. A transmitter-only `prefer` as the last resort.
+   */
   private pick(sys: string, prefer: SmppSession | undefined): SmppSession | undefined {
     const p = prefer ? this.bound.get(prefer) : undefined;
+    const mode = this.opts.receiptsOn ?? 'carrier';
+    const usable = [...this.bound].filter(([s, b]) => b.sys === sys && b.rx && !s.closed).map(([s]) => s);
+    if (mode === 'spread' && usable.length > 0) return usable[this.turn++ % usable.length];
+    if (mode === 'other') {
+      const other = usable.find((s) => s !== prefer);
+      if (other) return other;
+    }
     if (prefer && p && p.rx && !prefer.closed) return prefer;
-    for (const [s, b] of this.bound) if (b.sys === sys && b.rx && !s.closed) return s;
+    if (usable.length > 0) return usable[0];
     return prefer && p && !prefer.closed ? prefer : undefined;
   }
 
