@@ -76,11 +76,13 @@ local function put(i)
   end
 end
 local i = 1
-local n = 0
+local ups = {}
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'p' then
     put(i)
+    local up = opt(ARGV[i + 3])
+    if up and up ~= '' then ups[up] = true end
     i = i + 10
   elseif op == 'd' then
     drop(ARGV[i + 1])
@@ -96,9 +98,25 @@ while i <= #ARGV do
   else
     return redis.error_reply('sluice forward: bad op ' .. tostring(op))
   end
-  n = n + 1
 end
-return n`;
+-- The correlation keys just written that have early receipts parked (see ForwardBackend).
+local out = {}
+for up in pairs(ups) do
+  if redis.call('EXISTS', P .. 'e:' .. up) == 1 then out[#out + 1] = up end
+end
+return out`;
+
+// ARGV: (up, rid, expires, data)… of one receipt → 1 if filed, 0 if a message has one of its keys.
+const PARK = `${LIB}
+for i = 1, #ARGV, 4 do
+  local k = redis.call('GET', P .. 'up:' .. ARGV[i])
+  if k and redis.call('HGET', P .. 'm:' .. k, 'up') == ARGV[i] then return 0 end
+end
+for i = 1, #ARGV, 4 do
+  redis.call('HSET', P .. 'e:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2] .. ' ' .. ARGV[i + 3])
+  redis.call('ZADD', P .. 'early', ARGV[i + 2], ARGV[i] .. NUL .. ARGV[i + 1])
+end
+return 1`;
 
 // ARGV: keys
 const GET = `${LIB}
@@ -201,26 +219,52 @@ for _, up in ipairs(ARGV) do
 end
 return out`;
 
-// ARGV: limit → flat up, rid, "<expires> <data>"
-const EARLY_ALL = `${LIB}
-local out = {}
-for _, m in ipairs(redis.call('ZRANGE', P .. 'early', 0, tonumber(ARGV[1]) - 1)) do
+const EARLY_ENTRY = `
+local function entry(out, m)
   local p = string.find(m, NUL, 1, true)
-  if p then
-    local up, rid = string.sub(m, 1, p - 1), string.sub(m, p + 1)
-    local v = redis.call('HGET', P .. 'e:' .. up, rid)
-    if v then
-      out[#out + 1] = up
-      out[#out + 1] = rid
-      out[#out + 1] = v
+  if not p then return end
+  local up, rid = string.sub(m, 1, p - 1), string.sub(m, p + 1)
+  local v = redis.call('HGET', P .. 'e:' .. up, rid)
+  if v then
+    out[#out + 1] = up
+    out[#out + 1] = rid
+    out[#out + 1] = v
+  end
+end
+`;
+
+// ARGV: cursor, entries to look at, limit → {next cursor (0: the end), flat up, rid, "<expires> <data>"…}
+// Looks at a bounded slice of the early set per call, so a large set never blocks Redis for long.
+const EARLY_MATCHABLE = `${LIB}${EARLY_ENTRY}
+local from, scan, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ms = redis.call('ZRANGE', P .. 'early', from, from + scan - 1)
+local out = {}
+local found = 0
+for _, m in ipairs(ms) do
+  local p = string.find(m, NUL, 1, true)
+  if p and found < limit then
+    local up = string.sub(m, 1, p - 1)
+    local k = redis.call('GET', P .. 'up:' .. up)
+    if k and redis.call('HGET', P .. 'm:' .. k, 'up') == up then
+      entry(out, m)
+      found = found + 1
     end
   end
 end
+local nxt = from + #ms
+if #ms < scan then nxt = 0 end
+table.insert(out, 1, nxt)
 return out`;
 
-// ARGV: now, batch → {rows and early receipts deleted, index entries looked at (at most batch)}
+// ARGV: now, limit → flat up, rid, "<expires> <data>"
+const EARLY_EXPIRED = `${LIB}${EARLY_ENTRY}
+local out = {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. 'early', '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))) do entry(out, m) end
+return out`;
+
+// ARGV: now, batch, earlyBefore → {rows and early receipts deleted, index entries looked at (at most batch)}
 const SWEEP = `${LIB}
-local nows, batch = ARGV[1], tonumber(ARGV[2])
+local nows, batch, ebefore = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local n, seen = 0, 0
 for _, k in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', '(' .. nows, 'LIMIT', 0, batch)) do
   local st = redis.call('HGET', P .. 'm:' .. k, 'state')
@@ -229,7 +273,7 @@ for _, k in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', '(' .. nows, 
   seen = seen + 1
 end
 if seen < batch then
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. 'early', '-inf', '(' .. nows, 'LIMIT', 0, batch - seen)) do
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. 'early', '-inf', '(' .. ebefore, 'LIMIT', 0, batch - seen)) do
     local p = string.find(m, NUL, 1, true)
     if p then n = n + redis.call('HDEL', P .. 'e:' .. string.sub(m, 1, p - 1), string.sub(m, p + 1)) end
     redis.call('ZREM', P .. 'early', m)
@@ -258,6 +302,8 @@ return out`;
 
 /** How many rows and early receipts one sweep script deletes at most. */
 const SWEEP_BATCH = 1000;
+/** Early receipts one matchable scan looks at. */
+const EARLY_SCAN = 2000;
 
 const num = (v: number, what: string): string => {
   if (!Number.isFinite(v)) throw new TypeError(`forward journal: ${what} is not a finite number: ${v}`);
@@ -309,11 +355,17 @@ export function redisForward(client: RedisCommands): ForwardBackend {
     return p;
   };
   const run = (script: string, args: string[]): Promise<unknown> => track(client.eval(script, { keys: [], arguments: args }));
+  let matchCursor = 0;
   return {
     kind: 'redis',
     async commit(ops) {
-      if (ops.length === 0) return;
-      await run(COMMIT, encode(ops));
+      if (ops.length === 0) return [];
+      return ((await run(COMMIT, encode(ops))) as Reply[]).map(String);
+    },
+    async park(parked) {
+      if (parked.length === 0) return false;
+      const args = parked.flatMap((e) => [e.up, e.rid, num(e.expires, 'expires'), e.data]);
+      return Number(await run(PARK, args)) === 1;
     },
     async get(keys) {
       if (keys.length === 0) return [];
@@ -334,15 +386,22 @@ export function redisForward(client: RedisCommands): ForwardBackend {
       if (ups.length === 0) return [];
       return toEarly(await run(EARLY, [...ups]));
     },
-    async earlyAll(limit) {
+    async earlyMatchable(limit) {
       if (!(limit >= 1)) return [];
-      return toEarly(await run(EARLY_ALL, [String(Math.floor(limit))]));
+      const [next, ...flat] = (await run(EARLY_MATCHABLE, [String(matchCursor), String(EARLY_SCAN), String(Math.floor(limit))])) as Reply[];
+      matchCursor = Number(next);
+      return toEarly(flat);
     },
-    async sweep(now) {
+    async earlyExpired(now, limit) {
+      if (!(limit >= 1)) return [];
+      return toEarly(await run(EARLY_EXPIRED, [num(now, 'now'), String(Math.floor(limit))]));
+    },
+    async sweep(now, earlyBefore) {
       const at = num(now, 'now');
+      const eb = num(earlyBefore, 'earlyBefore');
       let total = 0;
       for (;;) {
-        const [n, seen] = (await run(SWEEP, [at, String(SWEEP_BATCH)])) as [number, number];
+        const [n, seen] = (await run(SWEEP, [at, String(SWEEP_BATCH), eb])) as [number, number];
         total += Number(n);
         if (Number(seen) < SWEEP_BATCH) return total;
       }

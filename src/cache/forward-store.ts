@@ -12,6 +12,12 @@ import * as sqlite3 from 'sqlite3';
  * Reads see writes that are still waiting for their commit.
  */
 
+/*
+ * Every time in these rows (due, expires, created, claims, early receipts'
+ * expiry) is wall-clock ms since the epoch: rows outlive the process that
+ * wrote them and are read by other replicas (docs/design.md, "Time").
+ */
+
 /** A message's life in the journal. */
 export const MSG_QUEUED = 0;
 export const MSG_SENT = 1;
@@ -22,7 +28,7 @@ export interface MsgRow {
   /** `tenant/ourId`, each part URI-encoded. */
   key: string;
   tenant: string;
-  /** Correlation key of the upstream id (tenant, bind, normalised id); null until an upstream accepted it. */
+  /** Correlation key of the upstream id (tenant, upstream account, normalised id); null until an upstream accepted it. */
   up: string | null;
   state: number;
   /** Queued: earliest next attempt (ms since the epoch). */
@@ -58,11 +64,22 @@ export interface QueueDepth {
   oldest: number;
 }
 
-/** What each backend does; `ForwardStore` adds the group commit around it. */
+/**
+ * What each backend does; `ForwardStore` adds the group commit around it.
+ *
+ * An early receipt and its message's correlation meet in the store, so no
+ * ordering of two writers (two replicas, or a receipt and a response on one)
+ * loses one: `park` files a receipt only if no message has any of its keys,
+ * in one atomic step, and `commit` reports, after its rows are durable,
+ * which of the correlation keys it wrote have receipts parked under them.
+ * Whichever of the two lands second sees the other.
+ */
 export interface ForwardBackend {
   readonly kind: 'memory' | 'sqlite' | 'redis';
-  /** Apply the ops atomically, in order. */
-  commit(ops: readonly ForwardOp[]): Promise<void>;
+  /** Apply the ops atomically, in order; resolves to the correlation keys of the rows put that have early receipts parked. */
+  commit(ops: readonly ForwardOp[]): Promise<string[]>;
+  /** File one receipt under its candidate keys, atomically, unless a message row already has one of them: true if filed. */
+  park(rows: readonly EarlyRow[]): Promise<boolean>;
   get(keys: readonly string[]): Promise<MsgRow[]>;
   byUp(ups: readonly string[]): Promise<MsgRow[]>;
   /**
@@ -74,9 +91,12 @@ export interface ForwardBackend {
   /** Make every waiting queued row of `tenant` due now (a bind came up). */
   wake(tenant: string, now: number): Promise<number>;
   early(ups: readonly string[]): Promise<EarlyRow[]>;
-  earlyAll(limit: number): Promise<EarlyRow[]>;
-  /** Delete rows (not queued ones) and early receipts whose `expires` has passed. */
-  sweep(now: number): Promise<number>;
+  /** Early receipts whose message row now exists, up to `limit` (successive calls may go round the whole set). */
+  earlyMatchable(limit: number): Promise<EarlyRow[]>;
+  /** Early receipts whose `expires` is before `now`, up to `limit`. */
+  earlyExpired(now: number, limit: number): Promise<EarlyRow[]>;
+  /** Delete rows (not queued ones) whose `expires` is before `now`, and early receipts whose `expires` is before `earlyBefore`. */
+  sweep(now: number, earlyBefore: number): Promise<number>;
   depth(): Promise<QueueDepth[]>;
   /** Take the write lock and give it back, writing nothing: rejects if the journal cannot be written. */
   probe(): Promise<void>;
@@ -95,6 +115,8 @@ export class ForwardStore {
   readonly stats = { commits: 0, ops: 0 };
   /** The last commit's error, until a commit succeeds (health). */
   lastError: string | undefined;
+  /** Told, after a commit, the correlation keys it wrote that have early receipts parked under them. */
+  onEarly: ((ups: string[]) => void) | undefined;
   private queued: { ops: ForwardOp[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } = { ops: [], waiters: [] };
   private flushing: Promise<void> | undefined;
   private scheduled = false;
@@ -152,11 +174,12 @@ export class ForwardStore {
     const q = this.queued;
     this.queued = { ops: [], waiters: [] };
     try {
-      await this.backend.commit(q.ops);
+      const early = await this.backend.commit(q.ops);
       this.lastError = undefined;
       this.stats.commits++;
       this.stats.ops += q.ops.length;
       for (const w of q.waiters) w.resolve();
+      if (early.length > 0) this.onEarly?.(early);
     } catch (err) {
       this.lastError = (err as Error).message;
       for (const w of q.waiters) w.reject(err);
@@ -230,12 +253,22 @@ export class ForwardStore {
     return [...out.values()];
   }
 
-  earlyAll(limit: number): Promise<EarlyRow[]> {
-    return this.backend.earlyAll(limit);
+  /** File an early receipt (see ForwardBackend.park): durable once it resolves true. */
+  park(rows: readonly EarlyRow[]): Promise<boolean> {
+    if (this.closed) return Promise.reject(new Error('forward store is closed'));
+    return this.backend.park(rows);
   }
 
-  sweep(now: number): Promise<number> {
-    return this.backend.sweep(now);
+  earlyMatchable(limit: number): Promise<EarlyRow[]> {
+    return this.backend.earlyMatchable(limit);
+  }
+
+  earlyExpired(now: number, limit: number): Promise<EarlyRow[]> {
+    return this.backend.earlyExpired(now, limit);
+  }
+
+  sweep(now: number, earlyBefore: number): Promise<number> {
+    return this.backend.sweep(now, earlyBefore);
   }
 
   /**
@@ -312,15 +345,25 @@ export function memoryForward(): ForwardBackend {
   return {
     kind: 'memory',
     async commit(ops) {
+      const ups = new Set<string>();
       for (const op of ops) {
         if (op.t === 'put') {
           del(op.row.key);
           rows.set(op.row.key, { ...copy(op.row), claimed: 0 });
-          if (op.row.up) byUp.set(op.row.up, op.row.key);
+          if (op.row.up) {
+            byUp.set(op.row.up, op.row.key);
+            ups.add(op.row.up);
+          }
         } else if (op.t === 'del') del(op.key);
         else if (op.t === 'early') early.set(earlyId(op.row.up, op.row.rid), { ...op.row });
         else early.delete(earlyId(op.up, op.rid));
       }
+      return [...ups].filter((u) => [...early.values()].some((e) => e.up === u));
+    },
+    async park(parked) {
+      if (parked.some((e) => byUp.has(e.up))) return false;
+      for (const e of parked) early.set(earlyId(e.up, e.rid), { ...e });
+      return true;
     },
     async get(keys) {
       return keys.flatMap((k) => {
@@ -358,10 +401,13 @@ export function memoryForward(): ForwardBackend {
       const want = new Set(ups);
       return [...early.values()].filter((e) => want.has(e.up)).map((e) => ({ ...e }));
     },
-    async earlyAll(limit) {
-      return [...early.values()].slice(0, limit).map((e) => ({ ...e }));
+    async earlyMatchable(limit) {
+      return [...early.values()].filter((e) => byUp.has(e.up)).slice(0, limit).map((e) => ({ ...e }));
     },
-    async sweep(now) {
+    async earlyExpired(now, limit) {
+      return [...early.values()].filter((e) => e.expires < now).slice(0, limit).map((e) => ({ ...e }));
+    },
+    async sweep(now, earlyBefore) {
       let n = 0;
       for (const r of [...rows.values()]) {
         if (r.state !== MSG_QUEUED && r.expires < now) {
@@ -370,7 +416,7 @@ export function memoryForward(): ForwardBackend {
         }
       }
       for (const [id, e] of [...early]) {
-        if (e.expires < now) {
+        if (e.expires < earlyBefore) {
           early.delete(id);
           n++;
         }
@@ -410,6 +456,7 @@ const SQL_TABLES = [
   'CREATE INDEX IF NOT EXISTS sluice_msg_expires ON sluice_msg (expires) WHERE state <> 0',
   `CREATE TABLE IF NOT EXISTS sluice_early (up TEXT NOT NULL, rid TEXT NOT NULL, expires INTEGER NOT NULL, data TEXT NOT NULL,
      PRIMARY KEY (up, rid)) WITHOUT ROWID`,
+  'CREATE INDEX IF NOT EXISTS sluice_early_expires ON sluice_early (expires)',
 ];
 const COLS = 'key, tenant, up, state, due, expires, created, route, data';
 // One statement per kind of op per commit: the rows travel as one JSON array.
@@ -418,6 +465,9 @@ const SQL_PUT = `INSERT OR REPLACE INTO sluice_msg (key, tenant, up, state, due,
 const SQL_DEL = 'DELETE FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))';
 const SQL_EARLY = `INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)`;
 const SQL_UNEARLY = 'DELETE FROM sluice_early WHERE (up, rid) IN (SELECT value->>0, value->>1 FROM json_each(?))';
+// One statement, so one transaction: the check and the insert see the same state.
+const SQL_PARK = `INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?1)
+  WHERE NOT EXISTS (SELECT 1 FROM sluice_msg WHERE up IN (SELECT value->>0 FROM json_each(?1)))`;
 const SQL_CLAIM = `UPDATE sluice_msg SET claimed = ? WHERE key IN (
   SELECT key FROM sluice_msg WHERE state = 0 AND due <= ? AND claimed <= ? AND tenant IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT ?)
   RETURNING ${COLS}`;
@@ -488,6 +538,9 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
     byUp: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`),
     claim: await prepare(SQL_CLAIM, db),
     earlyOf: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
+    earlyUps: await prepare('SELECT DISTINCT up FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
+    matchable: await prepare('SELECT e.up, e.rid, e.expires, e.data FROM sluice_early e WHERE EXISTS (SELECT 1 FROM sluice_msg m WHERE m.up = e.up) LIMIT ?'),
+    expired: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE expires < ? ORDER BY expires LIMIT ?'),
   };
   // Reset after each use: node-sqlite3 leaves a statement that ran to its end active until its
   // next run, and an active statement pins its connection's read snapshot (which would also keep
@@ -515,6 +568,7 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
       if (c.unearlies.length) parts.push(SQL_UNEARLY.replace('?', () => literal(c.unearlies)));
       parts.push('COMMIT');
       const sql = parts.join(';\n');
+      const ups = c.puts.flatMap((r) => (r.up ? [r.up] : []));
       return serial(async () => {
         try {
           await new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
@@ -522,8 +576,13 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
           await run(db, 'ROLLBACK').catch(() => undefined);
           throw err;
         }
+        // Read after the commit, so a receipt parked before it (by any connection) is seen here;
+        // one parked after it saw these rows and was not parked.
+        if (ups.length === 0) return [];
+        return (await rows<{ up: string }>(q.earlyUps, [JSON.stringify(ups)])).map((r) => r.up);
       });
     },
+    park: (parked) => serial(async () => (await run(db, SQL_PARK, [JSON.stringify(parked.map((e) => [e.up, e.rid, e.expires, e.data]))])) > 0),
     probe: () =>
       serial(async () => {
         try {
@@ -538,9 +597,10 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
     claimDue: (tenants, now, until, limit) => serial(() => rows<MsgRow>(q.claim, [until, now, now, JSON.stringify(tenants), limit])),
     wake: (tenant, now) => serial(() => run(db, 'UPDATE sluice_msg SET due = ? WHERE state = 0 AND tenant = ? AND due > ?', [now, tenant, now])),
     early: (ups) => rows<EarlyRow>(q.earlyOf, [JSON.stringify(ups)]),
-    earlyAll: (limit) => all<EarlyRow>(db, 'SELECT up, rid, expires, data FROM sluice_early LIMIT ?', [limit]),
-    sweep: (now) =>
-      serial(async () => (await run(db, 'DELETE FROM sluice_msg WHERE state <> 0 AND expires < ?', [now])) + (await run(db, 'DELETE FROM sluice_early WHERE expires < ?', [now]))),
+    earlyMatchable: (limit) => rows<EarlyRow>(q.matchable, [limit]),
+    earlyExpired: (now, limit) => rows<EarlyRow>(q.expired, [now, limit]),
+    sweep: (now, earlyBefore) =>
+      serial(async () => (await run(db, 'DELETE FROM sluice_msg WHERE state <> 0 AND expires < ?', [now])) + (await run(db, 'DELETE FROM sluice_early WHERE expires < ?', [earlyBefore]))),
     depth: () => all<QueueDepth>(db, "SELECT tenant, coalesce(route, '') AS route, count(*) AS count, min(created) AS oldest FROM sluice_msg WHERE state = 0 GROUP BY tenant, route"),
     async close() {
       await tail;

@@ -12,7 +12,7 @@ import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import { SluiceError } from '../errors';
 import { STATUS } from '../wire/status';
 import { expandEnv, type KeyPath } from './expand';
-import { configSchema, parseChainStep, SECRET_KEYS, type SluiceConfig } from './schema';
+import { accountOf, configSchema, parseChainStep, SECRET_KEYS, type SluiceConfig } from './schema';
 
 /** Options of {@link parseConfig}. */
 export interface ParseConfigOptions {
@@ -453,6 +453,8 @@ function semanticIssues(data: unknown, cwd: string): PathIssue[] {
     }
 
     const bindNames = new Map<string, KeyPath>();
+    // Binds of one upstream account share its receipt correlations, so they read its ids one way.
+    const accounts = new Map<string, { form: string; at: KeyPath }>();
     list(t.binds).forEach((b, bi) => {
       if (!isObj(b)) return;
       const bp: KeyPath = [...tp, 'binds', bi];
@@ -461,6 +463,18 @@ function semanticIssues(data: unknown, cwd: string): PathIssue[] {
         const prior = bindNames.get(name);
         if (prior) add([...bp, 'name'], `duplicate bind name "${name}" in tenant "${tenantName}" (already used at ${formatKeyPath(prior)})`);
         else bindNames.set(name, [...bp, 'name']);
+      }
+      const port = typeof b.port === 'number' ? b.port : undefined;
+      const host = str(b.host);
+      const sys = str(b.system_id);
+      if (host !== undefined && port !== undefined && sys !== undefined) {
+        const account = accountOf({ account: str(b.account), host, port, system_id: sys });
+        const form = str(b.receipt_id) ?? 'auto';
+        const prior = accounts.get(account);
+        if (!prior) accounts.set(account, { form, at: [...bp, 'receipt_id'] });
+        else if (prior.form !== form) {
+          add([...bp, 'receipt_id'], `binds of one upstream account ("${account}") must read receipt ids alike: "${form}" here, "${prior.form}" at ${formatKeyPath(prior.at)}`);
+        }
       }
       if (isObj(b.tls)) {
         const ca = str(b.tls.ca_path);

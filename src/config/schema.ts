@@ -174,8 +174,22 @@ export interface OutboundBindConfig {
   readonly address_range: string;
   /** Held by one replica at a time through a lease in the shared cache (contract §9). */
   readonly single: boolean;
-  /** How this upstream writes message ids in receipts relative to its submit_sm_resp (src/forward/receipt-ids.ts). */
+  /** How this upstream writes message ids in receipts relative to its submit_sm_resp (src/forward/receipt-ids.ts); one form per account. */
   readonly receipt_id: ReceiptIdForm;
+  /**
+   * The upstream account this bind is a session of. Binds of one account
+   * share one receipt correlation space: an SMSC may send a receipt on any
+   * session of the account. Default: host, port and system_id (`accountOf`).
+   */
+  readonly account?: string;
+}
+
+/**
+ * The upstream account a bind belongs to: its `account`, else its host,
+ * port and system_id. Receipts are correlated per account, never per bind.
+ */
+export function accountOf(b: { readonly account?: string; readonly host: string; readonly port: number; readonly system_id: string }): string {
+  return b.account ?? `${b.host}:${b.port}/${b.system_id}`;
 }
 
 /** A routing rule: destinations starting with `prefix` take `chain`. */
@@ -450,6 +464,7 @@ const bind: SchemaObject = {
     address_range: text(0, 40, 'at most 40 characters (the SMPP 3.4 limit for address_range)', ''),
     single: { type: 'boolean', default: false },
     receipt_id: { type: 'string', enum: [...RECEIPT_ID_FORMS], default: 'auto' },
+    account: text(1, 128, '1 to 128 characters naming the upstream account'),
   },
 };
 

@@ -47,8 +47,9 @@ export function dispatchRequest(
   fallback: DefaultAction,
 ): void {
   ctx.counters.pdus++;
-  // A policy host may know the answer before any work: a tenant over its CPU budget.
-  const refused = ctx.policy.refuse?.(ctx.tenant, req.command);
+  // A policy host may know the answer before any work: a tenant over its CPU budget. Never for
+  // what its upstream sends on a bind (receipts, MO): the budget throttles new submits, not obligations.
+  const refused = info.kind === 'bind' ? undefined : ctx.policy.refuse?.(ctx.tenant, req.command);
   if (refused !== undefined) {
     session.respond(req, refused);
     return;

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
+import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type EarlyRow, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
 import type { OutboundBind } from '../binds/outbound-bind';
-import { parseChainStep, type TenantConfig } from '../config/schema';
+import { accountOf, parseChainStep, type TenantConfig } from '../config/schema';
 import type { PduOutcome, SessionInfo } from '../dispatch/policy-host';
 import { isSluiceError, SluiceError } from '../errors';
 import { isDlrEsmClass, MESSAGE_STATES, parseReceipt, type Receipt } from '../pdu/dlr';
 import { toWireFields } from '../pdu/fields';
-import type { Clock, TimerHandle } from '../util/clock';
+import { Repeat, type Clock } from '../util/clock';
 import { newMessageId } from '../util/ids';
 import { bytesToJson, jsonToBytes } from '../util/json-bytes';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
@@ -19,13 +19,15 @@ import { receiptDate, smppTimeToMs } from './smpp-time';
  * clock). A policy decides *that* a PDU goes on (`smpp.forward`); this
  * module walks the tenant's routing chain, keeps every message it accepted
  * in the durable journal until its final receipt, retries queued messages
- * on its own timers until they expire, correlates receipts by each bind's
- * id form, holds receipts that come before their submit_sm_resp, and routes
+ * on its own timers until they expire, correlates receipts per upstream
+ * account (a receipt may come on any session of the account, on any
+ * replica), holds receipts that come before their submit_sm_resp, and routes
  * receipts and MO messages back to the ESME (or into the held store).
  *
  * A message is answered ESME_ROK only once an upstream accepted it or it is
  * durably queued; its receipt goes to the ESME only after the ESME had its
- * submit_sm_resp.
+ * submit_sm_resp. Times kept in the journal are wall-clock (clock.wall());
+ * the monotonic clock only times this process's own waits.
  */
 
 /** What the forwarder needs of the gateway. */
@@ -108,9 +110,9 @@ interface MsgData {
   src: string;
   dst: string;
   rd: number;
-  /** Accepted at (ms). */
+  /** Accepted at (wall ms). */
   at: number;
-  /** Expires at (ms): the validity period, or the tenant's default. */
+  /** Expires at (wall ms): the validity period, or the tenant's default. */
   exp: number;
   /** Queued: the steps it may take, and its fields, bytes as base64. */
   chain?: string[];
@@ -141,8 +143,21 @@ const QUEUE_POLL_MS = 500;
 const EARLY_POLL_MS = 1000;
 const SWEEP_MS = 60_000;
 
+/** An early receipt unmatched this long after its early_ttl_ms is swept without being counted (the poll counts and drops it first). */
+const EARLY_SWEEP_GRACE_MS = 300_000;
+
 const msgKey = (tenant: string, id: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(id)}`;
-const upKey = (tenant: string, bind: string, key: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(bind)}/${key}`;
+/** A correlation key: the tenant, the upstream account ('@' never starts an encoded name) and the id's key. */
+const upKey = (tenant: string, account: string, key: string): string => `${encodeURIComponent(tenant)}/@${encodeURIComponent(account)}/${key}`;
+/** Rows written before receipts were correlated per account were keyed by bind: looked up too, until they age out. */
+const bindUpKey = (tenant: string, bind: string, key: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(bind)}/${key}`;
+
+/** What an early receipt row keeps: the bind it came on, every key it is filed under, the receipt. */
+interface EarlyData {
+  bind: string;
+  ups?: string[];
+  r: Receipt;
+}
 
 /** Counters for /metrics. */
 export interface ForwardCounters {
@@ -161,7 +176,7 @@ export interface ForwardCounters {
 
 export class Forwarder {
   readonly counters = new Map<string, ForwardCounters>();
-  private timers: TimerHandle[] = [];
+  private loops: Repeat[] = [];
   private stopped = true;
   private draining = false;
   private rounds = 0;
@@ -170,15 +185,16 @@ export class Forwarder {
   private writeFailures = 0;
   /** Our ids answered ESME_ROK by the forwarder whose submit_sm_resp has not gone out yet, and receipts waiting for it. */
   private readonly unanswered = new Map<string, { at: number; waiters: (() => void)[] }>();
-  /** Early receipts parked here, by correlation key: matched at once when their message's response comes. */
-  private readonly earlyHere = new Map<string, number>();
   /** One receipt at a time per message (an upstream re-sending one must not deliver it twice). */
   private readonly receiptLocks = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly host: ForwarderHost,
     readonly store: ForwardStore,
-  ) {}
+  ) {
+    // A correlation just committed (here or, for Redis, by this commit) that has receipts waiting.
+    store.onEarly = (ups) => void this.matchEarlyFor(ups).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
+  }
 
   private get clock(): Clock {
     return this.host.clock;
@@ -199,45 +215,50 @@ export class Forwarder {
 
   start(): void {
     this.stopped = false;
-    this.every(QUEUE_POLL_MS, () => this.drain());
-    this.every(EARLY_POLL_MS, async () => {
-      // An id whose answer never went out (the policy answered something else, or missed its deadline).
-      const old = this.clock.now() - 60_000;
-      for (const [k, u] of this.unanswered) if (u.at < old && u.waiters.length === 0) this.unanswered.delete(k);
-      await this.matchEarly();
-    });
-    this.every(SWEEP_MS, async () => {
-      const n = await this.store.sweep(this.clock.now());
-      if (n > 0) this.log.debug({ swept: n }, 'forward journal: expired rows removed');
-    });
+    const onError = (err: Error): void => this.log.warn({ err: err.message }, 'forward journal: store error');
+    this.loops = [
+      new Repeat(this.clock, QUEUE_POLL_MS, () => this.drain(), onError),
+      new Repeat(
+        this.clock,
+        EARLY_POLL_MS,
+        async () => {
+          // An id whose answer never went out (the policy answered something else, or missed its deadline).
+          const old = this.clock.now() - 60_000;
+          for (const [k, u] of this.unanswered) if (u.at < old && u.waiters.length === 0) this.unanswered.delete(k);
+          await this.matchEarly();
+        },
+        onError,
+      ),
+      new Repeat(this.clock, SWEEP_MS, () => this.sweepNow(), onError),
+    ];
     void this.drain();
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) this.clock.clearTimeout(t);
-    this.timers = [];
+    for (const l of this.loops) l.stop();
+    this.loops = [];
     for (const u of this.unanswered.values()) for (const w of u.waiters) w();
     this.unanswered.clear();
   }
 
-  private every(ms: number, fn: () => Promise<void>): void {
-    const tick = (): void => {
-      if (this.stopped) return;
-      void fn()
-        .catch((err: Error) => this.log.warn({ err: err.message }, 'forward journal: store error'))
-        .finally(() => {
-          if (!this.stopped) this.timers.push(this.clock.setTimeout(tick, ms));
-        });
-    };
-    this.timers.push(this.clock.setTimeout(tick, ms));
+  /** Remove journal rows past their expiry by the wall clock (what the sweep loop runs every minute). */
+  async sweepNow(): Promise<void> {
+    const now = this.clock.wall();
+    const n = await this.store.sweep(now, now - EARLY_SWEEP_GRACE_MS);
+    if (n > 0) this.log.debug({ swept: n }, 'forward journal: expired rows removed');
+  }
+
+  /** The timer loops running (one handle each; for tests). */
+  get timerLoops(): number {
+    return this.loops.filter((l) => l.armed).length;
   }
 
   /** A bind of `tenant` came up: its queued messages are due now. */
   bindUp(tenant: string): void {
     if (this.stopped) return;
     void this.store
-      .wake(tenant, this.clock.now())
+      .wake(tenant, this.clock.wall())
       .then(() => this.drain())
       .catch((err: Error) => this.log.warn({ tenant, err: err.message }, 'forward journal: store error'));
   }
@@ -299,7 +320,7 @@ export class Forwarder {
   private async submit(tenant: string, rt: { config: TenantConfig; binds: ReadonlyMap<string, OutboundBind> }, req: ForwardRequest): Promise<ForwardResult> {
     const cfg = rt.config;
     const chain = this.chainFor(cfg, req);
-    const now = this.clock.now();
+    const now = this.clock.wall();
     let exp = now + cfg.queue.expiry_ms;
     const vp = req.fields.validity_period;
     if (typeof vp === 'string' && vp !== '') {
@@ -345,7 +366,6 @@ export class Forwarder {
         await this.write([{ t: 'put', row: this.sentRow(tenant, out.bind, data) }]);
         c.forwarded++;
         this.expectAnswer(tenant, data.id);
-        this.earlyCheck(tenant, out.bind, data);
         return { ok: true, command_status: 'ESME_ROK', message_id: data.id, via: out.bind };
       }
       if (step === 'queue') {
@@ -383,14 +403,18 @@ export class Forwarder {
     }
   }
 
-  /** How `bind` of `tenant` writes receipt ids (its `receipt_id`). */
-  private formOf(tenant: string, bind: string): ReceiptIdForm {
-    return (this.host.tenant(tenant)?.binds.get(bind)?.cfg.receipt_id ?? 'auto') as ReceiptIdForm;
+  /** The upstream account of `bind` and how it writes receipt ids (its `receipt_id`: one per account, the config loader checks). */
+  private accountOf(tenant: string, bind: string): { account: string; form: ReceiptIdForm } {
+    const cfg = this.host.tenant(tenant)?.binds.get(bind)?.cfg;
+    // A bind gone in a config reload: its name stands for its account until its rows age out.
+    if (!cfg) return { account: `bind:${bind}`, form: 'auto' };
+    return { account: accountOf(cfg), form: cfg.receipt_id as ReceiptIdForm };
   }
 
-  /** The correlation key of a message `bind` took under upstream id `uid`. */
+  /** The correlation key of a message `bind` took under upstream id `uid`: its account's, not the bind's. */
   private sentUp(tenant: string, bind: string, uid: string | undefined): string {
-    return upKey(tenant, bind, storedIdKey(this.formOf(tenant, bind), uid ?? ''));
+    const a = this.accountOf(tenant, bind);
+    return upKey(tenant, a.account, storedIdKey(a.form, uid ?? ''));
   }
 
   private sentRow(tenant: string, bind: string, data: MsgData): MsgRow {
@@ -471,7 +495,7 @@ export class Forwarder {
         const tenants = this.host.tenantIds().filter((t) => all || [...(this.host.tenant(t)?.binds.values() ?? [])].some((b) => b.state === 'bound'));
         for (;;) {
           if (this.stopped) return;
-          const now = this.clock.now();
+          const now = this.clock.wall();
           const rows = await this.store.claimDue(tenants, now, now + this.claimMs(), CLAIM_BATCH);
           if (rows.length === 0) break;
           await Promise.all(rows.map((r) => this.retry(r).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: queued message not handled; offered again later'))));
@@ -498,7 +522,7 @@ export class Forwarder {
   private async retry(row: MsgRow): Promise<void> {
     const rt = this.host.tenant(row.tenant);
     const data = JSON.parse(row.data) as MsgData;
-    const now = this.clock.now();
+    const now = this.clock.wall();
     if (!rt) return;
     const c = this.count(row.tenant);
     if (now >= data.exp) {
@@ -520,7 +544,6 @@ export class Forwarder {
         await this.write([{ t: 'put', row: this.sentRow(row.tenant, out.bind, data) }]);
         c.retried++;
         c.forwarded++;
-        this.earlyCheck(row.tenant, out.bind, data);
         return;
       }
       if (out.kind === 'refused') {
@@ -555,7 +578,7 @@ export class Forwarder {
     const slim: MsgData = { sys: data.sys, sid: data.sid, id: data.id, cmd: data.cmd, src: data.src, dst: data.dst, rd: data.rd, at: data.at, exp: data.exp, n: data.n };
     for (const k of ['bind', 'uid', 'stat', 'done', 'err'] as const) if (data[k] !== undefined) (slim as unknown as Record<string, unknown>)[k] = data[k];
     const up = data.bind === undefined ? null : this.sentUp(tenant, data.bind, data.uid);
-    return { key: msgKey(tenant, data.id), tenant, up, state: MSG_FINAL, due: 0, expires: this.clock.now() + keep, created: data.at, route: null, data: JSON.stringify(slim) };
+    return { key: msgKey(tenant, data.id), tenant, up, state: MSG_FINAL, due: 0, expires: this.clock.wall() + keep, created: data.at, route: null, data: JSON.stringify(slim) };
   }
 
   // ---- receipts ---------------------------------------------------------------------------
@@ -564,31 +587,51 @@ export class Forwarder {
     const c = this.count(tenant);
     c.receipts++;
     const ups = this.receiptUps(tenant, bind.cfg.name, r.id);
-    const rows = await this.store.byUp(ups);
-    const row = ups.map((u) => rows.find((x) => x.up === u)).find((x) => x !== undefined);
+    const lookup = [...ups, ...receiptIdKeys(this.accountOf(tenant, bind.cfg.name).form, r.id).map((k) => bindUpKey(tenant, bind.cfg.name, k))];
+    let row = firstByUp(await this.store.byUp(lookup), lookup);
     if (!row) {
       // Before its submit_sm_resp (or for a message we never had): parked under every key it
-      // may belong to, matched when the response comes, dropped after receipts.early_ttl_ms.
+      // may belong to, matched when the response is written, dropped after receipts.early_ttl_ms.
+      // Parking and the response's commit meet in the store: whichever lands second sees the other.
       const rt = this.host.tenant(tenant)!;
       const rid = `${r.id}\u0000${r.stat}`;
-      const data = JSON.stringify({ bind: bind.cfg.name, r });
-      const expires = this.clock.now() + rt.config.receipts.early_ttl_ms;
-      await this.write(ups.map((up) => ({ t: 'early', row: { up, rid, expires, data } })));
-      for (const up of ups) this.earlyHere.set(up, (this.earlyHere.get(up) ?? 0) + 1);
-      c.receiptsEarly++;
-      // Its response may have been written while this one was looked up: then it is matched now, not at the next poll.
-      if ((await this.store.byUp(ups)).length > 0) void this.matchEarlyFor(ups).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
-      return { ok: true, command_status: 'ESME_ROK', matched: false, early: true };
+      const early: EarlyData = { bind: bind.cfg.name, ups, r };
+      const data = JSON.stringify(early);
+      const expires = this.clock.wall() + rt.config.receipts.early_ttl_ms;
+      if (await this.park(ups.map((up) => ({ up, rid, expires, data })))) {
+        c.receiptsEarly++;
+        return { ok: true, command_status: 'ESME_ROK', matched: false, early: true };
+      }
+      // Its message's correlation was written meanwhile (here or on another replica).
+      row = firstByUp(await this.store.byUp(ups), ups);
+      if (!row) {
+        // Written and swept since: the message ended long ago.
+        c.receiptsDuplicate++;
+        return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
+      }
     }
+    const found = row;
     // The row just read is current unless another receipt of the message was being applied.
-    return this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, r, contended ? undefined : row));
+    return this.serialised(found.key, (contended) => this.applyReceipt(tenant, found.key, r, contended ? undefined : found));
+  }
+
+  /** An early receipt filed durably (the upstream may be answered), or false: a message has one of its keys. */
+  private async park(rows: EarlyRow[]): Promise<boolean> {
+    try {
+      return await this.store.park(rows);
+    } catch (err) {
+      if (this.writeFailures++ === 0) this.log.error({ err: (err as Error).message }, 'forward journal: write failed; messages are refused until the store can be written');
+      throw new SluiceError('STORE_UNAVAILABLE', 'the message store could not be written');
+    }
+  }
+
+  /** Every correlation key a receipt id that came on `bind` may stand for, in its account, most likely first. */
+  private receiptUps(tenant: string, bind: string, id: string): string[] {
+    const a = this.accountOf(tenant, bind);
+    return receiptIdKeys(a.form, id).map((k) => upKey(tenant, a.account, k));
   }
 
   /** Run `fn` after every earlier call for `key`; it is told whether it had to wait for one. */
-  /** Every correlation key a receipt id from `bind` may stand for, most likely first. */
-  private receiptUps(tenant: string, bind: string, id: string): string[] {
-    return receiptIdKeys(this.formOf(tenant, bind), id).map((k) => upKey(tenant, bind, k));
-  }
 
   private async serialised<T>(key: string, fn: (contended: boolean) => Promise<T>): Promise<T> {
     const held = this.receiptLocks.get(key);
@@ -618,7 +661,7 @@ export class Forwarder {
       c.receiptsDuplicate++;
       return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
     }
-    const now = this.clock.now();
+    const now = this.clock.wall();
     data.stat = stat;
     if (r.err !== undefined) data.err = r.err;
     if (final) data.done = now;
@@ -637,7 +680,7 @@ export class Forwarder {
   /** The receipt the ESME gets: our id in the body and in receipted_message_id, with message_state. */
   private async toEsme(tenant: string, data: MsgData, r: Receipt | undefined): Promise<'delivered' | 'held' | 'refused'> {
     const stat = data.stat ?? 'UNKNOWN';
-    const now = this.clock.now();
+    const now = this.clock.wall();
     const body =
       `id:${data.id} sub:${r?.sub ?? '001'} dlvrd:${r?.dlvrd ?? (stat === 'DELIVRD' ? '001' : '000')} ` +
       `submit date:${r?.submit_date ?? receiptDate(data.at)} done date:${r?.done_date ?? receiptDate(data.done ?? now)} ` +
@@ -656,55 +699,53 @@ export class Forwarder {
     return d.kind;
   }
 
-  /** A response just written: an early receipt parked here for it is matched now. */
-  private earlyCheck(tenant: string, bind: string, data: MsgData): void {
-    if (this.earlyHere.size === 0) return;
-    const up = this.sentUp(tenant, bind, data.uid);
-    if (!this.earlyHere.has(up)) return;
-    void this.matchEarlyFor([up]).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
-  }
-
-  /** Every early receipt in the store (parked here or by another replica, before a restart): matched now if its message is known, dropped once too old. */
+  /**
+   * Early receipts whose message is known now (parked here or by another
+   * replica, before a restart, or while its response was being committed):
+   * matched; those unmatched past receipts.early_ttl_ms: counted and dropped.
+   */
   private async matchEarly(): Promise<void> {
-    const rows = await this.store.earlyAll(500);
-    if (rows.length === 0) {
-      this.earlyHere.clear();
-      return;
+    const ready = await this.store.earlyMatchable(500);
+    if (ready.length > 0) await this.matchEarlyFor([...new Set(ready.map((r) => r.up))]);
+    const expired = await this.store.earlyExpired(this.clock.wall(), 500);
+    if (expired.length === 0) return;
+    // Its message may have been written since the last look.
+    const known = new Set((await this.store.byUp([...new Set(expired.map((e) => e.up))])).map((m) => m.up));
+    const gone = expired.filter((e) => !known.has(e.up));
+    const perTenant = new Map<string, number>();
+    const seen = new Set<string>();
+    for (const e of gone) {
+      const tenant = decodeURIComponent(e.up.split('/')[0]!);
+      const id = `${tenant}\u0000${e.rid}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      perTenant.set(tenant, (perTenant.get(tenant) ?? 0) + 1);
     }
-    await this.matchEarlyFor([...new Set(rows.map((r) => r.up))]);
+    for (const [tenant, n] of perTenant) {
+      this.count(tenant).receiptsUnmatched += n;
+      this.log.info({ tenant, receipts: n }, 'delivery receipts matched no message within receipts.early_ttl_ms; dropped');
+    }
+    await this.write(gone.map((e) => ({ t: 'unearly', up: e.up, rid: e.rid })));
   }
 
+  /** Early receipts filed under `ups` whose message is known: applied, then every copy of each dropped. */
   private async matchEarlyFor(ups: string[]): Promise<void> {
     const early = await this.store.early(ups);
     if (early.length === 0) return;
     const msgs = await this.store.byUp([...new Set(early.map((e) => e.up))]);
-    const now = this.clock.now();
     // One receipt may be parked under several keys: each receipt is handled once.
     const seen = new Set<string>();
     for (const e of early) {
       const msg = msgs.find((m) => m.up === e.up);
-      const { bind, r } = JSON.parse(e.data) as { bind: string; r: Receipt };
-      const id = `${e.rid}\u0000${bind}`;
-      if (msg && !seen.has(id)) {
-        seen.add(id);
-        await this.serialised(msg.key, () => this.applyReceipt(msg.tenant, msg.key, r));
-        // Filed under every key it may stand for, not only those looked at here: all go.
-        const copies = await this.store.early(this.receiptUps(msg.tenant, bind, r.id));
-        await this.dropEarly(e.rid, copies.filter((x) => x.rid === e.rid));
-      } else if (!msg && e.expires < now) {
-        this.count(decodeURIComponent(e.up.split('/')[0]!)).receiptsUnmatched++;
-        this.log.info({ up: e.up }, 'a delivery receipt matched no message in time; dropped');
-        await this.dropEarly(e.rid, [e]);
-      }
-    }
-  }
-
-  private async dropEarly(rid: string, rows: { up: string }[]): Promise<void> {
-    await this.write(rows.map((x) => ({ t: 'unearly', up: x.up, rid })));
-    for (const x of rows) {
-      const n = (this.earlyHere.get(x.up) ?? 1) - 1;
-      if (n > 0) this.earlyHere.set(x.up, n);
-      else this.earlyHere.delete(x.up);
+      if (!msg) continue;
+      const { bind, ups: filed, r } = JSON.parse(e.data) as EarlyData;
+      const id = `${msg.key}\u0000${e.rid}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      await this.serialised(msg.key, () => this.applyReceipt(msg.tenant, msg.key, r));
+      // Filed under every key it may stand for, not only those looked at here: all go.
+      const copies = await this.store.early(filed ?? this.receiptUps(msg.tenant, bind, r.id));
+      await this.write(copies.filter((x) => x.rid === e.rid).map((x) => ({ t: 'unearly', up: x.up, rid: e.rid })));
     }
   }
 
@@ -739,7 +780,7 @@ export class Forwarder {
       if (row.state === MSG_QUEUED) {
         if (cmd === 'cancel_sm') {
           data.stat = 'DELETED';
-          data.done = this.clock.now();
+          data.done = this.clock.wall();
           await this.write([{ t: 'put', row: this.finalRow(tenant, data) }]);
           return { ok: true, command_status: 'ESME_ROK' };
         }
@@ -749,7 +790,7 @@ export class Forwarder {
         }
         if (typeof req.fields.validity_period === 'string' && req.fields.validity_period !== '') {
           try {
-            data.exp = smppTimeToMs(req.fields.validity_period, this.clock.now()) ?? data.exp;
+            data.exp = smppTimeToMs(req.fields.validity_period, this.clock.wall()) ?? data.exp;
           } catch {
             return { ok: false, command_status: 'ESME_RINVEXPIRY' };
           }
@@ -773,12 +814,21 @@ export class Forwarder {
       if (resp.command_status !== 0) return { ok: false, command_status: statusName(resp.command_status) };
       if (cmd === 'cancel_sm') {
         data.stat = 'DELETED';
-        data.done = this.clock.now();
+        data.done = this.clock.wall();
         await this.write([{ t: 'put', row: this.finalRow(tenant, data) }]);
       }
       return { ok: true, command_status: 'ESME_ROK' };
     });
   }
+}
+
+/** The row under the first of `ups` that has one (the most likely reading of the id first). */
+function firstByUp(rows: readonly MsgRow[], ups: readonly string[]): MsgRow | undefined {
+  for (const u of ups) {
+    const r = rows.find((x) => x.up === u);
+    if (r) return r;
+  }
+  return undefined;
 }
 
 /** registered_delivery bits 0-1 (SMSC delivery receipt: 1 on any final outcome, 2 on failure) and 4 (intermediate notifications). */

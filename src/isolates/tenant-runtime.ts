@@ -86,6 +86,12 @@ interface Pending {
 }
 
 const MESSAGE_KINDS = new Set(['pdu']);
+
+/** A PDU that came on one of the tenant's outbound binds (from its upstream SMSC). */
+function fromUpstream(payload: unknown): boolean {
+  const session = (payload as { session?: { kind?: unknown } } | undefined)?.session;
+  return session?.kind === 'bind';
+}
 /**
  * Tenants allowed a longer handler_timeout_ms never run inline: one inline
  * entry that spins holds every other tenant of the process for that long,
@@ -422,7 +428,9 @@ export class TenantRuntime {
   private start(iso: PolicyIsolate, kind: string, payload: unknown, done: (o: SandboxOutcome) => void): void {
     if (iso !== this.live) this.cpuSeen = 0;
     this.refillCpu();
-    if (MESSAGE_KINDS.has(kind) && this.cpuBudget < 0) {
+    // The budget throttles new work, not obligations: what an upstream sends on our binds (receipts,
+    // MO) was accepted by the SMSC already, and one refused may never be sent again.
+    if (MESSAGE_KINDS.has(kind) && this.cpuBudget < 0 && !fromUpstream(payload)) {
       this.counts.throttled++;
       // When the budget is back above zero at this tenant's rate.
       done({ kind: 'throttled', retryInMs: Math.ceil((-this.cpuBudget * 1000) / this.limits.cpu_ms_per_s) });

@@ -3,7 +3,7 @@ import type { HoldStore } from '../cache/hold';
 import { SluiceError } from '../errors';
 import { toWireFields } from '../pdu/fields';
 import { bytesToJson, jsonToBytes } from '../util/json-bytes';
-import type { Clock, TimerHandle } from '../util/clock';
+import { Repeat, type Clock } from '../util/clock';
 import type { EsmeConnection } from './esme-connection';
 
 export interface HoldsOptions {
@@ -54,7 +54,7 @@ export class Holds {
   readonly counts = new Map<string, { held: number; delivered: number }>();
   /** Held messages that expired undelivered, as this replica's prune found them (SQLite and memory stores). */
   expired = 0;
-  private timers: TimerHandle[] = [];
+  private loops: Repeat[] = [];
   private readonly draining = new Map<string, boolean>();
   private stopped = true;
   private lastPrune = 0;
@@ -63,26 +63,14 @@ export class Holds {
 
   start(): void {
     this.stopped = false;
-    this.schedule(() => this.poll(), this.o.pollMs);
-    this.schedule(() => this.refresh(), this.o.ttlMs / 4);
+    const onError = (err: Error): void => this.o.logger.warn({ err: err.message }, 'held messages: store error');
+    this.loops = [new Repeat(this.o.clock, this.o.pollMs, () => this.poll(), onError), new Repeat(this.o.clock, this.o.ttlMs / 4, () => this.refresh(), onError)];
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) this.o.clock.clearTimeout(t);
-    this.timers = [];
-  }
-
-  private schedule(fn: () => Promise<void>, every: number): void {
-    const tick = (): void => {
-      if (this.stopped) return;
-      void fn()
-        .catch((err: Error) => this.o.logger.warn({ err: err.message }, 'held messages: store error'))
-        .finally(() => {
-          if (!this.stopped) this.timers.push(this.o.clock.setTimeout(tick, every));
-        });
-    };
-    this.timers.push(this.o.clock.setTimeout(tick, every));
+    for (const l of this.loops) l.stop();
+    this.loops = [];
   }
 
   /** Before an ESME's bind is answered: record its system_id where every replica looks. Never rejects. */

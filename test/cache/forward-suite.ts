@@ -122,15 +122,58 @@ export function forwardSuite(t: ForwardTarget): void {
           { t: 'put', row: row(tn, 'f', { state: MSG_FINAL, expires: now - 1 }) },
         ]);
         assert.deepEqual((await s.early([`${tn}/k1`])).map((e) => [e.up, e.rid, e.data]), [[`${tn}/k1`, 'r1', '{"a":1}']]);
-        assert.ok((await s.earlyAll(1000)).some((e) => e.up === `${tn}/k2`));
+        assert.ok((await s.earlyExpired(now, 1000)).some((e) => e.up === `${tn}/old`));
+        assert.ok(!(await s.earlyExpired(now, 1000)).some((e) => e.up === `${tn}/k2`));
         await s.write([{ t: 'unearly', up: `${tn}/k1`, rid: 'r1' }]);
         assert.deepEqual(await s.early([`${tn}/k1`]), []);
-        assert.ok((await s.sweep(now)) >= 2);
+        assert.ok((await s.sweep(now, now)) >= 2);
         assert.deepEqual(await s.early([`${tn}/old`]), []);
         assert.deepEqual(await s.get([`${tn}/f`]), [undefined]);
         assert.equal((await s.get([`${tn}/q`]))[0]?.state, MSG_QUEUED);
       } finally {
         await s.close();
+      }
+    });
+
+    it('an early receipt and its message meet in the store: a park sees a message written first, a commit reports a receipt parked first', async () => {
+      const s = await t.open();
+      // A second writer on the same data (another replica), where the backend is shared.
+      const s2 = t.reopen ? await t.reopen() : s;
+      const reported: string[] = [];
+      s2.onEarly = (ups) => reported.push(...ups);
+      try {
+        const tn = tid();
+        const now = Date.now();
+        const early = (up: string, rid = 'r') => ({ up, rid, expires: now + 60_000, data: '{}' });
+        // Parked first, under both keys its id may stand for; the message is written with the second.
+        assert.equal(await s.park([early(`${tn}/k1`), early(`${tn}/k2`)]), true);
+        await s2.write([{ t: 'put', row: row(tn, 'm1', { up: `${tn}/k2`, state: MSG_SENT }) }]);
+        assert.deepEqual(reported, [`${tn}/k2`]);
+        assert.deepEqual((await s.earlyMatchable(1000)).filter((e) => e.up.startsWith(`${tn}/`)).map((e) => e.up), [`${tn}/k2`]);
+        // The message first: not parked.
+        await s2.write([{ t: 'put', row: row(tn, 'm2', { up: `${tn}/k3`, state: MSG_SENT }) }]);
+        assert.equal(await s.park([early(`${tn}/k3`), early(`${tn}/k4`)]), false);
+        assert.deepEqual(await s.early([`${tn}/k3`, `${tn}/k4`]), []);
+        // Both at once, 200 times, in whatever order the store takes them: each receipt is either
+        // not parked (its message was there) or reported by its message's commit. None falls between.
+        reported.length = 0;
+        const n = 200;
+        const results = await Promise.all(
+          Array.from({ length: n }, async (_, i) => {
+            const up = `${tn}/race${i}`;
+            const [parked] = await Promise.all([
+              s.park([early(up)]),
+              s2.write([{ t: 'put', row: row(tn, `race${i}`, { up, state: MSG_SENT }) }]),
+            ]);
+            return { up, parked };
+          }),
+        );
+        const seen = new Set(reported);
+        const lost = results.filter((r) => r.parked && !seen.has(r.up));
+        assert.deepEqual(lost, [], 'a parked receipt whose message commit did not report it');
+      } finally {
+        await s.close();
+        if (s2 !== s) await s2.close();
       }
     });
 

@@ -509,6 +509,21 @@ describe('cross-checks', () => {
     assert.equal(cfg.tenants.length, 2);
   });
 
+  test('binds of one upstream account (same host, port and system_id, or one `account`) must read receipt ids alike', () => {
+    const two = (a: string, b: string): string => `tenants:\n  - id: a\n    binds:\n      - ${a}\n      - ${b}\n`;
+    assert.match(
+      errorOf(two('{ name: b1, host: h, port: 1, system_id: s }', '{ name: b2, host: h, port: 1, system_id: s, receipt_id: hex }')),
+      /tenants\[0\]\.binds\[1\]\.receipt_id: binds of one upstream account \("h:1\/s"\) must read receipt ids alike: "hex" here, "auto" at tenants\[0\]\.binds\[0\]\.receipt_id/,
+    );
+    assert.match(
+      errorOf(two('{ name: b1, host: h1, port: 1, system_id: s, account: agg }', '{ name: b2, host: h2, port: 2, system_id: t, account: agg, receipt_id: exact }')),
+      /binds\[1\]\.receipt_id: binds of one upstream account \("agg"\)/,
+    );
+    // Other accounts may differ.
+    const cfg = parse(two('{ name: b1, host: h, port: 1, system_id: s }', '{ name: b2, host: h, port: 2, system_id: s, receipt_id: hex }'));
+    assert.equal(cfg.tenants[0]!.binds[1]!.receipt_id, 'hex');
+  });
+
   test('a routing chain naming a bind the tenant does not have', () => {
     const text =
       `tenants:\n  - id: a\n    binds: [${BIND}]\n` +

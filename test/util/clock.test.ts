@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock, Repeat } from '../../src/util/clock';
+import { sleep, startGateway } from '../helpers/harness';
+
+/** Let promise callbacks (a loop's run and its re-arming) settle. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('Clock', () => {
+  it('a manual clock keeps monotonic and wall time: both move with advance, the wall alone with jumpWall', () => {
+    const c = new ManualClock(Date.UTC(2026, 11, 4));
+    assert.equal(c.now(), 0);
+    assert.equal(c.wall(), Date.UTC(2026, 11, 4));
+    c.advance(1500);
+    assert.equal(c.now(), 1500);
+    assert.equal(c.wall(), Date.UTC(2026, 11, 4) + 1500);
+    c.jumpWall(-60_000);
+    assert.equal(c.now(), 1500, 'a wall clock step does not move monotonic time');
+    assert.equal(c.wall(), Date.UTC(2026, 11, 4) - 58_500);
+  });
+});
+
+describe('Repeat', () => {
+  it('runs every interval with one timer handle, however long it runs; a failing run does not stop it; stop clears it', async () => {
+    const c = new ManualClock();
+    let runs = 0;
+    const errors: string[] = [];
+    const r = new Repeat(
+      c,
+      100,
+      () => {
+        runs++;
+        if (runs % 1000 === 0) throw new Error(`run ${runs}`);
+      },
+      (e) => errors.push(e.message),
+    );
+    for (let i = 0; i < 10_000; i++) {
+      c.advance(100);
+      await settle();
+    }
+    assert.equal(runs, 10_000);
+    assert.equal(errors.length, 10);
+    assert.equal(c.pending, 1, 'one handle, not one per run');
+    r.stop();
+    assert.equal(c.pending, 0);
+    c.advance(1000);
+    await settle();
+    assert.equal(runs, 10_000);
+  });
+
+  it('a slow run is never overlapped: the next is armed when it ends', async () => {
+    const c = new ManualClock();
+    let running = 0;
+    let most = 0;
+    let release: () => void = () => undefined;
+    const r = new Repeat(c, 10, async () => {
+      most = Math.max(most, ++running);
+      await new Promise<void>((res) => (release = res));
+      running--;
+    });
+    c.advance(10);
+    await settle();
+    c.advance(100);
+    await settle();
+    assert.equal(c.pending, 0, 'nothing armed while a run is under way');
+    release();
+    await settle();
+    await settle();
+    assert.equal(c.pending, 1);
+    assert.equal(most, 1);
+    r.stop();
+  });
+
+  it("the gateway's journal and hold loops keep their handles over an hour of ticks", { timeout: 60_000 }, async () => {
+    const clock = new ManualClock();
+    const h = await startGateway({ clock });
+    try {
+      await sleep(20);
+      const before = clock.pending;
+      for (let i = 0; i < 7200; i++) {
+        clock.advance(500);
+        if (i % 50 === 0) await sleep(1);
+        else await settle();
+      }
+      await sleep(50);
+      assert.ok(clock.pending <= before + 2, `timers pending: ${before} at the start, ${clock.pending} after an hour`);
+      assert.equal(h.gateway.forwarder.timerLoops, 3);
+    } finally {
+      await h.close();
+    }
+  });
+});
