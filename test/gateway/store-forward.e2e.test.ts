@@ -30,11 +30,13 @@ interface Rig {
   stop(): Promise<void>;
 }
 
-async function rig(t: TestContext): Promise<Rig> {
+/** The example gateway; `oneAccount`: both binds to one upstream port, two sessions of one account. */
+async function rig(t: TestContext, opts: { oneAccount?: boolean } = {}): Promise<Rig> {
   const dir = exampleGatewayDir('sluice-e2e-');
   dirs.push(dir);
   const port = await freePort();
-  const aggPorts: [number, number] = [await freePort(), await freePort()];
+  const first = await freePort();
+  const aggPorts: [number, number] = [first, opts.oneAccount ? first : await freePort()];
   const env = {
     SLUICE_BIND_ADDRESS: '127.0.0.1',
     SLUICE_PORT: String(port),
@@ -167,6 +169,29 @@ describe('the gateway, real processes', { timeout: 180_000 }, () => {
       esme.close();
     } finally {
       await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  it('an upstream that sends receipts on any session of the account and re-sends unanswered ones to whichever bind comes up first, through three kill -9s: every receipt reaches the ESME', async (t) => {
+    const r = await rig(t, { oneAccount: true });
+    const up = await SimProcess.start(r.aggPorts[0], ['--receipts-on', 'spread', '--dlr-delay-ms', '100', '--resend-ms', '300', '--resend-max', '100', '--early-receipts', '0.2']);
+    try {
+      await bound(r.gateway, 'aggregator-eu');
+      await bound(r.gateway, 'aggregator-eu-2');
+      const esme = new ReconnectingEsme(r.port);
+      const restarts: Promise<unknown>[] = [];
+      await esme.sendAll(texts('a', 900), 32, {}, (n) => {
+        if (n === 200 || n === 450 || n === 700) restarts.push(r.gateway.stop('SIGKILL').then(() => r.start()));
+      });
+      await Promise.all(restarts);
+      const seen = new Set(up.submitted());
+      const lost = [...esme.acked.keys()].filter((x) => !seen.has(x));
+      assert.deepEqual(lost, [], 'every message answered ESME_ROK reached the upstream');
+      const twice = await everyReceipt(esme, 60_000);
+      t.diagnostic(`any session, 3 kill -9s: ${esme.acked.size} acked, every receipt back (${twice} twice); ESME saw ${JSON.stringify(Object.fromEntries(esme.refused))}`);
+      esme.close();
+    } finally {
+      await up.kill();
     }
   });
 
