@@ -166,6 +166,7 @@ export class Gateway implements EsmeHost {
         deadlines: new DeadlineQueue(config.limits.handler_deadline_ms, this.clock),
         counters,
         answered: (id) => this.forwarder.answered(config.id, id),
+        rescue: (req, info) => (info.bind === undefined ? Promise.resolve(false) : this.forwarder.rescueReceipt(config.id, info.bind, req.command, req.fields)),
       },
     };
     this.tenants.set(config.id, rt);

@@ -22,7 +22,7 @@ const USAGE = `usage: sluice <command> [options]
                                     drive load at a gateway: msg/s, latency percentiles, DLR round trip
   soak [--minutes 3] [--rate 300]      the gateway under mixed load (a hostile tenant, reloads, a flaky upstream) for a while;
                                     prints RSS, heap, handles and journal size; fails on growth or a lost message
-  bench --compare [--duration-ms 7500] [--rounds 5] [--idle 1000] [--tenants 10000] [--gateway-processes 2]
+  bench --compare [--duration-ms 7500] [--rounds 5] [--idle 1000] [--tenants 10000] [--gateway-processes 2] [--only gateway]
                                     Sluice (in-process and sandboxed) vs a bare npm smpp echo server in one run;
                                     durable store writes, the shipped gateway vs a bare npm smpp relay,
                                     noisy neighbour, reload time, tenancy and idle-session cost
@@ -254,6 +254,11 @@ async function soakCommand(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
+function onlyCase(v: string | undefined): 'gateway' | undefined {
+  if (v === undefined || v === 'gateway') return v;
+  throw new Error(`--only must be gateway (got "${v}")`);
+}
+
 async function bench(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -271,6 +276,7 @@ async function bench(args: string[]): Promise<number> {
       tenants: { type: 'string' },
       rounds: { type: 'string' },
       'gateway-processes': { type: 'string' },
+      only: { type: 'string' },
       dlr: { type: 'boolean' },
     },
   });
@@ -282,6 +288,7 @@ async function bench(args: string[]): Promise<number> {
       idleSessions: num(values.idle, 'idle', 1000),
       tenants: num(values.tenants, 'tenants', 10_000),
       gatewayProcesses: num(values['gateway-processes'], 'gateway-processes', 2),
+      only: onlyCase(values.only),
       print,
     });
     print(JSON.stringify(figures));

@@ -32,6 +32,13 @@ export interface DispatchContext {
   counters: DispatchCounters;
   /** Told the message_id of every ESME_ROK a submit was answered with, once it is written (receipts wait for it). */
   answered?: (messageId: string) => void;
+  /**
+   * For a PDU from an upstream whose handler failed (threw, timed out,
+   * missed its deadline, its sandbox lost): the core's own answer, if it
+   * can take the PDU without the policy (a receipt of a message in the
+   * journal), else undefined (ESME_RSYSERR: the upstream sends it again).
+   */
+  rescue?: (req: InboundRequest, info: SessionInfo) => Promise<boolean>;
 }
 
 /**
@@ -54,10 +61,27 @@ export function dispatchRequest(
     session.respond(req, refused);
     return;
   }
+  const failed = (why: string, fields: Record<string, unknown>): void => {
+    if (info.kind !== 'bind' || !ctx.rescue) {
+      ctx.logger.warn({ command: req.command, ...fields }, `${why}, answering ESME_RSYSERR`);
+      answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+      return;
+    }
+    // What an upstream sends was accepted by the SMSC: the core takes it itself where it can.
+    ctx.rescue(req, info).then(
+      (taken) => {
+        ctx.logger.warn({ command: req.command, ...fields }, taken ? `${why}; the core took it (a receipt of a message in the journal)` : `${why}, answering ESME_RSYSERR`);
+        answer(session, req, taken ? { kind: 'status', status: ESME_ROK } : { kind: 'status', status: ESME_RSYSERR });
+      },
+      (err: Error) => {
+        ctx.logger.warn({ command: req.command, ...fields, rescue: err.message }, `${why}, answering ESME_RSYSERR`);
+        answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+      },
+    );
+  };
   const deadline = ctx.deadlines.add(() => {
     ctx.counters.deadlines++;
-    ctx.logger.warn({ command: req.command, deadline_ms: ctx.deadlineMs }, 'handler missed its deadline, answering ESME_RSYSERR');
-    answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+    failed('handler missed its deadline', { deadline_ms: ctx.deadlineMs });
   });
   const done = (err: unknown, outcome?: PduOutcome): void => {
     // A result after the deadline is discarded: the PDU was already answered.
@@ -67,8 +91,7 @@ export function dispatchRequest(
       return;
     }
     ctx.counters.errors++;
-    ctx.logger.warn({ command: req.command, err: (err as Error)?.message }, 'handler failed, answering ESME_RSYSERR');
-    answer(session, req, { kind: 'status', status: ESME_RSYSERR });
+    failed('handler failed', { err: (err as Error)?.message });
   };
   try {
     if (ctx.policy.pduFrame && req.raw) ctx.policy.pduFrame(ctx.tenant, req.raw, info, done);

@@ -587,7 +587,7 @@ export class Forwarder {
     const c = this.count(tenant);
     c.receipts++;
     const ups = this.receiptUps(tenant, bind.cfg.name, r.id);
-    const lookup = [...ups, ...receiptIdKeys(this.accountOf(tenant, bind.cfg.name).form, r.id).map((k) => bindUpKey(tenant, bind.cfg.name, k))];
+    const lookup = this.lookupUps(tenant, bind.cfg.name, r.id, ups);
     let row = firstByUp(await this.store.byUp(lookup), lookup);
     if (!row) {
       // Before its submit_sm_resp (or for a message we never had): parked under every key it
@@ -615,6 +615,24 @@ export class Forwarder {
     return this.serialised(found.key, (contended) => this.applyReceipt(tenant, found.key, r, contended ? undefined : found));
   }
 
+  /**
+   * A receipt whose policy could not run (it threw, timed out, its sandbox
+   * was lost): applied by the core if its message is in the journal (true),
+   * so an upstream that does not send it again loses nothing. Anything else
+   * (not a receipt, a message the journal does not know): false.
+   */
+  async rescueReceipt(tenant: string, bind: string, command: string, fields: Record<string, unknown>): Promise<boolean> {
+    if (command !== 'deliver_sm' && command !== 'data_sm') return false;
+    const receipt = asReceipt(fields);
+    if (!receipt || !this.host.tenant(tenant)?.binds.has(bind)) return false;
+    const lookup = this.lookupUps(tenant, bind, receipt.id, this.receiptUps(tenant, bind, receipt.id));
+    const row = firstByUp(await this.store.byUp(lookup), lookup);
+    if (!row) return false;
+    this.count(tenant).receipts++;
+    await this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, receipt, contended ? undefined : row));
+    return true;
+  }
+
   /** An early receipt filed durably (the upstream may be answered), or false: a message has one of its keys. */
   private async park(rows: EarlyRow[]): Promise<boolean> {
     try {
@@ -629,6 +647,11 @@ export class Forwarder {
   private receiptUps(tenant: string, bind: string, id: string): string[] {
     const a = this.accountOf(tenant, bind);
     return receiptIdKeys(a.form, id).map((k) => upKey(tenant, a.account, k));
+  }
+
+  /** The keys a receipt is looked up under: its account's, then those rows written before accounts used (by bind). */
+  private lookupUps(tenant: string, bind: string, id: string, ups: string[]): string[] {
+    return [...ups, ...receiptIdKeys(this.accountOf(tenant, bind).form, id).map((k) => bindUpKey(tenant, bind, k))];
   }
 
   /** Run `fn` after every earlier call for `key`; it is told whether it had to wait for one. */

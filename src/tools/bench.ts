@@ -244,6 +244,8 @@ export interface CompareOptions {
   tenants: number;
   /** Sandbox processes of the shipped gateway in the gateway case (default 2, as config/example-gateway.yaml). */
   gatewayProcesses?: number;
+  /** Run one case only: `gateway` (the shipped gateway vs a bare relay). */
+  only?: 'gateway';
   print: (line: string) => void;
 }
 
@@ -299,6 +301,10 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
   const rounds = Math.max(1, o.rounds ?? 5);
   const slice = Math.max(500, Math.round(o.durationMs / rounds));
   o.print(`Sluice bench — each case ${rounds} rounds of ${slice} ms, the servers taking turns (a shared machine drifts; ratios are taken within a round); each server in its own process, the load generator in this one`);
+  if (o.only === 'gateway') {
+    await gatewayCase(o, figures, rounds, slice);
+    return figures;
+  }
   for (const c of cases) {
     // Servers stay up across rounds; each round measures raw, in-process and sandboxed back to back.
     const servers: Record<string, ServerChild> = {};

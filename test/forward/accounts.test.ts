@@ -171,6 +171,35 @@ describe('receipts per upstream account', () => {
   });
 });
 
+describe('receipts whose policy cannot run', () => {
+  for (const [how, line] of [
+    ['throws', "if (pdu.isDlr) throw new Error('receipt handler broken');"],
+    ['spins past handler_timeout_ms', 'if (pdu.isDlr) for (;;);'],
+  ] as const) {
+    it(`a receipt handler that ${how}: the core delivers each receipt of a message in its journal and answers the upstream ESME_ROK`, { timeout: 60_000 }, async () => {
+      const broken = GATEWAY.replace('  if (pdu.isDlr) return smpp.forward(pdu);', `  ${line}`);
+      assert.notEqual(broken, GATEWAY);
+      const up = await sim();
+      const x = setup(broken, [{ name: 'agg-1', port: up.port }]);
+      const s = await x.start();
+      try {
+        await boundBinds(s, 1);
+        const esme = await TestEsme.bind(s.port);
+        const resps = await Promise.all(Array.from({ length: 40 }, (_, i) => esme.submit(i)));
+        const ids = resps.map((r) => String(r.fields.message_id));
+        assert.ok(resps.every((r) => r.command_status === 0));
+        await until(() => ids.every((id) => esme.byId().has(id)), 20_000, 'every receipt');
+        await until(() => up.stats.dlrsAcked >= 40, 5000, 'every deliver_sm answered ESME_ROK');
+        assert.equal(up.stats.gaveUp, 0);
+        esme.close();
+      } finally {
+        await s.stop();
+        await up.close();
+      }
+    });
+  }
+});
+
 describe('wall-clock time in the journal', () => {
   it('messages queued by a gateway that had run for days expire on time after a restart with a fresh uptime', { timeout: 60_000 }, async () => {
     const port = await freePort(); // no upstream listens: every message is queued
