@@ -142,6 +142,7 @@ export class Gateway implements EsmeHost {
         tenant: (id) => this.tenants.get(id),
         tenantIds: () => [...this.tenants.keys()],
         deliverToEsme: (tenant, systemId, sessionId, command, fields, tlvs) => this.deliverToEsme(tenant, systemId, sessionId, command, fields, tlvs),
+        replica: { owner: this.replica, leases: this.lease.store },
       },
       opts.forward ?? new ForwardStore(memoryForward()),
     );

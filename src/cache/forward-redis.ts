@@ -1,5 +1,5 @@
 import type { RedisCommands } from './hold';
-import { MSG_QUEUED, type EarlyRow, type ForwardBackend, type ForwardOp, type MsgRow, type QueueDepth } from './forward-store';
+import { MSG_OUT, MSG_QUEUED, type EarlyRow, type ForwardBackend, type ForwardOp, type MsgRow, type QueueDepth } from './forward-store';
 
 /*
  * Key layout, all under `sluice:fw:` (NUL is string.char(0)):
@@ -10,6 +10,7 @@ import { MSG_QUEUED, type EarlyRow, type ForwardBackend, type ForwardOp, type Ms
  *   due:<tenant>        zset of the tenant's queued rows not under a claim, by due
  *   cl:<tenant>         zset of the tenant's queued rows under a claim, by claimed-until
  *                       (every queued row is in exactly one of due:/cl:)
+ *   od:<tenant>, oc:<tenant>  the same two for its outbox rows (receipts to deliver)
  *   r:<tenant>NUL<route> zset of the queued rows of one tenant's route, by created (depth)
  *   routes              set of the `<tenant>NUL<route>` that have queued rows
  *   exp                 zset of the non-queued rows, by expires (sweep)
@@ -44,6 +45,8 @@ local function drop(key)
   if old[2] and redis.call('GET', P .. 'up:' .. old[2]) == key then redis.call('DEL', P .. 'up:' .. old[2]) end
   redis.call('ZREM', P .. 'due:' .. t, key)
   redis.call('ZREM', P .. 'cl:' .. t, key)
+  redis.call('ZREM', P .. 'od:' .. t, key)
+  redis.call('ZREM', P .. 'oc:' .. t, key)
   local rk = t .. NUL .. (old[3] or '')
   if redis.call('ZREM', P .. 'r:' .. rk, key) == 1 and redis.call('EXISTS', P .. 'r:' .. rk) == 0 then redis.call('SREM', P .. 'routes', rk) end
   redis.call('ZREM', P .. 'exp', key)
@@ -72,6 +75,7 @@ local function put(i)
     redis.call('ZADD', P .. 'r:' .. rk, created, key)
     redis.call('SADD', P .. 'routes', rk)
   else
+    if tonumber(state) == ${MSG_OUT} then redis.call('ZADD', P .. 'od:' .. t, due, key) end
     redis.call('ZADD', P .. 'exp', exp, key)
   end
 end
@@ -139,17 +143,17 @@ for _, up in ipairs(ARGV) do
 end
 return out`;
 
-// ARGV: now, until, limit, tenants…
-// Claims that ran out go back to due: first; a row there still claimed past
+// ARGV: now, until, limit, due zset prefix, claimed zset prefix, tenants…
+// Claims that ran out go back to due first; a row there still claimed past
 // `now` (a caller's clock behind another's) is skipped, as its claim says.
 const CLAIM = `${LIB}
-local nows, untl, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local nows, untl, limit, dp, cp = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local now = tonumber(nows)
 local cands = {}
 local seq = 0
-for ti = 4, #ARGV do
+for ti = 6, #ARGV do
   local t = ARGV[ti]
-  local dk, ck = P .. 'due:' .. t, P .. 'cl:' .. t
+  local dk, ck = P .. dp .. t, P .. cp .. t
   for _, k in ipairs(redis.call('ZRANGEBYSCORE', ck, '-inf', nows)) do
     redis.call('ZREM', ck, k)
     local d = redis.call('HGET', P .. 'm:' .. k, 'due')
@@ -180,8 +184,8 @@ local out = {}
 for j = 1, math.min(limit, #cands) do
   local k, t = cands[j][3], cands[j][4]
   redis.call('HSET', P .. 'm:' .. k, 'claimed', untl)
-  redis.call('ZREM', P .. 'due:' .. t, k)
-  redis.call('ZADD', P .. 'cl:' .. t, untl, k)
+  redis.call('ZREM', P .. dp .. t, k)
+  redis.call('ZADD', P .. cp .. t, untl, k)
   out[#out + 1] = row(k)
 end
 return out`;
@@ -375,9 +379,10 @@ export function redisForward(client: RedisCommands): ForwardBackend {
       if (ups.length === 0) return [];
       return ((await run(BY_UP, [...ups])) as unknown[]).map(toRow);
     },
-    async claimDue(tenants, now, until, limit) {
+    async claimDue(tenants, now, until, limit, state = MSG_QUEUED) {
       if (tenants.length === 0 || !(limit >= 1)) return [];
-      return ((await run(CLAIM, [num(now, 'now'), num(until, 'until'), String(Math.floor(limit)), ...tenants])) as unknown[]).map(toRow);
+      const [dp, cp] = state === MSG_OUT ? ['od:', 'oc:'] : ['due:', 'cl:'];
+      return ((await run(CLAIM, [num(now, 'now'), num(until, 'until'), String(Math.floor(limit)), dp, cp, ...tenants])) as unknown[]).map(toRow);
     },
     async wake(tenant, now) {
       return Number(await run(WAKE, [tenant, num(now, 'now')]));

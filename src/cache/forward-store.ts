@@ -22,6 +22,18 @@ import * as sqlite3 from 'sqlite3';
 export const MSG_QUEUED = 0;
 export const MSG_SENT = 1;
 export const MSG_FINAL = 2;
+/**
+ * Not a message: a receipt on its way to an ESME (the outbox). Written in
+ * the commit that records the receipt, so the upstream can be answered
+ * before the ESME has it; deleted once the ESME answered it (or it was
+ * held for another replica). `due` is when another process may take it
+ * over (the one that wrote it delivers it at once); `route` is the ESME's
+ * system_id.
+ */
+export const MSG_OUT = 3;
+
+/** The states `claimDue` hands out: queued messages to send, receipts to deliver. */
+export type ClaimState = typeof MSG_QUEUED | typeof MSG_OUT;
 
 /** One message. `data` is the forwarder's JSON; the columns are what the store searches by. */
 export interface MsgRow {
@@ -83,11 +95,12 @@ export interface ForwardBackend {
   get(keys: readonly string[]): Promise<MsgRow[]>;
   byUp(ups: readonly string[]): Promise<MsgRow[]>;
   /**
-   * Queued rows due by `now` and not claimed, oldest due first, up to
-   * `limit`; each is claimed until `until` (no other caller gets it before),
-   * atomically. Tenants outside `tenants` are left alone.
+   * Rows in `state` (queued messages, or outbox receipts) due by `now` and
+   * not claimed, oldest due first, up to `limit`; each is claimed until
+   * `until` (no other caller gets it before), atomically. Tenants outside
+   * `tenants` are left alone.
    */
-  claimDue(tenants: readonly string[], now: number, until: number, limit: number): Promise<MsgRow[]>;
+  claimDue(tenants: readonly string[], now: number, until: number, limit: number, state?: ClaimState): Promise<MsgRow[]>;
   /** Make every waiting queued row of `tenant` due now (a bind came up). */
   wake(tenant: string, now: number): Promise<number>;
   early(ups: readonly string[]): Promise<EarlyRow[]>;
@@ -233,9 +246,9 @@ export class ForwardStore {
     return [...out.values()];
   }
 
-  claimDue(tenants: readonly string[], now: number, until: number, limit: number): Promise<MsgRow[]> {
+  claimDue(tenants: readonly string[], now: number, until: number, limit: number, state: ClaimState = MSG_QUEUED): Promise<MsgRow[]> {
     if (tenants.length === 0) return Promise.resolve([]);
-    return this.backend.claimDue(tenants, now, until, limit);
+    return this.backend.claimDue(tenants, now, until, limit, state);
   }
 
   wake(tenant: string, now: number): Promise<number> {
@@ -378,9 +391,9 @@ export function memoryForward(): ForwardBackend {
         return r ? [copy(r)] : [];
       });
     },
-    async claimDue(tenants, now, until, limit) {
+    async claimDue(tenants, now, until, limit, state = MSG_QUEUED) {
       const want = new Set(tenants);
-      const due = [...rows.values()].filter((r) => r.state === MSG_QUEUED && r.due <= now && r.claimed <= now && want.has(r.tenant));
+      const due = [...rows.values()].filter((r) => r.state === state && r.due <= now && r.claimed <= now && want.has(r.tenant));
       due.sort((a, b) => a.due - b.due);
       return due.slice(0, limit).map((r) => {
         r.claimed = until;
@@ -453,6 +466,7 @@ const SQL_TABLES = [
      due INTEGER NOT NULL, claimed INTEGER NOT NULL DEFAULT 0, expires INTEGER NOT NULL, created INTEGER NOT NULL, route TEXT, data TEXT NOT NULL) WITHOUT ROWID`,
   'CREATE INDEX IF NOT EXISTS sluice_msg_up ON sluice_msg (up) WHERE up IS NOT NULL',
   'CREATE INDEX IF NOT EXISTS sluice_msg_due ON sluice_msg (due) WHERE state = 0',
+  'CREATE INDEX IF NOT EXISTS sluice_msg_out ON sluice_msg (due) WHERE state = 3',
   'CREATE INDEX IF NOT EXISTS sluice_msg_expires ON sluice_msg (expires) WHERE state <> 0',
   `CREATE TABLE IF NOT EXISTS sluice_early (up TEXT NOT NULL, rid TEXT NOT NULL, expires INTEGER NOT NULL, data TEXT NOT NULL,
      PRIMARY KEY (up, rid)) WITHOUT ROWID`,
@@ -468,8 +482,9 @@ const SQL_UNEARLY = 'DELETE FROM sluice_early WHERE (up, rid) IN (SELECT value->
 // One statement, so one transaction: the check and the insert see the same state.
 const SQL_PARK = `INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?1)
   WHERE NOT EXISTS (SELECT 1 FROM sluice_msg WHERE up IN (SELECT value->>0 FROM json_each(?1)))`;
-const SQL_CLAIM = `UPDATE sluice_msg SET claimed = ? WHERE key IN (
-  SELECT key FROM sluice_msg WHERE state = 0 AND due <= ? AND claimed <= ? AND tenant IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT ?)
+// The state is written into the text, not bound: SQLite uses a partial index only for a literal.
+const sqlClaim = (state: ClaimState): string => `UPDATE sluice_msg SET claimed = ? WHERE key IN (
+  SELECT key FROM sluice_msg WHERE state = ${Number(state)} AND due <= ? AND claimed <= ? AND tenant IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT ?)
   RETURNING ${COLS}`;
 
 type Sqlite = sqlite3.Database;
@@ -536,7 +551,8 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
   const q = {
     get: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))`),
     byUp: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`),
-    claim: await prepare(SQL_CLAIM, db),
+    claim: await prepare(sqlClaim(MSG_QUEUED), db),
+    claimOut: await prepare(sqlClaim(MSG_OUT), db),
     earlyOf: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
     earlyUps: await prepare('SELECT DISTINCT up FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
     matchable: await prepare('SELECT e.up, e.rid, e.expires, e.data FROM sluice_early e WHERE EXISTS (SELECT 1 FROM sluice_msg m WHERE m.up = e.up) LIMIT ?'),
@@ -594,7 +610,7 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
       }),
     get: (keys) => rows<MsgRow>(q.get, [JSON.stringify(keys)]),
     byUp: (ups) => rows<MsgRow>(q.byUp, [JSON.stringify(ups)]),
-    claimDue: (tenants, now, until, limit) => serial(() => rows<MsgRow>(q.claim, [until, now, now, JSON.stringify(tenants), limit])),
+    claimDue: (tenants, now, until, limit, state = MSG_QUEUED) => serial(() => rows<MsgRow>(state === MSG_OUT ? q.claimOut : q.claim, [until, now, now, JSON.stringify(tenants), limit])),
     wake: (tenant, now) => serial(() => run(db, 'UPDATE sluice_msg SET due = ? WHERE state = 0 AND tenant = ? AND due > ?', [now, tenant, now])),
     early: (ups) => rows<EarlyRow>(q.earlyOf, [JSON.stringify(ups)]),
     earlyMatchable: (limit) => rows<EarlyRow>(q.matchable, [limit]),

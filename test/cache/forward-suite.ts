@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type ForwardStore, type MsgRow } from '../../src/cache/forward-store';
+import { MSG_FINAL, MSG_OUT, MSG_QUEUED, MSG_SENT, type ForwardStore, type MsgRow } from '../../src/cache/forward-store';
 
 /**
  * What every store-and-forward journal must do, whatever its backend.
@@ -174,6 +174,31 @@ export function forwardSuite(t: ForwardTarget): void {
       } finally {
         await s.close();
         if (s2 !== s) await s2.close();
+      }
+    });
+
+    it('outbox receipts are claimed apart from queued messages, when due, once; they count in no queue depth', async () => {
+      const s = await t.open();
+      try {
+        const tn = tid();
+        const now = Date.now();
+        await s.write([
+          { t: 'put', row: row(tn, 'o1', { state: MSG_OUT, due: now - 10, route: 'esme-a' }) },
+          { t: 'put', row: row(tn, 'o2', { state: MSG_OUT, due: now + 60_000, route: 'esme-a' }) },
+          { t: 'put', row: row(tn, 'q1', { state: MSG_QUEUED, due: now - 10 }) },
+        ]);
+        assert.deepEqual((await s.claimDue([tn], now, now + 1000, 10, MSG_OUT)).map((r) => r.key), [`${tn}/o1`]);
+        assert.deepEqual(await s.claimDue([tn], now, now + 1000, 10, MSG_OUT), [], 'claimed once');
+        assert.deepEqual((await s.claimDue([tn], now, now + 1000, 10)).map((r) => r.key), [`${tn}/q1`], 'the queue claims no outbox row');
+        // Its claim run out, it is due again; put back with a later due, it waits.
+        assert.deepEqual((await s.claimDue([tn], now + 1001, now + 2000, 10, MSG_OUT)).map((r) => r.key), [`${tn}/o1`]);
+        await s.write([{ t: 'put', row: row(tn, 'o1', { state: MSG_OUT, due: now + 30_000, route: 'esme-a' }) }]);
+        assert.deepEqual(await s.claimDue([tn], now + 2001, now + 3000, 10, MSG_OUT), []);
+        assert.deepEqual((await s.depth()).filter((d) => d.tenant === tn).map((d) => d.count), [1]);
+        await s.write([{ t: 'del', key: `${tn}/o1` }, { t: 'del', key: `${tn}/o2` }]);
+        assert.deepEqual(await s.claimDue([tn], now + 120_000, now + 121_000, 10, MSG_OUT), []);
+      } finally {
+        await s.close();
       }
     });
 

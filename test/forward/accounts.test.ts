@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { CacheStore } from '../../src/cache';
+import { MSG_OUT } from '../../src/cache/forward-store';
 import { silentLogger } from '../../src/log/logger';
+import { bytesToJson } from '../../src/util/json-bytes';
 import { startSluice, type Sluice } from '../../src/runtime';
 import { realClock, type Clock } from '../../src/util/clock';
 import { SmscSimulator, type SimOptions } from '../../src/tools/sim';
@@ -243,6 +246,37 @@ describe('wall-clock time in the journal', () => {
     } finally {
       await Promise.all([fresh.stop(), old.stop()]);
       await up.close();
+    }
+  });
+});
+
+describe('the receipt outbox', () => {
+  it("receipts a process left in its outbox when it died are delivered by another; a live process's are left to it", { timeout: 30_000 }, async () => {
+    const x = setup(GATEWAY, [{ name: 'agg-1', port: await freePort() }]);
+    const s = await x.start();
+    const other = await CacheStore.open(`sqlite://${path.join(x.dir, 'journal.sqlite')}`);
+    try {
+      // Another replica that is alive (it holds its liveness lease), and one that died.
+      assert.equal(await other.leases.acquire('sluice:alive:live-replica', 'live-replica', 60_000), true);
+      const now = Date.now();
+      const out = (id: string, own: string) => {
+        const fields = { source_addr: '31612345678', destination_addr: '4412345', esm_class: 4, data_coding: 0, receipted_message_id: id, message_state: 2, short_message: Buffer.from(`id:${id} sub:001 dlvrd:001 submit date:2612041200 done date:2612041200 stat:DELIVRD err:000 text:`, 'latin1') };
+        const data = JSON.stringify({ sys: 'acme-app', sid: 'a-session-long-gone', id, f: bytesToJson(fields), own });
+        return { t: 'put' as const, row: { key: `acme/${id}/r/1`, tenant: 'acme', up: null, state: MSG_OUT, due: now - 1, expires: now + 60_000, created: now - 20_000, route: 'acme-app', data } };
+      };
+      await other.forward.write([out('DEAD0001', 'dead-replica'), out('LIVE0001', 'live-replica')]);
+      const esme = await TestEsme.bind(s.port);
+      await until(() => esme.byId().has('DEAD0001'), 5000, "the dead replica's receipt");
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(esme.byId().has('LIVE0001'), false, "a live replica's receipt is left to it");
+      // It stops (its lease given back): its receipt is taken over at its next due time.
+      await other.leases.release('sluice:alive:live-replica', 'live-replica');
+      await until(() => esme.byId().has('LIVE0001'), 15_000, "the stopped replica's receipt");
+      assert.equal(esme.byId().get('DEAD0001')!.length, 1, 'delivered once');
+      esme.close();
+    } finally {
+      await other.close();
+      await s.stop();
     }
   });
 });
