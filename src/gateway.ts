@@ -15,14 +15,16 @@ import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/default
 import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';
 import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
 import { isSluiceError, SluiceError } from './errors';
+import { isDlrEsmClass } from './pdu/dlr';
 import { toWireFields } from './pdu/fields';
 import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
 import { Admission } from './sessions/admission';
 import { Holds } from './sessions/holds';
+import type { InboundRequest, SmppSession } from './sessions/smpp-session';
 import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
 import { decodePdu, type UnknownTlv, type WirePdu } from './wire/codec';
-import { ESME_RINVCMDID, statusName } from './wire/status';
+import { ESME_RINVCMDID, ESME_ROK, ESME_RSYSERR, statusName } from './wire/status';
 
 /** How long stop() waits for ESMEs and SMSCs to answer their unbind before closing the connections anyway. */
 export const STOP_GRACE_MS = 5000;
@@ -200,6 +202,10 @@ export class Gateway implements EsmeHost {
       const fallback = OUTBOUND_DEFAULTS[pdu.command];
       if (!fallback) {
         session.nack(pdu, ESME_RINVCMDID);
+        return;
+      }
+      if (rt.config.receipts.by === 'core' && (pdu.command === 'deliver_sm' || pdu.command === 'data_sm') && isDlrEsmClass(Number(pdu.fields.esm_class ?? 0))) {
+        this.receiptByCore(rt, session, pdu, bindInfo(session.id));
         return;
       }
       dispatchRequest(rt.dispatch, session, pdu, bindInfo(session.id), fallback);
@@ -473,6 +479,24 @@ export class Gateway implements EsmeHost {
       if (isSluiceError(err, 'TIMEOUT') && !conn.session.closed) conn.session.close(`no answer to ${command} within response_timer_ms`);
       return undefined;
     }
+  }
+
+  /**
+   * A receipt of a tenant with `receipts.by: core`: correlated from the
+   * journal as `smpp.forward` would, no sandbox round trip. The upstream is
+   * answered ESME_ROK once the receipt is durable, ESME_RSYSERR (it sends it
+   * again) when the store cannot take it.
+   */
+  private receiptByCore(rt: TenantRuntime, session: SmppSession, pdu: InboundRequest, info: SessionInfo): void {
+    rt.counters.pdus++;
+    this.forwarder.forward(rt.id, { command: pdu.command, fields: pdu.fields, session: info }).then(
+      () => session.respond(pdu, ESME_ROK),
+      (err: Error) => {
+        rt.counters.errors++;
+        this.log.warn({ tenant: rt.id, command: pdu.command, err: err.message }, 'a delivery receipt could not be taken, answering ESME_RSYSERR');
+        session.respond(pdu, ESME_RSYSERR);
+      },
+    );
   }
 
   /**

@@ -63,7 +63,8 @@ export interface EarlyRow {
 }
 
 export type ForwardOp =
-  | { t: 'put'; row: MsgRow }
+  /** `correlates`: the row's correlation key is new (an upstream just took the message); the commit reports receipts parked under it. */
+  | { t: 'put'; row: MsgRow; correlates?: boolean }
   | { t: 'del'; key: string }
   | { t: 'early'; row: EarlyRow }
   | { t: 'unearly'; up: string; rid: string };
@@ -88,7 +89,7 @@ export interface QueueDepth {
  */
 export interface ForwardBackend {
   readonly kind: 'memory' | 'sqlite' | 'redis';
-  /** Apply the ops atomically, in order; resolves to the correlation keys of the rows put that have early receipts parked. */
+  /** Apply the ops atomically, in order; resolves to the correlation keys of rows put (at least those put with `correlates`) that have early receipts parked. */
   commit(ops: readonly ForwardOp[]): Promise<string[]>;
   /** File one receipt under its candidate keys, atomically, unless a message row already has one of them: true if filed. */
   park(rows: readonly EarlyRow[]): Promise<boolean>;
@@ -133,6 +134,7 @@ export class ForwardStore {
   private queued: { ops: ForwardOp[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } = { ops: [], waiters: [] };
   private flushing: Promise<void> | undefined;
   private scheduled = false;
+  private lazyTimer: NodeJS.Timeout | undefined;
   /** Rows written but not yet committed (queued or in the running commit): key → row, or null for a delete. */
   private readonly overlay = new Map<string, MsgRow | null>();
   private readonly overlayUp = new Map<string, string>();
@@ -170,9 +172,30 @@ export class ForwardStore {
     else this.overlayEarly.set(earlyId(op.up, op.rid), null);
   }
 
+  /**
+   * Queue ops that need not be durable at once (an outbox row delivered:
+   * lost in a crash, it is delivered once more): they ride with the next
+   * commit, or one `lazyMs` from now if none comes. Failures are left to
+   * the next write of the same rows.
+   */
+  writeLazily(ops: readonly ForwardOp[], lazyMs = 200): void {
+    if (this.closed || ops.length === 0) return;
+    for (const op of ops) this.noteOverlay(op);
+    for (const op of ops) this.queued.ops.push(op);
+    if (this.lazyTimer === undefined && !this.scheduled && !this.flushing) {
+      this.lazyTimer = setTimeout(() => {
+        this.lazyTimer = undefined;
+        if (this.queued.ops.length > 0) this.schedule();
+      }, lazyMs);
+      this.lazyTimer.unref();
+    }
+  }
+
   private schedule(): void {
     if (this.scheduled || this.flushing) return;
     this.scheduled = true;
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     // One turn of the event loop: everything written in this turn goes in one commit.
     setImmediate(() => {
       this.scheduled = false;
@@ -301,6 +324,8 @@ export class ForwardStore {
   async close(): Promise<void> {
     if (this.closed) return;
     while (this.flushing || this.scheduled || this.queued.ops.length > 0) {
+      // Lazy ops waiting for a commit that no write brings: now.
+      if (!this.flushing && !this.scheduled) this.schedule();
       if (this.flushing) await this.flushing.catch(() => undefined);
       else await new Promise((r) => setImmediate(r));
     }
@@ -508,12 +533,15 @@ function literal(v: unknown): string {
 }
 
 /** Coalesce ops to their last write per key, keeping the kinds apart: each key is written once per commit. */
-function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; earlies: EarlyRow[]; unearlies: [string, string][] } {
+function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; earlies: EarlyRow[]; unearlies: [string, string][]; correlates: string[] } {
   const msgs = new Map<string, MsgRow | null>();
   const earl = new Map<string, EarlyRow | [string, string]>();
+  const correlates: string[] = [];
   for (const op of ops) {
-    if (op.t === 'put') msgs.set(op.row.key, op.row);
-    else if (op.t === 'del') msgs.set(op.key, null);
+    if (op.t === 'put') {
+      msgs.set(op.row.key, op.row);
+      if (op.correlates && op.row.up) correlates.push(op.row.up);
+    } else if (op.t === 'del') msgs.set(op.key, null);
     else if (op.t === 'early') earl.set(earlyId(op.row.up, op.row.rid), op.row);
     else earl.set(earlyId(op.up, op.rid), [op.up, op.rid]);
   }
@@ -523,7 +551,7 @@ function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; 
   const earlies: EarlyRow[] = [];
   const unearlies: [string, string][] = [];
   for (const e of earl.values()) (Array.isArray(e) ? unearlies.push(e) : earlies.push(e));
-  return { puts, dels, earlies, unearlies };
+  return { puts, dels, earlies, unearlies, correlates };
 }
 
 /**
@@ -584,7 +612,8 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
       if (c.unearlies.length) parts.push(SQL_UNEARLY.replace('?', () => literal(c.unearlies)));
       parts.push('COMMIT');
       const sql = parts.join(';\n');
-      const ups = c.puts.flatMap((r) => (r.up ? [r.up] : []));
+      // Only new correlation keys: a key written before had its own commit's look.
+      const ups = c.correlates;
       return serial(async () => {
         try {
           await new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));

@@ -226,6 +226,13 @@ export interface ReceiptsConfig {
   readonly early_ttl_ms: number;
   /** After its final receipt, a message is remembered this long so a re-sent receipt is not delivered twice. */
   readonly dedupe_ms: number;
+  /**
+   * Who handles a delivery receipt from an upstream: `policy` (default: its
+   * deliver_sm / data_sm handler, which passes it on with `smpp.forward`) or
+   * `core` (the core correlates it from the journal without a sandbox round
+   * trip; the policy's handlers then see MO only).
+   */
+  readonly by: 'policy' | 'core';
 }
 
 /** One customer of the host (contract §2). */
@@ -544,6 +551,7 @@ const tenant: SchemaObject = {
         ttl_ms: integer(1000, 31 * 86_400_000, 259_200_000),
         early_ttl_ms: integer(1000, 86_400_000, 600_000),
         dedupe_ms: integer(1000, 86_400_000, 600_000),
+        by: { type: 'string', enum: ['policy', 'core'], default: 'policy' },
       },
     },
   },

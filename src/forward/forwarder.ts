@@ -399,7 +399,7 @@ export class Forwarder {
         data.bind = out.bind;
         data.uid = out.id;
         data.n = 1;
-        await this.write([{ t: 'put', row: this.sentRow(tenant, out.bind, data) }]);
+        await this.write([{ t: 'put', correlates: true, row: this.sentRow(tenant, out.bind, data) }]);
         c.forwarded++;
         this.expectAnswer(tenant, data.id);
         return { ok: true, command_status: 'ESME_ROK', message_id: data.id, via: out.bind };
@@ -610,7 +610,7 @@ export class Forwarder {
       if (out.kind === 'sent') {
         data.bind = out.bind;
         data.uid = out.id;
-        await this.write([{ t: 'put', row: this.sentRow(row.tenant, out.bind, data) }]);
+        await this.write([{ t: 'put', correlates: true, row: this.sentRow(row.tenant, out.bind, data) }]);
         c.retried++;
         c.forwarded++;
         return;
@@ -818,7 +818,8 @@ export class Forwarder {
       await this.afterAnswer(msgKey(tenant, out.id), (this.host.tenant(tenant)?.config.limits.handler_deadline_ms ?? 5000) + 1000);
       const d = await this.host.deliverToEsme(tenant, out.sys, out.sid, 'deliver_sm', out.f);
       if (d.kind === 'refused') this.log.warn({ tenant, id: out.id, status: d.status }, 'the ESME refused a delivery receipt');
-      await this.write([{ t: 'del', key: row.key }]);
+      // With the next commit: lost in a crash, the receipt is delivered once more, never lost.
+      this.store.writeLazily([{ t: 'del', key: row.key }]);
     } catch (err) {
       this.log.warn({ tenant, id: out.id, err: (err as Error).message }, 'a delivery receipt could not be delivered or held yet; tried again later');
     } finally {

@@ -232,7 +232,7 @@ async function shippedGateway(o: { ports: [number, number]; dir: string; process
             ],
           },
           queue: { retry_ms: 1000, retry_max_ms: 60000, expiry_ms: 86400000 },
-          receipts: { ttl_ms: 259200000, early_ttl_ms: 600000, dedupe_ms: 600000 },
+          receipts: { ttl_ms: 259200000, early_ttl_ms: 600000, dedupe_ms: 600000, by: 'core' },
         },
       ],
     }),

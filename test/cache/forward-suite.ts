@@ -147,7 +147,7 @@ export function forwardSuite(t: ForwardTarget): void {
         const early = (up: string, rid = 'r') => ({ up, rid, expires: now + 60_000, data: '{}' });
         // Parked first, under both keys its id may stand for; the message is written with the second.
         assert.equal(await s.park([early(`${tn}/k1`), early(`${tn}/k2`)]), true);
-        await s2.write([{ t: 'put', row: row(tn, 'm1', { up: `${tn}/k2`, state: MSG_SENT }) }]);
+        await s2.write([{ t: 'put', correlates: true, row: row(tn, 'm1', { up: `${tn}/k2`, state: MSG_SENT }) }]);
         assert.deepEqual(reported, [`${tn}/k2`]);
         assert.deepEqual((await s.earlyMatchable(1000)).filter((e) => e.up.startsWith(`${tn}/`)).map((e) => e.up), [`${tn}/k2`]);
         // The message first: not parked.
@@ -163,7 +163,7 @@ export function forwardSuite(t: ForwardTarget): void {
             const up = `${tn}/race${i}`;
             const [parked] = await Promise.all([
               s.park([early(up)]),
-              s2.write([{ t: 'put', row: row(tn, `race${i}`, { up, state: MSG_SENT }) }]),
+              s2.write([{ t: 'put', correlates: true, row: row(tn, `race${i}`, { up, state: MSG_SENT }) }]),
             ]);
             return { up, parked };
           }),
@@ -199,6 +199,33 @@ export function forwardSuite(t: ForwardTarget): void {
         assert.deepEqual(await s.claimDue([tn], now + 120_000, now + 121_000, 10, MSG_OUT), []);
       } finally {
         await s.close();
+      }
+    });
+
+    it('lazy ops ride with the next commit, or commit by themselves shortly; a close commits them', async () => {
+      const s = await t.open();
+      const tn = tid();
+      try {
+        await s.write([{ t: 'put', row: row(tn, 'l1') }, { t: 'put', row: row(tn, 'l2') }, { t: 'put', row: row(tn, 'l3') }]);
+        const commits = s.stats.commits;
+        s.writeLazily([{ t: 'del', key: `${tn}/l1` }], 60_000);
+        assert.deepEqual(await s.get([`${tn}/l1`]), [undefined], 'readable at once');
+        await s.write([{ t: 'put', row: row(tn, 'l4') }]);
+        assert.equal(s.stats.commits, commits + 1, 'in the same commit as the next write');
+        s.writeLazily([{ t: 'del', key: `${tn}/l2` }], 20);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(s.stats.commits, commits + 2, 'by itself once its time is up');
+        s.writeLazily([{ t: 'del', key: `${tn}/l3` }], 60_000);
+      } finally {
+        await s.close();
+      }
+      if (t.reopen) {
+        const again = await t.reopen();
+        try {
+          assert.deepEqual(await again.get([`${tn}/l1`, `${tn}/l2`, `${tn}/l3`, `${tn}/l4`]).then((r) => r.map((x) => x?.key)), [undefined, undefined, undefined, `${tn}/l4`]);
+        } finally {
+          await again.close();
+        }
       }
     });
 

@@ -203,6 +203,30 @@ describe('receipts whose policy cannot run', () => {
   }
 });
 
+describe('receipts.by: core', () => {
+  it('receipts are correlated by the core without the policy; its deliver_sm handler sees MO only', { timeout: 60_000 }, async () => {
+    // A receipt handler that would refuse them all: they must not reach it.
+    const refusing = GATEWAY.replace('  if (pdu.isDlr) return smpp.forward(pdu);', "  if (pdu.isDlr) return pdu.reply({ command_status: 'ESME_RSYSERR' });");
+    assert.notEqual(refusing, GATEWAY);
+    const up = await sim({ moEveryMs: 100, moTo: '4470999' });
+    const x = setup(refusing, [{ name: 'agg-1', port: up.port }], { receipts: { by: 'core' }, settings: { esmes: { 'acme-app': 'acme-pw' }, mo_default: 'acme-app' } });
+    const s = await x.start();
+    try {
+      await boundBinds(s, 1);
+      const esme = await TestEsme.bind(s.port);
+      const resps = await Promise.all(Array.from({ length: 100 }, (_, i) => esme.submit(i)));
+      const ids = resps.map((r) => String(r.fields.message_id));
+      await until(() => ids.every((id) => esme.byId().has(id)), 15_000, 'every receipt');
+      await until(() => esme.mo.length >= 3, 5000, 'MO through the policy');
+      assert.equal(up.stats.gaveUp, 0);
+      esme.close();
+    } finally {
+      await s.stop();
+      await up.close();
+    }
+  });
+});
+
 describe('wall-clock time in the journal', () => {
   it('messages queued by a gateway that had run for days expire on time after a restart with a fresh uptime', { timeout: 60_000 }, async () => {
     const port = await freePort(); // no upstream listens: every message is queued
