@@ -325,11 +325,12 @@ describe('policy versions: the list and rollbacks', { timeout: 60_000 }, () => {
     assert.equal(list.current, 8);
   });
 
-  it('a rollback to a version not kept is 404; a body that is not { "version": N } is 400; nothing changes', async () => {
+  it('a rollback to a version not kept is 404; a body that is not { "version": N } is 400, one over 1 KB 413; nothing changes', async () => {
     assert.deepEqual(await r.call('POST', '/v1/tenants/acme/policy/rollback', 'acme-token', JSON.stringify({ version: 99 })), { status: 404, json: { error: 'no version 99 is kept' } });
     for (const body of ['{', '[]', '"x"', '{"version":0}', '{"version":"2"}', '{"version":2.5}', '{"version":2,"x":1}', 'null']) {
       assert.equal((await r.call('POST', '/v1/tenants/acme/policy/rollback', 'acme-token', body)).status, 400, body);
     }
+    assert.equal((await r.call('POST', '/v1/tenants/acme/policy/rollback', 'acme-token', JSON.stringify({ version: 2, pad: 'x'.repeat(2048) }))).status, 413);
     assert.equal((await view(r)).version, 8);
     assert.equal(await r.answer(), 'up-3');
   });
