@@ -133,7 +133,10 @@ export class AdminServer {
       });
       this.handle(req, res).catch((err: Error) => {
         // A tenant removed by a config reload while its request was under way.
-        if (isSluiceError(err, 'UNKNOWN_TENANT')) return void (res.headersSent || send(res, 404, { error: 'no such tenant' }));
+        if (isSluiceError(err, 'UNKNOWN_TENANT')) {
+          if (!res.headersSent) send(res, 404, { error: 'no such tenant' });
+          return;
+        }
         o.logger.error({ err: err.message }, 'admin request failed');
         if (!res.headersSent) send(res, 500, { error: 'internal error' });
       });
