@@ -9,8 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CacheStore, POLICY_HISTORY, type PolicyStore } from '../../src/cache';
-import { memoryPolicies } from '../../src/cache/policy-store';
+import { CacheStore, memoryPolicies, POLICY_HISTORY, type PolicyStore } from '../../src/cache';
 import type { ReplicaPair } from '../helpers/harness';
 import { redisForThisFile, redisSkip } from '../helpers/redis';
 
