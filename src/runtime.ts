@@ -7,15 +7,17 @@ import type { SluiceConfig, TenantConfig } from './config/schema';
 import type { PolicyDiagnostic } from './isolates/compile';
 import { SluiceError } from './errors';
 import { Gateway } from './gateway';
+import { PolicyVersions } from './isolates/policy-versions';
 import { PolicyWatcher } from './isolates/policy-watcher';
 import { SandboxPool } from './isolates/sandbox-pool';
 import type { Clock } from './util/clock';
 
-/** A running Sluice: gateway, sandbox processes, cache and policy watcher, started and stopped together. */
+/** A running Sluice: gateway, sandbox processes, cache, policy versions and watcher, started and stopped together. */
 export interface Sluice {
   gateway: Gateway;
   sandbox: SandboxPool;
   cache: CacheStore;
+  versions: PolicyVersions;
   port: number;
   tlsPort?: number;
   adminPort?: number;
@@ -100,6 +102,14 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
   }
   const storeHealth = new StoreHealth(cache, { logger: o.logger });
   const sandbox = new SandboxPool({ processes: o.config.sandbox.processes, inlineEntryMs: o.config.sandbox.inline_entry_ms, tenants: o.config.tenants, logger: o.logger, cache, clock: o.clock, cwd, idleEvictMs: o.idleEvictMs });
+  // Tenants pinned to an uploaded version register it, not their file: read before the sandbox registers anyone.
+  const versions = new PolicyVersions({ store: cache.policies, sandbox, logger: o.logger, cwd });
+  try {
+    await versions.restore(o.config.tenants);
+  } catch (err) {
+    await cache.close().catch(() => undefined);
+    throw new SluiceError('STORE_UNAVAILABLE', `cache store ${withoutPassword(o.config.cache.url)}: cannot read the uploaded policy versions: ${(err as Error).message}`);
+  }
   const gateway = new Gateway({ config: o.config, logger: o.logger, policy: sandbox, clock: o.clock, reconnectBaseMs: o.reconnectBaseMs, leases: cache.leases, replica: o.replica, holds: cache.holds, forward: cache.forward });
   sandbox.attach(gateway);
   await sandbox.start();
@@ -108,14 +118,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
       ? undefined
       : new PolicyWatcher(
           o.config.tenants,
-          (tenant) => {
-            void sandbox.reload(tenant).then(
-              (r) => {
-                if (!r.ok) o.logger.error({ tenant, errors: r.errors }, 'policy change rejected; the previous version keeps serving');
-              },
-              (err: Error) => o.logger.error({ tenant, err: err.message }, 'policy reload failed'),
-            );
-          },
+          (tenant) => versions.fileChanged(tenant),
           o.logger,
           cwd,
         );
@@ -125,6 +128,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
   const abandon = async (err: unknown): Promise<never> => {
     storeHealth.stop();
     watcher?.close();
+    await versions.close();
     await gateway.stop().catch(() => undefined);
     await sandbox.close().catch(() => undefined);
     await cache.close().catch(() => undefined);
@@ -132,6 +136,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
   };
   const ports = await gateway.start().catch(abandon);
   storeHealth.start();
+  versions.start();
   let config = o.config;
   let reloading: Promise<unknown> = Promise.resolve();
   const reloadConfig = (): Promise<ConfigReloadResult> => {
@@ -143,10 +148,13 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
       const previous = config.tenants;
       const applied: SluiceConfig = { ...config, tenants: next.tenants };
       config = applied;
-      // The sandbox first: its registrations go out before the gateway lets a new tenant's ESMEs bind.
+      // Pins first: a new tenant pinned in the store registers its uploaded version, not its file.
+      const filesChanged = await versions.applyTenants(next.tenants);
+      // The sandbox next: its registrations go out before the gateway lets a new tenant's ESMEs bind.
       const policies = sandbox.applyTenants(next.tenants);
       const tenants = gateway.applyTenants(next.tenants);
-      const policy_errors = await policies;
+      // A pinned tenant whose file changed since its pin gets its file back (the rule in PolicyVersions).
+      const policy_errors = [...(await policies), ...(await versions.releasePins(filesChanged))];
       // smpp.binds() and smpp.sessions() of the tenants whose binds may have changed.
       for (const id of [...tenants.added, ...tenants.changed]) sandbox.pushViews(id);
       // The watcher restarts only when the set of policy files changed.
@@ -161,7 +169,7 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     reloading = p.catch(() => undefined);
     return p;
   };
-  const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, logger: o.logger, storeHealth, reloadConfig: o.configFile ? reloadConfig : undefined }) : undefined;
+  const admin = o.admin ? new AdminServer({ config: o.config, gateway, sandbox, versions, logger: o.logger, storeHealth, reloadConfig: o.configFile ? reloadConfig : undefined }) : undefined;
   const adminPort = admin ? await admin.listen().catch(async (err: unknown) => {
     await admin.close().catch(() => undefined);
     return abandon(err);
@@ -170,12 +178,14 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     gateway,
     sandbox,
     cache,
+    versions,
     port: ports.port,
     reloadConfig,
     async stop() {
       storeHealth.stop();
       watcher?.close();
       await admin?.close();
+      await versions.close();
       await gateway.stop();
       await sandbox.close();
       await cache.close();

@@ -5,10 +5,12 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { BIND_STATES } from '../binds/outbound-bind';
 import type { StoreHealth } from '../cache/health';
+import type { PolicyVersion } from '../cache/policy-store';
 import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
 import type { ForwardCounters } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
+import type { PolicyChange, PolicyVersions } from '../isolates/policy-versions';
 import type { SandboxPool } from '../isolates/sandbox-pool';
 import type { ConfigReloadResult } from '../runtime';
 import { isSluiceError } from '../errors';
@@ -23,6 +25,8 @@ export interface AdminOptions {
   config: SluiceConfig;
   gateway: Gateway;
   sandbox: SandboxPool;
+  /** Uploads, rollbacks, the versions kept and the pins (durable and shared through the store). */
+  versions: PolicyVersions;
   logger: Logger;
   /** Whether the store can be written: `/healthz` answers 503 while it cannot (absent: always ok). */
   storeHealth?: StoreHealth;
@@ -66,6 +70,36 @@ function readBody(req: http.IncomingMessage, max: number): Promise<string | unde
   });
 }
 
+/** A rollback's body: empty for the version before the current one, or `{ "version": N }`; null when it is neither. */
+function rollbackTarget(body: string): number | undefined | null {
+  if (body.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+  const keys = Object.keys(parsed);
+  if (keys.length === 0) return undefined;
+  const v = (parsed as { version?: unknown }).version;
+  return keys.length === 1 && Number.isSafeInteger(v) && (v as number) > 0 ? (v as number) : null;
+}
+
+/** A kept version as the admin API shows it: when as ISO time and epoch ms, its size, whether it is the one pinned. */
+function versionView(v: PolicyVersion, current: number | null): Record<string, unknown> {
+  return {
+    version: v.version,
+    hash: v.hash,
+    at: new Date(v.at).toISOString(),
+    at_ms: v.at,
+    uploader: v.uploader,
+    current: v.version === current,
+    bytes: v.bytes,
+    ...(v.rollbackOf !== undefined ? { rollback_of: v.rollbackOf } : {}),
+  };
+}
+
 /** A percent-encoded path segment, or undefined where it does not decode (`%ff`: regression, it answered 500). */
 function pathSegment(raw: string): string | undefined {
   try {
@@ -78,7 +112,6 @@ function pathSegment(raw: string): string | undefined {
 export class AdminServer {
   private readonly server: http.Server;
   private readonly registry = new Registry();
-  private readonly previous = new Map<string, string>();
   /** The tenants (and their upload tokens) change with a config reload; the admin section itself does not. */
   private config: SluiceConfig;
 
@@ -99,6 +132,11 @@ export class AdminServer {
         setTimeout(() => req.socket.destroy(), 1000).unref();
       });
       this.handle(req, res).catch((err: Error) => {
+        // A tenant removed by a config reload while its request was under way.
+        if (isSluiceError(err, 'UNKNOWN_TENANT')) {
+          if (!res.headersSent) send(res, 404, { error: 'no such tenant' });
+          return;
+        }
         o.logger.error({ err: err.message }, 'admin request failed');
         if (!res.headersSent) send(res, 500, { error: 'internal error' });
       });
@@ -174,16 +212,27 @@ export class AdminServer {
     if (!allowed(tenant)) return send(res, 404, { error: 'no such tenant' });
     const rest = m[2] ?? '';
     if (req.method === 'GET' && rest === '') return send(res, 200, await this.tenantView(tenant));
+    const uploader = access.all ? 'admin' : 'tenant';
     if (req.method === 'PUT' && rest === '/policy') {
       const cfg = this.config.tenants.find((t) => t.id === tenant)!;
       const body = await readBody(req, cfg.limits.max_script_kb * 1024);
       if (body === undefined) return send(res, 413, { error: `policy larger than max_script_kb ${cfg.limits.max_script_kb}` });
-      return this.upload(res, tenant, body);
+      return this.changed(res, await this.o.versions.upload(tenant, body, uploader));
     }
     if (req.method === 'POST' && rest === '/policy/rollback') {
-      const prev = this.previous.get(tenant);
-      if (prev === undefined) return send(res, 409, { error: 'no previous version uploaded through this API' });
-      return this.upload(res, tenant, prev);
+      const body = await readBody(req, 1024);
+      if (body === undefined) return send(res, 413, { error: 'body larger than 1 KB' });
+      const version = rollbackTarget(body);
+      if (version === null) return send(res, 400, { error: 'body must be empty or { "version": N }' });
+      return this.changed(res, await this.o.versions.rollback(tenant, version, uploader));
+    }
+    if (req.method === 'DELETE' && rest === '/policy/pin' && access.all) return this.changed(res, await this.o.versions.unpin(tenant, 'admin'));
+    if (req.method === 'GET' && rest === '/policy/versions') return this.versionList(res, tenant, url.searchParams.get('source') === '1');
+    const v = /^\/policy\/versions\/([^/]+)$/.exec(rest);
+    if (req.method === 'GET' && v) {
+      const n = pathSegment(v[1]!);
+      if (n === undefined) return send(res, 400, { error: 'malformed path' });
+      return this.oneVersion(res, tenant, /^[1-9]\d{0,14}$/.test(n) ? Number(n) : undefined);
     }
     const b = /^\/binds\/([^/]+)\/(stop|start)$/.exec(rest);
     if (req.method === 'POST' && b && access.all) {
@@ -209,21 +258,54 @@ export class AdminServer {
     }
   }
 
-  private async upload(res: http.ServerResponse, tenant: string, source: string): Promise<void> {
-    const before = this.o.sandbox.currentSource(tenant);
-    const r = await this.o.sandbox.reload(tenant, source);
-    if (!r.ok) return send(res, 422, { errors: r.errors });
-    if (before !== undefined) this.previous.set(tenant, before);
-    this.o.logger.info({ tenant, version: r.version }, 'policy uploaded');
-    return send(res, 200, { version: r.version, hash: r.hash });
+  /** An upload, rollback or unpin: 200 with what serves now, 422 with the errors of a source that does not load, else why nothing changed. */
+  private changed(res: http.ServerResponse, r: PolicyChange): void {
+    if (r.ok) {
+      if (r.version === null) return send(res, 200, { pinned: false, hash: r.hash });
+      return send(res, 200, { version: r.version, hash: r.hash, ...(r.rollbackOf !== undefined ? { rollback_of: r.rollbackOf } : {}) });
+    }
+    if ('errors' in r) return send(res, 422, { errors: r.errors });
+    const status = { 'not-pinned': 409, 'nothing-earlier': 409, 'no-such-version': 404, store: 503 }[r.refused];
+    return send(res, status, { error: r.message });
+  }
+
+  /** The versions kept, newest last; their sources only when asked for. */
+  private async versionList(res: http.ServerResponse, tenant: string, withSource: boolean): Promise<void> {
+    try {
+      const list = await this.o.versions.versions(tenant);
+      const versions = await Promise.all(
+        list.versions.map(async (v) => ({ ...versionView(v, list.current), ...(withSource ? { source: (await this.o.versions.source(tenant, v.version)) ?? null } : {}) })),
+      );
+      return send(res, 200, { pinned: list.pinned, current: list.current, versions });
+    } catch (err) {
+      this.o.logger.error({ tenant, err: (err as Error).message }, 'admin: cannot read policy versions from the store');
+      return send(res, 503, { error: 'the store did not answer' });
+    }
+  }
+
+  private async oneVersion(res: http.ServerResponse, tenant: string, n: number | undefined): Promise<void> {
+    try {
+      const list = n === undefined ? undefined : await this.o.versions.versions(tenant);
+      const v = list?.versions.find((x) => x.version === n);
+      const source = v ? await this.o.versions.source(tenant, v.version) : undefined;
+      if (!v || source === undefined) return send(res, 404, { error: 'no such version' });
+      return send(res, 200, { ...versionView(v, list!.current), source });
+    } catch (err) {
+      this.o.logger.error({ tenant, err: (err as Error).message }, 'admin: cannot read policy versions from the store');
+      return send(res, 503, { error: 'the store did not answer' });
+    }
   }
 
   private async tenantView(tenant: string): Promise<unknown> {
     const stats = (await this.o.sandbox.stats()).tenants.find((s) => s.tenant === tenant);
     const state = this.o.sandbox.tenantState(tenant);
+    const policy = this.o.versions.view(tenant);
     return {
       id: tenant,
-      version: stats?.version ?? 0,
+      // The uploaded version serving (null: the tenant's file), the sha256 of the source serving, and whether an upload pins it.
+      version: policy.version,
+      hash: policy.hash,
+      pinned: policy.pinned,
       state: state?.quarantined ? 'quarantined' : state?.penalised ? 'penalised' : (stats?.state ?? 'idle'),
       cpu_ms: stats?.cpuMs ?? 0,
       heap_used: stats?.heapUsed ?? 0,
@@ -403,7 +485,7 @@ export class AdminServer {
       .map((t) => {
         const s = stats.tenants.find((x) => x.tenant === t);
         const binds = this.o.gateway.binds(t).map((b) => `${esc(b.name)}: ${b.state}`).join(', ');
-        return `<tr><td>${esc(t)}</td><td>${s?.state ?? 'idle'}</td><td>${s?.version ?? 0}</td><td>${this.o.gateway.sessions(t).length}</td><td>${binds}</td><td>${s ? (s.heapUsed / 1048576).toFixed(1) : '0'} MB</td></tr>`;
+        return `<tr><td>${esc(t)}</td><td>${s?.state ?? 'idle'}</td><td>${this.o.versions.view(t).version ?? 'file'}</td><td>${this.o.gateway.sessions(t).length}</td><td>${binds}</td><td>${s ? (s.heapUsed / 1048576).toFixed(1) : '0'} MB</td></tr>`;
       })
       .join('');
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

@@ -6,6 +6,7 @@ import KeyvRedis, { createClient } from '@keyv/redis';
 import { redisForward } from './forward-redis';
 import { ForwardStore, memoryForward, sqliteForward } from './forward-store';
 import { HOLD_TABLES, memoryHolds, redisHolds, sqliteHolds, type HoldStore } from './hold';
+import { memoryPolicies, POLICY_TABLES, redisPolicies, sqlitePolicies, type PolicyStore } from './policy-store';
 
 /**
  * One Keyv instance over one of Keyv's own adapters (a Map, @keyv/sqlite,
@@ -33,6 +34,8 @@ export interface Backend {
   readonly holds: HoldStore;
   /** The store-and-forward journal (queue, receipt correlation), group-committed. */
   readonly forward: ForwardStore;
+  /** Policy versions uploaded through the admin API, and which one each tenant is pinned to. */
+  readonly policies: PolicyStore;
   /** Rejects if the cache's own connection cannot write (the journal has a probe of its own). */
   probe(): Promise<void>;
   close(): Promise<void>;
@@ -136,6 +139,7 @@ function memoryBackend(opts: BackendOptions): Backend {
     leases: memoryLeases(),
     holds: memoryHolds(),
     forward: new ForwardStore(memoryForward()),
+    policies: memoryPolicies(),
     async readMany(keys) {
       return keys.map((k) => map.get(k));
     },
@@ -207,7 +211,7 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     // never corrupts the file. (journal_mode persists in the file;
     // synchronous is per connection, and the adapter keeps one connection.)
     // Two replicas opening one new file at once can meet SQLITE_BUSY here too.
-    for (const q of [...SQLITE_PRAGMAS, LEASE_TABLE, ...HOLD_TABLES]) await retryBusy(() => adapter.query(q));
+    for (const q of [...SQLITE_PRAGMAS, LEASE_TABLE, ...HOLD_TABLES, ...POLICY_TABLES]) await retryBusy(() => adapter.query(q));
   } catch (err) {
     await adapter.disconnect().catch(() => undefined);
     throw sqliteOpenError(file, err);
@@ -225,6 +229,7 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     forward,
     mayRepeat: false,
     holds: sqliteHolds(adapter, retryBusy),
+    policies: sqlitePolicies(adapter, retryBusy),
     leases: {
       async acquire(key, owner, ttlMs) {
         // One statement: inserted, or updated where we hold it or it has expired; RETURNING says which.
@@ -319,6 +324,7 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     keyv,
     mayRepeat: true,
     holds: redisHolds(client),
+    policies: redisPolicies(client),
     forward: new ForwardStore(redisForward(client)),
     // The journal's probe writes through this same client.
     async probe() {},

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { decodeEnvelope, openBackend, type Backend, type LeaseStore } from './backend';
 import type { ForwardStore } from './forward-store';
 import type { HoldStore } from './hold';
+import type { PolicyStore } from './policy-store';
 import { KEY_PREFIX, parseStoredKey, tenantNamespace, usageKey } from './keys';
 import {
   decodeUsage,
@@ -101,6 +102,11 @@ export class CacheStore {
   /** The store-and-forward journal in the same store: the queue, receipt correlations, early receipts. */
   get forward(): ForwardStore {
     return this.backend.forward;
+  }
+
+  /** Uploaded policy versions in the same store, shared by the replicas (see PolicyVersions). */
+  get policies(): PolicyStore {
+    return this.backend.policies;
   }
 
   /**

@@ -11,7 +11,9 @@ const USAGE = `usage: sluice <command> [options]
   start [-c config/sluice.yaml]     run the gateway (SIGHUP re-reads the config file)
   check <policy.ts>                 compile and type-check a policy against sandbox/sluice.d.ts
   push <tenant> <policy.ts> [--admin URL] [--token T]
-                                    upload a policy through the admin API (errors at line:column)
+                                    upload a policy through the admin API (errors at line:column); it pins the tenant
+  unpin <tenant> [--admin URL] [--token T]
+                                    release the tenant's pin (admin token): its policy file serves again
   sim [--port 2776] [--latency-ms 0] [--error-rate 0] [--dlr-delay-ms 100] [--system-id ID --password PW] [--one-bind]
       [--receipt-id same] [--early-receipts 0] [--resend-ms 0] [--drop-every 0] [--mo-every-ms 0] [--log-events]
                                     an upstream SMSC simulator: acks submits, sends delivery receipts;
@@ -96,26 +98,34 @@ async function check(args: string[]): Promise<number> {
   return problems > 0 ? 1 : 0;
 }
 
-async function push(args: string[]): Promise<number> {
+/** The admin API's base URL and a token (--admin, --token or SLUICE_TOKEN), and the positionals; undefined (usage written) when `count` positionals or the token are missing. */
+function adminArgs(cmd: string, args: string[], count: number, usage: string): { base: string; token: string; positionals: string[] } | undefined {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { admin: { type: 'string' }, token: { type: 'string' } } });
-  const [tenant, file] = positionals;
-  if (!tenant || !file) {
-    process.stderr.write('usage: sluice push <tenant> <policy.ts> [--admin http://127.0.0.1:8075] [--token T | SLUICE_TOKEN]\n');
-    return 1;
+  if (positionals.length < count) {
+    process.stderr.write(`usage: sluice ${cmd} ${usage} [--admin http://127.0.0.1:8075] [--token T | SLUICE_TOKEN]\n`);
+    return undefined;
   }
   const token = values.token ?? process.env.SLUICE_TOKEN;
   if (!token) {
-    process.stderr.write('sluice push: a token is needed (--token or SLUICE_TOKEN): the admin token or the tenant\'s upload_token\n');
-    return 1;
+    process.stderr.write(`sluice ${cmd}: a token is needed (--token or SLUICE_TOKEN): ${cmd === 'push' ? "the admin token or the tenant's upload_token" : 'the admin token'}\n`);
+    return undefined;
   }
+  return { base: (values.admin ?? 'http://127.0.0.1:8075').replace(/\/$/, ''), token, positionals };
+}
+
+type AdminAnswer = { version?: number; hash?: string; errors?: { file?: string; line: number; column: number; message: string }[]; error?: string };
+
+async function push(args: string[]): Promise<number> {
+  const a = adminArgs('push', args, 2, '<tenant> <policy.ts>');
+  if (!a) return 1;
+  const [tenant, file] = a.positionals as [string, string];
   const { readFileSync } = await import('node:fs');
-  const base = (values.admin ?? 'http://127.0.0.1:8075').replace(/\/$/, '');
-  const res = await fetch(`${base}/v1/tenants/${encodeURIComponent(tenant)}/policy`, {
+  const res = await fetch(`${a.base}/v1/tenants/${encodeURIComponent(tenant)}/policy`, {
     method: 'PUT',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+    headers: { authorization: `Bearer ${a.token}`, 'content-type': 'text/plain' },
     body: readFileSync(file, 'utf8'),
   });
-  const body = (await res.json().catch(() => ({}))) as { version?: number; errors?: { line: number; column: number; message: string }[]; error?: string };
+  const body = (await res.json().catch(() => ({}))) as AdminAnswer;
   if (res.status === 200) {
     process.stdout.write(`${tenant}: version ${body.version} active\n`);
     return 0;
@@ -125,6 +135,25 @@ async function push(args: string[]): Promise<number> {
     return 1;
   }
   process.stderr.write(`sluice push: ${res.status} ${body.error ?? res.statusText}\n`);
+  return 1;
+}
+
+async function unpin(args: string[]): Promise<number> {
+  const a = adminArgs('unpin', args, 1, '<tenant>');
+  if (!a) return 1;
+  const tenant = a.positionals[0]!;
+  const res = await fetch(`${a.base}/v1/tenants/${encodeURIComponent(tenant)}/policy/pin`, { method: 'DELETE', headers: { authorization: `Bearer ${a.token}` } });
+  const body = (await res.json().catch(() => ({}))) as AdminAnswer;
+  if (res.status === 200) {
+    process.stdout.write(`${tenant}: unpinned; its policy file serves (hash ${body.hash?.slice(0, 12)})\n`);
+    return 0;
+  }
+  // The file does not load: the tenant stays pinned.
+  if (res.status === 422 && body.errors) {
+    for (const e of body.errors) process.stdout.write(`${e.file}:${e.line}:${e.column} - error: ${e.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`sluice unpin: ${res.status} ${body.error ?? res.statusText}\n`);
   return 1;
 }
 
@@ -321,6 +350,8 @@ export async function main(argv: string[]): Promise<number> {
       return check(rest);
     case 'push':
       return push(rest);
+    case 'unpin':
+      return unpin(rest);
     case 'bench':
       return bench(rest);
     case 'soak':

@@ -108,7 +108,6 @@ interface TenantEntry {
   cache: TenantCache;
   logBucket: TokenBucket;
   logger: Logger;
-  previousSource?: string;
 }
 
 /** Public config view for a policy: no passwords, no tokens. */
@@ -134,6 +133,8 @@ function fnv(s: string): number {
 export class SandboxPool implements PolicyHost {
   private readonly procs: Proc[] = [];
   private readonly tenants = new Map<string, TenantEntry>();
+  /** Uploaded sources that serve instead of tenants' files (see `pin`). */
+  private readonly pinned = new Map<string, string>();
   private gateway: Gateway | undefined;
   private nextId = 0;
   private readonly loads = new Map<number, (r: { ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }) => void>();
@@ -238,8 +239,27 @@ export class SandboxPool implements PolicyHost {
     return (await Promise.all(loads)).filter((x): x is { tenant: string; errors: PolicyDiagnostic[] } => x !== undefined);
   }
 
-  /** Read a tenant's policy file into `source`; false (with `loadError` set and logged) when it has none or it cannot be read. */
+  /**
+   * An uploaded version serves `tenant` instead of its file: from now on a
+   * registration (at start, a new or changed tenant in a config reload) takes
+   * `source`. It does not load anything itself; `reload` does.
+   */
+  pin(tenant: string, source: string): void {
+    this.pinned.set(tenant, source);
+  }
+
+  /** The tenant's file serves again at its next registration. */
+  unpin(tenant: string): void {
+    this.pinned.delete(tenant);
+  }
+
+  /** Read a tenant's pinned source, else its policy file, into `source`; false (with `loadError` set and logged) when it has neither or the file cannot be read. */
   private readSource(t: TenantEntry): boolean {
+    const pinned = this.pinned.get(t.config.id);
+    if (pinned !== undefined) {
+      t.source = pinned;
+      return true;
+    }
     const file = this.policyPath(t);
     if (!file) return false;
     try {
@@ -352,7 +372,11 @@ export class SandboxPool implements PolicyHost {
     if (text === undefined) {
       const file = this.policyPath(t);
       if (!file) return { ok: false, errors: [{ file: t.filename, line: 0, column: 0, message: 'tenant has no policy file' }] };
-      text = readFileSync(file, 'utf8');
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        return { ok: false, errors: [{ file: t.filename, line: 0, column: 0, message: `cannot read policy: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }] };
+      }
     }
     const previous = t.source;
     t.source = text;
@@ -362,7 +386,6 @@ export class SandboxPool implements PolicyHost {
       t.source = previous;
       return r;
     }
-    t.previousSource = previous;
     this.activated(t, r);
     return r;
   }

@@ -122,33 +122,43 @@ describe('admin API', () => {
   });
 });
 
-describe('sluice push', () => {
-  it('uploads through the admin API and prints errors at line:column', async () => {
+describe('sluice push and unpin', () => {
+  it('push uploads through the admin API and prints errors at line:column; unpin takes the admin token and gives the tenant its file back', async () => {
     const { spawn } = await import('node:child_process');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-push-'));
     writeFileSync(path.join(dir, 'p.ts'), V1);
     const cfgDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-push-cfg-'));
     writeFileSync(path.join(cfgDir, 'acme.ts'), V1);
     const config = parseConfig(
-      stringify({ server: { bind_address: '127.0.0.1', port: 0 }, cache: { url: 'memory://' }, sandbox: { processes: 1 }, admin: { listen: '127.0.0.1:0' }, tenants: [{ id: 'acme', policy: 'acme.ts', upload_token: 'acme-token' }] }),
+      stringify({ server: { bind_address: '127.0.0.1', port: 0 }, cache: { url: 'memory://' }, sandbox: { processes: 1 }, admin: { listen: '127.0.0.1:0', token: 'root-token' }, tenants: [{ id: 'acme', policy: 'acme.ts', upload_token: 'acme-token' }] }),
       { file: 't.yaml', env: {}, cwd: cfgDir },
     );
     const s = await startSluice({ config, logger: silentLogger, cwd: cfgDir, watch: false, admin: true });
-    const run = (file: string) =>
+    const sluice = (args: string[], token = 'acme-token') =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [path.resolve(__dirname, '../../../bin/sluice.js'), 'push', 'acme', file, '--admin', `http://127.0.0.1:${s.adminPort}`, '--token', 'acme-token']);
+        const child = spawn(process.execPath, [path.resolve(__dirname, '../../../bin/sluice.js'), ...args, '--admin', `http://127.0.0.1:${s.adminPort}`, '--token', token]);
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (out += d.toString()));
         child.on('close', (code) => resolve({ code, out }));
       });
-    const ok = await run(path.join(dir, 'p.ts'));
+    const ok = await sluice(['push', 'acme', path.join(dir, 'p.ts')]);
     assert.equal(ok.code, 0, ok.out);
     assert.match(ok.out, /acme: version \d+ active/);
     writeFileSync(path.join(dir, 'bad.ts'), 'smpp.onBind((b) => {\n  return b.accept(;\n});\n');
-    const bad = await run(path.join(dir, 'bad.ts'));
+    const bad = await sluice(['push', 'acme', path.join(dir, 'bad.ts')]);
     assert.equal(bad.code, 1);
     assert.match(bad.out, /bad\.ts:2:\d+ - error: /);
+    const byTenant = await sluice(['unpin', 'acme']);
+    assert.equal(byTenant.code, 1);
+    assert.match(byTenant.out, /sluice unpin: 404/);
+    const unpinned = await sluice(['unpin', 'acme'], 'root-token');
+    assert.equal(unpinned.code, 0, unpinned.out);
+    assert.match(unpinned.out, /^acme: unpinned; its policy file serves \(hash [0-9a-f]{12}\)\n$/);
+    assert.equal(s.versions.view('acme').pinned, false);
+    const again = await sluice(['unpin', 'acme'], 'root-token');
+    assert.equal(again.code, 1);
+    assert.match(again.out, /sluice unpin: 409 not pinned: the file serves/);
     await s.stop();
   });
 });

@@ -32,6 +32,9 @@ const ROUTES: Route[] = [
   { method: 'GET', path: (t) => `/v1/tenants/${t}`, who: 'tenant' },
   { method: 'PUT', path: (t) => `/v1/tenants/${t}/policy`, who: 'tenant', body: POLICY },
   { method: 'POST', path: (t) => `/v1/tenants/${t}/policy/rollback`, who: 'tenant' },
+  { method: 'GET', path: (t) => `/v1/tenants/${t}/policy/versions`, who: 'tenant' },
+  { method: 'GET', path: (t, n = '1') => `/v1/tenants/${t}/policy/versions/${n}`, who: 'tenant' },
+  { method: 'DELETE', path: (t) => `/v1/tenants/${t}/policy/pin`, who: 'admin' },
   { method: 'POST', path: (t, b = 'up') => `/v1/tenants/${t}/binds/${b}/stop`, who: 'admin' },
   { method: 'POST', path: (t, b = 'up') => `/v1/tenants/${t}/binds/${b}/start`, who: 'admin' },
 ];
