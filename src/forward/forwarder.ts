@@ -219,7 +219,7 @@ export class Forwarder {
     private readonly host: ForwarderHost,
     readonly store: ForwardStore,
   ) {
-    // A correlation just committed (here or, for Redis, by this commit) that has receipts waiting.
+    // Correlation keys just committed that have early receipts parked under them (by any process).
     store.onEarly = (ups) => void this.matchEarlyFor(ups).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
   }
 
