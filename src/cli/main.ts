@@ -195,6 +195,8 @@ async function sim(args: string[]): Promise<number> {
   const receiptId = (values['receipt-id'] ?? 'same') as ReceiptIdForm;
   if (!RECEIPT_ID_FORMS.includes(receiptId)) throw new Error(`--receipt-id must be one of ${RECEIPT_ID_FORMS.join(', ')} (got "${receiptId}")`);
   // Events wait until the listening line is out; one write per line, so lines never interleave.
+  // A submit's line is written before its submit_sm_resp: to a file at once (a reader that got
+  // the answer finds the line); to a pipe Node may hold it while the pipe is full.
   let ready = false;
   const early: string[] = [];
   const onEvent = values['log-events']
