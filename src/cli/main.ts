@@ -229,6 +229,8 @@ async function sim(args: string[]): Promise<number> {
   const receiptsOn = (values['receipts-on'] ?? 'carrier') as ReceiptsOn;
   if (!RECEIPTS_ON.includes(receiptsOn)) throw new Error(`--receipts-on must be one of ${RECEIPTS_ON.join(', ')} (got "${receiptsOn}")`);
   // Events wait until the listening line is out; one write per line, so lines never interleave.
+  // A submit's line is written before its submit_sm_resp: to a file at once (a reader that got
+  // the answer finds the line); to a pipe Node may hold it while the pipe is full.
   let ready = false;
   const early: string[] = [];
   const onEvent = values['log-events']

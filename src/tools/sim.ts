@@ -72,7 +72,7 @@ export interface SimOptions {
    * session), or each bound session in turn (`spread`).
    */
   receiptsOn?: ReceiptsOn;
-  /** Called once per event (what `--log-events` prints). */
+  /** Called once per event (what `--log-events` prints); a submit's before its submit_sm_resp is written. */
   onEvent?: (e: SimEvent) => void;
 }
 
@@ -380,13 +380,15 @@ export class SmscSimulator {
       const delay = this.opts.dlrDelayMs ?? 100;
       const wantsDlr = (rd & 0x03) !== 0 && delay >= 0;
       const respond = (): void => {
-        session.respond(pdu, 0, { message_id: rid });
+        // The event first: respond() may write to the socket at once (a full batch), and a
+        // process killed between the two must not have answered a submit it never reported.
         if (this.opts.onEvent) {
           const sm = (f.short_message ?? f.message_payload) as { message?: unknown } | Buffer | string | undefined;
           const raw = Buffer.isBuffer(sm) ? sm : sm && typeof sm === 'object' && 'message' in sm ? sm.message : sm;
           const text = Buffer.isBuffer(raw) ? raw.toString('latin1') : String(raw ?? '');
           this.emitEvent({ ev: 'submit', id: rid, src: msg.src, dst: msg.dst, text, rd, sys });
         }
+        session.respond(pdu, 0, { message_id: rid });
         this.afterAnswer(session);
       };
       const earlyRate = this.opts.earlyReceiptRate ?? 0;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { InboundRequest } from '../../src/sessions/smpp-session';
@@ -91,6 +92,42 @@ describe('sluice sim', () => {
     const bodies = e.got.map((g) => g.bodyId!);
     rids.forEach((rid, i) => assert.ok(bodies.includes(expected(rid, forms[i]!)), `mixed: message ${i} in form ${forms[i]}`));
     e.client.close();
+  });
+
+  it('reports a submit (onEvent, what --log-events prints) before its submit_sm_resp is written, also an answer that fills a batch and goes out at once', async () => {
+    // What tests read from the events is what the sim answered: a sim killed after an
+    // answer left must have reported it, and an answer must not reach anyone before its event.
+    const order: string[] = [];
+    const sim = await startSim({ dlrDelayMs: -1, onEvent: (ev) => void (ev.ev === 'submit' && order.push(`event ${ev.id}`)) });
+    const e = await esme(sim.port);
+    const proto = net.Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
+    const own = Object.getOwnPropertyDescriptor(proto, 'write');
+    const write = proto.write;
+    proto.write = function (this: net.Socket, ...args: unknown[]): boolean {
+      const data = args[0];
+      if (Buffer.isBuffer(data)) {
+        for (let off = 0; off + 16 <= data.length; ) {
+          const len = data.readUInt32BE(off);
+          if (len < 16) break;
+          if (data.readUInt32BE(off + 4) === 0x80000004) order.push(`resp ${data.toString('latin1', off + 16, data.indexOf(0, off + 16))}`);
+          off += len;
+        }
+      }
+      return write.apply(this, args);
+    };
+    try {
+      // 48 at once: the client writes them 16 to a frame, so the sim answers 16 in one turn and the 16th fills its batch.
+      const ids = await Promise.all(Array.from({ length: 48 }, (_, i) => e.submit(`b${i}`)));
+      assert.equal(order.filter((x) => x.startsWith('resp ')).length, 48, 'every submit_sm_resp seen written');
+      for (const id of ids) {
+        const ev = order.indexOf(`event ${id}`);
+        assert.ok(ev !== -1 && ev < order.indexOf(`resp ${id}`), `the submit event of ${id} comes before its submit_sm_resp is written`);
+      }
+    } finally {
+      if (own) Object.defineProperty(proto, 'write', own);
+      else delete (proto as { write?: unknown }).write;
+      e.client.close();
+    }
   });
 
   it('--early-receipts sends the receipt before the submit_sm_resp', async () => {
