@@ -659,8 +659,7 @@ export class Forwarder {
     const c = this.count(tenant);
     c.receipts++;
     const ups = this.receiptUps(tenant, bind.cfg.name, r.id);
-    const lookup = this.lookupUps(tenant, bind.cfg.name, r.id, ups);
-    let row = firstByUp(await this.store.byUp(lookup), lookup);
+    let row = await this.lookUp(tenant, bind.cfg.name, r.id, ups);
     if (!row) {
       // Before its submit_sm_resp (or for a message we never had): parked under every key it
       // may belong to, matched when the response is written, dropped after receipts.early_ttl_ms.
@@ -697,8 +696,7 @@ export class Forwarder {
     if (command !== 'deliver_sm' && command !== 'data_sm') return false;
     const receipt = asReceipt(fields);
     if (!receipt || !this.host.tenant(tenant)?.binds.has(bind)) return false;
-    const lookup = this.lookupUps(tenant, bind, receipt.id, this.receiptUps(tenant, bind, receipt.id));
-    const row = firstByUp(await this.store.byUp(lookup), lookup);
+    const row = await this.lookUp(tenant, bind, receipt.id, this.receiptUps(tenant, bind, receipt.id));
     if (!row) return false;
     this.count(tenant).receipts++;
     await this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, receipt, contended ? undefined : row));
@@ -721,9 +719,12 @@ export class Forwarder {
     return receiptIdKeys(a.form, id).map((k) => upKey(tenant, a.account, k));
   }
 
-  /** The keys a receipt is looked up under: its account's, then those rows written before accounts used (by bind). */
-  private lookupUps(tenant: string, bind: string, id: string, ups: string[]): string[] {
-    return [...ups, ...receiptIdKeys(this.accountOf(tenant, bind).form, id).map((k) => bindUpKey(tenant, bind, k))];
+  /** The message a receipt id names: under its account's keys, else (a second read, only on a miss) as rows written before accounts were keyed (by bind). */
+  private async lookUp(tenant: string, bind: string, id: string, ups: string[]): Promise<MsgRow | undefined> {
+    const row = firstByUp(await this.store.byUp(ups), ups);
+    if (row) return row;
+    const legacy = receiptIdKeys(this.accountOf(tenant, bind).form, id).map((k) => bindUpKey(tenant, bind, k));
+    return firstByUp(await this.store.byUp(legacy), legacy);
   }
 
   /** Run `fn` after every earlier call for `key`; it is told whether it had to wait for one. */

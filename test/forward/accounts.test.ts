@@ -17,7 +17,8 @@ import { startSluice, type Sluice } from '../../src/runtime';
 import { realClock, type Clock } from '../../src/util/clock';
 import { SmscSimulator, type SimOptions } from '../../src/tools/sim';
 import { TestEsme } from '../helpers/esme';
-import { freePort, sandboxedSetup, until } from '../helpers/harness';
+import { ForwardStore, memoryForward, MSG_SENT } from '../../src/cache/forward-store';
+import { freePort, sandboxedSetup, startGateway, testConfig, until } from '../helpers/harness';
 import { STATUS } from '../../src/wire/status';
 
 const GATEWAY = readFileSync(path.resolve(__dirname, '../../../policies/gateway.ts'), 'utf8');
@@ -301,6 +302,29 @@ describe('the receipt outbox', () => {
     } finally {
       await other.close();
       await s.stop();
+    }
+  });
+});
+
+describe('journal rows from before accounts', () => {
+  it('a message correlated by bind name (as written before receipts were keyed per account) is still found by its receipt', async () => {
+    const forward = new ForwardStore(memoryForward());
+    const config = testConfig({ tenants: [{ id: 'acme', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port: 9, system_id: 'acme' }] }] });
+    const h = await startGateway({ config, forward });
+    try {
+      const now = Date.now();
+      const data = { sys: 'acme-app', sid: 'gone', id: 'OLD00001', cmd: 'submit_sm', src: '4412345', dst: '31612345678', rd: 1, at: now, exp: now + 60_000, n: 1, bind: 'up', uid: '1A2B' };
+      await forward.write([{ t: 'put', row: { key: 'acme/OLD00001', tenant: 'acme', up: 'acme/up/x1a2b', state: MSG_SENT, due: 0, expires: now + 60_000, created: now, route: null, data: JSON.stringify(data) } }]);
+      const got: string[] = [];
+      const esme = await h.esme('acme-app');
+      esme.session.on('request', (pdu) => got.push(Buffer.from(pdu.fields.short_message as Buffer).toString('latin1')));
+      const fields = { esm_class: 4, short_message: Buffer.from('id:1a2b sub:001 dlvrd:001 submit date:2612041200 done date:2612041200 stat:DELIVRD err:000 text:', 'latin1') };
+      const r = await h.gateway.forwarder.forward('acme', { command: 'deliver_sm', fields, session: { kind: 'bind', sessionId: 'b1', systemId: 'acme', clientAddr: '127.0.0.1:9', bind: 'up' } });
+      assert.equal(r.matched, true);
+      await until(() => got.length === 1, 5000, 'the receipt at the ESME');
+      assert.match(got[0]!, /^id:OLD00001 .*stat:DELIVRD/);
+    } finally {
+      await h.close();
     }
   });
 });
