@@ -468,10 +468,13 @@ describe('store and forward: order, sent messages, metrics', () => {
       const get = (p: string): Promise<string> => fetch(`http://127.0.0.1:${r.sluice.adminPort}${p}`, { headers: { authorization: 'Bearer root' } }).then((x) => x.text());
       const metrics = await get('/metrics');
       assert.match(metrics, /sluice_queue_depth\{tenant="acme",bind="up0"\} 3/);
-      assert.match(metrics, /sluice_queue_oldest_age_seconds\{tenant="acme",bind="up0"\} \d/);
+      // Wall-clock ages: seconds, not the 1.8e9 s an uptime-stamped row read against the epoch gave.
+      const age = Number(/sluice_queue_oldest_age_seconds\{tenant="acme",bind="up0"\} (\S+)/.exec(metrics)?.[1]);
+      assert.ok(age >= 0 && age < 60, `oldest age ${age} s`);
       assert.match(metrics, /sluice_forward_queued_total\{tenant="acme"\} 3/);
       const view = JSON.parse(await get('/v1/tenants/acme')) as { queue: { bind: string; depth: number; oldest_age_ms: number }[]; forward: { queued: number } };
       assert.deepEqual([view.queue[0]!.bind, view.queue[0]!.depth, view.forward.queued], ['up0', 3, 3]);
+      assert.ok(view.queue[0]!.oldest_age_ms >= 0 && view.queue[0]!.oldest_age_ms < 60_000, `oldest_age_ms ${view.queue[0]!.oldest_age_ms}`);
       esme.close();
     } finally {
       await r.close();
