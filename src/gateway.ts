@@ -121,9 +121,9 @@ export class Gateway implements EsmeHost {
     this.systemId = opts.systemId ?? 'sluice';
     this.log = opts.logger;
     this.replica = opts.replica ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
-    this.lease = { store: opts.leases ?? memoryLeases(), owner: this.replica, ttlMs: opts.config.cache.lease_ttl_ms ?? 15_000 };
+    this.lease = { store: opts.leases ?? memoryLeases(() => this.clock.wall()), owner: this.replica, ttlMs: opts.config.cache.lease_ttl_ms ?? 15_000 };
     this.holds = new Holds({
-      store: opts.holds ?? memoryHolds(),
+      store: opts.holds ?? memoryHolds(() => this.clock.wall()),
       clock: this.clock,
       logger: this.log.child({ component: 'holds' }),
       ttlMs: this.server.hold_ttl_ms ?? 86_400_000,

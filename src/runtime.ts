@@ -91,7 +91,8 @@ function withoutPassword(url: string): string {
 /** Start everything in order: cache, sandbox processes, then the listeners. */
 export async function startSluice(o: StartOptions): Promise<Sluice> {
   const cwd = o.cwd ?? process.cwd();
-  const cache = await CacheStore.open(o.config.cache.url, { cwd, logger: o.logger, sweepIntervalMs: 60_000 });
+  const clock = o.clock;
+  const cache = await CacheStore.open(o.config.cache.url, { cwd, logger: o.logger, sweepIntervalMs: 60_000, ...(clock ? { wall: () => clock.wall() } : {}) });
   // A store that opens but cannot be written (a read-only file or WAL, a Redis replica) would
   // acknowledge nothing: refuse to start, before a sandbox or a port.
   try {

@@ -60,6 +60,8 @@ export interface LeaseStore {
 /** Options for opening a backend. */
 export interface BackendOptions {
   cwd?: string;
+  /** Wall-clock ms for the expiries of holds and leases (default Date.now; tests pass a clock's). */
+  wall?: () => number;
   /** Called with errors the adapter emits (connection loss, reconnect attempts). */
   onError?: (err: unknown) => void;
 }
@@ -136,8 +138,8 @@ function memoryBackend(opts: BackendOptions): Backend {
     kind: 'memory',
     keyv,
     mayRepeat: false,
-    leases: memoryLeases(),
-    holds: memoryHolds(),
+    leases: memoryLeases(opts.wall),
+    holds: memoryHolds(opts.wall),
     forward: new ForwardStore(memoryForward()),
     policies: memoryPolicies(),
     async readMany(keys) {
@@ -228,14 +230,14 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     keyv,
     forward,
     mayRepeat: false,
-    holds: sqliteHolds(adapter, retryBusy),
+    holds: sqliteHolds(adapter, retryBusy, opts.wall),
     policies: sqlitePolicies(adapter, retryBusy),
     leases: {
       async acquire(key, owner, ttlMs) {
         // One statement: inserted, or updated where we hold it or it has expired; RETURNING says which.
         // Expiry is on the wall clock: the replicas sharing a SQLite file share a host.
         return retryBusy(async () => {
-          const t = Date.now();
+          const t = (opts.wall ?? Date.now)();
           const rows = (await adapter.query(LEASE_ACQUIRE, key, owner, t + ttlMs, t)) as unknown[];
           return rows.length === 1;
         });
@@ -323,7 +325,7 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     kind: 'redis',
     keyv,
     mayRepeat: true,
-    holds: redisHolds(client),
+    holds: redisHolds(client, opts.wall),
     policies: redisPolicies(client),
     forward: new ForwardStore(redisForward(client)),
     // The journal's probe writes through this same client.

@@ -123,7 +123,7 @@ export const HOLD_TABLES = [
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
 /** Holds in the SQLite cache file (replicas on one host); `retry` wraps every statement (SQLITE_BUSY). */
-export function sqliteHolds(db: SqliteQuery, retry: <T>(fn: () => Promise<T>) => Promise<T>): HoldStore {
+export function sqliteHolds(db: SqliteQuery, retry: <T>(fn: () => Promise<T>) => Promise<T>, now: () => number = Date.now): HoldStore {
   const q = <T>(sql: string, ...params: unknown[]): Promise<T> => retry(() => db.query(sql, ...params) as Promise<T>);
   return {
     async remember(session, systemId, ttlMs) {
@@ -131,19 +131,19 @@ export function sqliteHolds(db: SqliteQuery, retry: <T>(fn: () => Promise<T>) =>
         'INSERT INTO sluice_directory (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires',
         session,
         systemId,
-        Date.now() + ttlMs,
+        now() + ttlMs,
       );
     },
     async recall(session) {
-      const rows = await q<{ value: string }[]>('SELECT value FROM sluice_directory WHERE key = ? AND expires > ?', session, Date.now());
+      const rows = await q<{ value: string }[]>('SELECT value FROM sluice_directory WHERE key = ? AND expires > ?', session, now());
       return rows[0]?.value;
     },
     async push(queue, item, ttlMs) {
-      await q('INSERT INTO sluice_hold (queue, item, expires) VALUES (?, ?, ?)', queue, item, Date.now() + ttlMs);
+      await q('INSERT INTO sluice_hold (queue, item, expires) VALUES (?, ?, ?)', queue, item, now() + ttlMs);
     },
     async pending(queues) {
       if (queues.length === 0) return [];
-      const t = Date.now();
+      const t = now();
       const rows = await q<{ queue: string }[]>(
         `SELECT DISTINCT queue FROM sluice_hold WHERE queue IN (${placeholders(queues.length)}) AND claimed_until <= ? AND expires > ?`,
         ...queues,
@@ -153,7 +153,7 @@ export function sqliteHolds(db: SqliteQuery, retry: <T>(fn: () => Promise<T>) =>
       return rows.map((r) => r.queue);
     },
     async claim(queue, max, claimMs) {
-      const t = Date.now();
+      const t = now();
       // One statement: the rows it marks are this caller's alone.
       const rows = await q<{ id: number; item: string }[]>(
         `UPDATE sluice_hold SET claimed_until = ? WHERE id IN (
@@ -174,7 +174,7 @@ export function sqliteHolds(db: SqliteQuery, retry: <T>(fn: () => Promise<T>) =>
       if (ids.length) await q(`UPDATE sluice_hold SET claimed_until = 0 WHERE id IN (${placeholders(ids.length)})`, ...ids.map(Number));
     },
     async prune() {
-      const t = Date.now();
+      const t = now();
       await q('DELETE FROM sluice_directory WHERE expires <= ?', t);
       const rows = await q<unknown[]>('DELETE FROM sluice_hold WHERE expires <= ? RETURNING id', t);
       return rows.length;
@@ -231,7 +231,7 @@ end
 return out`;
 
 /** Holds in Redis (the store of a cluster); expiry of whole queues is Redis's own, of single items checked at claim. */
-export function redisHolds(client: RedisCommands): HoldStore {
+export function redisHolds(client: RedisCommands, now: () => number = Date.now): HoldStore {
   const keys = (queue: string): [string, string, string] => [`sluice:hold:${queue}:list`, `sluice:hold:${queue}:items`, `sluice:hold:${queue}:claimed`];
   return {
     async remember(session, systemId, ttlMs) {
@@ -242,16 +242,16 @@ export function redisHolds(client: RedisCommands): HoldStore {
       return typeof v === 'string' ? v : undefined;
     },
     async push(queue, item, ttlMs) {
-      await client.eval(REDIS_PUSH, { keys: [...keys(queue), 'sluice:hold:seq'], arguments: [String(Date.now() + ttlMs), item, String(Math.ceil(ttlMs))] });
+      await client.eval(REDIS_PUSH, { keys: [...keys(queue), 'sluice:hold:seq'], arguments: [String(now() + ttlMs), item, String(Math.ceil(ttlMs))] });
     },
     async pending(queues) {
       if (queues.length === 0) return [];
       // Atomic per call, not across it: a queue that fills meanwhile is seen at the next poll.
-      const hits = (await client.eval(REDIS_PENDING, { keys: queues.flatMap((q) => [keys(q)[0], keys(q)[2]]), arguments: [String(Date.now())] })) as number[];
+      const hits = (await client.eval(REDIS_PENDING, { keys: queues.flatMap((q) => [keys(q)[0], keys(q)[2]]), arguments: [String(now())] })) as number[];
       return hits.map((i) => queues[i - 1]!);
     },
     async claim(queue, max, claimMs) {
-      const t = Date.now();
+      const t = now();
       const flat = (await client.eval(REDIS_CLAIM, { keys: keys(queue), arguments: [String(t), String(max), String(t + claimMs)] })) as string[];
       const out: HeldItem[] = [];
       for (let i = 0; i < flat.length; i += 2) out.push({ id: String(flat[i]), item: String(flat[i + 1]) });

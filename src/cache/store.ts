@@ -22,6 +22,8 @@ export interface CacheStoreOptions {
   sweepIntervalMs?: number;
   /** Store errors and sweep results go here. */
   logger?: Logger;
+  /** Wall-clock ms for hold and lease expiries (default Date.now): the gateway's clock. */
+  wall?: () => number;
 }
 
 /** Expired entries re-checked and deleted per lock acquisition, so a big sweep never holds a tenant long. */
@@ -84,6 +86,7 @@ export class CacheStore {
     const log = opts.logger?.child({ component: 'cache' });
     const backend = await openBackend(url, {
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+      ...(opts.wall !== undefined ? { wall: opts.wall } : {}),
       onError: (err) => log?.warn({ err }, 'cache store error'),
     });
     return new CacheStore(backend, { ...opts, ...(log ? { logger: log } : {}) });

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CacheStore } from '../../src/cache';
 import { ManualClock, Repeat } from '../../src/util/clock';
 import { sleep, startGateway } from '../helpers/harness';
 
@@ -87,6 +91,28 @@ describe('Repeat', () => {
       assert.equal(h.gateway.forwarder.timerLoops, 4, 'the queue, early receipts, sweep and liveness loops');
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('the stores keep the gateway clock\'s wall time', () => {
+  it('held messages, the session directory and leases in SQLite expire by the clock given, not the host\'s', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-wall-'));
+    const clock = new ManualClock(Date.now());
+    const store = await CacheStore.open(`sqlite://${path.join(dir, 'c.sqlite')}`, { wall: () => clock.wall() });
+    try {
+      await store.holds.push('q', 'item', 60_000);
+      await store.holds.remember('s1', 'esme', 60_000);
+      assert.equal(await store.leases.acquire('lease', 'a', 60_000), true);
+      assert.deepEqual(await store.holds.pending(['q']), ['q']);
+      clock.jumpWall(61_000);
+      assert.deepEqual(await store.holds.pending(['q']), [], 'expired by the clock, a minute before the host says so');
+      assert.equal(await store.holds.recall('s1'), undefined);
+      assert.equal(await store.leases.acquire('lease', 'b', 60_000), true, 'the lease ran out by the clock');
+      assert.equal(await store.holds.prune(), 1);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
