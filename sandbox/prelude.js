@@ -425,7 +425,7 @@
       } else if (ctx.kind === 'pdu') {
         const r = ctx.reply || (isReply(value) ? value : isForwardResult(value) ? forwardReply(ctx, value) : undefined);
         // Nothing means the default answer; anything else that is not a
-        // pdu.reply(…) is garbage, answered ESME_RSYSERR (contract §3) — never a
+        // pdu.reply(…) is garbage, answered ESME_RSYSERR (docs/design.md, "Operations and their defaults") — never a
         // silent ESME_ROK for a returned proxy, cycle or stray object.
         if (r) {
           // The common answer, a status and nothing but a message_id, goes out flat.

@@ -980,7 +980,7 @@ declare namespace Sluice {
   // ---------------------------------------------------------------------------
   // Read-only views
 
-  /** Per-tenant limits (contract §5). */
+  /** Per-tenant limits (SECURITY.md, limits). */
   type Limits = {
     /** Isolate heap limit, MB. */
     readonly memory_mb: number;

@@ -34,10 +34,10 @@ export const STOP_DRAIN_MS = 4000;
 /** Published when an ESME session binds or ends. */
 export const esmeSessionChannel = channel('sluice:esme:session');
 
-/** What a send helper resolves to (contract §4). */
+/** What a send helper resolves to (sandbox/sluice.d.ts). */
 export interface SendResult {
   ok: boolean;
-  /** Not sent yet: held in the store for the next session of its system_id (contract §9). */
+  /** Not sent yet: held in the store for the next session of its system_id (docs/design.md, "Replicas"). */
   held?: true;
   /** Status name (`ESME_ROK`, `ESME_RSUBMITFAIL`, …). */
   command_status: string;

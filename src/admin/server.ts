@@ -16,7 +16,7 @@ import type { ConfigReloadResult } from '../runtime';
 import { isSluiceError } from '../errors';
 
 /**
- * The HTTP admin API (contract §8). A bearer token is required for
+ * The HTTP admin API (README, "Admin API"). A bearer token is required for
  * everything but /healthz: `admin.token` reaches every tenant, a tenant's
  * `upload_token` reaches only that tenant's own endpoints. With no
  * `admin.token` configured, only tenant tokens work.
@@ -359,7 +359,7 @@ export class AdminServer {
     counter('sluice_handler_errors_total', 'Handlers that threw, timed out or gave no answer (answered ESME_RSYSERR)', dispatch('errors'));
     counter('sluice_handler_deadlines_total', 'Handlers that missed handler_deadline_ms', dispatch('deadlines'));
     counter('sluice_throttled_total', 'PDUs answered ESME_RTHROTTLED by the inbound session rate', dispatch('throttled'));
-    // Held messages (contract §9).
+    // Held messages (docs/design.md, "Replicas").
     const held = (key: 'held' | 'delivered') => (): [string, number][] => [...g.heldCounts().tenants].map(([t, c]) => [t, c[key]]);
     counter('sluice_held_total', 'Messages for ESMEs not bound on this replica, held in the store', held('held'));
     counter('sluice_held_delivered_total', 'Held messages this replica delivered', held('delivered'));

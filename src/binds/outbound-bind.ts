@@ -47,7 +47,7 @@ export interface OutboundBindDeps {
   logLimiter?: SourceLogLimiter;
 }
 
-/** A `single: true` bind's lease in the shared store (contract §9). */
+/** A `single: true` bind's lease in the shared store (docs/design.md, "Replicas"). */
 export interface BindLease {
   readonly store: LeaseStore;
   /** This replica's name in the store. */

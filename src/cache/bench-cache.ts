@@ -13,7 +13,7 @@ export interface CacheBenchResult {
 }
 
 const PARALLEL = 64;
-// A DLR-correlation-sized value, as the contract's example policy stores.
+// A DLR-correlation-sized value, as a policy that correlates its own receipts in its cache stores.
 const VALUE = JSON.stringify({ session: 'sess-0123456789', systemId: 'acme-app', ourId: '7f3e9a1c2b4d' });
 
 async function timed(n: number, fn: () => Promise<void>): Promise<number> {

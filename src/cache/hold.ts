@@ -8,7 +8,7 @@ export interface RedisCommands {
 }
 
 /**
- * Messages held for ESMEs that are not bound here (contract §9), and the
+ * Messages held for ESMEs that are not bound here (docs/design.md, "Replicas"), and the
  * directory that says which system_id a session id belonged to, in the
  * shared store. Delivery is at least once: an item is claimed for a while,
  * acknowledged once its ESME answered, and claimable again if its claim runs

@@ -92,12 +92,12 @@ export class CacheStore {
     return new CacheStore(backend, { ...opts, ...(log ? { logger: log } : {}) });
   }
 
-  /** Leases in the same store: a `single: true` bind is held by one replica at a time through one (contract §9). */
+  /** Leases in the same store: a `single: true` bind is held by one replica at a time through one (docs/design.md, "Replicas"). */
   get leases(): LeaseStore {
     return this.backend.leases;
   }
 
-  /** Messages held for ESMEs bound on another replica or not at all, in the same store (contract §9). */
+  /** Messages held for ESMEs bound on another replica or not at all, in the same store (docs/design.md, "Replicas"). */
   get holds(): HoldStore {
     return this.backend.holds;
   }

@@ -120,7 +120,7 @@ export interface LogConfig {
   readonly level: LogLevel;
 }
 
-/** Per-tenant sandbox and cache limits (contract §5). Every field has a default. */
+/** Per-tenant sandbox and cache limits (SECURITY.md, limits). Every field has a default. */
 export interface TenantLimits {
   /** Isolate heap limit. */
   readonly memory_mb: number;
@@ -172,7 +172,7 @@ export interface OutboundBindConfig {
   readonly addr_ton: number;
   readonly addr_npi: number;
   readonly address_range: string;
-  /** Held by one replica at a time through a lease in the shared cache (contract §9). */
+  /** Held by one replica at a time through a lease in the shared cache (docs/design.md, "Replicas"). */
   readonly single: boolean;
   /** How this upstream writes message ids in receipts relative to its submit_sm_resp (src/forward/receipt-ids.ts); one form per account. */
   readonly receipt_id: ReceiptIdForm;
@@ -235,7 +235,7 @@ export interface ReceiptsConfig {
   readonly by: 'policy' | 'core';
 }
 
-/** One customer of the host (contract §2). */
+/** One customer of the host (docs/design.md, "Tenants"). */
 export interface TenantConfig {
   readonly id: string;
   /** Path of the tenant's policy script. */

@@ -1,7 +1,7 @@
 import { STATUS } from '../wire/status';
 
 /**
- * What happens to a PDU when no policy handler answers it (contract §3).
+ * What happens to a PDU when no policy handler answers it (docs/design.md, "Operations and their defaults").
  * `ack` answers ESME_ROK (with a generated message_id where the response has
  * one); `none` means the PDU has no response at all.
  */

@@ -16,7 +16,7 @@ import { receiptIdKeys, storedIdKey, type ReceiptIdForm } from './receipt-ids';
 import { receiptDate, smppTimeToMs } from './smpp-time';
 
 /**
- * Store and forward, owned by the core (contract §1: on the wire or on a
+ * Store and forward, owned by the core (docs/design.md, "The boundary": on the wire or on a
  * clock). A policy decides *that* a PDU goes on (`smpp.forward`); this
  * module walks the tenant's routing chain, keeps every message it accepted
  * in the durable journal until its final receipt, retries queued messages
@@ -40,7 +40,7 @@ export interface ForwarderHost {
   /**
    * A deliver_sm for `systemId`: to `sessionId` if it is bound here, else to
    * another session of that system_id bound here, else held in the store
-   * for the next one (contract §9). Rejects only when it could not be held.
+   * for the next one (docs/design.md, "Replicas"). Rejects only when it could not be held.
    */
   deliverToEsme(tenant: string, systemId: string, sessionId: string | undefined, command: string, fields: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<EsmeDelivery>;
   /**

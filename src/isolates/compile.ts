@@ -13,7 +13,7 @@ const ts = new Proxy({} as typeof TS, { get: (_t, key) => (tsLib ??= require('ty
  * emitted JS back to the tenant's own source.
  *
  * Uses TypeScript 5.9's in-process `transpileModule` (TypeScript 7's API has
- * no in-process transpile; see hazards.md). Results are cached by sha256 of
+ * no in-process transpile; see docs/design.md, "Hazards we design around"). Results are cached by sha256 of
  * (source + compiler fingerprint), so 10,000 tenants sharing a policy cost one
  * compilation. Nothing here runs tenant code: the emitted JS is only *parsed*
  * by V8 (`vm.Script` compiles, never runs) so early errors such as
@@ -670,7 +670,7 @@ export function mapError(error: unknown, filename: string, mapper: LineMapper): 
 
 /**
  * A policy that compiled but failed when its top level ran in a fresh isolate
- * (contract §6): the error as a diagnostic at the tenant's line:column (1:1
+ * (README, "Policies"): the error as a diagnostic at the tenant's line:column (1:1
  * when the error names no position in the policy).
  */
 export function errorDiagnostic(error: unknown, filename: string, mapper: LineMapper): PolicyDiagnostic {

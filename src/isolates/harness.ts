@@ -50,7 +50,7 @@ export interface SentMessage {
   bind?: string;
   sessionId?: string;
   fields: Record<string, unknown>;
-  /** To a session that unbound: held for the next session of its system_id, as the gateway does (contract §9). */
+  /** To a session that unbound: held for the next session of its system_id, as the gateway does (docs/design.md, "Replicas"). */
   held?: true;
 }
 

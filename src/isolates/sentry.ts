@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
  * A watch over inline entries (policy code run on the sandbox process's own
  * thread) kept by a second thread, since a hung inline entry holds the one
  * that would notice. What V8 cannot interrupt — one allocation larger than
- * any heap limit hangs a synchronous entry for good (hazards) — would stop
+ * any heap limit hangs a synchronous entry for good (docs/design.md, "Hazards we design around") — would stop
  * every tenant of the process; the sentry sees an entry that has not
  * returned in its time, names the tenant to the core on the channel (fd 3),
  * and kills the process, which the core restarts as after any crash.

@@ -24,7 +24,7 @@ export interface EsmeHost {
   tenantFor(systemId: string): { id: string; dispatch: DispatchContext } | undefined;
   /**
    * Record, before the bind is answered, that this session is `systemId`'s, where other
-   * replicas look it up (contract §9). Never rejects; a store that fails is the host's to log.
+   * replicas look it up (docs/design.md, "Replicas"). Never rejects; a store that fails is the host's to log.
    */
   recordSession(tenant: string, sessionId: string, systemId: string): Promise<void>;
   onBound(conn: EsmeConnection): void;

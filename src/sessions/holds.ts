@@ -38,7 +38,7 @@ const queueOf = (tenant: string, systemId: string): string => `${encodeURICompon
 const sessionKey = (tenant: string, sessionId: string): string => `${encodeURIComponent(tenant)}:${encodeURIComponent(sessionId)}`;
 
 /**
- * Messages for ESMEs that are not bound here (contract §9). Every ESME
+ * Messages for ESMEs that are not bound here (docs/design.md, "Replicas"). Every ESME
  * session bound on any replica is written to a directory in the shared
  * store (session id → system_id). A deliverTo / dataTo / alertTo naming a
  * session that is not bound here, but that the directory knows (bound on

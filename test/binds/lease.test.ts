@@ -1,5 +1,5 @@
 /**
- * `single: true` binds (contract §9): a lease in the shared store lets one
+ * `single: true` binds (docs/design.md, "Replicas"): a lease in the shared store lets one
  * replica at a time hold the bind. The lease itself over every store (a Map,
  * one SQLite file opened twice, a real redis-server), then OutboundBinds of
  * two replicas against an upstream that refuses a second bind of the same

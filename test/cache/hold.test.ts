@@ -1,5 +1,5 @@
 /**
- * The hold store (contract §9): the session directory and the queues of
+ * The hold store (docs/design.md, "Replicas"): the session directory and the queues of
  * messages held for ESMEs, over each store, two connections to one store
  * standing for two replicas.
  */

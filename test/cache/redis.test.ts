@@ -21,7 +21,7 @@ describe('cache on redis: replicas', { skip }, () => {
       const id = tid('acme');
       const a1 = r1.forTenant(id, { maxBytes: 100, maxValueBytes: 100 });
       const a2 = r2.forTenant(id, { maxBytes: 100, maxValueBytes: 100 });
-      // The DLR correlation of the contract: stored on one replica, read on another.
+      // A DLR correlation as a policy keeps it in its cache: stored on one replica, read on another.
       await a1.set('dlr:agg:42', '{"session":"s1","ourId":"m1"}', 60_000);
       assert.equal(await a2.get('dlr:agg:42'), '{"session":"s1","ourId":"m1"}');
       assert.equal(await a2.has('dlr:agg:42'), true);

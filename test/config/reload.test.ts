@@ -1,5 +1,5 @@
 /**
- * Config reload (contract §8: `POST /v1/reload`, and SIGHUP in `sluice
+ * Config reload (README, "Admin API": `POST /v1/reload`, and SIGHUP in `sluice
  * start`): the config file is re-read; tenants, limits, binds and routing
  * change in one step, untouched tenants keep their sessions, an invalid file
  * is refused whole. Real config files, a real sandbox process, real TCP.

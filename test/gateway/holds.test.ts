@@ -1,5 +1,5 @@
 /**
- * Messages for ESMEs not bound here (contract §9): held in the store and
+ * Messages for ESMEs not bound here (docs/design.md, "Replicas"): held in the store and
  * delivered when a session of their system_id is bound, on whichever
  * replica. Real gateways on loopback, real ESME clients, stores shared the
  * way replicas share them (one SQLite file, a real redis-server).

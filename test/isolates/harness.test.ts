@@ -27,7 +27,7 @@ describe('PolicyHarness: a policy in the real sandbox, no network', () => {
     h.close();
   });
 
-  it('runs the contract gateway example: route, correlate the DLR through the cache, deliver it back', async () => {
+  it('runs the gateway example of the policy API: route, correlate the DLR through the cache, deliver it back', async () => {
     const source = `
       smpp.onBind(async (bind) => bind.accept());
       smpp.onPdu("submit_sm", async (pdu, session) => {

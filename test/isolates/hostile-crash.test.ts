@@ -4,7 +4,7 @@
  * declares an out-of-memory it cannot survive, and no memory limit turns it
  * into a clean isolate kill. isolated-vm reports the isolate lost; the
  * sandbox process names the tenant to the core and kills itself. What Sluice
- * guarantees is the contract's §5: the sessions stay up, the in-flight PDUs
+ * guarantees (SECURITY.md, limits): the sessions stay up, the in-flight PDUs
  * are answered ESME_RSYSERR, the process is restarted, and the tenant that
  * was running is penalised, then quarantined if it keeps doing it.
  */

@@ -1,7 +1,7 @@
 /**
  * The PDU codec (src/wire/codec.ts) and the field layers around it
  * (src/pdu/fields.ts, src/pdu/model.ts). npm `smpp` is only a codec here; its
- * lossy filters must never touch what Sluice forwards (contract §1): unknown
+ * lossy filters must never touch what Sluice forwards (docs/design.md, "The boundary"): unknown
  * TLVs, UDH and relative validity periods survive decode → encode byte-exact,
  * GSM text goes out as data_coding 0 (never 1), binds say interface_version 0x34.
  */

@@ -1,5 +1,5 @@
 /**
- * Malformed and hostile input over real TCP (contract §1, §3): each of npm
+ * Malformed and hostile input over real TCP (docs/design.md, "The boundary" and "Operations and their defaults"): each of npm
  * `smpp`'s session-layer failure modes — a bad command_length wedging or
  * crashing a session, no generic_nack for unknown commands, unbounded
  * buffering past the window or under write backpressure — must be impossible
