@@ -219,7 +219,9 @@ declare namespace Sluice {
     /** A cache write over the tenant's `max_cache_mb` / `max_value_kb`; nothing was written. */
     | 'QUOTA_EXCEEDED'
     /** The shared store did not answer, so a message for an ESME not bound here could not be held. */
-    | 'STORE_UNAVAILABLE';
+    | 'STORE_UNAVAILABLE'
+    /** The call failed for a reason of the host's own; the message says no more. */
+    | 'HOST_ERROR';
 
   /**
    * What a host call rejects with. An ordinary `Error` (there is no

@@ -27,9 +27,14 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: 'store unavailable',
   /** No tenant of that id is configured (host side only; policies never name tenants). */
   UNKNOWN_TENANT: 'unknown tenant',
+  /** A host call failed for a reason of the host's own; the policy is told no more (no path, no secret). */
+  HOST_ERROR: 'host call failed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Codes no policy ever sees; every other code may reach a policy and is declared in sandbox/sluice.d.ts. */
+export const HOST_ONLY_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['SLUICE_ERR_CONFIG', 'UNKNOWN_TENANT']);
 
 /** Base class of Sluice's own errors: a stable `code`, a message, an optional `cause`. */
 export class SluiceError extends Error {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { CacheStore, TenantCache } from '../cache';
 import type { TenantConfig } from '../config/schema';
 import type { BindDecision, BindRequest, PduOutcome, PolicyHost, SessionEvent, SessionInfo } from '../dispatch/policy-host';
-import { SluiceError } from '../errors';
+import { ERROR_CODES, SluiceError, type ErrorCode } from '../errors';
 import { forwardAnswer, type ForwardResult } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
 import type { PolicyPdu } from '../pdu/model';
@@ -434,7 +434,7 @@ export class SandboxPool implements PolicyHost {
           .then(
           (value) => p.out === out && this.send(p, { t: 'hostResult', id: m.id, ok: true, value }),
           (err: unknown) => {
-            const e = err instanceof SluiceError ? { code: err.code, message: err.message } : { code: 'HOST_ERROR', message: 'host call failed' };
+            const e = err instanceof SluiceError ? { code: err.code, message: err.message } : { code: 'HOST_ERROR' satisfies ErrorCode, message: ERROR_CODES.HOST_ERROR };
             if (!(err instanceof SluiceError)) this.log.warn({ tenant: m.tenant, op: m.op, err: (err as Error)?.message }, 'host call failed');
             if (p.out === out) this.send(p, { t: 'hostResult', id: m.id, ok: false, value: e });
           },

@@ -2,6 +2,7 @@ import type { TenantLimits } from '../config/schema';
 import { Backoff } from '../binds/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { KeyedDeadlines } from '../util/deadline';
+import { ERROR_CODES, type ErrorCode } from '../errors';
 import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from './compile';
 import { EntryError, NotCompiled, PolicyIsolate, PolicyLoadError, type BootInfo, type IsolateLimits } from './policy-isolate';
 
@@ -547,7 +548,7 @@ export class TenantRuntime {
       (value) => this.deliver(iso, callId, true, value ?? null),
       (err: { code?: string; message?: string }) =>
         // Only our own code and message go in: never a host error's text (paths, secrets).
-        this.deliver(iso, callId, false, { code: typeof err?.code === 'string' ? err.code : 'HOST_ERROR', message: typeof err?.code === 'string' ? String(err.message) : 'host call failed' }),
+        this.deliver(iso, callId, false, { code: typeof err?.code === 'string' ? err.code : ('HOST_ERROR' satisfies ErrorCode), message: typeof err?.code === 'string' ? String(err.message) : ERROR_CODES.HOST_ERROR }),
     );
   }
 

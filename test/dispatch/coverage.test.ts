@@ -7,9 +7,9 @@ import type { PolicyPdu } from '../../src/pdu/model';
 import type { InboundRequest, SmppSession } from '../../src/sessions/smpp-session';
 import { SmscSimulator } from '../../src/tools/sim';
 import { STATUS } from '../../src/wire/status';
-import { acceptAll, startGateway, type Harness } from '../helpers/harness';
+import { acceptAll, startGateway, until, type Harness } from '../helpers/harness';
 
-// Contract §3, row by row over real TCP, with no PDU handler registered.
+// docs/design.md, "Operations and their defaults", row by row over real TCP, with no PDU handler registered.
 describe('operation coverage: inbound defaults', () => {
   let h: Harness;
   before(async () => {
@@ -48,9 +48,13 @@ describe('operation coverage: inbound defaults', () => {
 
   it('unbind → accepted, session closed', async () => {
     const c = await h.esme();
+    const before = h.gateway.sessions('acme').length;
     const r = await c.request('unbind');
     assert.equal(r.command, 'unbind_resp');
     assert.equal(r.command_status, 0);
+    // The connection ends, and the gateway no longer counts the session as the tenant's.
+    await until(() => c.session.closed, 5000, 'the connection closed');
+    await until(() => h.gateway.sessions('acme').length === before - 1, 5000, 'the session gone from the tenant');
   });
 });
 
