@@ -13,7 +13,7 @@ import { TokenBucket } from '../throttle/token-bucket';
 import type { Clock, TimerHandle } from '../util/clock';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
 import { statusName } from '../wire/status';
-import { Backoff, RECONNECT_CAP_MS } from './backoff';
+import { Backoff, RECONNECT_CAP_MS } from '../util/backoff';
 
 /** `standby`: a `single: true` bind waiting for its lease, which another replica holds (or the store cannot be reached). */
 export const BIND_STATES = ['stopped', 'standby', 'connecting', 'binding', 'bound', 'backoff'] as const;

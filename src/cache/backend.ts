@@ -7,6 +7,7 @@ import { redisForward } from './forward-redis';
 import { ForwardStore, memoryForward, sqliteForward } from './forward-store';
 import { HOLD_TABLES, memoryHolds, redisHolds, sqliteHolds, type HoldStore } from './hold';
 import { memoryPolicies, POLICY_TABLES, redisPolicies, sqlitePolicies, type PolicyStore } from './policy-store';
+import { doubling } from '../util/backoff';
 
 /**
  * One Keyv instance over one of Keyv's own adapters (a Map, @keyv/sqlite,
@@ -301,7 +302,7 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     disableOfflineQueue: true,
     socket: {
       connectTimeout: 5000,
-      reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(100 * 2 ** retries, 2000) : cause),
+      reconnectStrategy: (retries: number, cause: Error) => (connected ? doubling(100, retries + 1, 2000) : cause),
     },
   });
   client.on('ready', () => {

@@ -14,6 +14,7 @@ import type { UnknownTlv, WirePdu } from '../wire/codec';
 import { STATUS, statusName, statusValue } from '../wire/status';
 import { receiptIdKeys, storedIdKey, type ReceiptIdForm } from './receipt-ids';
 import { receiptDate, smppTimeToMs } from './smpp-time';
+import { doubling } from '../util/backoff';
 
 /**
  * Store and forward, owned by the core (docs/design.md, "The boundary": on the wire or on a
@@ -627,7 +628,7 @@ export class Forwarder {
     }
     if (!tried) data.n++;
     const cfg = rt.config.queue;
-    const delay = Math.min(cfg.retry_max_ms, cfg.retry_ms * 2 ** Math.min(data.n, 20));
+    const delay = doubling(cfg.retry_ms, data.n + 1, cfg.retry_max_ms);
     const due = Math.min(now + delay, data.exp);
     await this.write([{ t: 'put', row: { ...row, due, data: JSON.stringify(data) } }]);
   }

@@ -18,6 +18,7 @@ import { Channel } from './channel';
 import type { BootInfo } from './policy-isolate';
 import type { FromSandbox, ToSandbox } from './sandbox-process';
 import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-runtime';
+import { doubling } from '../util/backoff';
 
 /**
  * The core's side of the sandbox: it never loads isolated-vm itself. Tenants
@@ -535,7 +536,7 @@ export class SandboxPool implements PolicyHost {
     this.log.error({ proc: p.index, code, signal, in_flight: failed, answered_by_forward: forwarded, culprit }, 'sandbox process died; restarting');
     if (culprit) this.penalise(culprit, `sandbox process died (${signal ?? code}) while its policy ran`);
     p.restarts++;
-    const delay = Math.min(5000, 50 * 2 ** Math.min(p.restarts - 1, 6));
+    const delay = doubling(50, p.restarts, 5000);
     // Calls that arrive meanwhile wait for the new process (the core's deadline bounds the wait).
     let back!: () => void;
     p.restarting = new Promise<void>((r) => (back = r));
@@ -567,7 +568,7 @@ export class SandboxPool implements PolicyHost {
       this.log.error({ tenant, crashes: t.crashes.length, reason: why }, 'tenant quarantined');
       return;
     }
-    t.penaltyUntil = now + (this.opts.penaltyBaseMs ?? 1000) * 2 ** (t.crashes.length - 1);
+    t.penaltyUntil = now + doubling(this.opts.penaltyBaseMs ?? 1000, t.crashes.length);
     this.log.warn({ tenant, reason: why, until_ms: t.penaltyUntil - now }, 'tenant penalised');
   }
 

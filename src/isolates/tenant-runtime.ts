@@ -1,5 +1,5 @@
 import type { TenantLimits } from '../config/schema';
-import { Backoff } from '../binds/backoff';
+import { Backoff, doubling } from '../util/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { KeyedDeadlines } from '../util/deadline';
 import { ERROR_CODES, type ErrorCode } from '../errors';
@@ -666,7 +666,7 @@ export class TenantRuntime {
    */
   private onDemoted(ms: number, why: string): void {
     this.inlineOffences++;
-    const bar = Math.min(3_600_000, (this.opts.inlineBarBaseMs ?? 60_000) * 2 ** Math.min(this.inlineOffences - 1, 16));
+    const bar = doubling(this.opts.inlineBarBaseMs ?? 60_000, this.inlineOffences, 3_600_000);
     this.inlineBarredUntil = this.clock.now() + bar;
     this.host.log(this.tenant, 'warn', 'policy entry held the sandbox thread; its entries run on their own thread again', {
       reason: why,

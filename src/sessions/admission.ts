@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AdmissionConfig } from '../config/schema';
 import { SourceLogLimiter } from '../log/source-limit';
 import type { Clock } from '../util/clock';
+import { doubling } from '../util/backoff';
 
 /**
  * Who may connect and how often they may fail to bind: the edge's limits
@@ -100,7 +101,7 @@ export class Admission {
         this.log.warn({ client: ip, system_id: key === ip ? undefined : systemId.slice(0, 32), failures: times.length, lockout_ms: this.cfg.bind_lockout_ms }, 'too many failed binds: locked out');
       }
     }
-    return Math.min(5000, this.cfg.bind_failure_delay_ms * 2 ** Math.max(0, worst - 1));
+    return doubling(this.cfg.bind_failure_delay_ms, worst, 5000);
   }
 
   /** Forget failures older than the window, and lockouts that ran out (at most once a minute). */

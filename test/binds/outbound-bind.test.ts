@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { Backoff, RECONNECT_CAP_MS } from '../../src/binds/backoff';
+import { Backoff, RECONNECT_CAP_MS } from '../../src/util/backoff';
 import { OutboundBind, type BindStateEvent } from '../../src/binds/outbound-bind';
 import { parseConfig } from '../../src/config/load';
 import type { OutboundBindConfig } from '../../src/config/schema';

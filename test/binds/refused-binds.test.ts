@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { RECONNECT_CAP_MS } from '../../src/binds/backoff';
+import { RECONNECT_CAP_MS } from '../../src/util/backoff';
 import { OutboundBind } from '../../src/binds/outbound-bind';
 import { parseConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/log/logger';
