@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { channel } from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -253,7 +254,7 @@ export class Gateway implements EsmeHost {
         if (this.started) for (const b of this.tenants.get(cfg.id)!.binds.values()) b.start();
         continue;
       }
-      if (JSON.stringify(rt.config) === JSON.stringify(cfg)) continue;
+      if (isDeepStrictEqual(rt.config, cfg)) continue;
       changed.push(cfg.id);
       const before = rt.config;
       rt.config = cfg;
@@ -266,7 +267,7 @@ export class Gateway implements EsmeHost {
       const wanted = new Map(cfg.binds.map((b) => [b.name, b]));
       for (const [name, bind] of [...rt.binds]) {
         const b = wanted.get(name);
-        if (b && JSON.stringify(b) === JSON.stringify(bind.cfg)) continue;
+        if (b && isDeepStrictEqual(b, bind.cfg)) continue;
         rt.binds.delete(name);
         stopping.push(bind.stop());
       }

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { AdminServer } from './admin/server';
 import { CacheStore } from './cache';
@@ -70,7 +71,7 @@ function restartOnlyChanges(a: SluiceConfig, b: SluiceConfig): string[] {
     const x = a[section] as unknown as Record<string, unknown>;
     const y = b[section] as unknown as Record<string, unknown>;
     for (const key of new Set([...Object.keys(x), ...Object.keys(y)])) {
-      if (JSON.stringify(x[key]) !== JSON.stringify(y[key])) out.push(`${section}.${key}`);
+      if (!isDeepStrictEqual(x[key], y[key])) out.push(`${section}.${key}`);
     }
   }
   return out;

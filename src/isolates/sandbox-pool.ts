@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -210,10 +211,10 @@ export class SandboxPool implements PolicyHost {
         else if (added.loadError) loads.push(Promise.resolve({ tenant: cfg.id, errors: added.loadError }));
         continue;
       }
-      if (JSON.stringify(t.config) === JSON.stringify(cfg)) continue;
+      if (isDeepStrictEqual(t.config, cfg)) continue;
       const before = t.config;
       t.config = cfg;
-      if (JSON.stringify(before.limits) !== JSON.stringify(cfg.limits)) {
+      if (!isDeepStrictEqual(before.limits, cfg.limits)) {
         t.cache = this.opts.cache.forTenant(cfg.id, { maxBytes: cfg.limits.max_cache_mb * 1048576, maxValueBytes: cfg.limits.max_value_kb * 1024 });
         t.logBucket = new TokenBucket(cfg.limits.max_log_per_s, this.clock);
       }
