@@ -11,7 +11,6 @@
  *   messages for pattern and length violations ("must be <description>").
  */
 import type { SchemaObject } from 'ajv';
-import { RECEIPT_ID_FORMS, type ReceiptIdForm } from '../forward/receipt-ids';
 
 /** What a session does with message PDUs over `server.max_msg_per_sec`. */
 export type ThrottleAction = 'pace' | 'reject';
@@ -148,6 +147,10 @@ export interface OutboundTlsConfig {
   /** SNI name and certificate name to expect; defaults to `host`. */
   readonly servername?: string;
 }
+
+/** How an upstream writes receipt ids relative to its submit_sm_resp ids (the keys each form gives: src/forward/receipt-ids.ts). */
+export const RECEIPT_ID_FORMS = ['auto', 'exact', 'hex', 'decimal', 'hex-decimal', 'decimal-hex'] as const;
+export type ReceiptIdForm = (typeof RECEIPT_ID_FORMS)[number];
 
 /** One outbound bind to an upstream SMSC, owned by a tenant. */
 export interface OutboundBindConfig {

@@ -14,8 +14,8 @@
  *   in that order, and the first that names a message wins.
  */
 
-export const RECEIPT_ID_FORMS = ['auto', 'exact', 'hex', 'decimal', 'hex-decimal', 'decimal-hex'] as const;
-export type ReceiptIdForm = (typeof RECEIPT_ID_FORMS)[number];
+import type { ReceiptIdForm } from '../config/schema';
+export type { ReceiptIdForm };
 
 const HEX = /^[0-9a-fA-F]+$/;
 const DEC = /^[0-9]+$/;
