@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { MSG_FINAL, MSG_OUT, MSG_QUEUED, MSG_SENT, type EarlyRow, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
+import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type EarlyRow, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
 import type { OutboundBind } from '../binds/outbound-bind';
 import type { LeaseStore } from '../cache/backend';
 import { accountOf, parseChainStep, type TenantConfig } from '../config/schema';
@@ -11,6 +11,7 @@ import { Repeat, type Clock } from '../util/clock';
 import { newMessageId } from '../util/ids';
 import { bytesToJson, jsonToBytes } from '../util/json-bytes';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
+import { Outbox, type OutboxEntry } from './outbox';
 import { STATUS, statusName, statusValue } from '../wire/status';
 import { receiptIdKeys, storedIdKey, type ReceiptIdForm } from './receipt-ids';
 import { receiptDate, smppTimeToMs } from './smpp-time';
@@ -160,24 +161,6 @@ const upKey = (tenant: string, account: string, key: string): string => `${encod
 /** Rows written before receipts were correlated per account were keyed by bind: looked up too, until they age out. */
 const bindUpKey = (tenant: string, bind: string, key: string): string => `${encodeURIComponent(tenant)}/${encodeURIComponent(bind)}/${key}`;
 
-/** An outbox receipt: for whom (system_id, the session that sent the message, our id), its deliver_sm fields, and the process that wrote it. */
-interface OutData {
-  sys: string;
-  sid: string;
-  id: string;
-  f: Record<string, unknown>;
-  own?: string;
-}
-
-/**
- * A process renews its liveness lease every third of this; its outbox
- * receipts are looked at by others this long after they were written, and
- * taken over only once the lease has run out (it died). Its own that it
- * failed to deliver it tries again then.
- */
-const ALIVE_TTL_MS = 10_000;
-const aliveKey = (owner: string): string => `sluice:alive:${owner}`;
-
 /** What an early receipt row keeps: the bind it came on, every key it is filed under, the receipt. */
 interface EarlyData {
   bind: string;
@@ -211,8 +194,8 @@ export class Forwarder {
   private writeFailures = 0;
   /** Our ids answered ESME_ROK by the forwarder whose submit_sm_resp has not gone out yet, and receipts waiting for it. */
   private readonly unanswered = new Map<string, { at: number; waiters: (() => void)[] }>();
-  /** Outbox receipts this process is delivering now, by row key. */
-  private readonly outHere = new Set<string>();
+  /** The receipts ESMEs are due, on their own flow (outbox.ts). */
+  private readonly outbox: Outbox;
   /** One receipt at a time per message (an upstream re-sending one must not deliver it twice). */
   private readonly receiptLocks = new Map<string, Promise<unknown>>();
 
@@ -220,6 +203,16 @@ export class Forwarder {
     private readonly host: ForwarderHost,
     readonly store: ForwardStore,
   ) {
+    this.outbox = new Outbox({
+      clock: host.clock,
+      log: host.logger,
+      store,
+      ...(host.replica ? { replica: host.replica } : {}),
+      ttlMs: (tenant) => this.host.tenant(tenant)?.config.receipts.ttl_ms ?? 259_200_000,
+      afterAnswer: (tenant, id) => this.afterAnswer(msgKey(tenant, id), (this.host.tenant(tenant)?.config.limits.handler_deadline_ms ?? 5000) + 1000),
+      deliverToEsme: (tenant, sys, sid, command, fields) => this.host.deliverToEsme(tenant, sys, sid, command, fields),
+      write: (ops) => this.write(ops),
+    });
     // Correlation keys just committed that have early receipts parked under them (by any process).
     store.onEarly = (ups) => void this.matchEarlyFor(ups).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
   }
@@ -259,12 +252,7 @@ export class Forwarder {
       ),
       new Repeat(this.clock, SWEEP_MS, () => this.sweepNow(), onError),
     ];
-    const r = this.host.replica;
-    if (r) {
-      const renew = async (): Promise<void> => void (await r.leases.acquire(aliveKey(r.owner), r.owner, ALIVE_TTL_MS));
-      void renew().catch(onError);
-      this.loops.push(new Repeat(this.clock, ALIVE_TTL_MS / 3, renew, onError));
-    }
+    this.outbox.start(onError);
     void this.drain();
   }
 
@@ -272,9 +260,7 @@ export class Forwarder {
     this.stopped = true;
     for (const l of this.loops) l.stop();
     this.loops = [];
-    // Its outbox receipts left undelivered go to the other replicas now, not when the lease runs out.
-    const r = this.host.replica;
-    if (r) void r.leases.release(aliveKey(r.owner), r.owner).catch(() => undefined);
+    this.outbox.stop();
     for (const u of this.unanswered.values()) for (const w of u.waiters) w();
     this.unanswered.clear();
   }
@@ -288,7 +274,7 @@ export class Forwarder {
 
   /** The timer loops running (one handle each; for tests). */
   get timerLoops(): number {
-    return this.loops.filter((l) => l.armed).length;
+    return this.loops.filter((l) => l.armed).length + (this.outbox.armed ? 1 : 0);
   }
 
   /** A bind of `tenant` came up: its queued messages are due now. */
@@ -538,42 +524,10 @@ export class Forwarder {
           await Promise.all(rows.map((r) => this.retry(r).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: queued message not handled; offered again later'))));
           if (rows.length < CLAIM_BATCH) break;
         }
-        await this.takeOverOutbox();
+        await this.outbox.takeOver(this.host.tenantIds(), () => this.stopped);
       } while (this.drainAgain);
     } finally {
       this.draining = false;
-    }
-  }
-
-  /**
-   * Outbox receipts past their due time: this process's own that it failed
-   * to deliver, and those of a process that is gone (its liveness lease ran
-   * out), delivered from here; those of a live process (still delivering)
-   * looked at again later.
-   */
-  private async takeOverOutbox(): Promise<void> {
-    const tenants = this.host.tenantIds();
-    const living = new Map<string, boolean>();
-    for (;;) {
-      if (this.stopped) return;
-      const now = this.clock.wall();
-      const rows = await this.store.claimDue(tenants, now, now + ALIVE_TTL_MS, CLAIM_BATCH, MSG_OUT);
-      const later: ForwardOp[] = [];
-      const take: Promise<void>[] = [];
-      for (const row of rows) {
-        const o = JSON.parse(row.data) as OutData;
-        const mine = o.own === this.owner;
-        let busy = mine && this.outHere.has(row.key);
-        if (!mine && o.own !== undefined) {
-          if (!living.has(o.own)) living.set(o.own, await this.alive(o.own));
-          busy = living.get(o.own)!;
-        }
-        if (busy) later.push({ t: 'put', row: { ...row, due: now + ALIVE_TTL_MS } });
-        else take.push(this.deliverOut(row, { ...o, own: this.owner, f: jsonToBytes(o.f) as Record<string, unknown> }));
-      }
-      if (later.length > 0) await this.write(later);
-      await Promise.all(take);
-      if (rows.length < CLAIM_BATCH) return;
     }
   }
 
@@ -642,7 +596,7 @@ export class Forwarder {
     const ops: ForwardOp[] = [{ t: 'put', row: this.finalRow(tenant, data) }];
     if (outbox) ops.push({ t: 'put', row: outbox.row });
     await this.write(ops);
-    if (outbox) void this.deliverOut(outbox.row, outbox.out);
+    if (outbox) void this.outbox.deliver(outbox);
   }
 
   private finalRow(tenant: string, data: MsgData): MsgRow {
@@ -769,12 +723,12 @@ export class Forwarder {
     const ops: ForwardOp[] = [{ t: 'put', row: last ? this.finalRow(tenant, data) : { ...row, data: JSON.stringify(data) } }];
     if (outbox) ops.push({ t: 'put', row: outbox.row });
     await this.write(ops);
-    if (outbox) void this.deliverOut(outbox.row, outbox.out);
+    if (outbox) void this.outbox.deliver(outbox);
     return { ok: true, command_status: 'ESME_ROK', matched: true };
   }
 
   /** The receipt the ESME gets (our id in the body and in receipted_message_id, with message_state), as an outbox row. */
-  private receiptOut(tenant: string, data: MsgData, r: Receipt | undefined): { row: MsgRow; out: OutData } {
+  private receiptOut(tenant: string, data: MsgData, r: Receipt | undefined): OutboxEntry {
     const stat = data.stat ?? 'UNKNOWN';
     const now = this.clock.wall();
     const body =
@@ -790,58 +744,7 @@ export class Forwarder {
       receipted_message_id: data.id,
       message_state: MESSAGE_STATE_OF[stat] ?? 7,
     };
-    const out: OutData = { sys: data.sys, sid: data.sid, id: data.id, f: fields, own: this.owner };
-    const ttl = this.host.tenant(tenant)?.config.receipts.ttl_ms ?? 259_200_000;
-    const row: MsgRow = {
-      key: `${msgKey(tenant, data.id)}/r/${newMessageId()}`,
-      tenant,
-      up: null,
-      state: MSG_OUT,
-      // Another process takes it over only if this one has not delivered it by then (it died).
-      due: now + ALIVE_TTL_MS,
-      expires: now + ttl,
-      created: now,
-      route: data.sys,
-      data: JSON.stringify({ ...out, f: bytesToJson(fields) }),
-    };
-    return { row, out };
-  }
-
-  /**
-   * Deliver an outbox receipt to its ESME (after the ESME had its
-   * submit_sm_resp), or hold it for the next session of its system_id,
-   * then drop it from the outbox. A failure leaves it there: it is taken
-   * up again once its `due` passes.
-   */
-  private async deliverOut(row: MsgRow, out: OutData): Promise<void> {
-    const tenant = row.tenant;
-    this.outHere.add(row.key);
-    try {
-      await this.afterAnswer(msgKey(tenant, out.id), (this.host.tenant(tenant)?.config.limits.handler_deadline_ms ?? 5000) + 1000);
-      const d = await this.host.deliverToEsme(tenant, out.sys, out.sid, 'deliver_sm', out.f);
-      if (d.kind === 'refused') this.log.warn({ tenant, id: out.id, status: d.status }, 'the ESME refused a delivery receipt');
-      // With the next commit: lost in a crash, the receipt is delivered once more, never lost.
-      this.store.writeLazily([{ t: 'del', key: row.key }]);
-    } catch (err) {
-      this.log.warn({ tenant, id: out.id, err: (err as Error).message }, 'a delivery receipt could not be delivered or held yet; tried again later');
-    } finally {
-      this.outHere.delete(row.key);
-    }
-  }
-
-  /** This process's name in the outbox and the liveness lease. */
-  private get owner(): string {
-    return this.host.replica?.owner ?? 'this-process';
-  }
-
-  /** Whether the process that wrote an outbox receipt still runs (holds its liveness lease). */
-  private async alive(owner: string | undefined): Promise<boolean> {
-    const r = this.host.replica;
-    if (!r || owner === undefined) return false;
-    // Taking its lease succeeds only if it ran out: then it is given back at once.
-    if (!(await r.leases.acquire(aliveKey(owner), this.owner, 1000))) return true;
-    await r.leases.release(aliveKey(owner), this.owner);
-    return false;
+    return this.outbox.entry(tenant, msgKey(tenant, data.id), { sys: data.sys, sid: data.sid, id: data.id }, fields);
   }
 
   /**
