@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { createClient } from '@keyv/redis';
 import { ForwardStore, memoryForward, sqliteForward } from '../../src/cache/forward-store';
 import { redisForward } from '../../src/cache/forward-redis';
@@ -34,3 +35,22 @@ async function redisStore(): Promise<ForwardStore> {
   return new ForwardStore(redisForward(client));
 }
 forwardSuite({ name: 'Redis', open: redisStore, reopen: redisStore, skip: redisSkip });
+
+describe('journal health after a failed commit', () => {
+  it('a probe makes a commit of its own, so health comes back without traffic (and stays down while commits fail)', async () => {
+    const inner = memoryForward();
+    let failing = true;
+    const store = new ForwardStore({ ...inner, commit: (ops) => (failing ? Promise.reject(new Error('SQLITE_FULL: database or disk is full')) : inner.commit(ops)) });
+    try {
+      await assert.rejects(store.write([{ t: 'del', key: 't/x' }]), /SQLITE_FULL/);
+      await assert.rejects(store.probe(), /SQLITE_FULL/, 'a lock probe alone would pass on a full disk');
+      failing = false;
+      await store.probe();
+      await store.probe();
+      assert.equal(store.lastError, undefined);
+      assert.equal(store.stats.commits, 1, 'one probe commit, and none once commits work');
+    } finally {
+      await store.close();
+    }
+  });
+});
