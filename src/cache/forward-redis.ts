@@ -56,7 +56,7 @@ end
 `;
 
 // ARGV: the ops, flattened. Nullable strings are '' for null and '=' .. value otherwise.
-//   p key tenant up state due expires created route data | d key | e up rid expires data | u up rid
+//   p key tenant up state due expires created route data | d key | u up rid (early receipts are filed by PARK)
 const COMMIT = `${LIB}
 local function opt(s) if s == '' then return false end return string.sub(s, 2) end
 local function put(i)
@@ -91,10 +91,6 @@ while i <= #ARGV do
   elseif op == 'd' then
     drop(ARGV[i + 1])
     i = i + 2
-  elseif op == 'e' then
-    redis.call('HSET', P .. 'e:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] .. ' ' .. ARGV[i + 4])
-    redis.call('ZADD', P .. 'early', ARGV[i + 3], ARGV[i + 1] .. NUL .. ARGV[i + 2])
-    i = i + 5
   elseif op == 'u' then
     redis.call('HDEL', P .. 'e:' .. ARGV[i + 1], ARGV[i + 2])
     redis.call('ZREM', P .. 'early', ARGV[i + 1] .. NUL .. ARGV[i + 2])
@@ -323,7 +319,6 @@ function encode(ops: readonly ForwardOp[]): string[] {
       const r = op.row;
       a.push('p', r.key, r.tenant, opt(r.up), num(r.state, 'state'), num(r.due, 'due'), num(r.expires, 'expires'), num(r.created, 'created'), opt(r.route), r.data);
     } else if (op.t === 'del') a.push('d', op.key);
-    else if (op.t === 'early') a.push('e', op.row.up, op.row.rid, num(op.row.expires, 'expires'), op.row.data);
     else a.push('u', op.up, op.rid);
   }
   return a;

@@ -66,7 +66,7 @@ export type ForwardOp =
   /** `correlates`: the row's correlation key is new (an upstream just took the message); the commit reports receipts parked under it. */
   | { t: 'put'; row: MsgRow; correlates?: boolean }
   | { t: 'del'; key: string }
-  | { t: 'early'; row: EarlyRow }
+  /** Drop an early receipt (filing one is `park`: it must see the message rows as it files). */
   | { t: 'unearly'; up: string; rid: string };
 
 /** Queue depth of one tenant's bind (route). */
@@ -140,7 +140,8 @@ export class ForwardStore {
   /** Rows written but not yet committed (queued or in the running commit): key → row, or null for a delete. */
   private readonly overlay = new Map<string, MsgRow | null>();
   private readonly overlayUp = new Map<string, string>();
-  private readonly overlayEarly = new Map<string, EarlyRow | null>();
+  /** Early receipts being dropped by a write not yet committed. */
+  private readonly overlayUnearly = new Set<string>();
   private closed = false;
   /** Reads made in one turn of the event loop go to the backend as one query. */
   private readonly getBatch: ReadBatch<MsgRow>;
@@ -170,8 +171,7 @@ export class ForwardStore {
       this.overlay.set(op.row.key, op.row);
       if (op.row.up) this.overlayUp.set(op.row.up, op.row.key);
     } else if (op.t === 'del') this.overlay.set(op.key, null);
-    else if (op.t === 'early') this.overlayEarly.set(earlyId(op.row.up, op.row.rid), op.row);
-    else this.overlayEarly.set(earlyId(op.up, op.rid), null);
+    else this.overlayUnearly.add(earlyId(op.up, op.rid));
   }
 
   /**
@@ -229,7 +229,7 @@ export class ForwardStore {
   /** Forget the overlay entries these ops made, unless a later write (still queued) replaced them. */
   private clearOverlay(ops: readonly ForwardOp[]): void {
     const later = new Set<string>();
-    for (const op of this.queued.ops) later.add(op.t === 'put' ? op.row.key : op.t === 'del' ? op.key : op.t === 'early' ? `e${earlyId(op.row.up, op.row.rid)}` : `e${earlyId(op.up, op.rid)}`);
+    for (const op of this.queued.ops) later.add(op.t === 'put' ? op.row.key : op.t === 'del' ? op.key : `e${earlyId(op.up, op.rid)}`);
     for (const op of ops) {
       if (op.t === 'put' || op.t === 'del') {
         const key = op.t === 'put' ? op.row.key : op.key;
@@ -238,8 +238,8 @@ export class ForwardStore {
         if (row?.up && this.overlayUp.get(row.up) === key) this.overlayUp.delete(row.up);
         this.overlay.delete(key);
       } else {
-        const id = op.t === 'early' ? earlyId(op.row.up, op.row.rid) : earlyId(op.up, op.rid);
-        if (!later.has(`e${id}`)) this.overlayEarly.delete(id);
+        const id = earlyId(op.up, op.rid);
+        if (!later.has(`e${id}`)) this.overlayUnearly.delete(id);
       }
     }
   }
@@ -281,14 +281,8 @@ export class ForwardStore {
   }
 
   async early(ups: readonly string[]): Promise<EarlyRow[]> {
-    const pending = [...this.overlayEarly];
-    const out = new Map<string, EarlyRow>();
-    for (const r of await this.backend.early(ups)) out.set(earlyId(r.up, r.rid), r);
-    for (const [id, r] of pending) {
-      if (r === null) out.delete(id);
-      else if (ups.includes(r.up)) out.set(id, r);
-    }
-    return [...out.values()];
+    const dropping = new Set(this.overlayUnearly);
+    return (await this.backend.early(ups)).filter((r) => !dropping.has(earlyId(r.up, r.rid)));
   }
 
   /** File an early receipt (see ForwardBackend.park): durable once it resolves true. */
@@ -400,10 +394,10 @@ export function memoryForward(): ForwardBackend {
             ups.add(op.row.up);
           }
         } else if (op.t === 'del') del(op.key);
-        else if (op.t === 'early') early.set(earlyId(op.row.up, op.row.rid), { ...op.row });
         else early.delete(earlyId(op.up, op.rid));
       }
-      return [...ups].filter((u) => [...early.values()].some((e) => e.up === u));
+      const parked = new Set([...early.values()].map((e) => e.up));
+      return [...ups].filter((u) => parked.has(u));
     },
     async park(parked) {
       if (parked.some((e) => byUp.has(e.up))) return false;
@@ -509,7 +503,6 @@ const COLS = 'key, tenant, up, state, due, expires, created, route, data';
 const SQL_PUT = `INSERT OR REPLACE INTO sluice_msg (key, tenant, up, state, due, claimed, expires, created, route, data)
   SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 0, value->>5, value->>6, value->>7, value->>8 FROM json_each(?)`;
 const SQL_DEL = 'DELETE FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))';
-const SQL_EARLY = `INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)`;
 const SQL_UNEARLY = 'DELETE FROM sluice_early WHERE (up, rid) IN (SELECT value->>0, value->>1 FROM json_each(?))';
 // One statement, so one transaction: the check and the insert see the same state.
 const SQL_PARK = `INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?1)
@@ -540,25 +533,21 @@ function literal(v: unknown): string {
 }
 
 /** Coalesce ops to their last write per key, keeping the kinds apart: each key is written once per commit. */
-function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; earlies: EarlyRow[]; unearlies: [string, string][]; correlates: string[] } {
+function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; unearlies: [string, string][]; correlates: string[] } {
   const msgs = new Map<string, MsgRow | null>();
-  const earl = new Map<string, EarlyRow | [string, string]>();
+  const unearly = new Map<string, [string, string]>();
   const correlates: string[] = [];
   for (const op of ops) {
     if (op.t === 'put') {
       msgs.set(op.row.key, op.row);
       if (op.correlates && op.row.up) correlates.push(op.row.up);
     } else if (op.t === 'del') msgs.set(op.key, null);
-    else if (op.t === 'early') earl.set(earlyId(op.row.up, op.row.rid), op.row);
-    else earl.set(earlyId(op.up, op.rid), [op.up, op.rid]);
+    else unearly.set(earlyId(op.up, op.rid), [op.up, op.rid]);
   }
   const puts: MsgRow[] = [];
   const dels: string[] = [];
   for (const [k, r] of msgs) (r ? puts.push(r) : dels.push(k));
-  const earlies: EarlyRow[] = [];
-  const unearlies: [string, string][] = [];
-  for (const e of earl.values()) (Array.isArray(e) ? unearlies.push(e) : earlies.push(e));
-  return { puts, dels, earlies, unearlies, correlates };
+  return { puts, dels, unearlies: [...unearly.values()], correlates };
 }
 
 /**
@@ -615,7 +604,6 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
       const parts = ['BEGIN IMMEDIATE'];
       if (c.puts.length) parts.push(SQL_PUT.replace('?', () => literal(c.puts.map((r) => [r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data]))));
       if (c.dels.length) parts.push(SQL_DEL.replace('?', () => literal(c.dels)));
-      if (c.earlies.length) parts.push(SQL_EARLY.replace('?', () => literal(c.earlies.map((e) => [e.up, e.rid, e.expires, e.data]))));
       if (c.unearlies.length) parts.push(SQL_UNEARLY.replace('?', () => literal(c.unearlies)));
       parts.push('COMMIT');
       const sql = parts.join(';\n');

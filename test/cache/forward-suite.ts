@@ -114,10 +114,15 @@ export function forwardSuite(t: ForwardTarget): void {
       try {
         const tn = tid();
         const now = Date.now();
+        assert.equal(
+          await s.park([
+            { up: `${tn}/k1`, rid: 'r1', expires: now + 60_000, data: '{"a":1}' },
+            { up: `${tn}/k2`, rid: 'r1', expires: now + 60_000, data: '{"a":1}' },
+          ]),
+          true,
+        );
+        assert.equal(await s.park([{ up: `${tn}/old`, rid: 'r2', expires: now - 1, data: '{}' }]), true);
         await s.write([
-          { t: 'early', row: { up: `${tn}/k1`, rid: 'r1', expires: now + 60_000, data: '{"a":1}' } },
-          { t: 'early', row: { up: `${tn}/k2`, rid: 'r1', expires: now + 60_000, data: '{"a":1}' } },
-          { t: 'early', row: { up: `${tn}/old`, rid: 'r2', expires: now - 1, data: '{}' } },
           { t: 'put', row: row(tn, 'q', { due: now, expires: now - 1 }) },
           { t: 'put', row: row(tn, 'f', { state: MSG_FINAL, expires: now - 1 }) },
         ]);
