@@ -34,9 +34,9 @@ export interface DispatchContext {
   answered?: (messageId: string) => void;
   /**
    * For a PDU from an upstream whose handler failed (threw, timed out,
-   * missed its deadline, its sandbox lost): the core's own answer, if it
-   * can take the PDU without the policy (a receipt of a message in the
-   * journal), else undefined (ESME_RSYSERR: the upstream sends it again).
+   * missed its deadline, its sandbox lost): whether the core took it without
+   * the policy (a receipt of a message in the journal: answered ESME_ROK);
+   * false answers ESME_RSYSERR, and the upstream sends it again.
    */
   rescue?: (req: InboundRequest, info: SessionInfo) => Promise<boolean>;
 }
@@ -62,22 +62,13 @@ export function dispatchRequest(
     return;
   }
   const failed = (why: string, fields: Record<string, unknown>): void => {
-    if (info.kind !== 'bind' || !ctx.rescue) {
-      ctx.logger.warn({ command: req.command, ...fields }, `${why}, answering ESME_RSYSERR`);
-      answer(session, req, { kind: 'status', status: ESME_RSYSERR });
-      return;
-    }
+    const settle = (taken: boolean, extra: Record<string, unknown> = {}): void => {
+      ctx.logger.warn({ command: req.command, ...fields, ...extra }, taken ? `${why}; the core took it (a receipt of a message in the journal)` : `${why}, answering ESME_RSYSERR`);
+      answer(session, req, { kind: 'status', status: taken ? ESME_ROK : ESME_RSYSERR });
+    };
+    if (info.kind !== 'bind' || !ctx.rescue) return settle(false);
     // What an upstream sends was accepted by the SMSC: the core takes it itself where it can.
-    ctx.rescue(req, info).then(
-      (taken) => {
-        ctx.logger.warn({ command: req.command, ...fields }, taken ? `${why}; the core took it (a receipt of a message in the journal)` : `${why}, answering ESME_RSYSERR`);
-        answer(session, req, taken ? { kind: 'status', status: ESME_ROK } : { kind: 'status', status: ESME_RSYSERR });
-      },
-      (err: Error) => {
-        ctx.logger.warn({ command: req.command, ...fields, rescue: err.message }, `${why}, answering ESME_RSYSERR`);
-        answer(session, req, { kind: 'status', status: ESME_RSYSERR });
-      },
-    );
+    ctx.rescue(req, info).then(settle, (err: Error) => settle(false, { rescue: err.message }));
   };
   const deadline = ctx.deadlines.add(() => {
     ctx.counters.deadlines++;

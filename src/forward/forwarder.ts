@@ -412,9 +412,15 @@ export class Forwarder {
   }
 
   /** A journal write; a store that fails is STORE_UNAVAILABLE, and nothing was acknowledged. */
-  private async write(ops: ForwardOp[]): Promise<void> {
+  private write(ops: ForwardOp[]): Promise<void> {
+    return this.journal(() => this.store.write(ops));
+  }
+
+  /** A journal write of any kind (`write`, `park`): a store that fails is STORE_UNAVAILABLE, logged once per outage. */
+  private async journal<T>(fn: () => Promise<T>): Promise<T> {
+    let out: T;
     try {
-      await this.store.write(ops);
+      out = await fn();
     } catch (err) {
       // One line when writes start failing, not one per message (the store's health check says when they work again).
       if (this.writeFailures++ === 0) this.log.error({ err: (err as Error).message }, 'forward journal: write failed; messages are refused until the store can be written');
@@ -424,6 +430,7 @@ export class Forwarder {
       this.log.info({ failed_writes: this.writeFailures }, 'forward journal: writes work again');
       this.writeFailures = 0;
     }
+    return out;
   }
 
   /** The upstream account of `bind` and how it writes receipt ids (its `receipt_id`: one per account, the config loader checks). */
@@ -524,8 +531,9 @@ export class Forwarder {
           await Promise.all(rows.map((r) => this.retry(r).catch((err: Error) => this.log.warn({ err: err.message }, 'forward: queued message not handled; offered again later'))));
           if (rows.length < CLAIM_BATCH) break;
         }
-        await this.outbox.takeOver(this.host.tenantIds(), () => this.stopped);
       } while (this.drainAgain);
+      // Receipts a process that died left undelivered: once per drain, not per round of the queue.
+      await this.outbox.takeOver(this.host.tenantIds(), () => this.stopped);
     } finally {
       this.draining = false;
     }
@@ -592,10 +600,18 @@ export class Forwarder {
     data.stat = stat;
     data.done = now;
     data.err = err;
-    const outbox = wantsReceipt(data.rd, stat) ? this.receiptOut(tenant, data, undefined) : undefined;
-    const ops: ForwardOp[] = [{ t: 'put', row: this.finalRow(tenant, data) }];
-    if (outbox) ops.push({ t: 'put', row: outbox.row });
-    await this.write(ops);
+    await this.commitWithReceipt(tenant, this.finalRow(tenant, data), data, undefined);
+  }
+
+  /**
+   * Write a message's row and, if its ESME asked for this state, the receipt
+   * it is due, into the outbox in the same commit: once that is durable the
+   * upstream may be answered; the ESME gets it on its own flow, not in the
+   * upstream's window.
+   */
+  private async commitWithReceipt(tenant: string, row: MsgRow, data: MsgData, r: Receipt | undefined): Promise<void> {
+    const outbox = wantsReceipt(data.rd, data.stat ?? 'UNKNOWN') ? this.receiptOut(tenant, data, r) : undefined;
+    await this.write(outbox ? [{ t: 'put', row }, { t: 'put', row: outbox.row }] : [{ t: 'put', row }]);
     if (outbox) void this.outbox.deliver(outbox);
   }
 
@@ -636,9 +652,12 @@ export class Forwarder {
         return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
       }
     }
-    const found = row;
-    // The row just read is current unless another receipt of the message was being applied.
-    return this.serialised(found.key, (contended) => this.applyReceipt(tenant, found.key, r, contended ? undefined : found));
+    return this.applyFound(tenant, row, r);
+  }
+
+  /** Apply `r` to the message row just read: current unless another receipt of it was being applied meanwhile. */
+  private applyFound(tenant: string, row: MsgRow, r: Receipt): Promise<ForwardResult> {
+    return this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, r, contended ? undefined : row));
   }
 
   /**
@@ -654,18 +673,13 @@ export class Forwarder {
     const row = await this.lookUp(tenant, bind, receipt.id, this.receiptUps(tenant, bind, receipt.id));
     if (!row) return false;
     this.count(tenant).receipts++;
-    await this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, receipt, contended ? undefined : row));
+    await this.applyFound(tenant, row, receipt);
     return true;
   }
 
   /** An early receipt filed durably (the upstream may be answered), or false: a message has one of its keys. */
-  private async park(rows: EarlyRow[]): Promise<boolean> {
-    try {
-      return await this.store.park(rows);
-    } catch (err) {
-      if (this.writeFailures++ === 0) this.log.error({ err: (err as Error).message }, 'forward journal: write failed; messages are refused until the store can be written');
-      throw new SluiceError('STORE_UNAVAILABLE', 'the message store could not be written');
-    }
+  private park(rows: EarlyRow[]): Promise<boolean> {
+    return this.journal(() => this.store.park(rows));
   }
 
   /** Every correlation key a receipt id that came on `bind` may stand for, in its account, most likely first. */
@@ -716,14 +730,8 @@ export class Forwarder {
     data.stat = stat;
     if (r.err !== undefined) data.err = r.err;
     if (final) data.done = now;
-    // The receipt for the ESME goes into the outbox in the same commit: once it is durable the
-    // upstream may be answered; the ESME gets it on its own flow (deliverOut), not in the upstream's window.
-    const outbox = wantsReceipt(data.rd, stat) ? this.receiptOut(tenant, data, r) : undefined;
     const last = final && (data.left === undefined || --data.left <= 0);
-    const ops: ForwardOp[] = [{ t: 'put', row: last ? this.finalRow(tenant, data) : { ...row, data: JSON.stringify(data) } }];
-    if (outbox) ops.push({ t: 'put', row: outbox.row });
-    await this.write(ops);
-    if (outbox) void this.outbox.deliver(outbox);
+    await this.commitWithReceipt(tenant, last ? this.finalRow(tenant, data) : { ...row, data: JSON.stringify(data) }, data, r);
     return { ok: true, command_status: 'ESME_ROK', matched: true };
   }
 
