@@ -75,6 +75,15 @@ async function sim(o: SimOptions = {}): Promise<SmscSimulator> {
   return s;
 }
 
+/** `n` submits on `esme`, each answered ESME_ROK; resolves with our ids once every one's receipt reached it. */
+async function everyReceipt(esme: TestEsme, n: number, ms: number): Promise<string[]> {
+  const resps = await Promise.all(Array.from({ length: n }, (_, i) => esme.submit(i)));
+  assert.deepEqual([...new Set(resps.map((r) => r.command_status))], [0]);
+  const ids = resps.map((r) => String(r.fields.message_id));
+  await until(() => ids.every((id) => esme.byId().has(id)), ms, 'every receipt');
+  return ids;
+}
+
 const boundBinds = (s: Sluice, n: number): Promise<void> =>
   until(() => s.gateway.binds('acme').filter((b) => b.state === 'bound').length >= n, 5000, `${n} binds up`);
 
@@ -123,10 +132,7 @@ describe('receipts per upstream account', () => {
     try {
       await boundBinds(s, 3);
       const esme = await TestEsme.bind(s.port);
-      const resps = await Promise.all(Array.from({ length: 300 }, (_, i) => esme.submit(i)));
-      const ids = resps.map((r) => String(r.fields.message_id));
-      assert.ok(resps.every((r) => r.command_status === 0));
-      await until(() => ids.every((id) => esme.byId().has(id)), 20_000, 'every receipt');
+      await everyReceipt(esme, 300, 20_000);
       assert.ok(up.stats.early > 0, 'some receipts came before their response');
       assert.equal(up.stats.gaveUp, 0);
       esme.close();
@@ -189,10 +195,7 @@ describe('receipts whose policy cannot run', () => {
       try {
         await boundBinds(s, 1);
         const esme = await TestEsme.bind(s.port);
-        const resps = await Promise.all(Array.from({ length: 40 }, (_, i) => esme.submit(i)));
-        const ids = resps.map((r) => String(r.fields.message_id));
-        assert.ok(resps.every((r) => r.command_status === 0));
-        await until(() => ids.every((id) => esme.byId().has(id)), 20_000, 'every receipt');
+        await everyReceipt(esme, 40, 20_000);
         await until(() => up.stats.dlrsAcked >= 40, 5000, 'every deliver_sm answered ESME_ROK');
         assert.equal(up.stats.gaveUp, 0);
         esme.close();
@@ -215,9 +218,7 @@ describe('receipts.by: core', () => {
     try {
       await boundBinds(s, 1);
       const esme = await TestEsme.bind(s.port);
-      const resps = await Promise.all(Array.from({ length: 100 }, (_, i) => esme.submit(i)));
-      const ids = resps.map((r) => String(r.fields.message_id));
-      await until(() => ids.every((id) => esme.byId().has(id)), 15_000, 'every receipt');
+      await everyReceipt(esme, 100, 15_000);
       await until(() => esme.mo.length >= 3, 5000, 'MO through the policy');
       assert.equal(up.stats.gaveUp, 0);
       esme.close();

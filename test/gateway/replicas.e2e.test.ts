@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, describe, it, type TestContext } from 'node:test';
-import { ReconnectingEsme } from '../helpers/esme';
-import { freePort, until } from '../helpers/harness';
+import { everyReceipt, ReconnectingEsme, texts } from '../helpers/esme';
+import { freePort } from '../helpers/harness';
 import { redisForThisFile, redisSkip } from '../helpers/redis';
 import { SimProcess } from '../helpers/sim-process';
 import { exampleGatewayDir, SluiceProcess } from '../helpers/sluice-process';
@@ -54,12 +54,6 @@ async function replica(t: TestContext, upstream: number): Promise<Replica> {
   return r;
 }
 
-const texts = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-
-async function everyReceipt(esme: ReconnectingEsme, ms: number): Promise<void> {
-  const ids = [...esme.acked.values()];
-  await until(() => ids.every((id) => esme.byId().has(id)), ms, `receipts for ${ids.filter((id) => !esme.byId().has(id)).length} of ${ids.length} messages`);
-}
 
 describe('replicas on one redis-server, an upstream spreading receipts over both', { timeout: 180_000, skip: redisSkip }, () => {
   it('no fault: every receipt reaches the ESME, each deliver_sm answered', async (t) => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
-import { ReconnectingEsme, TestEsme } from '../helpers/esme';
+import { everyReceipt, ReconnectingEsme, TestEsme, texts } from '../helpers/esme';
 import { freePort, until } from '../helpers/harness';
 import { SimProcess } from '../helpers/sim-process';
 import { exampleGatewayDir, SluiceProcess } from '../helpers/sluice-process';
@@ -66,16 +66,6 @@ async function rig(t: TestContext, opts: { oneAccount?: boolean } = {}): Promise
 /** Until the gateway logged `bind` as bound (from log line `after` on). */
 const bound = (g: SluiceProcess, bind: string, after = 0): Promise<unknown> => g.logged('bind state', after, (l) => l.bind === bind && l.state === 'bound', 20_000);
 
-const texts = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-
-/** Every message answered ESME_ROK got at least one receipt with our id; returns how many got more than one. */
-async function everyReceipt(esme: ReconnectingEsme, ms: number, stat = 'DELIVRD'): Promise<number> {
-  const ids = [...esme.acked.values()];
-  await until(() => ids.every((id) => esme.byId().has(id)), ms, `receipts for ${ids.filter((id) => !esme.byId().has(id)).length} of ${ids.length} messages`);
-  const got = esme.byId();
-  for (const id of ids) assert.equal(got.get(id)![0]!.stat, stat);
-  return ids.filter((id) => got.get(id)!.length > 1).length;
-}
 
 describe('the gateway, real processes', { timeout: 180_000 }, () => {
   it('receipts correlate whatever form the upstream writes ids in, and when they come before the response', async (t) => {

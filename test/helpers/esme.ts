@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { InboundRequest, SmppSession } from '../../src/sessions/smpp-session';
 import { EsmeClient } from '../../src/tools/esme-client';
 import type { WirePdu } from '../../src/wire/codec';
+import { until } from './harness';
 
 /** A delivery receipt as an ESME got it: the id in its body and in receipted_message_id, and its stat. */
 export interface GotReceipt {
@@ -161,4 +162,16 @@ export class ReconnectingEsme {
   close(): void {
     this.esme?.close();
   }
+}
+
+/** `n` distinct message texts: `prefix0`, `prefix1`, … */
+export const texts = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+/** Every message answered ESME_ROK got at least one receipt with our id, of `stat`; returns how many got more than one. */
+export async function everyReceipt(esme: ReconnectingEsme, ms: number, stat = 'DELIVRD'): Promise<number> {
+  const ids = [...esme.acked.values()];
+  await until(() => ids.every((id) => esme.byId().has(id)), ms, `receipts for ${ids.filter((id) => !esme.byId().has(id)).length} of ${ids.length} messages`);
+  const got = esme.byId();
+  for (const id of ids) assert.equal(got.get(id)![0]!.stat, stat);
+  return ids.filter((id) => got.get(id)!.length > 1).length;
 }
