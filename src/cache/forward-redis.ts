@@ -358,8 +358,9 @@ export function redisForward(client: RedisCommands): ForwardBackend {
   return {
     kind: 'redis',
     async commit(ops) {
-      if (ops.length === 0) return [];
-      return ((await run(COMMIT, encode(ops))) as Reply[]).map(String);
+      // The commit script reports the early receipts itself, in the same step.
+      if (ops.length === 0) return { early: Promise.resolve([]) };
+      return { early: Promise.resolve(((await run(COMMIT, encode(ops))) as Reply[]).map(String)) };
     },
     async park(parked) {
       if (parked.length === 0) return false;

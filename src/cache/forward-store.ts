@@ -62,6 +62,11 @@ export interface EarlyRow {
   data: string;
 }
 
+/** A durable commit (see ForwardBackend.commit). */
+export interface Committed {
+  early: Promise<string[]>;
+}
+
 export type ForwardOp =
   /** `correlates`: the row's correlation key is new (an upstream just took the message); the commit reports receipts parked under it. */
   | { t: 'put'; row: MsgRow; correlates?: boolean }
@@ -89,8 +94,14 @@ export interface QueueDepth {
  */
 export interface ForwardBackend {
   readonly kind: 'memory' | 'sqlite' | 'redis';
-  /** Apply the ops atomically, in order; resolves to the correlation keys of rows put (at least those put with `correlates`) that have early receipts parked. */
-  commit(ops: readonly ForwardOp[]): Promise<string[]>;
+  /**
+   * Apply the ops atomically, in order; resolves once they are durable.
+   * `early` then resolves to the correlation keys of rows put (at least those
+   * put with `correlates`) that have early receipts parked, as read after
+   * the commit: a backend that must read them separately does so off the
+   * commit's path, so the writers waiting on it are not kept for that read.
+   */
+  commit(ops: readonly ForwardOp[]): Promise<Committed>;
   /** File one receipt under its candidate keys, atomically, unless a message row already has one of them: true if filed. */
   park(rows: readonly EarlyRow[]): Promise<boolean>;
   get(keys: readonly string[]): Promise<MsgRow[]>;
@@ -143,6 +154,8 @@ export class ForwardStore {
   /** Early receipts being dropped by a write not yet committed. */
   private readonly overlayUnearly = new Set<string>();
   private closed = false;
+  /** Early-receipt reads of commits (see flush), awaited by close. */
+  private readonly earlyReads = new Set<Promise<void>>();
   /** Reads made in one turn of the event loop go to the backend as one query. */
   private readonly getBatch: ReadBatch<MsgRow>;
   private readonly upBatch: ReadBatch<MsgRow>;
@@ -212,12 +225,21 @@ export class ForwardStore {
     const q = this.queued;
     this.queued = { ops: [], waiters: [] };
     try {
-      const early = await this.backend.commit(q.ops);
+      const { early } = await this.backend.commit(q.ops);
       this.lastError = undefined;
       this.stats.commits++;
       this.stats.ops += q.ops.length;
       for (const w of q.waiters) w.resolve();
-      if (early.length > 0) this.onEarly?.(early);
+      // Not awaited: the next commit need not wait for this read. A failed read leaves the
+      // receipts parked for the poll, which finds them within a second.
+      const read = early.then(
+        (ups) => {
+          if (ups.length > 0 && !this.closed) this.onEarly?.(ups);
+        },
+        () => undefined,
+      );
+      this.earlyReads.add(read);
+      void read.finally(() => this.earlyReads.delete(read));
     } catch (err) {
       this.lastError = (err as Error).message;
       for (const w of q.waiters) w.reject(err);
@@ -330,6 +352,7 @@ export class ForwardStore {
       if (this.flushing) await this.flushing.catch(() => undefined);
       else await new Promise((r) => setImmediate(r));
     }
+    await Promise.all(this.earlyReads);
     this.closed = true;
     await this.backend.close();
   }
@@ -397,7 +420,7 @@ export function memoryForward(): ForwardBackend {
         else early.delete(earlyId(op.up, op.rid));
       }
       const parked = new Set([...early.values()].map((e) => e.up));
-      return [...ups].filter((u) => parked.has(u));
+      return { early: Promise.resolve([...ups].filter((u) => parked.has(u))) };
     },
     async park(parked) {
       if (parked.some((e) => byUp.has(e.up))) return false;
@@ -582,11 +605,12 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
     matchable: await prepare('SELECT e.up, e.rid, e.expires, e.data FROM sluice_early e WHERE EXISTS (SELECT 1 FROM sluice_msg m WHERE m.up = e.up) LIMIT ?'),
     expired: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE expires < ? ORDER BY expires LIMIT ?'),
   };
-  // Reset after each use: node-sqlite3 leaves a statement that ran to its end active until its
-  // next run, and an active statement pins its connection's read snapshot (which would also keep
-  // the WAL from being checkpointed).
+  // No reset after a read (it would be one more trip to the thread pool): `all` steps the
+  // statement to SQLITE_DONE, which ends its read transaction, and binding the next run's
+  // parameters resets it (every statement here has parameters). The suite checks that reads
+  // leave the WAL free to be checkpointed.
   const rows = <T>(st: sqlite3.Statement, params: unknown[]): Promise<T[]> =>
-    new Promise((resolve, reject) => st.all(params, (err: Error | null, r: T[]) => st.reset(() => (err ? reject(err) : resolve(r)))));
+    new Promise((resolve, reject) => st.all(params, (err: Error | null, r: T[]) => (err ? reject(err) : resolve(r))));
   let tail: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const p = tail.then(fn, fn);
@@ -617,9 +641,10 @@ export async function sqliteForward(file: string): Promise<ForwardBackend> {
           throw err;
         }
         // Read after the commit, so a receipt parked before it (by any connection) is seen here;
-        // one parked after it saw these rows and was not parked.
-        if (ups.length === 0) return [];
-        return (await rows<{ up: string }>(q.earlyUps, [JSON.stringify(ups)])).map((r) => r.up);
+        // one parked after it saw these rows and was not parked. On the reader, after the
+        // commit's waiters are told: two trips to the thread pool fewer on a submit's path.
+        if (ups.length === 0) return { early: Promise.resolve([]) };
+        return { early: rows<{ up: string }>(q.earlyUps, [JSON.stringify(ups)]).then((r) => r.map((x) => x.up)) };
       });
     },
     park: (parked) => serial(async () => (await run(db, SQL_PARK, [JSON.stringify(parked.map((e) => [e.up, e.rid, e.expires, e.data]))])) > 0),

@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createClient } from '@keyv/redis';
-import { ForwardStore, memoryForward, sqliteForward } from '../../src/cache/forward-store';
+import * as sqlite3 from 'sqlite3';
+import { ForwardStore, MSG_SENT, memoryForward, sqliteForward, type MsgRow } from '../../src/cache/forward-store';
 import { redisForward } from '../../src/cache/forward-redis';
 import { redisForThisFile, redisSkip } from '../helpers/redis';
 import { forwardSuite } from './forward-suite';
@@ -50,6 +51,32 @@ describe('journal health after a failed commit', () => {
       assert.equal(store.lastError, undefined);
       assert.equal(store.stats.commits, 1, 'one probe commit, and none once commits work');
     } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SQLite journal reads', () => {
+  it('leave no read transaction open: the WAL can be checkpointed to empty after reads of every kind', async () => {
+    const f = path.join(dir, 'checkpoint.sqlite');
+    const store = new ForwardStore(await sqliteForward(f));
+    const checker = new sqlite3.Database(f);
+    try {
+      const rows = Array.from({ length: 50 }, (_, i): MsgRow => ({
+        key: `t/${i}`, tenant: 't', up: `t/@a/${i}`, state: MSG_SENT, due: 0, expires: Date.now() + 60_000, created: Date.now(), route: null, data: '{}',
+      }));
+      await store.write(rows.map((row) => ({ t: 'put', row, correlates: true })));
+      // Reads that find rows, reads that find none, and the early-receipt reads.
+      assert.equal((await store.get(['t/1', 't/2', 'nope'])).filter(Boolean).length, 2);
+      assert.equal((await store.byUp(['t/@a/3', 'nope'])).length, 1);
+      assert.deepEqual(await store.early(['t/@a/4']), []);
+      await store.write([{ t: 'del', key: 't/0' }]);
+      const r = await new Promise<{ busy: number; log: number }>((resolve, reject) =>
+        checker.get('PRAGMA wal_checkpoint(TRUNCATE)', (err, x: { busy: number; log: number }) => (err ? reject(err) : resolve(x))),
+      );
+      assert.deepEqual({ busy: r.busy, log: r.log }, { busy: 0, log: 0 }, 'a reader still held a snapshot, so the WAL could not be emptied');
+    } finally {
+      await new Promise<void>((resolve) => checker.close(() => resolve()));
       await store.close();
     }
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { until } from '../helpers/harness';
 import { MSG_FINAL, MSG_OUT, MSG_QUEUED, MSG_SENT, type ForwardStore, type MsgRow } from '../../src/cache/forward-store';
 
 /**
@@ -153,6 +154,8 @@ export function forwardSuite(t: ForwardTarget): void {
         // Parked first, under both keys its id may stand for; the message is written with the second.
         assert.equal(await s.park([early(`${tn}/k1`), early(`${tn}/k2`)]), true);
         await s2.write([{ t: 'put', correlates: true, row: row(tn, 'm1', { up: `${tn}/k2`, state: MSG_SENT }) }]);
+        // Reported after the commit's writers are told (off their path), within moments.
+        await until(() => reported.length > 0, 2000, 'the commit to report the parked receipt');
         assert.deepEqual(reported, [`${tn}/k2`]);
         assert.deepEqual((await s.earlyMatchable(1000)).filter((e) => e.up.startsWith(`${tn}/`)).map((e) => e.up), [`${tn}/k2`]);
         // The message first: not parked.
@@ -173,6 +176,8 @@ export function forwardSuite(t: ForwardTarget): void {
             return { up, parked };
           }),
         );
+        const parkedUps = results.filter((r) => r.parked).map((r) => r.up);
+        await until(() => parkedUps.every((up) => reported.includes(up)), 2000).catch(() => undefined);
         const seen = new Set(reported);
         const lost = results.filter((r) => r.parked && !seen.has(r.up));
         assert.deepEqual(lost, [], 'a parked receipt whose message commit did not report it');

@@ -107,7 +107,9 @@ describe('a store that cannot be written', () => {
   });
 
   it('a running gateway whose store stops taking writes: /healthz 503 and sluice_store_writable 0, submits refused (none acked and lost), one log line; all well again once it takes writes', { timeout: 90_000 }, async () => {
-    const sim = new SmscSimulator({ dlrDelayMs: 20 });
+    // An upstream that sends a refused receipt again, as real ones do: a receipt that came while the
+    // store was locked is answered ESME_RSYSERR (it cannot be held durably), and must come back.
+    const sim = new SmscSimulator({ dlrDelayMs: 20, resendUnansweredMs: 500, resendMax: 30 });
     const simPort = await sim.listen();
     const x = sandboxedSetup(
       { gw: GATEWAY },
@@ -171,7 +173,19 @@ describe('a store that cannot be written', () => {
       assert.ok(logged.some((l) => l.msg === 'forward journal: writes work again'));
       // Every message acknowledged, before and after, gets its receipt.
       const acked = [...before, ...afterwards].map((r) => String(r.fields.message_id));
-      await until(() => acked.every((id) => esme.receipts.some((r) => r.bodyId === id)), 15_000);
+      await until(() => acked.every((id) => esme.receipts.some((r) => r.bodyId === id)), 15_000).catch(async (err: Error) => {
+        // Say which receipts are missing and what the journal holds for them.
+        const missing = acked.filter((id) => !esme.receipts.some((r) => r.bodyId === id));
+        const rows = await new Promise<unknown[]>((resolve) =>
+          other.all(
+            'SELECT key, up, state, data FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))',
+            [JSON.stringify(missing.map((id) => `acme/${id}`))],
+            (e, r) => resolve(e ? [e.message] : r),
+          ),
+        );
+        const early = await new Promise<unknown[]>((resolve) => other.all('SELECT up, rid FROM sluice_early', (e, r) => resolve(e ? [e.message] : r)));
+        throw new Error(`${err.message}: ${missing.length} receipts missing (${missing.join(' ')}); journal rows ${JSON.stringify(rows)}; early ${JSON.stringify(early)}`);
+      });
       esme.close();
     } finally {
       await new Promise<void>((r) => other.close(() => r()));
