@@ -151,6 +151,9 @@ export class ForwardStore {
   /** Rows written but not yet committed (queued or in the running commit): key → row, or null for a delete. */
   private readonly overlay = new Map<string, MsgRow | null>();
   private readonly overlayUp = new Map<string, string>();
+  /** The overlay's keys (see overlayKeys), and whether a read holds this set. */
+  private keys = new Set<string>();
+  private keysShared = false;
   /** Early receipts being dropped by a write not yet committed. */
   private readonly overlayUnearly = new Set<string>();
   private closed = false;
@@ -179,11 +182,32 @@ export class ForwardStore {
     });
   }
 
+  /**
+   * The overlay's keys as a set a read may keep (byUp): shared until the
+   * overlay next changes, then copied, so reads between two writes share one
+   * copy instead of making one each.
+   */
+  private overlayKeys(): ReadonlySet<string> {
+    this.keysShared = true;
+    return this.keys;
+  }
+
+  private setOverlay(key: string, row: MsgRow | null): void {
+    if (this.keysShared && !this.keys.has(key)) this.unshareKeys();
+    this.keys.add(key);
+    this.overlay.set(key, row);
+  }
+
+  private unshareKeys(): void {
+    this.keys = new Set(this.keys);
+    this.keysShared = false;
+  }
+
   private noteOverlay(op: ForwardOp): void {
     if (op.t === 'put') {
-      this.overlay.set(op.row.key, op.row);
+      this.setOverlay(op.row.key, op.row);
       if (op.row.up) this.overlayUp.set(op.row.up, op.row.key);
-    } else if (op.t === 'del') this.overlay.set(op.key, null);
+    } else if (op.t === 'del') this.setOverlay(op.key, null);
     else this.overlayUnearly.add(earlyId(op.up, op.rid));
   }
 
@@ -259,6 +283,8 @@ export class ForwardStore {
         const row = this.overlay.get(key);
         if (row?.up && this.overlayUp.get(row.up) === key) this.overlayUp.delete(row.up);
         this.overlay.delete(key);
+        if (this.keysShared) this.unshareKeys();
+        this.keys.delete(key);
       } else {
         const id = earlyId(op.up, op.rid);
         if (!later.has(`e${id}`)) this.overlayUnearly.delete(id);
@@ -280,7 +306,7 @@ export class ForwardStore {
 
   /** Rows whose correlation key is one of `ups` (pending writes included). */
   async byUp(ups: readonly string[]): Promise<MsgRow[]> {
-    const pendingKeys = new Set(this.overlay.keys());
+    const pendingKeys = this.overlayKeys();
     const pending: MsgRow[] = [];
     for (const up of ups) {
       const key = this.overlayUp.get(up);
