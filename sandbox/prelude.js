@@ -9,7 +9,7 @@
 //   __sluice_view(name)          a JSON string: the tenant's binds / sessions
 //
 // __sluice_pdu(bytes), defined by the script run just before this one
-// (src/isolates/pdu-bundle.ts), builds a PDU's view from its raw frame. The
+// (src/policy-compiler/pdu-bundle.ts), builds a PDU's view from its raw frame. The
 // host enters the isolate only through __sluice_enter, which this prelude
 // defines and the host takes and deletes before tenant code runs. Every entry
 // is a timed call, so all tenant code — handlers, their continuations after

@@ -6,7 +6,7 @@ export type { SluiceConfig, TenantConfig, TenantLimits, OutboundBindConfig, Serv
 export { SluiceError, ERROR_CODES, type ErrorCode } from './errors';
 export type { PolicyHost, BindRequest, BindDecision, PduOutcome, SessionInfo } from './dispatch/policy-host';
 export { InProcessPolicyHost, accept, reject, reply, type InProcessHandlers } from './dispatch/in-process';
-export { PolicyHarness, type HarnessOptions, type HarnessResult, type SentMessage } from './isolates/harness';
+export { PolicyHarness, type HarnessOptions, type HarnessResult, type SentMessage } from './testing/harness';
 export type { PolicyPdu } from './pdu/model';
 export { SmscSimulator, type SimOptions } from './tools/sim';
 export { EsmeClient, type EsmeClientOptions } from './tools/esme-client';

@@ -5,12 +5,12 @@ import { CacheStore } from './cache';
 import { StoreHealth } from './cache/health';
 import { loadConfig } from './config/load';
 import type { SluiceConfig, TenantConfig } from './config/schema';
-import type { PolicyDiagnostic } from './isolates/compile';
+import type { PolicyDiagnostic } from './policy-compiler/compile';
 import { SluiceError } from './errors';
 import { Gateway } from './gateway';
-import { PolicyVersions } from './isolates/policy-versions';
-import { PolicyWatcher } from './isolates/policy-watcher';
-import { SandboxPool } from './isolates/sandbox-pool';
+import { PolicyVersions } from './policy-host/policy-versions';
+import { PolicyWatcher } from './policy-host/policy-watcher';
+import { SandboxPool } from './policy-host/sandbox-pool';
 import type { Clock } from './util/clock';
 
 /** A running Sluice: gateway, sandbox processes, cache, policy versions and watcher, started and stopped together. */

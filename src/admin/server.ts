@@ -10,8 +10,8 @@ import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
 import type { ForwardCounters } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
-import type { PolicyChange, PolicyVersions } from '../isolates/policy-versions';
-import type { SandboxPool } from '../isolates/sandbox-pool';
+import type { PolicyChange, PolicyVersions } from '../policy-host/policy-versions';
+import type { SandboxPool } from '../policy-host/sandbox-pool';
 import type { ConfigReloadResult } from '../runtime';
 import { isSluiceError } from '../errors';
 

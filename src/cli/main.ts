@@ -87,7 +87,7 @@ async function check(args: string[]): Promise<number> {
     return 1;
   }
   // Loaded here: the TypeScript compiler is large and only `check` needs its type checker.
-  const { checkPolicyFile } = await import('../isolates/typecheck');
+  const { checkPolicyFile } = await import('../policy-compiler/typecheck');
   let problems = 0;
   for (const file of positionals) {
     const diags = checkPolicyFile(file);

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CacheStore } from '../cache';
 import { ForwardStore, MSG_SENT, sqliteForward, type MsgRow } from '../cache/forward-store';
-import type { TenantStats } from '../isolates/tenant-runtime';
+import type { TenantStats } from '../sandbox-protocol/messages';
 import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import { EsmeClient } from './esme-client';
 

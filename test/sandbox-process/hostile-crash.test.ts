@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HOSTILE_LIMITS, STATUS, assertCrashWindow, crashWithGoodTraffic, sleep, startWorld, submitText, withBind, type World } from './hostile-helpers';
-import './ivm-teardown';
+import '../helpers/ivm-teardown';
 
 const BOMBER = `
   smpp.onPdu('submit_sm', (pdu) => {

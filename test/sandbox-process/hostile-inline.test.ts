@@ -9,10 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TRIAL_ENTRIES } from '../../src/isolates/policy-isolate';
+import { TRIAL_ENTRIES } from '../../src/sandbox-process/policy-isolate';
 import { HOSTILE_LIMITS, STATUS, assertAlive, assertCrashWindow, assertGoodFlowed, crashWithGoodTraffic, startWorld, submitText, tenantStats, withGoodTraffic, type World } from './hostile-helpers';
 import type { EsmeClient } from '../../src/tools/esme-client';
-import './ivm-teardown';
+import '../helpers/ivm-teardown';
 
 const ROOMY = { ...HOSTILE_LIMITS, cpu_ms_per_s: 1000 };
 

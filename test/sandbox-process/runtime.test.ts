@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
-import { PolicyIsolate } from '../../src/isolates/policy-isolate';
-import { TenantRuntime, type RuntimeHost } from '../../src/isolates/tenant-runtime';
+import { PolicyIsolate } from '../../src/sandbox-process/policy-isolate';
+import { TenantRuntime, type RuntimeHost } from '../../src/sandbox-process/tenant-runtime';
 import { ManualClock } from '../../src/util/clock';
 import { encodePdu } from '../../src/wire/codec';
-import './ivm-teardown';
+import '../helpers/ivm-teardown';
 
 const limits = parseConfig(stringify({ tenants: [{ id: 't' }] }), { file: 't', env: {} }).tenants[0]!.limits;
 const host: RuntimeHost = { call: async () => null, log: () => {}, view: () => [] };

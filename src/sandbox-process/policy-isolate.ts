@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import ivm from 'isolated-vm';
 import { STATUS } from '../wire/status';
-import { pduBundle } from './pdu-bundle';
+import type { BootInfo } from '../sandbox-protocol/messages';
+import { pduBundle } from '../policy-compiler/pdu-bundle';
 import { inlineBegin, inlineEnd } from './sentry';
 
 /**
@@ -53,13 +54,6 @@ export interface IsolateHooks {
   tolerate?(ms: number): boolean;
 }
 
-export interface BootInfo {
-  tenant: string;
-  config: unknown;
-  routing: unknown;
-  /** `tenants[].settings`, for `smpp.settings()`. */
-  settings?: unknown;
-}
 
 /** Why an entry into the isolate failed. */
 export type EntryFailure = 'timeout' | 'memory' | 'disposed' | 'error';
@@ -499,7 +493,7 @@ export class PolicyIsolate {
    * every entry starts, and where a tenant's entries stay unless they earn
    * an inline run. Here what V8 cannot interrupt (a GC thrashing towards the
    * limit, one huge allocation) holds only that isolate's thread, not every
-   * other tenant of the process (test/isolates/hostile-crash.test.ts). What
+   * other tenant of the process (test/sandbox-process/hostile-crash.test.ts). What
    * the policy sent during the entry comes back as its return value.
    */
   private async enterQueued(args: unknown[]): Promise<void> {

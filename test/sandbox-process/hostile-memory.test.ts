@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HOSTILE_LIMITS, STATUS, assertAlive, assertGoodFlowed, hostileCase, sleep, startWorld, submitText, tenantStats, withGoodTraffic, type World } from './hostile-helpers';
-import './ivm-teardown';
+import '../helpers/ivm-teardown';
 
 // A bomb needs CPU time to fill a heap: with 50 ms it would only ever hit the
 // CPU timeout. These tenants get 1 s per call so the memory limit is what stops them.

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
-import { TRIAL_ENTRIES } from '../../src/isolates/policy-isolate';
-import { INLINE_MAX_TIMEOUT_MS, SLOW_GRACE_MS, TenantRuntime, type RuntimeHost } from '../../src/isolates/tenant-runtime';
+import { TRIAL_ENTRIES } from '../../src/sandbox-process/policy-isolate';
+import { INLINE_MAX_TIMEOUT_MS, SLOW_GRACE_MS, TenantRuntime, type RuntimeHost } from '../../src/sandbox-process/tenant-runtime';
 import { ManualClock } from '../../src/util/clock';
-import './ivm-teardown';
+import '../helpers/ivm-teardown';
 
 const limits = parseConfig(stringify({ tenants: [{ id: 't', limits: { handler_timeout_ms: 50 } }] }), { file: 't', env: {} }).tenants[0]!.limits;
 const boot = { tenant: 't', config: {}, routing: {} };

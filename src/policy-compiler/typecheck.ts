@@ -98,8 +98,8 @@ const DECLARATIONS_NAME = 'sluice.d.ts';
 
 /**
  * Find `sandbox/sluice.d.ts` by walking up from `from` (default: this
- * module's directory). Works from `src/isolates/` and from the build output
- * `dist/src/isolates/`, as `sandbox/` sits at the repository root.
+ * module's directory). Works from `src/policy-compiler/` and from the build output
+ * `dist/src/policy-compiler/`, as `sandbox/` sits at the repository root.
  */
 export function findSluiceDeclarations(from: string = __dirname): string {
   let dir = path.resolve(from);

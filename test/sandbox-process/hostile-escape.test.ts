@@ -9,9 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PolicyIsolate } from '../../src/isolates/policy-isolate';
+import { PolicyIsolate } from '../../src/sandbox-process/policy-isolate';
 import { BIND_PASSWORD, HOSTILE_LIMITS, STATUS, assertAlive, assertGoodFlowed, hostileCase, readCache, sleep, startWorld, submitText, tenantStats, withBind, withGoodTraffic, type World } from './hostile-helpers';
-import './ivm-teardown';
+import '../helpers/ivm-teardown';
 
 const ROOMY = { ...HOSTILE_LIMITS, cpu_ms_per_s: 1000, handler_timeout_ms: 200 };
 
@@ -381,9 +381,15 @@ describe('hostile tenants: escapes, tampering, names, floods', () => {
     } finally {
       iso.dispose();
     }
-    const dir = path.resolve(__dirname, '../../../src/isolates');
-    for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
-      const src = readFileSync(path.join(dir, f), 'utf8');
+    // Every folder that makes or runs isolates, or compiles for them.
+    const files = ['sandbox-process', 'policy-host', 'policy-compiler', 'testing'].flatMap((d) => {
+      const dir = path.resolve(__dirname, '../../../src', d);
+      return readdirSync(dir).filter((x) => x.endsWith('.ts')).map((x) => path.join(dir, x));
+    });
+    assert.ok(files.some((f) => f.endsWith('policy-isolate.ts')), 'the check reads the file that creates isolates');
+    for (const file of files) {
+      const f = path.basename(file);
+      const src = readFileSync(file, 'utf8');
       assert.doesNotMatch(src, /cachedData|produceCachedData/, `${f} never passes cachedData`);
       assert.doesNotMatch(src, /inspector:\s*true|createInspectorSession/, `${f} never enables an inspector`);
     }

@@ -17,11 +17,11 @@ import {
   mapStack,
   type LineMapper,
   type PolicyDiagnostic,
-} from '../../src/isolates/compile';
-import { checkPolicyFile, checkPolicySource, findSluiceDeclarations, POLICY_LIBS } from '../../src/isolates/typecheck';
-import './ivm-teardown';
+} from '../../src/policy-compiler/compile';
+import { checkPolicyFile, checkPolicySource, findSluiceDeclarations, POLICY_LIBS } from '../../src/policy-compiler/typecheck';
+import '../helpers/ivm-teardown';
 
-// Runs from dist/test/isolates/ after the build; fixtures and sandbox/ stay at the root.
+// Runs from dist/test/policy-compiler/ after the build; fixtures and sandbox/ stay at the root.
 const ROOT = path.resolve(__dirname, '../../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/policies');
 const fixture = (name: string): string => path.join(FIXTURES, name);
@@ -276,7 +276,7 @@ describe('mapStack / mapError', () => {
       '    at Array.map (<anonymous>)',
       '    at acme.ts:9:3',
       '    at run (<sluice>:120:5)',
-      '    at /work/main/dist/src/isolates/policy-isolate.js:150:20',
+      '    at /work/main/dist/src/sandbox-process/policy-isolate.js:150:20',
       '    at (<isolated-vm boundary>)',
       '    at async Promise.all (index 0)',
       '    at node:internal/process/task_queues:95:5',

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -15,7 +16,19 @@ import { Worker } from 'node:worker_threads';
  */
 const NAME_AT = 16;
 const NAME_MAX = 240;
+/** How often the watching thread (sentry.worker.ts) looks. */
+const TICK_MS = 50;
 const encoder = new TextEncoder();
+
+/** What the watching thread is started with (its workerData). */
+export interface SentryData {
+  sab: SharedArrayBuffer;
+  /** The channel's socket to the core. */
+  fd: number;
+  /** Byte offset of the tenant name in `sab`. */
+  nameAt: number;
+  tickMs: number;
+}
 
 const state = {
   ints: undefined as Int32Array | undefined,
@@ -31,9 +44,9 @@ export function startSentry(fd: number): void {
   const sab = new SharedArrayBuffer(NAME_AT + NAME_MAX);
   state.ints = new Int32Array(sab, 0, 4);
   state.bytes = new Uint8Array(sab, NAME_AT, NAME_MAX);
-  state.worker = new Worker(SENTRY_SOURCE, {
-    eval: true,
-    workerData: { sab, fd, nameAt: NAME_AT, channel: require.resolve('./channel') },
+  const data: SentryData = { sab, fd, nameAt: NAME_AT, tickMs: TICK_MS };
+  state.worker = new Worker(path.join(__dirname, 'sentry.worker.js'), {
+    workerData: data,
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
     env: {},
     stdout: false,
@@ -59,33 +72,3 @@ export function inlineBegin(tenant: string, limitMs: number): void {
 export function inlineEnd(): void {
   if (state.ints) Atomics.store(state.ints, 1, 0);
 }
-
-const TICK_MS = 50;
-
-// The watching thread: a plain loop on a timer. Its frame is the channel's
-// own (genericFrame); if the stuck thread had left a frame half-written on the
-// socket, the core sees a broken channel instead and blames the tenant whose
-// call has run longest.
-const SENTRY_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { writeSync } = require('node:fs');
-const { genericFrame } = require(workerData.channel);
-const TICK_MS = ${TICK_MS};
-const ints = new Int32Array(workerData.sab, 0, 4);
-const name = new Uint8Array(workerData.sab, workerData.nameAt);
-let seen = 0, ticks = 0;
-setInterval(() => {
-  if (Atomics.load(ints, 1) === 0) { seen = 0; return; }
-  const seq = Atomics.load(ints, 0);
-  if (seq !== seen) { seen = seq; ticks = 0; return; }
-  // Time is counted in this thread's own ticks, not read from a clock: a VM
-  // paused for seconds (every thread with it) is then one late tick, not a hang.
-  if (++ticks * TICK_MS <= Atomics.load(ints, 2)) return;
-  const tenant = new TextDecoder().decode(name.slice(0, Atomics.load(ints, 3)));
-  const message = 'an inline policy entry did not return within ' + Atomics.load(ints, 2) + ' ms';
-  try {
-    writeSync(workerData.fd, genericFrame({ t: 'fatal', tenant, message }));
-  } catch {}
-  process.kill(process.pid, 'SIGKILL');
-}, TICK_MS);
-`;

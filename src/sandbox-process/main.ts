@@ -8,29 +8,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import type { TenantLimits } from '../config/schema';
-import { Channel } from './channel';
-import { keepSpareIsolate, type BootInfo } from './policy-isolate';
+import { Channel } from '../sandbox-protocol/channel';
+import type { FromSandbox, ToSandbox } from '../sandbox-protocol/messages';
+import { keepSpareIsolate } from './policy-isolate';
 import { startSentry } from './sentry';
-import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
+import { TenantRuntime, type RuntimeHost } from './tenant-runtime';
 
-export type ToSandbox =
-  | { t: 'register'; reqId: number; tenant: string; source: string; filename: string; limits: TenantLimits; boot: BootInfo; activate: boolean }
-  | { t: 'dispatch'; id: number; tenant: string; kind: 'bind' | 'pdu' | 'session' | 'timer'; payload: unknown }
-  | { t: 'hostResult'; id: number; ok: boolean; value: unknown }
-  | { t: 'view'; tenant: string; name: string; value: unknown }
-  | { t: 'remove'; tenant: string }
-  | { t: 'stats'; reqId: number };
-
-export type FromSandbox =
-  | { t: 'ready' }
-  | { t: 'loaded'; reqId: number; tenant: string; result: Awaited<ReturnType<TenantRuntime['load']>> }
-  | { t: 'outcome'; id: number; outcome: SandboxOutcome }
-  | { t: 'hostCall'; id: number; tenant: string; op: string; args: unknown }
-  | { t: 'log'; tenant: string; level: string; msg: string; fields?: unknown }
-  | { t: 'stats'; reqId: number; tenants: ReturnType<TenantRuntime['stats']>[]; rss: number }
-  /** This tenant's policy made an isolate unrecoverable; the process exits right after (the culprit, for the core's penalty). */
-  | { t: 'fatal'; tenant: string; message: string };
 
 let out: Channel<ToSandbox, FromSandbox>;
 function send(m: FromSandbox): void {

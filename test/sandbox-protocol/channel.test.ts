@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { serialize } from 'node:v8';
 import { after, before, describe, it } from 'node:test';
-import { Channel, genericFrame } from '../../src/isolates/channel';
+import { Channel, genericFrame } from '../../src/sandbox-protocol/channel';
 import { encodePdu } from '../../src/wire/codec';
 
 type Msg = { t: string; [k: string]: unknown };

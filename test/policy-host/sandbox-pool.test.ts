@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load';
-import { TIMER_SLACK_NS } from '../../src/isolates/sandbox-process';
+import { TIMER_SLACK_NS } from '../../src/sandbox-process/main';
 import { silentLogger } from '../../src/log/logger';
 import { startSluice, type Sluice } from '../../src/runtime';
 import { STATUS } from '../../src/wire/status';

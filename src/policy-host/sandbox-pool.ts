@@ -15,10 +15,10 @@ import { TokenBucket } from '../throttle/token-bucket';
 import { realClock, type Clock } from '../util/clock';
 import { ESME_RINVSYSID, ESME_RSYSERR, ESME_RTHROTTLED } from '../wire/status';
 import type { Socket } from 'node:net';
-import { Channel } from './channel';
-import type { BootInfo } from './policy-isolate';
-import type { FromSandbox, ToSandbox } from './sandbox-process';
-import type { PolicyDiagnostic, SandboxOutcome, TenantStats } from './tenant-runtime';
+import { Channel } from '../sandbox-protocol/channel';
+import type { PolicyDiagnostic } from '../policy-compiler/compile';
+import { publicConfig } from '../sandbox-protocol/boot';
+import type { BootInfo, FromSandbox, SandboxOutcome, TenantStats, ToSandbox } from '../sandbox-protocol/messages';
 import { doubling } from '../util/backoff';
 
 /**
@@ -112,15 +112,6 @@ interface TenantEntry {
   logger: Logger;
 }
 
-/** Public config view for a policy: no passwords, no tokens. */
-export function publicConfig(t: TenantConfig): unknown {
-  return {
-    id: t.id,
-    system_ids: t.system_ids,
-    limits: t.limits,
-    binds: t.binds.map((b) => ({ name: b.name, host: b.host, port: b.port, system_id: b.system_id, bind_type: b.bind_type, max_msg_per_sec: b.max_msg_per_sec, window: b.window })),
-  };
-}
 
 function policyFilename(config: TenantConfig): string {
   return config.policy ? path.basename(config.policy) : `${config.id}.policy`;
@@ -288,7 +279,7 @@ export class SandboxPool implements PolicyHost {
   }
 
   private spawn(p: Proc): void {
-    const entry = path.join(__dirname, 'sandbox-process.js');
+    const entry = path.join(__dirname, '..', 'sandbox-process', 'main.js');
     const child = spawn(process.execPath, ['--no-node-snapshot', entry, String(this.opts.idleEvictMs ?? 600_000), String(this.opts.inlineEntryMs ?? 0)], {
       // fd 3 is the channel (a socket pair).
       stdio: ['ignore', 'inherit', 'inherit', 'pipe'],

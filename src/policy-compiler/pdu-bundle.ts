@@ -52,7 +52,7 @@ function require(name) {
 // start this runs on the isolate's thread while the policy compiles on the
 // sandbox's, and the first PDU does not pay for it. A load that fails fails
 // the isolate's start.
-const decodeView = require('./view').decodeView;
+const decodeView = require('../pdu/view').decodeView;
 const tables = JSON.parse(${JSON.stringify(JSON.stringify(viewTables()))});
 global.__sluice_pdu = function (bytes, View) {
   return decodeView(bytes, tables, View);

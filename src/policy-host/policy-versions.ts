@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { PolicyStore, PolicyVersion, Unpinner } from '../cache/policy-store';
 import type { TenantConfig } from '../config/schema';
 import { SluiceError } from '../errors';
-import type { PolicyDiagnostic } from './compile';
+import type { PolicyDiagnostic } from '../policy-compiler/compile';
 import type { SandboxPool } from './sandbox-pool';
 
 /** What PolicyVersions works with: the store's history, the sandbox that serves, and where tenants' files are. */

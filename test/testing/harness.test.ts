@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { PolicyHarness } from '../../src/isolates/harness';
-import './ivm-teardown';
+import { PolicyHarness } from '../../src/testing/harness';
+import '../helpers/ivm-teardown';
 
 const ROOT = path.resolve(__dirname, '../../..');
 

@@ -3,8 +3,9 @@ import { Backoff, doubling } from '../util/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { KeyedDeadlines } from '../util/deadline';
 import { ERROR_CODES, type ErrorCode } from '../errors';
-import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from './compile';
-import { EntryError, NotCompiled, PolicyIsolate, PolicyLoadError, type BootInfo, type IsolateLimits } from './policy-isolate';
+import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from '../policy-compiler/compile';
+import type { BootInfo, LoadResult, RuntimeState, SandboxOutcome, TenantStats } from '../sandbox-protocol/messages';
+import { EntryError, NotCompiled, PolicyIsolate, PolicyLoadError, type IsolateLimits } from './policy-isolate';
 
 /**
  * One tenant's policy inside a sandbox process: its current version, the
@@ -13,14 +14,6 @@ import { EntryError, NotCompiled, PolicyIsolate, PolicyLoadError, type BootInfo,
  * reload. Whatever the policy does, every dispatch settles with an outcome.
  */
 
-/** What a dispatch came to. `error.reason` says why a PDU must be answered ESME_RSYSERR. */
-export type SandboxOutcome =
-  | { kind: 'default' }
-  | { kind: 'reply'; status: number; fields?: Record<string, unknown> }
-  | { kind: 'bind'; accept: boolean; status: number; reason?: string }
-  | { kind: 'done' }
-  | { kind: 'throttled'; retryInMs?: number }
-  | { kind: 'error'; reason: 'throw' | 'timeout' | 'memory' | 'deadline' | 'unavailable' | 'crash'; message: string };
 
 /** The host side of a tenant's policy: the send helpers, cache, timers, logs and views. */
 export interface RuntimeHost {
@@ -51,27 +44,7 @@ export interface RuntimeOptions {
   inlineBarBaseMs?: number;
 }
 
-export type RuntimeState = 'idle' | 'starting' | 'ready' | 'failed' | 'backoff' | 'quarantined';
 
-export interface TenantStats {
-  tenant: string;
-  state: RuntimeState;
-  version: number;
-  hash?: string;
-  cpuMs: number;
-  heapUsed: number;
-  heapLimit: number;
-  calls: number;
-  errors: number;
-  timeouts: number;
-  memoryKills: number;
-  throttled: number;
-  /** Its entries run inline now. */
-  inline: boolean;
-  /** Inline entries that ran over inline_entry_ms or failed. */
-  inlineOffences: number;
-  loadError?: string;
-}
 
 interface Version {
   number: number;
@@ -199,7 +172,7 @@ export class TenantRuntime {
    * under the limits and swap it in atomically; in-flight calls finish on the
    * old isolate. On any failure the old version keeps serving.
    */
-  async load(source: string, filename: string, activate: boolean): Promise<{ ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] }> {
+  async load(source: string, filename: string, activate: boolean): Promise<LoadResult> {
     if (!activate) {
       // Registration at start: compile on first use, so 10,000 tenants cost nothing until they get traffic.
       this.deferred = { source, filename };
@@ -769,4 +742,3 @@ function isOutcome(o: unknown): o is SandboxOutcome {
   return k === 'default' || k === 'done' || k === 'error';
 }
 
-export type { PolicyDiagnostic };

@@ -8,8 +8,9 @@ import { toWireFields } from '../pdu/fields';
 import { toPolicyPdu, type PolicyPdu } from '../pdu/model';
 import { decodePdu, encodePdu } from '../wire/codec';
 import { statusName } from '../wire/status';
-import { publicConfig } from './sandbox-pool';
-import { TenantRuntime, type RuntimeHost, type SandboxOutcome } from './tenant-runtime';
+import { publicConfig } from '../sandbox-protocol/boot';
+import type { SandboxOutcome } from '../sandbox-protocol/messages';
+import { TenantRuntime, type RuntimeHost } from '../sandbox-process/tenant-runtime';
 
 /**
  * Unit-test a policy without a network: the policy runs in the real sandbox
