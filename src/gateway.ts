@@ -17,6 +17,7 @@ import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounte
 import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
 import { isSluiceError, SluiceError } from './errors';
 import { isDlrEsmClass } from './pdu/dlr';
+import type { ForwardCall } from './sandbox-protocol/host-calls';
 import { toWireFields } from './pdu/fields';
 import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
 import { Admission } from './sessions/admission';
@@ -505,8 +506,8 @@ export class Gateway implements EsmeHost {
    * harness, its fields), with the policy's overrides, handed to the
    * forwarder for this tenant.
    */
-  async forward(tenant: string, a: Record<string, unknown>): Promise<ForwardResult> {
-    const command = String(a.command);
+  async forward(tenant: string, a: ForwardCall): Promise<ForwardResult> {
+    const command = a.command;
     let fields: Record<string, unknown>;
     let unknownTlvs: UnknownTlv[] | undefined;
     if (a.frame instanceof Uint8Array) {
@@ -515,12 +516,12 @@ export class Gateway implements EsmeHost {
       fields = d.pdu.fields;
       unknownTlvs = d.pdu.unknownTlvs;
     } else {
-      const w = toWireFields(command, (a.fields ?? {}) as Record<string, unknown>);
+      const w = toWireFields(command, a.fields ?? {});
       fields = w.fields;
       unknownTlvs = w.unknownTlvs;
     }
-    if (a.overrides !== undefined && a.overrides !== null) {
-      const w = toWireFields(command, a.overrides as Record<string, unknown>);
+    if (a.overrides !== undefined) {
+      const w = toWireFields(command, a.overrides);
       fields = { ...fields, ...w.fields };
       if (w.unknownTlvs) unknownTlvs = [...(unknownTlvs ?? []), ...w.unknownTlvs];
     }
@@ -529,9 +530,9 @@ export class Gateway implements EsmeHost {
     if (typeof s.bind === 'string') session.bind = s.bind;
     const req: Parameters<Forwarder['forward']>[1] = { command, fields, session };
     if (unknownTlvs) req.unknownTlvs = unknownTlvs;
-    if (Array.isArray(a.chain)) req.chain = a.chain.map(String);
-    if (a.rule !== undefined) req.rule = String(a.rule);
-    if (a.to !== undefined) req.to = String(a.to);
+    if (a.chain !== undefined) req.chain = a.chain;
+    if (a.rule !== undefined) req.rule = a.rule;
+    if (a.to !== undefined) req.to = a.to;
     return this.forwarder.forward(tenant, req);
   }
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CacheStore, TenantCache } from '../cache';
 import type { TenantConfig } from '../config/schema';
 import type { BindDecision, BindRequest, PduOutcome, PolicyHost, SessionEvent, SessionInfo } from '../dispatch/policy-host';
-import { ERROR_CODES, SluiceError, type ErrorCode } from '../errors';
+import { SluiceError } from '../errors';
 import { forwardAnswer, type ForwardResult } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
 import type { PolicyPdu } from '../pdu/model';
@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import { Channel } from '../sandbox-protocol/channel';
 import type { PolicyDiagnostic } from '../policy-compiler/compile';
 import { publicConfig } from '../sandbox-protocol/boot';
+import { policyError, readHostCall, runHostCall, type HostCall, type HostCallHandlers } from '../sandbox-protocol/host-calls';
 import type { BootInfo, FromSandbox, SandboxOutcome, TenantStats, ToSandbox } from '../sandbox-protocol/messages';
 import { doubling } from '../util/backoff';
 
@@ -427,9 +428,8 @@ export class SandboxPool implements PolicyHost {
           .then(
           (value) => p.out === out && this.send(p, { t: 'hostResult', id: m.id, ok: true, value }),
           (err: unknown) => {
-            const e = err instanceof SluiceError ? { code: err.code, message: err.message } : { code: 'HOST_ERROR' satisfies ErrorCode, message: ERROR_CODES.HOST_ERROR };
             if (!(err instanceof SluiceError)) this.log.warn({ tenant: m.tenant, op: m.op, err: (err as Error)?.message }, 'host call failed');
-            if (p.out === out) this.send(p, { t: 'hostResult', id: m.id, ok: false, value: e });
+            if (p.out === out) this.send(p, { t: 'hostResult', id: m.id, ok: false, value: policyError(err) });
           },
         );
         return;
@@ -455,40 +455,48 @@ export class SandboxPool implements PolicyHost {
     t.logger[lvl]({ policy_fields: fields }, String(msg).slice(0, 2048));
   }
 
-  /** A policy's call into the host, always within its own tenant. */
-  private async hostCall(tenant: string, op: string, args: unknown): Promise<unknown> {
+  /** A policy's call into the host, always within its own tenant: read at the boundary, then one typed handler per op. */
+  private hostCall(tenant: string, op: string, args: unknown): Promise<unknown> {
     const t = this.tenants.get(tenant);
-    const g = this.gateway;
-    if (!t) throw new SluiceError('UNKNOWN_TENANT');
-    const a = (args ?? {}) as Record<string, unknown>;
-    switch (op) {
-      case 'sendVia':
-        if (!g) throw new SluiceError('BIND_DOWN', 'gateway not running');
-        return g.sendVia(tenant, String(a.bind), String(a.command), (a.fields ?? {}) as Record<string, unknown>);
-      case 'sendTo':
-        if (!g) throw new SluiceError('UNKNOWN_SESSION', 'gateway not running');
-        return g.sendTo(tenant, String(a.sessionId), String(a.command), (a.fields ?? {}) as Record<string, unknown>);
-      case 'cache': {
-        const key = String(a.key);
-        if (a.op === 'get') return (await t.cache.get(key)) ?? null;
-        if (a.op === 'set') {
-          if (a.ttlMs !== undefined && a.ttlMs !== null && typeof a.ttlMs !== 'number') throw new SluiceError('INVALID_FIELD', 'ttlMs must be a number');
-          await t.cache.set(key, String(a.json), (a.ttlMs as number | undefined) ?? undefined);
-          return true;
-        }
-        if (a.op === 'delete') return t.cache.delete(key);
-        if (a.op === 'has') return t.cache.has(key);
-        throw new SluiceError('INVALID_FIELD', 'unknown cache operation');
-      }
-      case 'forward':
-        if (!g) throw new SluiceError('BIND_DOWN', 'gateway not running');
-        return g.forward(tenant, a);
-      case 'timer':
-        return this.timers.call(tenant, args);
-      default:
-        throw new SluiceError('INVALID_FIELD', `unknown host call ${op.slice(0, 40)}`);
+    if (!t) return Promise.reject(new SluiceError('UNKNOWN_TENANT'));
+    let call: HostCall;
+    try {
+      call = readHostCall(op, args);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    return runHostCall(this.handlers, tenant, call);
   }
+
+  private readonly handlers: HostCallHandlers = {
+    sendVia: async (tenant, a) => {
+      if (!this.gateway) throw new SluiceError('BIND_DOWN', 'gateway not running');
+      return this.gateway.sendVia(tenant, a.bind, a.command, a.fields);
+    },
+    sendTo: async (tenant, a) => {
+      if (!this.gateway) throw new SluiceError('UNKNOWN_SESSION', 'gateway not running');
+      return this.gateway.sendTo(tenant, a.sessionId, a.command, a.fields);
+    },
+    cache: async (tenant, a) => {
+      const cache = this.tenants.get(tenant)!.cache;
+      switch (a.op) {
+        case 'get':
+          return (await cache.get(a.key)) ?? null;
+        case 'set':
+          await cache.set(a.key, a.json, a.ttlMs);
+          return true;
+        case 'delete':
+          return cache.delete(a.key);
+        case 'has':
+          return cache.has(a.key);
+      }
+    },
+    forward: async (tenant, a) => {
+      if (!this.gateway) throw new SluiceError('BIND_DOWN', 'gateway not running');
+      return this.gateway.forward(tenant, a);
+    },
+    timer: async (tenant, a) => this.timers.call(tenant, a),
+  };
 
   private onExit(p: Proc, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (p.child !== child) return;

@@ -2,8 +2,8 @@ import type { TenantLimits } from '../config/schema';
 import { Backoff, doubling } from '../util/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { KeyedDeadlines } from '../util/deadline';
-import { ERROR_CODES, type ErrorCode } from '../errors';
 import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from '../policy-compiler/compile';
+import { policyError } from '../sandbox-protocol/host-calls';
 import type { BootInfo, LoadResult, RuntimeState, SandboxOutcome, TenantStats } from '../sandbox-protocol/messages';
 import { EntryError, NotCompiled, PolicyIsolate, PolicyLoadError, type IsolateLimits } from './policy-isolate';
 
@@ -519,9 +519,8 @@ export class TenantRuntime {
     outstanding?.set(callId, call.origin);
     this.host.call(this.tenant, call.op, call.args).then(
       (value) => this.deliver(iso, callId, true, value ?? null),
-      (err: { code?: string; message?: string }) =>
-        // Only our own code and message go in: never a host error's text (paths, secrets).
-        this.deliver(iso, callId, false, { code: typeof err?.code === 'string' ? err.code : ('HOST_ERROR' satisfies ErrorCode), message: typeof err?.code === 'string' ? String(err.message) : ERROR_CODES.HOST_ERROR }),
+      // Only a code a policy may see, with our own message: never a host error's text (paths, secrets).
+      (err: unknown) => this.deliver(iso, callId, false, policyError(err)),
     );
   }
 

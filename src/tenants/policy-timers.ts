@@ -1,4 +1,5 @@
 import { SluiceError } from '../errors';
+import type { TimerCall } from '../sandbox-protocol/host-calls';
 import type { Clock, TimerHandle } from '../util/clock';
 
 /**
@@ -30,8 +31,8 @@ export class PolicyTimers {
   ) {}
 
   /** Handle a policy's timer call: `{ kind: 'after' | 'every' | 'cancel', ms?, name, payload? }`. */
-  call(tenant: string, args: unknown): boolean {
-    const a = (args ?? {}) as { kind?: unknown; ms?: unknown; name?: unknown; payload?: unknown };
+  call(tenant: string, args: TimerCall): boolean {
+    const a = args as { kind?: unknown; ms?: unknown; name?: unknown; payload?: unknown };
     const name = typeof a.name === 'string' ? a.name : '';
     if (!name || name.length > 128) throw new SluiceError('INVALID_FIELD', 'timer name must be 1..128 characters');
     if (a.kind === 'cancel') return this.cancel(tenant, name);

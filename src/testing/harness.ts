@@ -9,6 +9,7 @@ import { toPolicyPdu, type PolicyPdu } from '../pdu/model';
 import { decodePdu, encodePdu } from '../wire/codec';
 import { statusName } from '../wire/status';
 import { publicConfig } from '../sandbox-protocol/boot';
+import { readHostCall, runHostCall, type HostCall, type HostCallHandlers } from '../sandbox-protocol/host-calls';
 import type { SandboxOutcome } from '../sandbox-protocol/messages';
 import { TenantRuntime, type RuntimeHost } from '../sandbox-process/tenant-runtime';
 
@@ -115,50 +116,63 @@ export class PolicyHarness {
     return self;
   }
 
-  private async hostCall(op: string, args: unknown): Promise<unknown> {
-    const a = args as Record<string, unknown>;
-    if (op === 'sendVia' || op === 'sendTo') {
-      const sent: SentMessage = { op, command: String(a.command), fields: a.fields as Record<string, unknown> };
-      if (op === 'sendVia') sent.bind = String(a.bind);
-      else sent.sessionId = String(a.sessionId);
-      if (op === 'sendVia' && !(this.opts.binds ?? []).includes(sent.bind!)) throw new SluiceError('UNKNOWN_BIND', `no bind named "${sent.bind}"`);
-      toWireFields(sent.command, sent.fields); // the same validation as the gateway: INVALID_FIELD
-      if (op === 'sendTo' && !this.sessions.some((s) => s.sessionId === sent.sessionId)) {
-        if (!this.gone.has(sent.sessionId!)) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${sent.sessionId}"`);
-        sent.held = true;
-        this.sent.push(sent);
-        return { ok: true, command_status: 'ESME_ROK', held: true };
-      }
-      this.sent.push(sent);
-      if (this.opts.onSend) return this.opts.onSend(sent);
-      return { ok: true, command_status: 'ESME_ROK', message_id: `up-${++this.counter}` };
+  /** A policy's host call, read as the core reads it (sandbox-protocol/host-calls.ts), answered by the harness's own handlers. */
+  private hostCall(op: string, args: unknown): Promise<unknown> {
+    let call: HostCall;
+    try {
+      call = readHostCall(op, args);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (op === 'forward') {
+    return runHostCall(this.handlers, this.runtime.tenant, call);
+  }
+
+  private send(op: 'sendVia' | 'sendTo', command: string, fields: Record<string, unknown>, target: { bind: string } | { sessionId: string }): Promise<unknown> {
+    const sent: SentMessage = { op, command, fields, ...target };
+    if ('bind' in target && !(this.opts.binds ?? []).includes(target.bind)) throw new SluiceError('UNKNOWN_BIND', `no bind named "${target.bind}"`);
+    toWireFields(command, fields); // the same validation as the gateway: INVALID_FIELD
+    if ('sessionId' in target && !this.sessions.some((x) => x.sessionId === target.sessionId)) {
+      if (!this.gone.has(target.sessionId)) throw new SluiceError('UNKNOWN_SESSION', `no bound session "${target.sessionId}"`);
+      sent.held = true;
+      this.sent.push(sent);
+      return Promise.resolve({ ok: true, command_status: 'ESME_ROK', held: true });
+    }
+    this.sent.push(sent);
+    if (this.opts.onSend) return Promise.resolve(this.opts.onSend(sent));
+    return Promise.resolve({ ok: true, command_status: 'ESME_ROK', message_id: `up-${++this.counter}` });
+  }
+
+  private readonly handlers: HostCallHandlers = {
+    sendVia: async (_tenant, a) => this.send('sendVia', a.command, a.fields, { bind: a.bind }),
+    sendTo: async (_tenant, a) => this.send('sendTo', a.command, a.fields, { sessionId: a.sessionId }),
+    forward: async (_tenant, a) => {
       // The core's routing is the gateway's; the harness records what the policy handed on.
-      const sent: SentMessage = { op, command: String(a.command), fields: { ...((a.fields ?? {}) as Record<string, unknown>), ...((a.overrides ?? {}) as Record<string, unknown>) } };
-      if (a.to !== undefined) sent.to = String(a.to);
-      if (Array.isArray(a.chain)) sent.chain = a.chain.map(String);
-      if (a.rule !== undefined) sent.rule = String(a.rule);
+      const sent: SentMessage = { op: 'forward', command: a.command, fields: { ...(a.fields ?? {}), ...(a.overrides ?? {}) } };
+      if (a.to !== undefined) sent.to = a.to;
+      if (a.chain !== undefined) sent.chain = a.chain;
+      if (a.rule !== undefined) sent.rule = a.rule;
       this.sent.push(sent);
       if (this.opts.onSend) return this.opts.onSend(sent);
       return sent.command === 'deliver_sm' ? { ok: true, command_status: 'ESME_ROK' } : { ok: true, command_status: 'ESME_ROK', message_id: `fw-${++this.counter}` };
-    }
-    if (op === 'cache') {
-      const key = String(a.key);
-      if (a.op === 'get') return this.cache.get(key) ?? null;
-      if (a.op === 'set') {
-        this.cache.set(key, String(a.json));
-        return true;
+    },
+    cache: async (_tenant, a) => {
+      switch (a.op) {
+        case 'get':
+          return this.cache.get(a.key) ?? null;
+        case 'set':
+          this.cache.set(a.key, a.json);
+          return true;
+        case 'delete':
+          return this.cache.delete(a.key);
+        case 'has':
+          return this.cache.has(a.key);
       }
-      if (a.op === 'delete') return this.cache.delete(key);
-      if (a.op === 'has') return this.cache.has(key);
-    }
-    if (op === 'timer') {
-      this.timers.push(a as { kind: string; name: string });
+    },
+    timer: async (_tenant, a) => {
+      this.timers.push(a);
       return true;
-    }
-    throw new SluiceError('INVALID_FIELD', `unknown host call ${op}`);
-  }
+    },
+  };
 
   private static result(o: SandboxOutcome): HarnessResult {
     switch (o.kind) {

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { SluiceError } from '../../src/errors';
+import { HOST_OPS, policyError, readHostCall, runHostCall, type HostCallHandlers } from '../../src/sandbox-protocol/host-calls';
+
+const ROOT = path.resolve(__dirname, '../../..');
+
+const invalid = (what: RegExp) => (err: unknown) => err instanceof SluiceError && err.code === 'INVALID_FIELD' && what.test(err.message);
+
+describe('host calls: one typed protocol', () => {
+  it('the prelude makes exactly the ops the protocol lists', () => {
+    const prelude = readFileSync(path.join(ROOT, 'sandbox/prelude.js'), 'utf8');
+    const made = new Set([...prelude.matchAll(/hostCall\('(\w+)'/g)].map((m) => m[1]));
+    assert.deepEqual([...made].sort(), [...HOST_OPS].sort());
+  });
+
+  it('reads each op into its shape: strings made strings, options absent when not given', () => {
+    assert.deepEqual(readHostCall('sendVia', { bind: 'up', command: 'submit_sm', fields: { short_message: 'hi' } }), {
+      op: 'sendVia',
+      args: { bind: 'up', command: 'submit_sm', fields: { short_message: 'hi' } },
+    });
+    assert.deepEqual(readHostCall('sendTo', { sessionId: 7, command: 'deliver_sm' }), { op: 'sendTo', args: { sessionId: '7', command: 'deliver_sm', fields: {} } });
+    const frame = new Uint8Array(16);
+    assert.deepEqual(readHostCall('forward', { command: 'submit_sm', frame, chain: ['bind:a', 3], rule: 'nl', overrides: null }), {
+      op: 'forward',
+      args: { command: 'submit_sm', frame, chain: ['bind:a', '3'], rule: 'nl' },
+    });
+    assert.deepEqual(readHostCall('cache', { op: 'set', key: 'k', json: '1', ttlMs: 500 }), { op: 'cache', args: { op: 'set', key: 'k', json: '1', ttlMs: 500 } });
+    assert.deepEqual(readHostCall('cache', { op: 'get', key: 'k', json: 'ignored' }), { op: 'cache', args: { op: 'get', key: 'k' } });
+    assert.deepEqual(readHostCall('timer', { kind: 'after', ms: 10, name: 't', payload: { a: 1 } }), { op: 'timer', args: { kind: 'after', ms: 10, name: 't', payload: { a: 1 } } });
+    assert.deepEqual(readHostCall('timer', { kind: 'cancel', name: 't' }), { op: 'timer', args: { kind: 'cancel', name: 't' } });
+  });
+
+  it('refuses what a sandbox should never send, naming it: INVALID_FIELD', () => {
+    assert.throws(() => readHostCall('exec', {}), invalid(/unknown host call exec/));
+    assert.throws(() => readHostCall('__proto__', {}), invalid(/unknown host call/));
+    assert.throws(() => readHostCall('sendVia', 'not an object'), invalid(/arguments must be an object/));
+    assert.throws(() => readHostCall('sendVia', { bind: 'b', command: 'submit_sm', fields: [1] }), invalid(/fields must be an object/));
+    assert.throws(() => readHostCall('forward', { command: 'submit_sm', frame: 'bytes?' }), invalid(/frame must be bytes/));
+    assert.throws(() => readHostCall('forward', { command: 'submit_sm', chain: 'bind:a' }), invalid(/chain must be an array/));
+    assert.throws(() => readHostCall('cache', { op: 'drop', key: 'k' }), invalid(/unknown cache operation/));
+    assert.throws(() => readHostCall('cache', { op: 'set', key: 'k', json: '1', ttlMs: '5' }), invalid(/ttlMs must be a number/));
+    assert.throws(() => readHostCall('timer', { kind: 'at', name: 't' }), invalid(/unknown timer call/));
+  });
+
+  it('runs the one handler of its op, with the caller\'s tenant', async () => {
+    const seen: string[] = [];
+    const handler = (op: string) => async (tenant: string, args: unknown) => {
+      seen.push(`${tenant}:${op}:${JSON.stringify(args)}`);
+      return op;
+    };
+    const handlers = Object.fromEntries(HOST_OPS.map((op) => [op, handler(op)])) as unknown as HostCallHandlers;
+    assert.equal(await runHostCall(handlers, 'acme', readHostCall('cache', { op: 'has', key: 'k' })), 'cache');
+    assert.deepEqual(seen, ['acme:cache:{"op":"has","key":"k"}']);
+  });
+
+  it('a failed call shows the policy a code it may see and our own message; anything else is HOST_ERROR', () => {
+    assert.deepEqual(policyError(new SluiceError('BIND_DOWN', 'bind "up" is not bound')), { code: 'BIND_DOWN', message: 'bind "up" is not bound' });
+    assert.deepEqual(policyError({ code: 'THROTTLED', message: 'more than 64 host calls in flight' }), { code: 'THROTTLED', message: 'more than 64 host calls in flight' });
+    // A host-only code, a Node errno carrying a path, a bare throw: nothing of them reaches the policy.
+    assert.deepEqual(policyError(new SluiceError('UNKNOWN_TENANT')), { code: 'HOST_ERROR', message: 'host call failed' });
+    const enoent = Object.assign(new Error("ENOENT: no such file or directory, open '/etc/sluice/secret'"), { code: 'ENOENT' });
+    assert.deepEqual(policyError(enoent), { code: 'HOST_ERROR', message: 'host call failed' });
+    assert.deepEqual(policyError(undefined), { code: 'HOST_ERROR', message: 'host call failed' });
+    assert.deepEqual(policyError({ code: 'toString' }), { code: 'HOST_ERROR', message: 'host call failed' });
+  });
+});
