@@ -10,7 +10,8 @@ import { OutboundBind, type BindLease, type BindState } from './binds/outbound-b
 import { memoryLeases, type LeaseStore } from './cache/backend';
 import { ForwardStore, memoryForward } from './cache/forward-store';
 import { memoryHolds, type HoldStore } from './cache/hold';
-import { Forwarder, type EsmeDelivery, type ForwardResult } from './forward/forwarder';
+import { Forwarder, type ForwardResult } from './forward/forwarder';
+import type { EsmeDelivery } from './forward/outbox';
 import type { OutboundBindConfig, ServerConfig, SluiceConfig, TenantConfig } from './config/schema';
 import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/defaults';
 import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';

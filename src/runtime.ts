@@ -1,11 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { AdminServer } from './admin/server';
+import { AdminServer, type ConfigReloadResult } from './admin/server';
 import { CacheStore } from './cache';
 import { StoreHealth } from './cache/health';
 import { loadConfig } from './config/load';
 import type { SluiceConfig, TenantConfig } from './config/schema';
-import type { PolicyDiagnostic } from './policy-compiler/compile';
 import { SluiceError } from './errors';
 import { Gateway } from './gateway';
 import { PolicyVersions } from './policy-host/policy-versions';
@@ -32,17 +31,6 @@ export interface Sluice {
    */
   reloadConfig(): Promise<ConfigReloadResult>;
   stop(): Promise<void>;
-}
-
-/** What a config reload did. */
-export interface ConfigReloadResult {
-  added: string[];
-  removed: string[];
-  changed: string[];
-  /** Tenants whose new policy, limits or views did not start: their previous version keeps serving. */
-  policy_errors: { tenant: string; errors: PolicyDiagnostic[] }[];
-  /** Keys outside `tenants` that changed and wait for a restart (`server.port`, …). */
-  restart_required: string[];
 }
 
 export interface StartOptions {

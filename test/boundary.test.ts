@@ -108,9 +108,65 @@ function violations(): string[] {
   return out;
 }
 
+/** Import edges between source files (relative to src/), and between top-level folders (a file at the top is its own). */
+function graphs(): { files: Map<string, Set<string>>; folders: Map<string, Set<string>> } {
+  const files = new Map<string, Set<string>>();
+  const folders = new Map<string, Set<string>>();
+  const folderOf = (rel: string): string => rel.split('/')[0]!;
+  for (const file of sources(SRC)) {
+    const rel = path.relative(SRC, file).split(path.sep).join('/');
+    const deps = new Set(importsOf(file).map((spec) => target(rel, spec)).filter((t) => !t.startsWith('..')));
+    files.set(rel, deps);
+    const f = folderOf(rel);
+    if (!folders.has(f)) folders.set(f, new Set());
+    for (const d of deps) if (folderOf(d) !== f) folders.get(f)!.add(folderOf(d));
+  }
+  return { files, folders };
+}
+
+/** Every cycle's members (strongly connected components of more than one node, or a node importing itself). */
+function cycles(g: Map<string, Set<string>>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    for (const w of g.get(v) ?? []) {
+      if (!g.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const scc: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      scc.push(w);
+    } while (w !== v);
+    if (scc.length > 1 || g.get(v)?.has(v)) out.push(scc.sort());
+  };
+  for (const v of g.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
 describe('the process boundary in the layout', () => {
   it('core and sandbox-process code meet only in src/sandbox-protocol/; shared libraries import nothing of either', () => {
     assert.deepEqual(violations(), []);
+  });
+
+  it('no import cycles: not between files (type-only imports included), not between folders', () => {
+    const { files, folders } = graphs();
+    assert.deepEqual(cycles(files), []);
+    assert.deepEqual(cycles(folders), []);
+    // The finder itself, on a cycle of three and a self-import.
+    const g = new Map([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set(['a'])], ['d', new Set(['d'])], ['e', new Set(['a'])]]);
+    assert.deepEqual(cycles(g), [['a', 'b', 'c'], ['d']]);
   });
 
   it('the check sees type-only, dynamic and re-export imports, and fails on a crossing', () => {

@@ -10,9 +10,9 @@ import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
 import type { ForwardCounters } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
+import type { PolicyDiagnostic } from '../policy-compiler/compile';
 import type { PolicyChange, PolicyVersions } from '../policy-host/policy-versions';
 import type { SandboxPool } from '../policy-host/sandbox-pool';
-import type { ConfigReloadResult } from '../runtime';
 import { isSluiceError } from '../errors';
 
 /**
@@ -21,6 +21,17 @@ import { isSluiceError } from '../errors';
  * `upload_token` reaches only that tenant's own endpoints. With no
  * `admin.token` configured, only tenant tokens work.
  */
+/** What a config reload did. */
+export interface ConfigReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Tenants whose new policy, limits or views did not start: their previous version keeps serving. */
+  policy_errors: { tenant: string; errors: PolicyDiagnostic[] }[];
+  /** Keys outside `tenants` that changed and wait for a restart (`server.port`, …). */
+  restart_required: string[];
+}
+
 export interface AdminOptions {
   config: SluiceConfig;
   gateway: Gateway;

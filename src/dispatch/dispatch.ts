@@ -1,13 +1,18 @@
 import type { Logger } from 'pino';
 import { toWireFields } from '../pdu/fields';
 import { toPolicyPdu } from '../pdu/model';
-import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import type { Clock } from '../util/clock';
 import type { DeadlineQueue } from '../util/deadline';
 import { newMessageId } from '../util/ids';
+import type { InboundRequest } from '../wire/codec';
 import { ESME_ROK, ESME_RSYSERR } from '../wire/status';
 import { RESPONSES_WITH_ID, type DefaultAction } from './defaults';
 import type { PduOutcome, PolicyHost, SessionInfo } from './policy-host';
+
+/** Where a request is answered: the session it came on (sessions/smpp-session.ts). */
+export interface Answerer {
+  respond(req: InboundRequest, status: number, fields?: Record<string, unknown>): void;
+}
 
 /** Counters the dispatcher keeps per tenant; the admin API and metrics read them. */
 export interface DispatchCounters {
@@ -48,7 +53,7 @@ export interface DispatchContext {
  */
 export function dispatchRequest(
   ctx: DispatchContext,
-  session: SmppSession,
+  session: Answerer,
   req: InboundRequest,
   info: SessionInfo,
   fallback: DefaultAction,
@@ -96,7 +101,7 @@ export function dispatchRequest(
   }
 }
 
-function applyOutcome(ctx: DispatchContext, session: SmppSession, req: InboundRequest, outcome: PduOutcome, fallback: DefaultAction): void {
+function applyOutcome(ctx: DispatchContext, session: Answerer, req: InboundRequest, outcome: PduOutcome, fallback: DefaultAction): void {
   if (outcome.kind === 'default') {
     answer(session, req, fallback);
     return;
@@ -112,7 +117,7 @@ function applyOutcome(ctx: DispatchContext, session: SmppSession, req: InboundRe
 }
 
 /** Apply a default action. */
-export function answer(session: SmppSession, req: InboundRequest, action: DefaultAction): void {
+export function answer(session: Answerer, req: InboundRequest, action: DefaultAction): void {
   if (action.kind === 'none') {
     // alert_notification has no response; it still leaves the peer window.
     session.respond(req, -1);
@@ -125,7 +130,7 @@ export function answer(session: SmppSession, req: InboundRequest, action: Defaul
   session.respond(req, ESME_ROK, RESPONSES_WITH_ID.has(req.command) ? { message_id: newMessageId() } : undefined);
 }
 
-function replyWith(session: SmppSession, req: InboundRequest, status: number, fields?: Record<string, unknown>): void {
+function replyWith(session: Answerer, req: InboundRequest, status: number, fields?: Record<string, unknown>): void {
   if (status !== ESME_ROK || !fields) {
     if (status === ESME_ROK && RESPONSES_WITH_ID.has(req.command)) fields = { message_id: newMessageId() };
     session.respond(req, status, status === ESME_ROK ? fields : undefined);

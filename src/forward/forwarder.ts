@@ -11,7 +11,7 @@ import { Repeat, type Clock } from '../util/clock';
 import { newMessageId } from '../util/ids';
 import { bytesToJson, jsonToBytes } from '../util/json-bytes';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
-import { Outbox, type OutboxEntry } from './outbox';
+import { Outbox, type EsmeDelivery, type OutboxEntry } from './outbox';
 import { STATUS, statusName, statusValue } from '../wire/status';
 import { receiptIdKeys, storedIdKey, type ReceiptIdForm } from './receipt-ids';
 import { receiptDate, smppTimeToMs } from './smpp-time';
@@ -52,8 +52,6 @@ export interface ForwarderHost {
    */
   readonly replica?: { owner: string; leases: LeaseStore };
 }
-
-export type EsmeDelivery = { kind: 'delivered' } | { kind: 'held' } | { kind: 'refused'; status: string };
 
 /** A PDU a policy hands to `smpp.forward`. */
 export interface ForwardRequest {

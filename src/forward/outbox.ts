@@ -4,7 +4,6 @@ import { MSG_OUT, type ForwardOp, type ForwardStore, type MsgRow } from '../cach
 import { Repeat, type Clock } from '../util/clock';
 import { newMessageId } from '../util/ids';
 import { bytesToJson, jsonToBytes } from '../util/json-bytes';
-import type { EsmeDelivery } from './forwarder';
 
 /**
  * The receipt outbox (docs/design.md, "The outbox"): the receipts ESMEs are
@@ -16,6 +15,8 @@ import type { EsmeDelivery } from './forwarder';
  */
 
 /** A process renews its liveness lease every third of this; its rows are looked at by others this long after they were written. */
+export type EsmeDelivery = { kind: 'delivered' } | { kind: 'held' } | { kind: 'refused'; status: string };
+
 export const ALIVE_TTL_MS = 10_000;
 const aliveKey = (owner: string): string => `sluice:alive:${owner}`;
 /** Rows claimed per round of a take-over. */

@@ -20,6 +20,7 @@ const MODULES: Record<string, string> = {
   text: 'pdu/text.js',
   udh: 'pdu/udh.js',
   dlr: 'pdu/dlr.js',
+  'frame-walk': 'wire/frame-walk.js',
   view: 'pdu/view.js',
 };
 

@@ -15,6 +15,7 @@ import {
   NO_RESPONSE,
   PDU_HEADER_BYTES,
   SIMPLE_RESPONSE_IDS,
+  type InboundRequest,
   type UnknownTlv,
   type WirePdu,
 } from '../wire/codec';
@@ -50,10 +51,7 @@ export interface SessionOptions {
 
 export type SessionState = 'open' | 'bound' | 'closing' | 'closed';
 
-/** A request the peer sent us; answered exactly once. */
-export interface InboundRequest extends WirePdu {
-  answered?: boolean;
-}
+export type { InboundRequest } from '../wire/codec';
 
 interface Pending {
   command: string;

@@ -1,5 +1,5 @@
 import * as smpp from 'smpp';
-import { checkFrame, type FieldKind, type TlvKind, type ViewTables } from '../pdu/view';
+import { checkFrame, type FieldKind, type TlvKind, type ViewTables } from './frame-walk';
 import { ESME_RINVCMDID, ESME_RINVCMDLEN } from './status';
 
 /**
@@ -24,6 +24,11 @@ export interface WirePdu {
   unknownTlvs?: UnknownTlv[];
   /** The whole frame as received (requests only): a sandbox can rebuild the PDU from it more cheaply than from a copied object. */
   raw?: Buffer;
+}
+
+/** A request the peer sent us; answered exactly once. */
+export interface InboundRequest extends WirePdu {
+  answered?: boolean;
 }
 
 export interface UnknownTlv {
