@@ -26,11 +26,12 @@ function zoneOf(rel: string): Zone {
     case 'policy-compiler':
     case 'testing':
       return top;
-    // Libraries with no process of their own: the codec, the PDU model, errors, the clock, the config schema and loader.
+    // Libraries with no process of their own: the codec, the PDU model, errors, the clock, the token bucket, the config schema and loader.
     case 'wire':
     case 'pdu':
     case 'util':
     case 'config':
+    case 'throttle':
     case 'types':
     case 'errors.ts':
       return 'shared';

@@ -1,4 +1,5 @@
 import type { TenantLimits } from '../config/schema';
+import { TokenBucket } from '../throttle/token-bucket';
 import { Backoff, doubling } from '../util/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { KeyedDeadlines } from '../util/deadline';
@@ -102,12 +103,12 @@ export class TenantRuntime {
   private retryAt = 0;
   private kills: number[] = [];
   private lastUsed: number;
-  private cpuBudget: number;
-  private cpuStamp: number;
+  /** The CPU budget: ms of CPU, earned at cpu_ms_per_s up to one second's worth, spent as the policy runs. */
+  private readonly cpuBudget: TokenBucket;
   private cpuSeen = 0;
   private cpuTotal = 0;
-  private logTokens: number;
-  private logStamp: number;
+  /** Log lines: a backstop behind the prelude's own limit, so it allows twice the burst (lines the prelude passed fairly are not dropped a second time). */
+  private readonly logBucket: TokenBucket;
   private logsDropped = 0;
   private dropReport: TimerHandle | undefined;
   private batch: { iso: PolicyIsolate; items: [number, string, unknown][] } | undefined;
@@ -141,10 +142,8 @@ export class TenantRuntime {
     );
     this.restart = new Backoff({ baseMs: opts.restartBaseMs ?? 1000, maxMs: 60_000 });
     this.lastUsed = this.clock.now();
-    this.cpuBudget = limits.cpu_ms_per_s;
-    this.cpuStamp = this.clock.now();
-    this.logTokens = 2 * limits.max_log_per_s;
-    this.logStamp = this.clock.now();
+    this.cpuBudget = new TokenBucket(limits.cpu_ms_per_s, this.clock);
+    this.logBucket = new TokenBucket(limits.max_log_per_s, this.clock, 2 * limits.max_log_per_s);
   }
 
   private isolateLimits(): IsolateLimits {
@@ -165,6 +164,8 @@ export class TenantRuntime {
   reconfigure(limits: TenantLimits, boot: BootInfo): void {
     this.limits = limits;
     this.boot = boot;
+    this.cpuBudget.setRate(limits.cpu_ms_per_s);
+    this.logBucket.setRate(limits.max_log_per_s, 2 * limits.max_log_per_s);
   }
 
   /**
@@ -266,20 +267,13 @@ export class TenantRuntime {
    * that gets past this point costs the core an IPC message.
    */
   private onLog(e: { level: string; msg: string; fields?: unknown; dropped?: number }): void {
-    const now = this.clock.now();
-    const rate = this.limits.max_log_per_s;
-    // A backstop behind the prelude's own limit, so it allows twice the burst:
-    // lines the prelude passed fairly are not dropped a second time.
-    this.logTokens = Math.min(2 * rate, this.logTokens + ((now - this.logStamp) * rate) / 1000);
-    this.logStamp = now;
     const carried = typeof e.dropped === 'number' ? e.dropped : 0;
-    if (this.logTokens < 1) {
+    if (!this.logBucket.tryTake()) {
       // This line, and the drops the prelude was carrying on it, are reported later.
       this.logsDropped += 1 + carried;
       this.reportDropsLater();
       return;
     }
-    this.logTokens -= 1;
     const dropped = carried + this.logsDropped;
     this.logsDropped = 0;
     const fields = dropped ? { ...(e.fields as object), logs_dropped: dropped } : e.fields;
@@ -358,7 +352,6 @@ export class TenantRuntime {
   }
 
   private refillCpu(): void {
-    const now = this.clock.now();
     const used = this.live && !this.live.isDisposed ? this.live.cpuMs : this.cpuSeen;
     const delta = Math.max(0, used - this.cpuSeen);
     this.cpuSeen = used;
@@ -367,9 +360,7 @@ export class TenantRuntime {
       this.cpuPerCall = this.cpuPerCall === 0 ? delta / this.callsSinceSample : 0.8 * this.cpuPerCall + (0.2 * delta) / this.callsSinceSample;
       this.callsSinceSample = 0;
     }
-    const rate = this.limits.cpu_ms_per_s;
-    this.cpuBudget = Math.min(rate, this.cpuBudget + ((now - this.cpuStamp) * rate) / 1000) - delta;
-    this.cpuStamp = now;
+    this.cpuBudget.spend(delta);
   }
 
   /** Run one handler. Always settles; never throws. */
@@ -404,10 +395,10 @@ export class TenantRuntime {
     this.refillCpu();
     // The budget throttles new work, not obligations: what an upstream sends on our binds (receipts,
     // MO) was accepted by the SMSC already, and one refused may never be sent again.
-    if (MESSAGE_KINDS.has(kind) && this.cpuBudget < 0 && !fromUpstream(payload)) {
+    if (MESSAGE_KINDS.has(kind) && this.cpuBudget.balance() < 0 && !fromUpstream(payload)) {
       this.counts.throttled++;
       // When the budget is back above zero at this tenant's rate.
-      done({ kind: 'throttled', retryInMs: Math.ceil((-this.cpuBudget * 1000) / this.limits.cpu_ms_per_s) });
+      done({ kind: 'throttled', retryInMs: this.cpuBudget.msUntil(0) });
       return;
     }
     const id = ++this.nextId;

@@ -27,6 +27,31 @@ describe('TokenBucket', () => {
   it('rate 0 is unlimited', () => {
     const b = new TokenBucket(0, new ManualClock());
     for (let i = 0; i < 1000; i++) assert.equal(b.tryTake(), true);
+    b.spend(1e9);
+    assert.equal(b.msUntil(0), 0);
+  });
+
+  it('spend() takes what was used after the fact (a CPU budget): below zero, it earns its way back at rate', () => {
+    const clock = new ManualClock();
+    const cpu = new TokenBucket(250, clock); // 250 ms of CPU per second, at most one second's worth
+    cpu.spend(300);
+    assert.equal(cpu.balance(), -50);
+    assert.equal(cpu.msUntil(0), 200, '50 ms of CPU back at 250 ms/s');
+    clock.advance(100);
+    assert.equal(cpu.balance(), -25);
+    clock.advance(10_000);
+    assert.equal(cpu.balance(), 250, 'never more than the burst');
+  });
+
+  it('setRate() keeps what was earned, up to the new burst, and earns at the new rate from then on', () => {
+    const clock = new ManualClock();
+    const b = new TokenBucket(100, clock, 200);
+    b.spend(150); // 50 left
+    clock.advance(100); // +10 at the old rate
+    b.setRate(10, 20);
+    assert.equal(b.balance(), 20, 'cut to the new burst');
+    b.spend(30);
+    assert.equal(b.msUntil(0), 1000, '10 back at 10/s');
   });
 });
 
