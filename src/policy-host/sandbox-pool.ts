@@ -21,6 +21,7 @@ import { publicConfig } from '../sandbox-protocol/boot';
 import { policyError, readHostCall, runHostCall, type HostCall, type HostCallHandlers } from '../sandbox-protocol/host-calls';
 import type { BootInfo, FromSandbox, SandboxOutcome, TenantStats, ToSandbox } from '../sandbox-protocol/messages';
 import { doubling } from '../util/backoff';
+import { STRIKE_DEFAULTS, Strikes } from '../util/strikes';
 
 /**
  * The core's side of the sandbox: it never loads isolated-vm itself. Tenants
@@ -102,7 +103,8 @@ interface TenantEntry {
   source?: string;
   filename: string;
   loadError?: PolicyDiagnostic[];
-  crashes: number[];
+  /** Sandbox process crashes laid to this tenant. */
+  strikes: Strikes;
   penaltyUntil: number;
   /** Until then the tenant is over its CPU budget: its message PDUs get ESME_RTHROTTLED here. */
   throttledUntil: number;
@@ -156,7 +158,7 @@ export class SandboxPool implements PolicyHost {
       config,
       proc: fnv(config.id) % this.procs.length,
       filename: policyFilename(config),
-      crashes: [],
+      strikes: new Strikes({ ...STRIKE_DEFAULTS, baseMs: this.opts.penaltyBaseMs ?? STRIKE_DEFAULTS.baseMs, quarantineAfter: this.opts.quarantineAfter ?? STRIKE_DEFAULTS.quarantineAfter }),
       penaltyUntil: 0,
       throttledUntil: 0,
       cpuThrottled: 0,
@@ -387,7 +389,7 @@ export class SandboxPool implements PolicyHost {
   /** A version started and swapped in: the tenant's quarantine and crash penalties are behind it. */
   private activated(t: TenantEntry, r: { version: number; hash: string }): void {
     t.quarantined = false;
-    t.crashes = [];
+    t.strikes.reset();
     t.penaltyUntil = 0;
     this.log.info({ tenant: t.config.id, version: r.version, hash: r.hash }, 'policy version active');
   }
@@ -561,14 +563,13 @@ export class SandboxPool implements PolicyHost {
     const t = this.tenants.get(tenant);
     if (!t) return;
     const now = this.clock.now();
-    t.crashes = t.crashes.filter((c) => now - c < 600_000);
-    t.crashes.push(now);
-    if (t.crashes.length >= (this.opts.quarantineAfter ?? 3)) {
+    const v = t.strikes.strike(now);
+    if (v.quarantine) {
       t.quarantined = true;
-      this.log.error({ tenant, crashes: t.crashes.length, reason: why }, 'tenant quarantined');
+      this.log.error({ tenant, crashes: v.count, reason: why }, 'tenant quarantined');
       return;
     }
-    t.penaltyUntil = now + doubling(this.opts.penaltyBaseMs ?? 1000, t.crashes.length);
+    t.penaltyUntil = now + v.delayMs;
     this.log.warn({ tenant, reason: why, until_ms: t.penaltyUntil - now }, 'tenant penalised');
   }
 
@@ -767,7 +768,7 @@ export class SandboxPool implements PolicyHost {
     const s: { quarantined: boolean; penalised: boolean; crashes: number; cpuThrottled: number; loadError?: PolicyDiagnostic[] } = {
       quarantined: t.quarantined,
       penalised: this.clock.now() < t.penaltyUntil,
-      crashes: t.crashes.length,
+      crashes: t.strikes.count(this.clock.now()),
       cpuThrottled: t.cpuThrottled,
     };
     if (t.loadError) s.loadError = t.loadError;

@@ -1,8 +1,9 @@
 import type { TenantLimits } from '../config/schema';
 import { TokenBucket } from '../throttle/token-bucket';
-import { Backoff, doubling } from '../util/backoff';
+import { doubling } from '../util/backoff';
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 import { KeyedDeadlines } from '../util/deadline';
+import { STRIKE_DEFAULTS, Strikes } from '../util/strikes';
 import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from '../policy-compiler/compile';
 import { policyError } from '../sandbox-protocol/host-calls';
 import type { BootInfo, LoadResult, RuntimeState, SandboxOutcome, TenantStats } from '../sandbox-protocol/messages';
@@ -99,9 +100,9 @@ export class TenantRuntime {
   /** handler_deadline_ms per dispatch, by id; a settled id is simply no longer pending. */
   private readonly deadlines: KeyedDeadlines;
   private readonly clock: Clock;
-  private readonly restart: Backoff;
+  /** Isolate kills: a restart delay each, quarantine after too many (util/strikes.ts). */
+  private readonly strikes: Strikes;
   private retryAt = 0;
-  private kills: number[] = [];
   private lastUsed: number;
   /** The CPU budget: ms of CPU, earned at cpu_ms_per_s up to one second's worth, spent as the policy runs. */
   private readonly cpuBudget: TokenBucket;
@@ -140,7 +141,12 @@ export class TenantRuntime {
       (id) => this.pending.has(id),
       (id) => this.settle(id, { kind: 'error', reason: 'deadline', message: 'handler missed handler_deadline_ms' }),
     );
-    this.restart = new Backoff({ baseMs: opts.restartBaseMs ?? 1000, maxMs: 60_000 });
+    this.strikes = new Strikes({
+      ...STRIKE_DEFAULTS,
+      baseMs: opts.restartBaseMs ?? STRIKE_DEFAULTS.baseMs,
+      windowMs: opts.strikeWindowMs ?? STRIKE_DEFAULTS.windowMs,
+      quarantineAfter: opts.quarantineAfter ?? STRIKE_DEFAULTS.quarantineAfter,
+    });
     this.lastUsed = this.clock.now();
     this.cpuBudget = new TokenBucket(limits.cpu_ms_per_s, this.clock);
     this.logBucket = new TokenBucket(limits.max_log_per_s, this.clock, 2 * limits.max_log_per_s);
@@ -198,8 +204,7 @@ export class TenantRuntime {
     this.live = iso;
     this.state = 'ready';
     this.loadError = undefined;
-    this.kills = [];
-    this.restart.reset();
+    this.strikes.reset();
     if (old) this.retire(old);
     return { ok: true, version: version.number, hash: version.hash };
   }
@@ -642,17 +647,15 @@ export class TenantRuntime {
   /** Count a kill against the tenant (also called when its sandbox process died under it). */
   strike(why: string): void {
     const now = this.clock.now();
-    const window = this.opts.strikeWindowMs ?? 600_000;
-    this.kills = this.kills.filter((t) => now - t < window);
-    this.kills.push(now);
-    if (this.kills.length >= (this.opts.quarantineAfter ?? 3)) {
+    const v = this.strikes.strike(now);
+    if (v.quarantine) {
       this.state = 'quarantined';
-      this.loadError = `quarantined after ${this.kills.length} kills (last: ${why})`;
-      this.host.log(this.tenant, 'error', 'policy quarantined', { reason: why, kills: this.kills.length });
+      this.loadError = `quarantined after ${v.count} kills (last: ${why})`;
+      this.host.log(this.tenant, 'error', 'policy quarantined', { reason: why, kills: v.count });
       return;
     }
     this.state = 'backoff';
-    this.retryAt = now + this.restart.next();
+    this.retryAt = now + v.delayMs;
     this.host.log(this.tenant, 'warn', 'policy isolate killed; restarting after backoff', { reason: why, retry_in_ms: Math.round(this.retryAt - now) });
   }
 
