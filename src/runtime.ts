@@ -81,7 +81,7 @@ function withoutPassword(url: string): string {
 export async function startSluice(o: StartOptions): Promise<Sluice> {
   const cwd = o.cwd ?? process.cwd();
   const clock = o.clock;
-  const cache = await CacheStore.open(o.config.cache.url, { cwd, logger: o.logger, sweepIntervalMs: 60_000, ...(clock ? { wall: () => clock.wall() } : {}) });
+  const cache = await CacheStore.open(o.config.cache.url, { cwd, logger: o.logger, sweepIntervalMs: 60_000, ...(clock ? { clock } : {}) });
   // A store that opens but cannot be written (a read-only file or WAL, a Redis replica) would
   // acknowledge nothing: refuse to start, before a sandbox or a port.
   try {
@@ -90,10 +90,10 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
     await cache.close().catch(() => undefined);
     throw new SluiceError('STORE_UNAVAILABLE', `cache store ${withoutPassword(o.config.cache.url)} cannot be written: ${(err as Error).message}`);
   }
-  const storeHealth = new StoreHealth(cache, { logger: o.logger });
+  const storeHealth = new StoreHealth(cache, { logger: o.logger, ...(clock ? { clock } : {}) });
   const sandbox = new SandboxPool({ processes: o.config.sandbox.processes, inlineEntryMs: o.config.sandbox.inline_entry_ms, tenants: o.config.tenants, logger: o.logger, cache, clock: o.clock, cwd, idleEvictMs: o.idleEvictMs });
   // Tenants pinned to an uploaded version register it, not their file: read before the sandbox registers anyone.
-  const versions = new PolicyVersions({ store: cache.policies, sandbox, logger: o.logger, cwd });
+  const versions = new PolicyVersions({ store: cache.policies, sandbox, logger: o.logger, cwd, ...(clock ? { clock } : {}) });
   try {
     await versions.restore(o.config.tenants);
   } catch (err) {
@@ -111,6 +111,8 @@ export async function startSluice(o: StartOptions): Promise<Sluice> {
           (tenant) => versions.fileChanged(tenant),
           o.logger,
           cwd,
+          50,
+          clock,
         );
   watcher?.start();
   // A port that cannot be opened (taken, not allowed) stops everything started so far:

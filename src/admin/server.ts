@@ -140,7 +140,7 @@ export class AdminServer {
         // still arrives, and give up on the connection after a second.
         req.resume();
         req.socket.end();
-        setTimeout(() => req.socket.destroy(), 1000).unref();
+        this.o.gateway.clock.setTimeout(() => req.socket.destroy(), 1000);
       });
       this.handle(req, res).catch((err: Error) => {
         // A tenant removed by a config reload while its request was under way.
@@ -341,7 +341,8 @@ export class AdminServer {
 
   /** Queued messages of a tenant per bind they wait for, read from the journal now: depth and the oldest one's age. */
   private async queueOf(tenant: string): Promise<{ bind: string; depth: number; oldest_age_ms: number }[]> {
-    const now = Date.now();
+    // The journal's times are wall-clock (docs/design.md, "Time").
+    const now = this.o.gateway.clock.wall();
     const depth = await this.o.gateway.forwarder.store.depth().catch(() => []);
     return depth.filter((d) => d.tenant === tenant).map((d) => ({ bind: d.route, depth: Number(d.count), oldest_age_ms: Math.max(0, now - Number(d.oldest)) }));
   }
@@ -444,7 +445,7 @@ export class AdminServer {
       registers: [r],
       async collect() {
         this.reset();
-        const now = Date.now();
+        const now = g.clock.wall();
         for (const d of await g.forwarder.store.depth()) this.set({ tenant: d.tenant, bind: d.route }, Math.max(0, now - Number(d.oldest)) / 1000);
       },
     });

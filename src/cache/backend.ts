@@ -8,6 +8,7 @@ import { ForwardStore, memoryForward, sqliteForward } from './forward-store';
 import { HOLD_TABLES, memoryHolds, redisHolds, sqliteHolds, type HoldStore } from './hold';
 import { memoryPolicies, POLICY_TABLES, redisPolicies, sqlitePolicies, type PolicyStore } from './policy-store';
 import { doubling } from '../util/backoff';
+import { realClock, type Clock } from '../util/clock';
 
 /**
  * One Keyv instance over one of Keyv's own adapters (a Map, @keyv/sqlite,
@@ -58,11 +59,16 @@ export interface LeaseStore {
   release(key: string, owner: string): Promise<void>;
 }
 
+const wallOf = (o: BackendOptions): (() => number) => {
+  const clock = o.clock ?? realClock;
+  return () => clock.wall();
+};
+
 /** Options for opening a backend. */
 export interface BackendOptions {
   cwd?: string;
-  /** Wall-clock ms for the expiries of holds and leases (default Date.now; tests pass a clock's). */
-  wall?: () => number;
+  /** The gateway's clock: wall time for the expiries of holds and leases and the journal's timers (default the process clock; tests pass their own). */
+  clock?: Clock;
   /** Called with errors the adapter emits (connection loss, reconnect attempts). */
   onError?: (err: unknown) => void;
 }
@@ -139,9 +145,9 @@ function memoryBackend(opts: BackendOptions): Backend {
     kind: 'memory',
     keyv,
     mayRepeat: false,
-    leases: memoryLeases(opts.wall),
-    holds: memoryHolds(opts.wall),
-    forward: new ForwardStore(memoryForward()),
+    leases: memoryLeases(wallOf(opts)),
+    holds: memoryHolds(wallOf(opts)),
+    forward: new ForwardStore(memoryForward(), opts.clock),
     policies: memoryPolicies(),
     async readMany(keys) {
       return keys.map((k) => map.get(k));
@@ -221,7 +227,7 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
   }
   let forward: ForwardStore;
   try {
-    forward = new ForwardStore(await sqliteForward(file));
+    forward = new ForwardStore(await sqliteForward(file), opts.clock);
   } catch (err) {
     await adapter.disconnect().catch(() => undefined);
     throw sqliteOpenError(file, err);
@@ -231,14 +237,14 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
     keyv,
     forward,
     mayRepeat: false,
-    holds: sqliteHolds(adapter, retryBusy, opts.wall),
+    holds: sqliteHolds(adapter, retryBusy, wallOf(opts)),
     policies: sqlitePolicies(adapter, retryBusy),
     leases: {
       async acquire(key, owner, ttlMs) {
         // One statement: inserted, or updated where we hold it or it has expired; RETURNING says which.
         // Expiry is on the wall clock: the replicas sharing a SQLite file share a host.
         return retryBusy(async () => {
-          const t = (opts.wall ?? Date.now)();
+          const t = wallOf(opts)();
           const rows = (await adapter.query(LEASE_ACQUIRE, key, owner, t + ttlMs, t)) as unknown[];
           return rows.length === 1;
         });
@@ -326,9 +332,9 @@ async function redisBackend(url: string, opts: BackendOptions): Promise<Backend>
     kind: 'redis',
     keyv,
     mayRepeat: true,
-    holds: redisHolds(client, opts.wall),
+    holds: redisHolds(client, wallOf(opts)),
     policies: redisPolicies(client),
-    forward: new ForwardStore(redisForward(client)),
+    forward: new ForwardStore(redisForward(client), opts.clock),
     // The journal's probe writes through this same client.
     async probe() {},
     leases: {

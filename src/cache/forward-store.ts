@@ -1,4 +1,5 @@
 import * as sqlite3 from 'sqlite3';
+import { realClock, type Clock, type TimerHandle } from '../util/clock';
 
 /**
  * The store-and-forward journal: one row per message a tenant's ESME handed
@@ -147,7 +148,7 @@ export class ForwardStore {
   private queued: { ops: ForwardOp[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } = { ops: [], waiters: [] };
   private flushing: Promise<void> | undefined;
   private scheduled = false;
-  private lazyTimer: NodeJS.Timeout | undefined;
+  private lazyTimer: TimerHandle | undefined;
   /** Rows written but not yet committed (queued or in the running commit): key → row, or null for a delete. */
   private readonly overlay = new Map<string, MsgRow | null>();
   private readonly overlayUp = new Map<string, string>();
@@ -163,7 +164,14 @@ export class ForwardStore {
   private readonly getBatch: ReadBatch<MsgRow>;
   private readonly upBatch: ReadBatch<MsgRow>;
 
-  constructor(private readonly backend: ForwardBackend) {
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly backend: ForwardBackend,
+    /** Wall time for the health probe's row, and the timer of lazy writes. */
+    clock: Clock = realClock,
+  ) {
+    this.clock = clock;
     this.kind = backend.kind;
     this.getBatch = new ReadBatch((keys) => backend.get(keys), (r) => r.key);
     this.upBatch = new ReadBatch((ups) => backend.byUp(ups), (r) => r.up ?? '');
@@ -222,18 +230,17 @@ export class ForwardStore {
     for (const op of ops) this.noteOverlay(op);
     for (const op of ops) this.queued.ops.push(op);
     if (this.lazyTimer === undefined && !this.scheduled && !this.flushing) {
-      this.lazyTimer = setTimeout(() => {
+      this.lazyTimer = this.clock.setTimeout(() => {
         this.lazyTimer = undefined;
         if (this.queued.ops.length > 0) this.schedule();
       }, lazyMs);
-      this.lazyTimer.unref();
     }
   }
 
   private schedule(): void {
     if (this.scheduled || this.flushing) return;
     this.scheduled = true;
-    clearTimeout(this.lazyTimer);
+    this.clock.clearTimeout(this.lazyTimer);
     this.lazyTimer = undefined;
     // One turn of the event loop: everything written in this turn goes in one commit.
     setImmediate(() => {
@@ -360,7 +367,7 @@ export class ForwardStore {
     // After a failed commit, only a commit that works says writes work again. It is made here, not
     // waited for: a gateway kept out of traffic while its health says "not writable" would wait for ever.
     if (this.lastError !== undefined) {
-      const now = Date.now();
+      const now = this.clock.wall();
       await this.write([{ t: 'put', row: { key: PROBE_KEY, tenant: '', up: null, state: MSG_FINAL, due: 0, expires: now, created: now, route: null, data: '{}' } }]);
     }
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CacheStore } from './store';
+import { realClock, Repeat, type Clock, type TimerHandle } from '../util/clock';
 
 /**
  * Whether the store can be written, as `/healthz` and `sluice_store_writable`
@@ -9,6 +10,7 @@ import type { CacheStore } from './store';
  * failing (submits are then refused, never acked), info when they work again.
  */
 export interface StoreHealthOptions {
+  clock?: Clock;
   logger: Logger;
   /** 5000 */
   intervalMs?: number;
@@ -29,7 +31,8 @@ export class StoreHealth {
   private checkedAt = 0;
   private running: Promise<StoreHealthState> | undefined;
   private storeProbe: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private loop: Repeat | undefined;
+  private readonly clock: Clock;
   private readonly log: Logger;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
@@ -39,6 +42,7 @@ export class StoreHealth {
     o: StoreHealthOptions,
   ) {
     this.log = o.logger.child({ component: 'cache' });
+    this.clock = o.clock ?? realClock;
     this.intervalMs = o.intervalMs ?? 5000;
     this.timeoutMs = o.timeoutMs ?? 2000;
   }
@@ -49,20 +53,18 @@ export class StoreHealth {
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.check(true), this.intervalMs);
-    this.timer.unref();
+    this.loop ??= new Repeat(this.clock, this.intervalMs, async () => void (await this.check(true)));
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.loop?.stop();
+    this.loop = undefined;
   }
 
   /** Probe the store (or give the answer of one under a second old). Never rejects. */
   check(fresh = false): Promise<StoreHealthState> {
     if (this.running) return this.running;
-    if (!fresh && Date.now() - this.checkedAt < FRESH_MS) return Promise.resolve(this.state);
+    if (!fresh && this.clock.now() - this.checkedAt < FRESH_MS) return Promise.resolve(this.state);
     this.running = this.probe().finally(() => {
       this.running = undefined;
     });
@@ -70,9 +72,9 @@ export class StoreHealth {
   }
 
   private async probe(): Promise<StoreHealthState> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = this.clock.setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
     // A probe that outlives its timeout is not started again until it settles: checks never pile up on a stuck store.
     this.storeProbe ??= this.store.probe().finally(() => {
@@ -85,9 +87,9 @@ export class StoreHealth {
     } catch (err) {
       next = { writable: false, error: (err as Error)?.message ?? String(err) };
     } finally {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
     }
-    this.checkedAt = Date.now();
+    this.checkedAt = this.clock.now();
     if (next.writable !== this.state.writable) {
       if (next.writable) this.log.info('cache store is writable again');
       else this.log.error({ err: next.error }, 'cache store cannot be written: submits are refused until it can');

@@ -13,6 +13,7 @@ import {
   type TenantCacheCore,
   type TenantCacheLimits,
 } from './tenant-cache';
+import { realClock, Repeat, type Clock } from '../util/clock';
 
 /** Options for `CacheStore.open`. */
 export interface CacheStoreOptions {
@@ -22,8 +23,8 @@ export interface CacheStoreOptions {
   sweepIntervalMs?: number;
   /** Store errors and sweep results go here. */
   logger?: Logger;
-  /** Wall-clock ms for hold and lease expiries (default Date.now): the gateway's clock. */
-  wall?: () => number;
+  /** The gateway's clock: wall time for hold, lease and journal times, and the sweep's timer (default the process clock). */
+  clock?: Clock;
 }
 
 /** Expired entries re-checked and deleted per lock acquisition, so a big sweep never holds a tenant long. */
@@ -53,7 +54,7 @@ export class CacheStore {
   /** Bumped when a tracked write starts and ends; sweep() uses it to know a tenant stayed quiet. */
   private readonly generations = new Map<string, number>();
   private readonly core: TenantCacheCore;
-  private timer: NodeJS.Timeout | undefined;
+  private sweeper: Repeat | undefined;
   private sweeping: Promise<number> | undefined;
   private closed = false;
 
@@ -67,13 +68,10 @@ export class CacheStore {
       assertOpen: () => this.assertOpen(),
     };
     const every = opts.sweepIntervalMs ?? 0;
-    if (every > 0) {
-      this.timer = setInterval(() => {
-        if (this.closed) return;
-        this.sweep().catch((err: unknown) => this.log?.warn({ err }, 'cache sweep failed'));
-      }, every);
-      this.timer.unref(); // the sweep never keeps the process alive
-    }
+    // The clock's timers never keep the process alive.
+    if (every > 0) this.sweeper = new Repeat(opts.clock ?? realClock, every, async () => {
+      if (!this.closed) await this.sweep();
+    }, (err) => this.log?.warn({ err }, 'cache sweep failed'));
   }
 
   /**
@@ -86,7 +84,7 @@ export class CacheStore {
     const log = opts.logger?.child({ component: 'cache' });
     const backend = await openBackend(url, {
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-      ...(opts.wall !== undefined ? { wall: opts.wall } : {}),
+      clock: opts.clock ?? realClock,
       onError: (err) => log?.warn({ err }, 'cache store error'),
     });
     return new CacheStore(backend, { ...opts, ...(log ? { logger: log } : {}) });
@@ -155,7 +153,7 @@ export class CacheStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    this.sweeper?.stop();
     await this.sweeping?.catch(() => undefined);
     await Promise.all([...this.chains.values()]);
     await this.backend.forward.close();

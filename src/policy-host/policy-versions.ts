@@ -7,6 +7,7 @@ import type { TenantConfig } from '../config/schema';
 import { SluiceError } from '../errors';
 import type { PolicyDiagnostic } from '../policy-compiler/compile';
 import type { SandboxPool } from './sandbox-pool';
+import { realClock, Repeat, type Clock } from '../util/clock';
 
 /** What PolicyVersions works with: the store's history, the sandbox that serves, and where tenants' files are. */
 export interface PolicyVersionsOptions {
@@ -15,6 +16,8 @@ export interface PolicyVersionsOptions {
   logger: Logger;
   /** Resolve tenants' relative policy paths against this directory. */
   cwd?: string;
+  /** Times of uploads and the poll's timer (default the process clock). */
+  clock?: Clock;
 }
 
 /** How often a replica asks the store for changes made on the others. */
@@ -82,12 +85,14 @@ export class PolicyVersions {
   private readonly log: Logger;
   /** The newest seq the poll has seen. */
   private seen = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private loop: Repeat | undefined;
+  private readonly clock: Clock;
   private polling: Promise<void> | undefined;
   private pollFailing = false;
 
   constructor(private readonly o: PolicyVersionsOptions) {
     this.log = o.logger.child({ component: 'policy' });
+    this.clock = o.clock ?? realClock;
   }
 
   /**
@@ -104,13 +109,12 @@ export class PolicyVersions {
 
   /** Poll the store for changes made on other replicas, every POLL_MS. */
   start(): void {
-    this.timer ??= setInterval(() => void this.poll(), POLL_MS);
-    this.timer.unref();
+    this.loop ??= new Repeat(this.clock, POLL_MS, () => this.poll());
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.loop?.stop();
+    this.loop = undefined;
     await this.polling;
     await Promise.all([...this.tenants.values()].map((s) => s.chain));
   }
@@ -288,7 +292,7 @@ export class PolicyVersions {
     try {
       head = await this.o.store.pin(
         id,
-        { source, hash, at: Date.now(), uploader, ...(rollbackOf !== undefined ? { rollbackOf } : {}) },
+        { source, hash, at: this.clock.wall(), uploader, ...(rollbackOf !== undefined ? { rollbackOf } : {}) },
         // The tenant's file (or the version it served) is kept as a version of its own when the pin is taken: a rollback can return to it.
         { fileHash: this.fileHash(s.config) ?? '', ...(!s.pin && before !== undefined ? { serving: { source: before, hash: sourceHash(before) } } : {}) },
       );
@@ -321,7 +325,7 @@ export class PolicyVersions {
     }
     let seq;
     try {
-      seq = await this.o.store.unpin(id, by, Date.now());
+      seq = await this.o.store.unpin(id, by, this.clock.wall());
     } catch (err) {
       if (before !== undefined) await this.o.sandbox.reload(id, before);
       return this.storeFailed(id, err);

@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { TenantConfig } from '../config/schema';
+import { realClock, type Clock, type TimerHandle } from '../util/clock';
 
 /**
  * Watches the tenants' policy files (one watcher per directory, not per
@@ -10,7 +11,7 @@ import type { TenantConfig } from '../config/schema';
  */
 export class PolicyWatcher {
   private readonly watchers: FSWatcher[] = [];
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, TimerHandle>();
 
   constructor(
     private tenants: readonly TenantConfig[],
@@ -18,6 +19,7 @@ export class PolicyWatcher {
     private readonly logger: Logger,
     private readonly cwd = process.cwd(),
     private readonly debounceMs = 50,
+    private readonly clock: Clock = realClock,
   ) {}
 
   start(): void {
@@ -35,10 +37,10 @@ export class PolicyWatcher {
           const file = path.join(dir, name.toString());
           const tenants = byFile.get(file);
           if (!tenants) return;
-          clearTimeout(this.timers.get(file));
+          this.clock.clearTimeout(this.timers.get(file));
           this.timers.set(
             file,
-            setTimeout(() => {
+            this.clock.setTimeout(() => {
               this.timers.delete(file);
               for (const t of tenants) this.onChange(t);
             }, this.debounceMs),
@@ -61,7 +63,7 @@ export class PolicyWatcher {
 
   close(): void {
     for (const w of this.watchers) w.close();
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.watchers.length = 0;
   }
 }

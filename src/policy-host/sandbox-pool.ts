@@ -542,7 +542,7 @@ export class SandboxPool implements PolicyHost {
     // Calls that arrive meanwhile wait for the new process (the core's deadline bounds the wait).
     let back!: () => void;
     p.restarting = new Promise<void>((r) => (back = r));
-    setTimeout(() => {
+    this.clock.setTimeout(() => {
       if (this.stopped) return back();
       this.spawn(p);
       void p.ready.then(() => {
@@ -552,10 +552,10 @@ export class SandboxPool implements PolicyHost {
         back();
       });
       // A process that stays up a minute resets the restart backoff.
-      setTimeout(() => {
+      this.clock.setTimeout(() => {
         if (p.child) p.restarts = 0;
-      }, 60_000).unref();
-    }, delay).unref();
+      }, 60_000);
+    }, delay);
     void now;
   }
 
@@ -732,16 +732,16 @@ export class SandboxPool implements PolicyHost {
           new Promise<{ tenants: TenantStats[]; rss: number }>((resolve) => {
             const reqId = ++this.nextId;
             // A process that dies (or hangs) before it answers leaves its part empty, not the request open.
-            const timer = setTimeout(() => {
+            const timer = this.clock.setTimeout(() => {
               this.statsWaiters.delete(reqId);
               resolve({ tenants: [], rss: 0 });
-            }, STATS_TIMEOUT_MS).unref();
+            }, STATS_TIMEOUT_MS);
             this.statsWaiters.set(reqId, (s) => {
-              clearTimeout(timer);
+              this.clock.clearTimeout(timer);
               resolve(s);
             });
             if (!this.send(p, { t: 'stats', reqId })) {
-              clearTimeout(timer);
+              this.clock.clearTimeout(timer);
               this.statsWaiters.delete(reqId);
               resolve({ tenants: [], rss: 0 });
             }

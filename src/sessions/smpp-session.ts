@@ -575,7 +575,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       this.flush();
       this.socket.end();
       // A peer that never reads would hold the socket open forever.
-      setTimeout(() => this.socket.destroy(), 2000).unref();
+      this.opts.clock.setTimeout(() => this.socket.destroy(), 2000);
     } else {
       this.out = [];
       this.socket.destroy();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CacheStore } from '../../src/cache';
@@ -99,7 +99,7 @@ describe('the stores keep the gateway clock\'s wall time', () => {
   it('held messages, the session directory and leases in SQLite expire by the clock given, not the host\'s', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-wall-'));
     const clock = new ManualClock(Date.now());
-    const store = await CacheStore.open(`sqlite://${path.join(dir, 'c.sqlite')}`, { wall: () => clock.wall() });
+    const store = await CacheStore.open(`sqlite://${path.join(dir, 'c.sqlite')}`, { clock });
     try {
       await store.holds.push('q', 'item', 60_000);
       await store.holds.remember('s1', 'esme', 60_000);
@@ -114,5 +114,38 @@ describe('the stores keep the gateway clock\'s wall time', () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('every timer goes through a Clock', () => {
+  // Where the process clock is read or a Node timer set directly, and why. Anything else in src/ fails.
+  const ALLOWED: Record<string, string> = {
+    'util/clock.ts': 'the process clock itself',
+    'sandbox-process/': 'a sandbox process: its watchdog, spare isolates and sentry guard against policies on the real clock (no manual clock crosses into it)',
+    'tools/': 'the benchmark, simulator and soak measure real time',
+    'cli/': 'the command line waits in real time',
+    'cache/bench-cache.ts': 'a benchmark',
+    'cache/tenant-cache.ts': "Keyv's own expiry rule (its adapters compare Date.now())",
+    'cache/backend.ts': 'a few ms between SQLite busy retries',
+    'cache/forward-redis.ts': "the health probe's value, which nothing reads",
+  };
+  const RAW = /(?<![.\w])(setTimeout|setInterval)\(|(?<![.\w])Date\.now\(\)|(?<![.\w])performance\.now\(\)/;
+
+  it('no source outside the allowed places reads the process clock or sets a Node timer', () => {
+    const src = path.resolve(__dirname, '../../../src');
+    const files = (function walk(d: string): string[] {
+      return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.ts') ? [path.join(d, e.name)] : []));
+    })(src);
+    const found: string[] = [];
+    for (const f of files) {
+      const rel = path.relative(src, f).split(path.sep).join('/');
+      if (Object.keys(ALLOWED).some((a) => (a.endsWith('/') ? rel.startsWith(a) : rel === a))) continue;
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (RAW.test(line) && !/^\s*(\/\/|\*)/.test(line)) found.push(`${rel}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    assert.deepEqual(found, []);
   });
 });
