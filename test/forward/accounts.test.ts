@@ -17,7 +17,8 @@ import { startSluice, type Sluice } from '../../src/runtime';
 import { realClock, type Clock } from '../../src/util/clock';
 import { SmscSimulator, type SimOptions } from '../../src/tools/sim';
 import { TestEsme } from '../helpers/esme';
-import { ForwardStore, memoryForward, MSG_SENT } from '../../src/cache/forward-store';
+import { memoryForward } from '../../src/cache/forward-memory';
+import { ForwardStore, MSG_SENT } from '../../src/cache/forward-store';
 import { freePort, sandboxedSetup, startGateway, testConfig, until } from '../helpers/harness';
 import { STATUS } from '../../src/wire/status';
 

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ForwardStore, memoryForward } from '../../src/cache/forward-store';
+import { memoryForward } from '../../src/cache/forward-memory';
+import { ForwardStore } from '../../src/cache/forward-store';
 import { accept } from '../../src/dispatch/in-process';
 import type { Gateway } from '../../src/gateway';
 import { SmscSimulator } from '../../src/tools/sim';
