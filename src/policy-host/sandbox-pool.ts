@@ -7,7 +7,7 @@ import type { CacheStore, TenantCache } from '../cache';
 import type { TenantConfig } from '../config/schema';
 import type { BindDecision, BindRequest, PduOutcome, PolicyHost, SessionEvent, SessionInfo } from '../dispatch/policy-host';
 import { SluiceError } from '../errors';
-import { forwardAnswer, type ForwardResult } from '../forward/forwarder';
+import { forwardAnswer, type ForwardResult } from '../forward/messages';
 import type { Gateway } from '../gateway';
 import type { PolicyPdu } from '../pdu/model';
 import { PolicyTimers } from '../tenants/policy-timers';
