@@ -1,8 +1,9 @@
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load';
 import { isSluiceError } from '../errors';
 import { createLogger } from '../log/logger';
-import { startSluice } from '../runtime';
+import { startSluice, withoutPassword } from '../runtime';
 import { compare, formatLoad, runLoad } from '../tools/bench';
 import { RECEIPT_ID_FORMS, RECEIPTS_ON, SmscSimulator, type ReceiptIdForm, type ReceiptsOn, type SimEvent } from '../tools/sim';
 
@@ -63,7 +64,8 @@ async function start(args: string[]): Promise<number> {
     process.stderr.write(`sluice: could not start: ${e.message}\n`);
     return 1;
   }
-  logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, adminPort: sluice.adminPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes }, 'sluice started');
+  // The store with its absolute path: relative ones resolved against the config file's directory.
+  logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, adminPort: sluice.adminPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes, config: path.resolve(file), store: withoutPassword(config.cache.url) }, 'sluice started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'stopping');

@@ -8,7 +8,9 @@
  *   error rather than a silently ignored setting;
  * - every default lives here, next to its key, and nowhere else;
  * - `description` states what a value must be; the loader quotes it in error
- *   messages for pattern and length violations ("must be <description>").
+ *   messages for pattern and length violations ("must be <description>");
+ * - `resolvePath` (a keyword of ours, {@link SCHEMA_KEYWORDS}) marks values
+ *   that hold paths: relative ones resolve against the config file's directory.
  */
 import type { SchemaObject } from 'ajv';
 
@@ -27,9 +29,9 @@ export interface TlsListenerConfig {
   readonly port: number;
   /** Address to listen on; absent means `server.bind_address`. */
   readonly bind_address?: string;
-  /** PEM certificate chain, relative to the working directory unless absolute. */
+  /** PEM certificate chain; absolute once loaded (a relative path resolves against the config file's directory). */
   readonly cert_path: string;
-  /** PEM private key, relative to the working directory unless absolute. */
+  /** PEM private key; absolute once loaded. */
   readonly key_path: string;
   /** PEM CA bundle used to verify client certificates. */
   readonly ca_path?: string;
@@ -91,6 +93,7 @@ export interface AdmissionConfig {
 
 /** Where tenant cache data lives: `sqlite://path`, `memory://`, `redis://…` or `rediss://…`. */
 export interface CacheConfig {
+  /** A `sqlite://` path is absolute once loaded (resolved against the config file's directory). */
   readonly url: string;
   /** How long a `single: true` bind's lease lasts unrenewed, in ms; its holder renews it every third of this. */
   readonly lease_ttl_ms: number;
@@ -241,7 +244,7 @@ export interface ReceiptsConfig {
 /** One customer of the host (docs/design.md, "Tenants"). */
 export interface TenantConfig {
   readonly id: string;
-  /** Path of the tenant's policy script. */
+  /** Path of the tenant's policy script; absolute once loaded (resolved against the config file's directory). */
   readonly policy?: string;
   /** Inbound ESMEs that belong to this tenant; each system_id belongs to one tenant at most. */
   readonly system_ids: readonly string[];
@@ -308,6 +311,17 @@ export function parseChainStep(step: string): ChainStep | undefined {
 // setTimeout fires at once for delays above 2^31-1 ms, so no timer may exceed it.
 const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * Keywords of this schema beyond JSON Schema's own (the loader registers
+ * them with ajv): `resolvePath`, the value names a file (`file`) or is a
+ * `cache.url` that may (`sqlite-url`); a relative path is resolved against
+ * the directory of the config file.
+ */
+export const SCHEMA_KEYWORDS: readonly string[] = Object.freeze(['resolvePath']);
+
+/** How a value holding a path is resolved (`resolvePath`). */
+export type PathKind = 'file' | 'sqlite-url';
+
 function integer(minimum: number, maximum: number, dflt?: number): SchemaObject {
   return dflt === undefined ? { type: 'integer', minimum, maximum } : { type: 'integer', minimum, maximum, default: dflt };
 }
@@ -326,6 +340,8 @@ const rate: SchemaObject = { type: 'number', minimum: 0, maximum: 1_000_000, def
 
 const nonEmpty: SchemaObject = { type: 'string', minLength: 1, description: 'a non-empty string' };
 
+const file: SchemaObject = { ...nonEmpty, resolvePath: 'file' satisfies PathKind };
+
 const tlsListener: SchemaObject = {
   type: 'object',
   additionalProperties: false,
@@ -333,9 +349,9 @@ const tlsListener: SchemaObject = {
   properties: {
     port: integer(0, 65535),
     bind_address: nonEmpty,
-    cert_path: nonEmpty,
-    key_path: nonEmpty,
-    ca_path: nonEmpty,
+    cert_path: file,
+    key_path: file,
+    ca_path: file,
     request_cert: { type: 'boolean', default: false },
   },
 };
@@ -387,6 +403,7 @@ const cache: SchemaObject = {
       type: 'string',
       pattern: '^(sqlite|memory|redis|rediss)://',
       description: 'a URL starting with sqlite://, memory://, redis:// or rediss://',
+      resolvePath: 'sqlite-url' satisfies PathKind,
       default: 'sqlite://data/cache.sqlite',
     },
     lease_ttl_ms: integer(100, 600000, 15000),
@@ -442,7 +459,7 @@ const outboundTls: SchemaObject = {
   default: false,
   additionalProperties: false,
   properties: {
-    ca_path: nonEmpty,
+    ca_path: file,
     reject_unauthorized: { type: 'boolean', default: true },
     servername: nonEmpty,
   },
@@ -524,7 +541,7 @@ const tenant: SchemaObject = {
       pattern: TENANT_ID_PATTERN,
       description: "1 to 63 letters, digits, '_' or '-', starting with a letter or digit",
     },
-    policy: nonEmpty,
+    policy: file,
     system_ids: {
       type: 'array',
       default: [],
