@@ -294,7 +294,8 @@ function describeSchemaError(e: ErrorObject): PathIssue {
   const last = segments[segments.length - 1];
   const secret = typeof last === 'string' && SECRETS.has(last);
   const got = `(got ${describeValue(e.data, secret)})`;
-  const description = typeof parent.description === 'string' ? parent.description : undefined;
+  // The schema's words for what a string must be (`expected`), where it has them.
+  const shape = typeof parent.expected === 'string' ? parent.expected : undefined;
   let expected: string;
   switch (e.keyword) {
     case 'type': {
@@ -312,13 +313,13 @@ function describeSchemaError(e: ErrorObject): PathIssue {
       expected = `must be ${String(params.comparison)} ${String(params.limit)}`;
       break;
     case 'minLength':
-      expected = description ? `must be ${description}` : `must be at least ${String(params.limit)} characters`;
+      expected = shape ? `must be ${shape}` : `must be at least ${String(params.limit)} characters`;
       break;
     case 'maxLength':
-      expected = description ? `must be ${description}` : `must be at most ${String(params.limit)} characters`;
+      expected = shape ? `must be ${shape}` : `must be at most ${String(params.limit)} characters`;
       break;
     case 'pattern':
-      expected = description ? `must be ${description}` : `must match /${String(params.pattern)}/`;
+      expected = shape ? `must be ${shape}` : `must match /${String(params.pattern)}/`;
       break;
     default:
       expected = e.message ?? `fails "${e.keyword}"`;
