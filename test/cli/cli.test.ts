@@ -81,11 +81,12 @@ describe('sluice CLI', () => {
       assert.equal(r.command_status, 0);
       assert.equal(r.fields.message_id, 'from-p.ts');
       esme.close();
+      await p.stop();
+      assert.equal(p.child.exitCode, 0);
     } finally {
       await p.stop();
+      for (const d of [confDir, elsewhere]) rmSync(d, { recursive: true, force: true });
     }
-    assert.equal(p.child.exitCode, 0);
-    for (const d of [confDir, elsewhere]) rmSync(d, { recursive: true, force: true });
   });
 
   it('check: a clean policy exits 0; a type error is reported at line:column and exits 1', () => {
