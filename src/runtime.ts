@@ -37,6 +37,11 @@ export interface StartOptions {
   config: SluiceConfig;
   logger: Logger;
   clock?: Clock;
+  /**
+   * Base for relative paths left in `config` (policies, a `sqlite://` file);
+   * default `process.cwd()`. A config from `loadConfig` or `parseConfig` has
+   * none left: they resolved against the config file's directory.
+   */
   cwd?: string;
   /** Watch policy files and reload on change (default true). */
   watch?: boolean;
@@ -66,7 +71,7 @@ function restartOnlyChanges(a: SluiceConfig, b: SluiceConfig): string[] {
 }
 
 /** A store URL as it may be logged: `redis://user:secret@host` without its secret. */
-function withoutPassword(url: string): string {
+export function withoutPassword(url: string): string {
   try {
     const u = new URL(url);
     if (!u.password) return url;

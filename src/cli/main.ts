@@ -1,8 +1,9 @@
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load';
 import { isSluiceError } from '../errors';
 import { createLogger } from '../log/logger';
-import { startSluice } from '../runtime';
+import { startSluice, withoutPassword } from '../runtime';
 import { compare, formatLoad, runLoad } from '../tools/bench';
 import { RECEIPT_ID_FORMS, RECEIPTS_ON, SmscSimulator, type ReceiptIdForm, type ReceiptsOn, type SimEvent } from '../tools/sim';
 
@@ -10,6 +11,8 @@ const USAGE = `usage: sluice <command> [options]
 
   start [-c config/sluice.yaml]     run the gateway (SIGHUP re-reads the config file)
   check <policy.ts>                 compile and type-check a policy against sandbox/sluice.d.ts
+  config-doc [-o FILE]              the configuration reference (every key, its type, default and meaning),
+                                    generated from the schema; npm run docs:config writes docs/configuration.md
   push <tenant> <policy.ts> [--admin URL] [--token T]
                                     upload a policy through the admin API (errors at line:column); it pins the tenant
   unpin <tenant> [--admin URL] [--token T]
@@ -63,7 +66,8 @@ async function start(args: string[]): Promise<number> {
     process.stderr.write(`sluice: could not start: ${e.message}\n`);
     return 1;
   }
-  logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, adminPort: sluice.adminPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes }, 'sluice started');
+  // The store with its absolute path: relative ones resolved against the config file's directory.
+  logger.info({ port: sluice.port, tlsPort: sluice.tlsPort, adminPort: sluice.adminPort, tenants: config.tenants.length, sandbox_processes: config.sandbox.processes, config: path.resolve(file), store: withoutPassword(config.cache.url) }, 'sluice started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'stopping');
@@ -77,6 +81,20 @@ async function start(args: string[]): Promise<number> {
     });
   });
   logger.flush();
+  return 0;
+}
+
+async function configDoc(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string', short: 'o' } } });
+  const { renderConfigDoc } = await import('../tools/config-doc');
+  const text = renderConfigDoc();
+  if (values.out === undefined) {
+    process.stdout.write(text);
+    return 0;
+  }
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(values.out, text);
+  process.stdout.write(`sluice config-doc: wrote ${values.out}\n`);
   return 0;
 }
 
@@ -350,6 +368,8 @@ export async function main(argv: string[]): Promise<number> {
       return sim(rest);
     case 'check':
       return check(rest);
+    case 'config-doc':
+      return configDoc(rest);
     case 'push':
       return push(rest);
     case 'unpin':

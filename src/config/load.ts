@@ -1,8 +1,9 @@
 /**
  * Reading `config/sluice.yaml`: YAML → environment expansion → schema
  * (defaults filled, strings coerced) → checks the schema cannot express →
- * a deep-frozen {@link SluiceConfig}. Any problem is one {@link ConfigError}
- * listing every issue found, one per line, each naming the file and key path.
+ * relative paths resolved → a deep-frozen {@link SluiceConfig}. Any problem is
+ * one {@link ConfigError} listing every issue found, one per line, each naming
+ * the file and key path.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -12,7 +13,7 @@ import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import { SluiceError } from '../errors';
 import { STATUS } from '../wire/status';
 import { expandEnv, type KeyPath } from './expand';
-import { accountOf, configSchema, parseChainStep, SECRET_KEYS, type SluiceConfig } from './schema';
+import { accountOf, configSchema, parseChainStep, SCHEMA_KEYWORDS, SECRET_KEYS, type PathKind, type SluiceConfig } from './schema';
 
 /** Options of {@link parseConfig}. */
 export interface ParseConfigOptions {
@@ -20,7 +21,11 @@ export interface ParseConfigOptions {
   readonly file: string;
   /** Environment for `${VAR}` expansion; defaults to `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
-  /** Directory that relative file paths (certificates, CA bundles) are resolved against; defaults to `process.cwd()`. */
+  /**
+   * Directory that relative paths in the text (policies, certificates, CA
+   * bundles, a `sqlite://` file) resolve against: the config file's own
+   * directory ({@link loadConfig} passes it). Defaults to `process.cwd()`.
+   */
   readonly cwd?: string;
 }
 
@@ -54,7 +59,11 @@ function formatIssue(file: string, issue: ConfigIssue): string {
   return `${file}: ${issue.path}: ${issue.message}`;
 }
 
-/** Read, validate and freeze a configuration file. Relative paths inside it resolve against `process.cwd()`. */
+/**
+ * Read, validate and freeze a configuration file. Relative paths inside it
+ * resolve against the file's own directory, wherever the process was started,
+ * and come back absolute.
+ */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
   let text: string;
   try {
@@ -64,10 +73,10 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     const why = code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`;
     throw new ConfigError(file, [{ path: '', message: why }], { cause: err });
   }
-  return parseConfig(text, { file, env });
+  return parseConfig(text, { file, env, cwd: path.dirname(path.resolve(file)) });
 }
 
-/** Validate configuration text (YAML) and return it with defaults filled, deep-frozen. */
+/** Validate configuration text (YAML) and return it with defaults filled, relative paths resolved against `opts.cwd`, deep-frozen. */
 export function parseConfig(text: string, opts: ParseConfigOptions): SluiceConfig {
   const { file } = opts;
   const env = opts.env ?? process.env;
@@ -95,7 +104,44 @@ export function parseConfig(text: string, opts: ParseConfigOptions): SluiceConfi
     throw new ConfigError(file, dedupe(found.map(({ path: p, message }) => ({ path: p, message }))));
   }
   dropEmptyTokens(data);
+  resolvePaths(configSchema, data, cwd);
   return deepFreeze(data) as SluiceConfig;
+}
+
+/**
+ * Make every value the schema marks `resolvePath` absolute, against `base`:
+ * defaults and values from the environment too, so one file means the same
+ * from any working directory. Runs on valid data, after the file checks
+ * (whose messages quote the path as written).
+ */
+function resolvePaths(schema: unknown, data: unknown, base: string): void {
+  if (!isObj(schema)) return;
+  if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (typeof v === 'string') data[i] = resolvePath(schema.items, v, base);
+      else resolvePaths(schema.items, v, base);
+    }
+    return;
+  }
+  if (!isObj(data) || !isObj(schema.properties)) return;
+  for (const [key, sub] of Object.entries(schema.properties)) {
+    const v = data[key];
+    if (typeof v === 'string') data[key] = resolvePath(sub, v, base);
+    else resolvePaths(sub, v, base);
+  }
+}
+
+function resolvePath(schema: unknown, value: string, base: string): string {
+  const kind = isObj(schema) ? (schema.resolvePath as PathKind | undefined) : undefined;
+  if (kind === 'file') return path.resolve(base, value);
+  if (kind === 'sqlite-url' && value.startsWith('sqlite://')) {
+    const location = value.slice('sqlite://'.length);
+    // An empty path is the store's error to report; `:memory:` is no file.
+    if (location === '' || location === ':memory:') return value;
+    return `sqlite://${path.resolve(base, location)}`;
+  }
+  return value;
 }
 
 // `token: ${SLUICE_ADMIN_TOKEN:-}` with the variable unset means "no token",
@@ -208,6 +254,7 @@ function validator(): ValidateFunction {
       allowUnionTypes: true,
       strict: true,
     });
+    ajv.addVocabulary([...SCHEMA_KEYWORDS]);
     compiled = ajv.compile(configSchema);
   }
   return compiled;
@@ -247,7 +294,8 @@ function describeSchemaError(e: ErrorObject): PathIssue {
   const last = segments[segments.length - 1];
   const secret = typeof last === 'string' && SECRETS.has(last);
   const got = `(got ${describeValue(e.data, secret)})`;
-  const description = typeof parent.description === 'string' ? parent.description : undefined;
+  // The schema's words for what a string must be (`expected`), where it has them.
+  const shape = typeof parent.expected === 'string' ? parent.expected : undefined;
   let expected: string;
   switch (e.keyword) {
     case 'type': {
@@ -265,13 +313,13 @@ function describeSchemaError(e: ErrorObject): PathIssue {
       expected = `must be ${String(params.comparison)} ${String(params.limit)}`;
       break;
     case 'minLength':
-      expected = description ? `must be ${description}` : `must be at least ${String(params.limit)} characters`;
+      expected = shape ? `must be ${shape}` : `must be at least ${String(params.limit)} characters`;
       break;
     case 'maxLength':
-      expected = description ? `must be ${description}` : `must be at most ${String(params.limit)} characters`;
+      expected = shape ? `must be ${shape}` : `must be at most ${String(params.limit)} characters`;
       break;
     case 'pattern':
-      expected = description ? `must be ${description}` : `must match /${String(params.pattern)}/`;
+      expected = shape ? `must be ${shape}` : `must match /${String(params.pattern)}/`;
       break;
     default:
       expected = e.message ?? `fails "${e.keyword}"`;

@@ -41,7 +41,19 @@ function coalesceTimerWakeups(): void {
   }
 }
 
+/**
+ * Signals this process leaves to the core. A terminal's Ctrl-C and systemd's
+ * default `KillMode=control-group` signal the whole process group, this
+ * process included: dying at once would answer every PDU in flight here
+ * `ESME_RSYSERR` while the core is still draining them. The core stops its
+ * sandbox processes itself once it has drained, and when the core dies the
+ * channel closes and this process exits (below), so nothing outlives it.
+ * SIGHUP is the core's "re-read the config", nothing for a sandbox.
+ */
+export const SIGNALS_LEFT_TO_CORE = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 function main(): void {
+  for (const signal of SIGNALS_LEFT_TO_CORE) process.on(signal, () => undefined);
   coalesceTimerWakeups();
   const runtimes = new Map<string, TenantRuntime>();
   const views = new Map<string, Map<string, unknown>>();

@@ -99,6 +99,10 @@ async function view(r: Replica): Promise<{ version: number | null; hash: string 
   return { version, hash, pinned };
 }
 const messages = (r: Replica, re: RegExp): string[] => r.logs().map((l) => String(l.msg)).filter((m) => re.test(m));
+/** acme's policy file as the log names it: absolute, resolved against the config file's directory. */
+const acmeFile = (w: ReturnType<typeof world>): string => path.join(w.dir, 'acme.ts');
+/** `s` matched literally in a RegExp. */
+const literally = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('policy versions: durable', () => {
   it('an upload serves again after a restart on the same SQLite file, said so in the log; the numbers go on; a changed file does not unpin at a restart', { timeout: 60_000 }, async () => {
@@ -120,7 +124,7 @@ describe('policy versions: durable', () => {
     try {
       assert.equal(await b.answer(), 'up-1');
       assert.deepEqual(await view(b), { version: 2, hash: sha(policy('up-1')), pinned: true });
-      assert.deepEqual(messages(b, /^policy: serving uploaded version/), [`policy: serving uploaded version 2 (hash ${sha(policy('up-1')).slice(0, 12)}) pinned over file acme.ts`]);
+      assert.deepEqual(messages(b, /^policy: serving uploaded version/), [`policy: serving uploaded version 2 (hash ${sha(policy('up-1')).slice(0, 12)}) pinned over file ${acmeFile(w)}`]);
       const next = await b.call('PUT', '/v1/tenants/acme/policy', 'root-token', policy('up-2'));
       assert.equal(next.json.version, 3);
       assert.equal(await b.answer(), 'up-2');
@@ -151,7 +155,8 @@ for (const [name, url, skip] of [
   describe(`policy versions: two replicas on ${name}`, { skip, timeout: 60_000 }, () => {
     it('an upload, a rollback and an unpin on one replica serve on the other within a poll', async () => {
       const u = url();
-      const r1 = await replica(world(u));
+      const w1 = world(u);
+      const r1 = await replica(w1);
       const r2 = await replica(world(u));
       try {
         const up = await r1.call('PUT', '/v1/tenants/acme/policy', 'acme-token', policy('pushed'));
@@ -172,7 +177,7 @@ for (const [name, url, skip] of [
         assert.equal((await r2.call('DELETE', '/v1/tenants/acme/policy/pin')).status, 200);
         await untilAsync(async () => !(await view(r1)).pinned, 8000, 'r1 unpinned');
         assert.equal(await r1.answer(), 'file-1');
-        assert.equal(messages(r1, /^policy: unpinned on another replica: the file acme.ts serves again$/).length, 1);
+        assert.equal(messages(r1, new RegExp(`^policy: unpinned on another replica: the file ${literally(acmeFile(w1))} serves again$`)).length, 1);
       } finally {
         await r1.stop();
         await r2.stop();
@@ -218,7 +223,7 @@ describe('policy versions: the file and the pin', { timeout: 60_000 }, () => {
       assert.deepEqual(reload.json.policy_errors, []);
       assert.equal(await r.answer(), 'file-3');
       assert.deepEqual(await view(r), { version: null, hash: sha(policy('file-3')), pinned: false });
-      assert.equal(messages(r, /^policy: unpinned by a config reload \(the file changed since the pin\): the file acme.ts serves again/).length, 1);
+      assert.equal(messages(r, new RegExp(`^policy: unpinned by a config reload \\(the file changed since the pin\\): the file ${literally(acmeFile(w))} serves again`)).length, 1);
       // Unpinned, the file is followed again.
       w.writePolicy('acme', policy('file-4'));
       await untilAsync(async () => (await r.answer()) === 'file-4', 5000, 'the file reloads');
@@ -253,7 +258,7 @@ describe('policy versions: the file and the pin', { timeout: 60_000 }, () => {
       const del = await r.call('DELETE', '/v1/tenants/acme/policy/pin');
       assert.deepEqual(del, { status: 200, json: { pinned: false, hash: sha(policy('file-1')) } });
       assert.equal(await r.answer(), 'file-1');
-      assert.equal(messages(r, /^policy: unpinned through the admin API: the file acme.ts serves again/).length, 1);
+      assert.equal(messages(r, new RegExp(`^policy: unpinned through the admin API: the file ${literally(acmeFile(w))} serves again`)).length, 1);
       assert.deepEqual(await r.call('DELETE', '/v1/tenants/acme/policy/pin'), { status: 409, json: { error: 'not pinned: the file serves' } });
       // Unpinned, a rollback must say which version.
       assert.equal((await r.call('POST', '/v1/tenants/acme/policy/rollback')).status, 409);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -50,6 +50,43 @@ describe('sluice CLI', () => {
     });
     probe.destroy();
     assert.equal(refused, true, 'nothing listens on the configured port');
+  });
+
+  it("start -c /abs/config.yaml from another directory: the SQLite journal is created next to the config, not in the working directory, and the policy there loads", { timeout: 60_000 }, async () => {
+    const confDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-cli-conf-'));
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'sluice-cli-cwd-'));
+    mkdirSync(path.join(confDir, 'policies'));
+    writeFileSync(path.join(confDir, 'policies/p.ts'), "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 'from-p.ts' }));\n");
+    const file = path.join(confDir, 'sluice.yaml');
+    writeFileSync(
+      file,
+      [
+        'server: { bind_address: 127.0.0.1, port: 0 }',
+        'cache: { url: "sqlite://data/journal.sqlite" }',
+        'sandbox: { processes: 1 }',
+        'admin: { listen: "127.0.0.1:0" }',
+        'tenants: [{ id: a, policy: policies/p.ts, system_ids: [a-app] }]',
+      ].join('\n'),
+    );
+    const p = SluiceProcess.start(file, elsewhere);
+    try {
+      const started = await p.logged('sluice started', 0, () => true, 20_000);
+      const journal = path.join(confDir, 'data/journal.sqlite');
+      assert.equal(started.store, `sqlite://${journal}`, 'the start-up line names the journal by its absolute path');
+      assert.ok(existsSync(journal));
+      assert.deepEqual(readdirSync(elsewhere), [], 'nothing in the working directory');
+      const esme = await EsmeClient.connect({ port: Number(started.port) });
+      assert.equal((await esme.bind('a-app', 'pw')).command_status, 0);
+      const r = await esme.submit({ destination_addr: '31612345678', short_message: Buffer.from('hi') });
+      assert.equal(r.command_status, 0);
+      assert.equal(r.fields.message_id, 'from-p.ts');
+      esme.close();
+      await p.stop();
+      assert.equal(p.child.exitCode, 0);
+    } finally {
+      await p.stop();
+      for (const d of [confDir, elsewhere]) rmSync(d, { recursive: true, force: true });
+    }
   });
 
   it('check: a clean policy exits 0; a type error is reported at line:column and exits 1', () => {

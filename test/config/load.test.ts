@@ -94,7 +94,8 @@ describe('defaults', () => {
           log_lines_per_minute: 60,
         },
       },
-      cache: { url: 'sqlite://data/cache.sqlite', lease_ttl_ms: 15000 },
+      // The default's relative path, resolved as one written in the file is (against cwd here).
+      cache: { url: `sqlite://${path.join(process.cwd(), 'data/cache.sqlite')}`, lease_ttl_ms: 15000 },
       sandbox: { processes: 2, inline_entry_ms: 10 },
       admin: { listen: '127.0.0.1:8075' },
       log: { level: 'info' },
@@ -241,7 +242,7 @@ describe('environment expansion', () => {
 
   test('a set-but-empty ${VAR} expands to the empty string', () => {
     const cfg = parse('tenants:\n  - id: a\n    policy: "p/${EMPTY}x.ts"\n', { EMPTY: '' });
-    assert.equal(cfg.tenants[0]?.policy, 'p/x.ts');
+    assert.equal(cfg.tenants[0]?.policy, path.resolve('p/x.ts'));
   });
 
   test('several references and literal text in one value', () => {
@@ -578,7 +579,7 @@ describe('files', () => {
     );
   });
 
-  test('present TLS files pass; relative paths resolve against cwd, absolute ones as they are', () => {
+  test('present TLS files pass; relative paths resolve against cwd and come back absolute, absolute ones as they are', () => {
     const dir = tmpDir();
     fs.mkdirSync(path.join(dir, 'certs'));
     for (const f of ['smpp.crt', 'smpp.key', 'ca.crt']) fs.writeFileSync(path.join(dir, 'certs', f), 'x');
@@ -589,7 +590,7 @@ describe('files', () => {
       {},
       dir,
     );
-    assert.equal(cfg.server.tls?.cert_path, 'certs/smpp.crt');
+    assert.equal(cfg.server.tls?.cert_path, path.join(dir, 'certs/smpp.crt'));
     assert.deepEqual(cfg.tenants[0]?.binds[0]?.tls, { ca_path: ca, reject_unauthorized: true });
   });
 
@@ -613,6 +614,83 @@ describe('files', () => {
       () => loadConfig(file, {}),
       (err: unknown) => isSluiceError(err, 'SLUICE_ERR_CONFIG') && err.message === `${file}: file not found`,
     );
+  });
+});
+
+describe('relative paths', () => {
+  /** A config dir with a policy, TLS files and a CA bundle, as an operator lays one out. */
+  function layout(): { dir: string; file: string } {
+    const dir = tmpDir();
+    fs.mkdirSync(path.join(dir, 'certs'));
+    fs.mkdirSync(path.join(dir, 'policies'));
+    for (const f of ['certs/smpp.crt', 'certs/smpp.key', 'certs/ca.crt', 'certs/up-ca.crt', 'policies/acme.ts']) fs.writeFileSync(path.join(dir, f), 'x');
+    const file = path.join(dir, 'sluice.yaml');
+    fs.writeFileSync(
+      file,
+      'server:\n  tls: { port: 3775, cert_path: certs/smpp.crt, key_path: "${KEY:-certs/smpp.key}", ca_path: ./certs/ca.crt }\n' +
+        'cache: { url: "sqlite://data/journal.sqlite" }\n' +
+        'tenants:\n  - id: acme\n    policy: policies/acme.ts\n' +
+        '    binds: [{ name: up, host: h, port: 1, system_id: s, tls: { ca_path: certs/up-ca.crt } }]\n',
+    );
+    return { dir, file };
+  }
+
+  test("loadConfig resolves every path in the file against the file's directory, not the working directory", () => {
+    const { dir, file } = layout();
+    assert.notEqual(process.cwd(), dir);
+    // Named relative to the working directory, as `sluice start -c` gets it.
+    const cfg = loadConfig(path.relative(process.cwd(), file), {});
+    assert.equal(cfg.server.tls?.cert_path, path.join(dir, 'certs/smpp.crt'));
+    assert.equal(cfg.server.tls?.key_path, path.join(dir, 'certs/smpp.key'), 'a default from ${…} too');
+    assert.equal(cfg.server.tls?.ca_path, path.join(dir, 'certs/ca.crt'));
+    assert.equal(cfg.cache.url, `sqlite://${path.join(dir, 'data/journal.sqlite')}`);
+    assert.equal(cfg.tenants[0]?.policy, path.join(dir, 'policies/acme.ts'));
+    assert.deepEqual(cfg.tenants[0]?.binds[0]?.tls, { ca_path: path.join(dir, 'certs/up-ca.crt'), reject_unauthorized: true });
+  });
+
+  test("the default sqlite file is the config file's directory's too", () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'empty.yaml');
+    fs.writeFileSync(file, '');
+    assert.equal(loadConfig(file, {}).cache.url, `sqlite://${path.join(dir, 'data/cache.sqlite')}`);
+  });
+
+  test('absolute paths, sqlite://:memory: and the other stores are taken as written', () => {
+    const dir = tmpDir();
+    const policy = path.join(dir, 'p.ts');
+    fs.writeFileSync(policy, 'x');
+    const file = path.join(dir, 'c.yaml');
+    const withUrl = (url: string): SluiceConfig => {
+      fs.writeFileSync(file, `cache: { url: "${url}" }\ntenants: [{ id: a, policy: "${policy}" }]\n`);
+      return loadConfig(file, {});
+    };
+    assert.equal(withUrl('sqlite:///var/lib/sluice/j.sqlite').tenants[0]?.policy, policy);
+    assert.equal(withUrl('sqlite:///var/lib/sluice/j.sqlite').cache.url, 'sqlite:///var/lib/sluice/j.sqlite');
+    for (const url of ['sqlite://:memory:', 'memory://', 'redis://cache.local:6379/0', 'rediss://u:p@cache.local']) assert.equal(withUrl(url).cache.url, url);
+  });
+
+  test("a missing file is reported as written, with where it was looked for (next to the config)", () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'c.yaml');
+    fs.writeFileSync(file, 'server:\n  tls: { port: 3775, cert_path: certs/smpp.crt, key_path: certs/smpp.crt }\n');
+    assert.throws(
+      () => loadConfig(file, {}),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(`server.tls.cert_path: file "certs/smpp.crt" (${path.join(dir, 'certs/smpp.crt')}) not found`),
+    );
+  });
+
+  test('every key whose value names a file is marked for resolving (resolvePath)', () => {
+    const unmarked: string[] = [];
+    const walk = (schema: Record<string, unknown>, at: string): void => {
+      for (const [key, sub] of Object.entries((schema.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+        if ((/_path$/.test(key) || key === 'policy') && sub.resolvePath !== 'file') unmarked.push(`${at}${key}`);
+        walk(sub, `${at}${key}.`);
+        if (sub.items) walk(sub.items as Record<string, unknown>, `${at}${key}[].`);
+      }
+    };
+    walk(configSchema, '');
+    assert.deepEqual(unmarked, []);
+    assert.equal(((configSchema.properties as Record<string, { properties: Record<string, { resolvePath?: string }> }>).cache.properties.url).resolvePath, 'sqlite-url');
   });
 });
 
@@ -658,22 +736,19 @@ describe('secrets', () => {
 });
 
 describe('shipped configuration files', () => {
-  test('config/sluice.yaml validates with the documented defaults', () => {
-    const cfg = parseConfig(fs.readFileSync(path.join(REPO, 'config/sluice.yaml'), 'utf8'), {
-      file: 'config/sluice.yaml',
-      env: {},
-      cwd: REPO,
-    });
+  test('config/sluice.yaml validates with the documented defaults; its paths are the repository\'s data/ and policies/', () => {
+    const cfg = loadConfig(path.join(REPO, 'config/sluice.yaml'), {});
     assert.equal(cfg.server.bind_address, '0.0.0.0');
     assert.equal(cfg.server.port, 2775);
-    assert.equal(cfg.cache.url, 'sqlite://data/cache.sqlite');
+    assert.equal(cfg.cache.url, `sqlite://${path.join(REPO, 'data/cache.sqlite')}`);
     assert.equal(cfg.sandbox.processes, 2);
     assert.equal(cfg.admin.listen, '127.0.0.1:8075');
     assert.equal(cfg.admin.token, undefined);
     assert.deepEqual(
       cfg.tenants.map((t) => [t.id, t.policy, t.system_ids, t.binds.length]),
-      [['demo', 'policies/echo.ts', ['demo'], 0]],
+      [['demo', path.join(REPO, 'policies/echo.ts'), ['demo'], 0]],
     );
+    assert.ok(fs.existsSync(cfg.tenants[0]!.policy!));
     // Its written-out server section equals the schema's defaults.
     assert.deepEqual(cfg.server, parse('').server);
   });
@@ -687,11 +762,14 @@ describe('shipped configuration files', () => {
     assert.equal(cfg.admin.token, 't0ken');
   });
 
-  test('config/example-gateway.yaml validates', () => {
+  test('config/example-gateway.yaml validates; its paths are the repository\'s data/ and policies/', () => {
     const text = fs.readFileSync(path.join(REPO, 'config/example-gateway.yaml'), 'utf8');
-    const cfg = parseConfig(text, { file: 'config/example-gateway.yaml', env: {}, cwd: REPO });
+    const cfg = loadConfig(path.join(REPO, 'config/example-gateway.yaml'), {});
+    assert.equal(cfg.cache.url, `sqlite://${path.join(REPO, 'data/gateway.sqlite')}`);
     const acme = cfg.tenants.find((t) => t.id === 'acme');
     assert.ok(acme);
+    assert.equal(acme.policy, path.join(REPO, 'policies/gateway.ts'));
+    assert.ok(fs.existsSync(acme.policy));
     const bind = acme.binds[0];
     assert.equal(bind?.host, '127.0.0.1');
     assert.equal(bind?.port, 2776);
