@@ -126,12 +126,12 @@ export class Gateway implements EsmeHost {
     this.systemId = opts.systemId ?? 'sluice';
     this.log = opts.logger;
     this.replica = opts.replica ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
-    this.lease = { store: opts.leases ?? memoryLeases(() => this.clock.wall()), owner: this.replica, ttlMs: opts.config.cache.lease_ttl_ms ?? 15_000 };
+    this.lease = { store: opts.leases ?? memoryLeases(() => this.clock.wall()), owner: this.replica, ttlMs: opts.config.cache.lease_ttl_ms };
     this.holds = new Holds({
       store: opts.holds ?? memoryHolds(() => this.clock.wall()),
       clock: this.clock,
       logger: this.log.child({ component: 'holds' }),
-      ttlMs: this.server.hold_ttl_ms ?? 86_400_000,
+      ttlMs: this.server.hold_ttl_ms,
       claimMs: this.server.response_timer_ms + 1000,
       pollMs: opts.holdPollMs ?? 1000,
       bound: () => this.connections,

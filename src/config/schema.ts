@@ -698,3 +698,20 @@ export const configSchema: SchemaObject = deepFreeze({
     },
   },
 });
+
+/**
+ * A key's default, read from the schema: for code that needs one where no
+ * config is at hand (a tenant removed by a reload while its messages are
+ * still in the journal). Defaults live in the schema and nowhere else.
+ * `defaultOf('tenants', 'receipts', 'ttl_ms')`: array items are stepped into.
+ */
+export function defaultOf(...keys: string[]): number {
+  let node: SchemaObject | undefined = configSchema;
+  for (const k of keys) {
+    const props = (node?.properties ?? (node?.items as SchemaObject | undefined)?.properties) as Record<string, SchemaObject> | undefined;
+    node = props?.[k];
+  }
+  const d = node?.default;
+  if (typeof d !== 'number') throw new Error(`config schema: no numeric default at ${keys.join('.')}`);
+  return d;
+}

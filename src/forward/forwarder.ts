@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type EarlyRow, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
 import type { OutboundBind } from '../binds/outbound-bind';
 import type { LeaseStore } from '../cache/backend';
-import { accountOf, parseChainStep, type TenantConfig } from '../config/schema';
+import { accountOf, defaultOf, parseChainStep, type TenantConfig } from '../config/schema';
 import { isSluiceError, SluiceError } from '../errors';
 import type { Receipt } from '../pdu/dlr';
 import { toWireFields } from '../pdu/fields';
@@ -110,8 +110,8 @@ export class Forwarder {
       log: host.logger,
       store,
       ...(host.replica ? { replica: host.replica } : {}),
-      ttlMs: (tenant) => this.host.tenant(tenant)?.config.receipts.ttl_ms ?? 259_200_000,
-      afterAnswer: (tenant, id) => this.afterAnswer(msgKey(tenant, id), (this.host.tenant(tenant)?.config.limits.handler_deadline_ms ?? 5000) + 1000),
+      ttlMs: (tenant) => this.host.tenant(tenant)?.config.receipts.ttl_ms ?? defaultOf('tenants', 'receipts', 'ttl_ms'),
+      afterAnswer: (tenant, id) => this.afterAnswer(msgKey(tenant, id), (this.host.tenant(tenant)?.config.limits.handler_deadline_ms ?? defaultOf('tenants', 'limits', 'handler_deadline_ms')) + 1000),
       deliverToEsme: (tenant, sys, sid, command, fields) => this.host.deliverToEsme(tenant, sys, sid, command, fields),
       write: (ops) => this.write(ops),
     });
@@ -351,7 +351,7 @@ export class Forwarder {
 
   private sentRow(tenant: string, bind: string, data: MsgData): MsgRow {
     const rt = this.host.tenant(tenant);
-    const ttl = rt?.config.receipts.ttl_ms ?? 259_200_000;
+    const ttl = rt?.config.receipts.ttl_ms ?? defaultOf('tenants', 'receipts', 'ttl_ms');
     delete data.f;
     delete data.tlv;
     delete data.chain;
@@ -519,7 +519,7 @@ export class Forwarder {
 
   private finalRow(tenant: string, data: MsgData): MsgRow {
     const rt = this.host.tenant(tenant);
-    const keep = rt?.config.receipts.dedupe_ms ?? 600_000;
+    const keep = rt?.config.receipts.dedupe_ms ?? defaultOf('tenants', 'receipts', 'dedupe_ms');
     const slim: MsgData = { sys: data.sys, sid: data.sid, id: data.id, cmd: data.cmd, src: data.src, dst: data.dst, rd: data.rd, at: data.at, exp: data.exp, n: data.n };
     for (const k of ['bind', 'uid', 'stat', 'done', 'err'] as const) if (data[k] !== undefined) (slim as unknown as Record<string, unknown>)[k] = data[k];
     const up = data.bind === undefined ? null : this.sentUp(tenant, data.bind, data.uid);
