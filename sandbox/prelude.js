@@ -1,3 +1,7 @@
+// One file, for now: the isolate runs it as one script before the policy, and it takes the
+// intrinsics it uses before any tenant code can tamper with them. Building it from modules, as
+// pdu-bundle.ts builds the PDU view, is the next step (the host-call ops it makes are checked
+// against sandbox-protocol/host-calls.ts by the suite).
 // The Sluice prelude. It runs first in every tenant isolate, before the
 // tenant's policy, and builds the only three things a policy can reach:
 // `smpp`, `cache` and `log`. Everything it needs from the host arrives as

@@ -1,3 +1,5 @@
+// One file on purpose: the gateway wires the listeners, tenants, binds and send paths together; each part it wires
+// lives in its own folder.
 import { isDeepStrictEqual } from 'node:util';
 import { channel } from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';

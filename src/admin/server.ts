@@ -1,3 +1,4 @@
+// One file on purpose: the admin HTTP API: routes, authentication and the status page share one request path.
 import { timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';

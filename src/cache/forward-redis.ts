@@ -1,3 +1,5 @@
+// One file on purpose: the journal's Redis backend is its Lua scripts, each atomic on the server, and the code that
+// calls them.
 import type { RedisCommands } from './hold';
 import { MSG_OUT, MSG_QUEUED, type EarlyRow, type ForwardBackend, type ForwardOp, type MsgRow, type QueueDepth } from './forward-store';
 

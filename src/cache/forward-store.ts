@@ -1,3 +1,5 @@
+// One file on purpose: the journal's contract, its group commit and the overlay of writes not yet committed go
+// together; the backends are forward-memory.ts, forward-sqlite.ts and forward-redis.ts.
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
 
 /**

@@ -1,3 +1,5 @@
+// One file on purpose: reading, ${VAR} expansion, validation and the error messages that name a key (with "did you
+// mean") are one pass over the same document and its key paths.
 /**
  * Reading `config/sluice.yaml`: YAML → environment expansion → schema
  * (defaults filled, strings coerced) → checks the schema cannot express →

@@ -1,3 +1,5 @@
+// One file on purpose: the whole configuration schema by design: every key's type, range, default and description live
+// here and nowhere else (docs/configuration.md is generated from it).
 /**
  * The shape of `config/sluice.yaml`: one JSON Schema (draft-07, validated by
  * ajv with `useDefaults` and `coerceTypes`) and the TypeScript types of the

@@ -1,3 +1,7 @@
+// One file on purpose: routing, the queue and receipt correlation share the journal writes, the per-receipt locks and
+// the table of messages not yet answered to their ESME. What they speak is in messages.ts, the
+// receipt outbox in outbox.ts, id forms in receipt-ids.ts; receipt correlation is the next seam to
+// cut along.
 import type { Logger } from 'pino';
 import { MSG_FINAL, MSG_QUEUED, MSG_SENT, type EarlyRow, type ForwardOp, type ForwardStore, type MsgRow } from '../cache/forward-store';
 import type { OutboundBind } from '../binds/outbound-bind';

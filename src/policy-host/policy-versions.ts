@@ -1,3 +1,5 @@
+// One file on purpose: uploads, rollbacks, pins and the poll that shares them between replicas are one state per tenant
+// (docs/policy-versions.md).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';

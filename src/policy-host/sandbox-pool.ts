@@ -1,3 +1,6 @@
+// One file on purpose: the supervision of the sandbox processes and the PolicyHost seam share one in-flight table (per
+// process, per tenant, per frame) that a crash or restart answers from. Host calls are read in
+// sandbox-protocol/host-calls.ts, strikes counted in util/strikes.ts.
 import { isDeepStrictEqual } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -1,3 +1,5 @@
+// One file on purpose: one isolate's boot, entries, timeouts and teardown share isolated-vm's handles, which must be
+// released in one order (docs/design.md, "Hazards we design around").
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import ivm from 'isolated-vm';

@@ -1,3 +1,6 @@
+// One file on purpose: one tenant's versions, isolate lifecycle, limits and batched entries share the table of pending
+// calls that every kill, reload and timeout settles. The isolate itself is policy-isolate.ts,
+// strikes util/strikes.ts, buckets throttle/token-bucket.ts.
 import type { TenantLimits } from '../config/schema';
 import { TokenBucket } from '../throttle/token-bucket';
 import { doubling } from '../util/backoff';

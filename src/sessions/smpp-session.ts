@@ -1,3 +1,5 @@
+// One file on purpose: one SMPP session is one state machine (framing, windows, timers, backpressure); splitting it
+// would spread its state over files.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';

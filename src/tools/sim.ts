@@ -1,3 +1,5 @@
+// One file on purpose: the simulated SMSC plays every upstream behaviour the tests put the
+// gateway through (sluice sim --help lists them) in one session handler.
 import { randomInt } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';

@@ -1,3 +1,5 @@
+// One file on purpose: the one boundary to npm smpp: decode, encode and the tables derived from its definitions must
+// agree with each other byte for byte.
 import * as smpp from 'smpp';
 import { checkFrame, type FieldKind, type TlvKind, type ViewTables } from './frame-walk';
 import { ESME_RINVCMDID, ESME_RINVCMDLEN } from './status';
