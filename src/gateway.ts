@@ -28,6 +28,7 @@ import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
 import { Admission } from './sessions/admission';
 import { Holds } from './sessions/holds';
 import type { InboundRequest, SmppSession } from './sessions/smpp-session';
+import { statusLabel, Telemetry } from './telemetry';
 import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
 import { decodePdu, type UnknownTlv, type WirePdu } from './wire/codec';
@@ -111,6 +112,8 @@ export class Gateway implements EsmeHost {
   readonly forwarder: Forwarder;
   /** Connection caps and failed-bind limits of the listeners. */
   readonly admission: Admission;
+  /** What the core tells the metrics (src/admin/metrics.ts attaches to it). */
+  readonly telemetry = new Telemetry();
   private lastRefusalLog = 0;
   private readonly log: Logger;
   private readonly tenants = new Map<string, TenantRuntime>();
@@ -152,6 +155,7 @@ export class Gateway implements EsmeHost {
         tenantIds: () => [...this.tenants.keys()],
         deliverToEsme: (tenant, systemId, sessionId, command, fields, tlvs) => this.deliverToEsme(tenant, systemId, sessionId, command, fields, tlvs),
         replica: { owner: this.replica, leases: this.lease.store },
+        telemetry: this.telemetry,
       },
       opts.forward ?? new ForwardStore(memoryForward()),
     );
@@ -199,6 +203,7 @@ export class Gateway implements EsmeHost {
       server: this.server,
       reconnectBaseMs: this.opts.reconnectBaseMs,
       logLimiter: this.admission.logs,
+      telemetry: this.telemetry,
       ...(b.single ? { lease: this.lease } : {}),
     });
     // One frozen view per SMPP session of the bind (the channel to a sandbox serialises each view once).
@@ -563,7 +568,23 @@ export class Gateway implements EsmeHost {
       conn.session.notify(command, wire.fields, wire.unknownTlvs);
       return { ok: true, command_status: 'ESME_ROK' };
     }
-    return toResult(await conn.session.request(command, wire.fields, wire.unknownTlvs));
+    if (!this.telemetry.active || !conn.tenant) return toResult(await conn.session.request(command, wire.fields, wire.unknownTlvs));
+    const at = this.clock.now();
+    try {
+      const resp = await conn.session.request(command, wire.fields, wire.unknownTlvs);
+      this.telemetry.esmeSent(conn.tenant, command, statusLabel(resp.command_status), this.clock.now() - at);
+      return toResult(resp);
+    } catch (err) {
+      this.telemetry.esmeSent(conn.tenant, command, err instanceof SluiceError ? err.code : 'ERROR', this.clock.now() - at);
+      throw err;
+    }
+  }
+
+  /** Our requests this tenant's bound ESMEs have not answered yet (their windows in use), summed. */
+  esmeWindowInUse(tenant: string): number {
+    let n = 0;
+    for (const c of this.tenants.get(tenant)?.sessions.values() ?? []) n += c.session.outstanding;
+    return n;
   }
 
   /** A session of this tenant bound here as `systemId`, if there is one. */
@@ -594,6 +615,11 @@ export class Gateway implements EsmeHost {
   /** Messages held for ESMEs not bound here, and held messages delivered here, per tenant; held messages that expired. */
   heldCounts(): { tenants: ReadonlyMap<string, { held: number; delivered: number }>; expired: number } {
     return { tenants: this.holds.counts, expired: this.holds.expired };
+  }
+
+  /** A tenant's config as it stands (after the last reload), or undefined for a tenant not served. */
+  tenantConfig(tenant: string): TenantConfig | undefined {
+    return this.tenants.get(tenant)?.config;
   }
 
   counters(tenant: string): Readonly<DispatchCounters> {

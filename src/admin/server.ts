@@ -3,18 +3,16 @@ import { timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { BIND_STATES } from '../binds/outbound-bind';
 import type { StoreHealth } from '../cache/health';
 import type { PolicyVersion } from '../cache/policy-store';
 import type { SluiceConfig } from '../config/schema';
 import { parseListenAddress } from '../config/load';
-import type { ForwardCounters } from '../forward/forwarder';
 import type { Gateway } from '../gateway';
 import type { PolicyDiagnostic } from '../policy-compiler/compile';
 import type { PolicyChange, PolicyVersions } from '../policy-host/policy-versions';
 import type { SandboxPool } from '../policy-host/sandbox-pool';
 import { isSluiceError } from '../errors';
+import { Metrics } from './metrics';
 
 /**
  * The HTTP admin API (README, "Admin API"). A bearer token is required for
@@ -123,7 +121,8 @@ function pathSegment(raw: string): string | undefined {
 
 export class AdminServer {
   private readonly server: http.Server;
-  private readonly registry = new Registry();
+  /** `GET /metrics` (src/admin/metrics.ts, docs/metrics.md). */
+  readonly metrics: Metrics;
   /** The tenants (and their upload tokens) change with a config reload; the admin section itself does not. */
   private config: SluiceConfig;
 
@@ -157,9 +156,7 @@ export class AdminServer {
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 60_000;
     this.server.keepAliveTimeout = 5000;
-    this.metrics();
-    // The process's own: RSS, heap, event-loop lag, handles (what `npm run soak` watches for growth).
-    collectDefaultMetrics({ register: this.registry });
+    this.metrics = new Metrics({ gateway: o.gateway, sandbox: o.sandbox, versions: o.versions, ...(o.storeHealth ? { storeHealth: o.storeHealth } : {}) });
   }
 
   async listen(): Promise<number> {
@@ -179,6 +176,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.metrics.close();
     return new Promise((r) => this.server.close(() => r()));
   }
 
@@ -205,8 +203,9 @@ export class AdminServer {
     const allowed = (t: string): boolean => tenantIds.includes(t) && (access.all || access.tenant === t);
 
     if (req.method === 'GET' && p === '/metrics' && access.all) {
-      res.writeHead(200, { 'content-type': this.registry.contentType });
-      res.end(await this.registry.metrics());
+      const text = await this.metrics.render();
+      res.writeHead(200, { 'content-type': this.metrics.contentType });
+      res.end(text);
       return;
     }
     if (req.method === 'GET' && p === '/' && access.all) return this.statusPage(res);
@@ -346,148 +345,6 @@ export class AdminServer {
     const now = this.o.gateway.clock.wall();
     const depth = await this.o.gateway.forwarder.store.depth().catch(() => []);
     return depth.filter((d) => d.tenant === tenant).map((d) => ({ bind: d.route, depth: Number(d.count), oldest_age_ms: Math.max(0, now - Number(d.oldest)) }));
-  }
-
-  private metrics(): void {
-    const g = this.o.gateway;
-    const r = this.registry;
-    // The gateway keeps plain running totals; each scrape adds what is new since the last.
-    const counter = (name: string, help: string, totals: () => Iterable<[string, number]>): void => {
-      const seen = new Map<string, number>();
-      new Counter({
-        name,
-        help,
-        labelNames: ['tenant'],
-        registers: [r],
-        collect() {
-          for (const [t, v] of totals()) {
-            this.inc({ tenant: t }, Math.max(0, v - (seen.get(t) ?? 0)));
-            seen.set(t, v);
-          }
-        },
-      });
-    };
-    const dispatch = (key: 'pdus' | 'errors' | 'deadlines' | 'throttled') => (): [string, number][] => g.tenantIds().map((t) => [t, g.counters(t)[key]]);
-    counter('sluice_pdus_total', 'Message PDUs dispatched to policies', dispatch('pdus'));
-    counter('sluice_handler_errors_total', 'Handlers that threw, timed out or gave no answer (answered ESME_RSYSERR)', dispatch('errors'));
-    counter('sluice_handler_deadlines_total', 'Handlers that missed handler_deadline_ms', dispatch('deadlines'));
-    counter('sluice_throttled_total', 'PDUs answered ESME_RTHROTTLED by the inbound session rate', dispatch('throttled'));
-    // Held messages (docs/design.md, "Replicas").
-    const held = (key: 'held' | 'delivered') => (): [string, number][] => [...g.heldCounts().tenants].map(([t, c]) => [t, c[key]]);
-    counter('sluice_held_total', 'Messages for ESMEs not bound on this replica, held in the store', held('held'));
-    counter('sluice_held_delivered_total', 'Held messages this replica delivered', held('delivered'));
-    // Store and forward (smpp.forward): totals per tenant, queue depth and age per tenant and bind.
-    const fw = (key: keyof ForwardCounters) => (): [string, number][] => [...g.forwarder.counters].map(([t, c]) => [t, c[key]]);
-    counter('sluice_forwarded_total', 'Messages an upstream accepted (first try or from the queue)', fw('forwarded'));
-    counter('sluice_forward_queued_total', 'Messages durably queued by a routing chain', fw('queued'));
-    counter('sluice_forward_retried_total', 'Queued messages an upstream accepted on a retry', fw('retried'));
-    counter('sluice_forward_expired_total', 'Queued messages that expired undelivered (EXPIRED receipt where asked for)', fw('expired'));
-    counter('sluice_forward_rejected_total', 'Messages refused by a reject step or an upstream, or with no bind up and no queue', fw('rejected'));
-    counter('sluice_forward_uncertain_total', 'Sends that left without an answer (not sent again by the chain)', fw('uncertain'));
-    counter('sluice_receipts_total', 'Delivery receipts from upstreams handed to the core', fw('receipts'));
-    counter('sluice_receipts_early_total', 'Receipts that came before their message\'s submit_sm_resp (held and matched later)', fw('receiptsEarly'));
-    counter('sluice_receipts_duplicate_total', 'Receipts an upstream sent again (not delivered twice)', fw('receiptsDuplicate'));
-    counter('sluice_receipts_unmatched_total', 'Receipts that named no message we know, dropped after receipts.early_ttl_ms', fw('receiptsUnmatched'));
-    counter('sluice_mo_total', 'MO messages routed to an ESME', fw('mo'));
-    // The edge (src/sessions/admission.ts): connection caps and failed-bind limits.
-    const edge = (name: string, help: string, read: () => number, labels: Record<string, string> = {}): void => {
-      let seen = 0;
-      new Counter({
-        name,
-        help,
-        labelNames: Object.keys(labels),
-        registers: [r],
-        collect() {
-          const v = read();
-          this.inc(labels, Math.max(0, v - seen));
-          seen = v;
-        },
-      });
-    };
-    edge('sluice_connections_refused_total', 'Connections closed at once: over max_connections', () => g.admission.counts.refusedTotal, {});
-    edge('sluice_connections_refused_per_ip_total', 'Connections closed at once: over max_connections_per_ip', () => g.admission.counts.refusedPerIp, {});
-    edge('sluice_bind_failures_total', 'Inbound binds refused (unknown system_id, bad password, locked out)', () => g.admission.counts.bindFailures);
-    edge('sluice_bind_lockouts_total', 'Addresses (or address and system_id pairs) locked out after too many failed binds', () => g.admission.counts.lockouts);
-    edge('sluice_bind_locked_out_total', 'Binds answered ESME_RBINDFAIL during a lockout, the policy not asked', () => g.admission.counts.lockedOut);
-    edge('sluice_log_lines_left_out_total', 'Log lines a source caused over server.admission.log_lines_per_minute: counted, not written', () => g.admission.logs.suppressed);
-    const health = this.o.storeHealth;
-    if (health) {
-      new Gauge({
-        name: 'sluice_store_writable',
-        help: 'Whether the last probe of the store could write (1) or not (0); probed every 5 s',
-        registers: [r],
-        collect() {
-          this.set(health.writable ? 1 : 0);
-        },
-      });
-    }
-    new Gauge({
-      name: 'sluice_connections',
-      help: 'Inbound connections open, bound or not',
-      registers: [r],
-      collect() {
-        this.set(g.admission.connections);
-      },
-    });
-    new Gauge({
-      name: 'sluice_queue_depth',
-      help: 'Queued messages per tenant and the bind they wait for (the first of their chain)',
-      labelNames: ['tenant', 'bind'],
-      registers: [r],
-      async collect() {
-        this.reset();
-        for (const d of await g.forwarder.store.depth()) this.set({ tenant: d.tenant, bind: d.route }, Number(d.count));
-      },
-    });
-    new Gauge({
-      name: 'sluice_queue_oldest_age_seconds',
-      help: 'Age of the oldest queued message per tenant and bind',
-      labelNames: ['tenant', 'bind'],
-      registers: [r],
-      async collect() {
-        this.reset();
-        const now = g.clock.wall();
-        for (const d of await g.forwarder.store.depth()) this.set({ tenant: d.tenant, bind: d.route }, Math.max(0, now - Number(d.oldest)) / 1000);
-      },
-    });
-    new Gauge({
-      name: 'sluice_esme_sessions',
-      help: 'Bound ESME sessions',
-      labelNames: ['tenant'],
-      registers: [r],
-      collect() {
-        for (const t of g.tenantIds()) this.set({ tenant: t }, g.sessions(t).length);
-      },
-    });
-    new Gauge({
-      name: 'sluice_bind_up',
-      help: 'Outbound bind bound (1) or not (0)',
-      labelNames: ['tenant', 'bind'],
-      registers: [r],
-      collect() {
-        for (const t of g.tenantIds()) for (const b of g.binds(t)) this.set({ tenant: t, bind: b.name }, b.state === 'bound' ? 1 : 0);
-      },
-    });
-    let expiredSeen = 0;
-    new Counter({
-      name: 'sluice_held_expired_total',
-      help: 'Held messages dropped undelivered after server.hold_ttl_ms',
-      registers: [r],
-      collect() {
-        const e = g.heldCounts().expired;
-        this.inc(Math.max(0, e - expiredSeen));
-        expiredSeen = e;
-      },
-    });
-    new Gauge({
-      name: 'sluice_bind_state',
-      help: 'Outbound bind state: 1 for the state it is in, 0 for the others (standby: a single: true bind whose lease another replica holds)',
-      labelNames: ['tenant', 'bind', 'state'],
-      registers: [r],
-      collect() {
-        for (const t of g.tenantIds()) for (const b of g.binds(t)) for (const state of BIND_STATES) this.set({ tenant: t, bind: b.name, state }, b.state === state ? 1 : 0);
-      },
-    });
   }
 
   private async statusPage(res: http.ServerResponse): Promise<void> {

@@ -13,6 +13,7 @@ import { TokenBucket } from '../throttle/token-bucket';
 import type { Clock, TimerHandle } from '../util/clock';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
 import { statusName } from '../wire/status';
+import { statusLabel, type Telemetry } from '../telemetry';
 import { Backoff, RECONNECT_CAP_MS } from '../util/backoff';
 
 /** `standby`: a `single: true` bind waiting for its lease, which another replica holds (or the store cannot be reached). */
@@ -45,6 +46,8 @@ export interface OutboundBindDeps {
   lease?: BindLease;
   /** Lines the upstream causes (malformed PDUs) go through this limit. */
   logLimiter?: SourceLogLimiter;
+  /** Where requests both ways are counted and timed (metrics). */
+  telemetry?: Telemetry;
 }
 
 /** A `single: true` bind's lease in the shared store (docs/design.md, "Replicas"). */
@@ -97,6 +100,10 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   private run = 0;
   /** The last store error logged, so an outage is logged once, not at every try. */
   private leaseError: string | undefined;
+  /** Connection attempts after a failure or a lost session (metrics). */
+  reconnects = 0;
+  /** Wall-clock time of the last failed attempt or lost session; 0: none yet. */
+  lastFailureAt = 0;
 
   constructor(
     readonly tenant: string,
@@ -122,6 +129,11 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   /** Consecutive failed attempts since the last healthy session. */
   get failures(): number {
     return this.backoff.failures;
+  }
+
+  /** Our requests the upstream has not answered yet (the bind's window in use), and those waiting for a slot. */
+  get window(): { inUse: number; queued: number; size: number } {
+    return { inUse: this.session?.outstanding ?? 0, queued: this.session?.queued ?? 0, size: this.cfg.window };
   }
 
   /** Holds its lease now (always false for a bind that is not `single: true`). */
@@ -299,6 +311,7 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
       inactivityMs: NEVER,
       maxPduBytes: server.max_pdu_bytes,
       ...(this.deps.logLimiter ? { logLimiter: this.deps.logLimiter, logSource: `bind:${this.tenant}:${this.cfg.name}` } : {}),
+      ...(this.deps.telemetry ? { answered: (command: string, status: number, ms: number) => this.answered(command, status, ms) } : {}),
     });
     this.session = session;
     session.on('request', (pdu) => this.emit('request', pdu, session));
@@ -342,11 +355,35 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   private retry(reason: string): void {
     if (this._state === 'stopped' || this._state === 'backoff' || this._state === 'standby') return;
     const delay = this.backoff.next();
+    this.lastFailureAt = this.deps.clock.wall();
     this.setState('backoff', reason, delay);
     this.timer = this.deps.clock.setTimeout(() => {
       this.timer = undefined;
-      if (this._state === 'backoff') this.connect();
+      if (this._state !== 'backoff') return;
+      this.reconnects++;
+      this.connect();
     }, delay);
+  }
+
+  /** A request from the upstream answered (metrics). */
+  private answered(command: string, status: number, ms: number): void {
+    const t = this.deps.telemetry!;
+    if (t.active) t.upstreamAnswered(this.tenant, this.cfg.name, command, statusLabel(status), ms);
+  }
+
+  /** Our request and what became of it: the upstream's status, or the Sluice error code of why there was none (metrics). */
+  private async timed(command: string, sending: Promise<WirePdu>): Promise<WirePdu> {
+    const t = this.deps.telemetry;
+    if (!t?.active) return sending;
+    const at = this.deps.clock.now();
+    try {
+      const resp = await sending;
+      t.upstreamSent(this.tenant, this.cfg.name, command, statusLabel(resp.command_status), this.deps.clock.now() - at);
+      return resp;
+    } catch (err) {
+      t.upstreamSent(this.tenant, this.cfg.name, command, err instanceof SluiceError ? err.code : 'ERROR', this.deps.clock.now() - at);
+      throw err;
+    }
   }
 
   /**
@@ -372,6 +409,6 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
       await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, wait));
       if (this._state !== 'bound' || !this.session) throw new SluiceError('BIND_DOWN', `bind ${this.cfg.name} went down`);
     }
-    return this.session.request(command, fields, unknownTlvs);
+    return this.timed(command, this.session.request(command, fields, unknownTlvs));
   }
 }

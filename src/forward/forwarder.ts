@@ -20,6 +20,7 @@ import { STATUS, statusName, statusValue } from '../wire/status';
 import { receiptIdKeys, storedIdKey, type ReceiptIdForm } from './receipt-ids';
 import { receiptDate, smppTimeToMs } from './smpp-time';
 import { doubling } from '../util/backoff';
+import { statLabel, type ReceiptOutcome, type Telemetry } from '../telemetry';
 
 /**
  * Store and forward, owned by the core (docs/design.md, "The boundary": on the wire or on a
@@ -55,6 +56,14 @@ export interface ForwarderHost {
    * Without it, this process is taken to be the only one.
    */
   readonly replica?: { owner: string; leases: LeaseStore };
+  /** Where receipts are counted by stat and their round trip timed (metrics). */
+  readonly telemetry?: Telemetry;
+}
+
+/** The upstream bind a receipt came on, and when (wall clock: an early receipt is matched later, maybe by another replica). */
+interface ReceiptVia {
+  bind: string;
+  at: number;
 }
 
 /** Rows claimed from the queue per round. */
@@ -72,6 +81,8 @@ interface EarlyData {
   bind: string;
   ups?: string[];
   r: Receipt;
+  /** When it came (wall clock; absent in rows written before it was kept). */
+  at?: number;
 }
 
 /** Counters for /metrics. */
@@ -515,10 +526,13 @@ export class Forwarder {
    * upstream may be answered; the ESME gets it on its own flow, not in the
    * upstream's window.
    */
-  private async commitWithReceipt(tenant: string, row: MsgRow, data: MsgData, r: Receipt | undefined): Promise<void> {
+  private async commitWithReceipt(tenant: string, row: MsgRow, data: MsgData, r: Receipt | undefined, via?: ReceiptVia): Promise<void> {
     const outbox = wantsReceipt(data.rd, data.stat ?? 'UNKNOWN') ? this.receiptOut(tenant, data, r) : undefined;
     await this.write(outbox ? [{ t: 'put', row }, { t: 'put', row: outbox.row }] : [{ t: 'put', row }]);
-    if (outbox) void this.outbox.deliver(outbox);
+    if (!outbox) return;
+    const delivered = this.outbox.deliver(outbox);
+    const t = this.host.telemetry;
+    if (via && t?.active) void delivered.then((now) => now && t.receiptDelivered(tenant, via.bind, Math.max(0, this.clock.wall() - via.at)));
   }
 
   private finalRow(tenant: string, data: MsgData): MsgRow {
@@ -535,6 +549,7 @@ export class Forwarder {
   private async receipt(tenant: string, bind: OutboundBind, r: Receipt): Promise<ForwardResult> {
     const c = this.count(tenant);
     c.receipts++;
+    const via: ReceiptVia = { bind: bind.cfg.name, at: this.clock.wall() };
     const ups = this.receiptUps(tenant, bind.cfg.name, r.id);
     let row = await this.lookUp(tenant, bind.cfg.name, r.id, ups);
     if (!row) {
@@ -543,11 +558,12 @@ export class Forwarder {
       // Parking and the response's commit meet in the store: whichever lands second sees the other.
       const rt = this.host.tenant(tenant)!;
       const rid = `${r.id}\u0000${r.stat}`;
-      const early: EarlyData = { bind: bind.cfg.name, ups, r };
+      const early: EarlyData = { bind: bind.cfg.name, ups, r, at: via.at };
       const data = JSON.stringify(early);
       const expires = this.clock.wall() + rt.config.receipts.early_ttl_ms;
       if (await this.park(ups.map((up) => ({ up, rid, expires, data })))) {
         c.receiptsEarly++;
+        this.told(tenant, via.bind, r.stat, 'early');
         return { ok: true, command_status: 'ESME_ROK', matched: false, early: true };
       }
       // Its message's correlation was written meanwhile (here or on another replica).
@@ -555,15 +571,22 @@ export class Forwarder {
       if (!row) {
         // Written and swept since: the message ended long ago.
         c.receiptsDuplicate++;
+        this.told(tenant, via.bind, r.stat, 'duplicate');
         return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
       }
     }
-    return this.applyFound(tenant, row, r);
+    return this.applyFound(tenant, row, r, via);
+  }
+
+  /** A receipt counted by stat and what correlation made of it (metrics). */
+  private told(tenant: string, bind: string, stat: string, outcome: ReceiptOutcome): void {
+    const t = this.host.telemetry;
+    if (t?.active) t.receipt(tenant, bind, statLabel(stat), outcome);
   }
 
   /** Apply `r` to the message row just read: current unless another receipt of it was being applied meanwhile. */
-  private applyFound(tenant: string, row: MsgRow, r: Receipt): Promise<ForwardResult> {
-    return this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, r, contended ? undefined : row));
+  private applyFound(tenant: string, row: MsgRow, r: Receipt, via: ReceiptVia): Promise<ForwardResult> {
+    return this.serialised(row.key, (contended) => this.applyReceipt(tenant, row.key, r, via, contended ? undefined : row));
   }
 
   /**
@@ -579,7 +602,7 @@ export class Forwarder {
     const row = await this.lookUp(tenant, bind, receipt.id, this.receiptUps(tenant, bind, receipt.id));
     if (!row) return false;
     this.count(tenant).receipts++;
-    await this.applyFound(tenant, row, receipt);
+    await this.applyFound(tenant, row, receipt, { bind, at: this.clock.wall() });
     return true;
   }
 
@@ -618,11 +641,12 @@ export class Forwarder {
   }
 
   /** A receipt for a known message: delivered to the ESME once per state, then the journal says so. */
-  private async applyReceipt(tenant: string, key: string, r: Receipt, current?: MsgRow): Promise<ForwardResult> {
+  private async applyReceipt(tenant: string, key: string, r: Receipt, via: ReceiptVia, current?: MsgRow): Promise<ForwardResult> {
     const c = this.count(tenant);
     const [row] = current ? [current] : await this.store.get([key]);
     if (!row || row.state === MSG_FINAL) {
       c.receiptsDuplicate++;
+      this.told(tenant, via.bind, r.stat, 'duplicate');
       return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
     }
     const data = JSON.parse(row.data) as MsgData;
@@ -630,6 +654,7 @@ export class Forwarder {
     const final = FINAL_STATS.has(stat);
     if (!final && data.stat === stat) {
       c.receiptsDuplicate++;
+      this.told(tenant, via.bind, r.stat, 'duplicate');
       return { ok: true, command_status: 'ESME_ROK', matched: true, duplicate: true };
     }
     const now = this.clock.wall();
@@ -637,7 +662,8 @@ export class Forwarder {
     if (r.err !== undefined) data.err = r.err;
     if (final) data.done = now;
     const last = final && (data.left === undefined || --data.left <= 0);
-    await this.commitWithReceipt(tenant, last ? this.finalRow(tenant, data) : { ...row, data: JSON.stringify(data) }, data, r);
+    this.told(tenant, via.bind, stat, 'matched');
+    await this.commitWithReceipt(tenant, last ? this.finalRow(tenant, data) : { ...row, data: JSON.stringify(data) }, data, r, via);
     return { ok: true, command_status: 'ESME_ROK', matched: true };
   }
 
@@ -682,6 +708,8 @@ export class Forwarder {
       if (seen.has(id)) continue;
       seen.add(id);
       perTenant.set(tenant, (perTenant.get(tenant) ?? 0) + 1);
+      const early = JSON.parse(e.data) as EarlyData;
+      this.told(tenant, early.bind, early.r.stat, 'unmatched');
     }
     for (const [tenant, n] of perTenant) {
       this.count(tenant).receiptsUnmatched += n;
@@ -700,11 +728,11 @@ export class Forwarder {
     for (const e of early) {
       const msg = msgs.find((m) => m.up === e.up);
       if (!msg) continue;
-      const { bind, ups: filed, r } = JSON.parse(e.data) as EarlyData;
+      const { bind, ups: filed, r, at } = JSON.parse(e.data) as EarlyData;
       const id = `${msg.key}\u0000${e.rid}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      await this.serialised(msg.key, () => this.applyReceipt(msg.tenant, msg.key, r));
+      await this.serialised(msg.key, () => this.applyReceipt(msg.tenant, msg.key, r, { bind, at: at ?? this.clock.wall() }));
       // Filed under every key it may stand for, not only those looked at here: all go.
       const copies = await this.store.early(filed ?? this.receiptUps(msg.tenant, bind, r.id));
       await this.write(copies.filter((x) => x.rid === e.rid).map((x) => ({ t: 'unearly', up: x.up, rid: e.rid })));

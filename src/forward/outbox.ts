@@ -110,9 +110,9 @@ export class Outbox {
    * Deliver a committed row to its ESME (after the ESME had its
    * submit_sm_resp), or hold it for the next session of its system_id, then
    * drop it. A failure leaves it in the outbox: it is taken up again once
-   * its `due` passes.
+   * its `due` passes. Resolves true when the ESME took it now.
    */
-  async deliver(e: OutboxEntry): Promise<void> {
+  async deliver(e: OutboxEntry): Promise<boolean> {
     const { row, out } = e;
     const tenant = row.tenant;
     this.here.add(row.key);
@@ -122,8 +122,10 @@ export class Outbox {
       if (d.kind === 'refused') this.deps.log.warn({ tenant, id: out.id, status: d.status }, 'the ESME refused a delivery receipt');
       // With the next commit: lost in a crash, the receipt is delivered once more, never lost.
       this.deps.store.writeLazily([{ t: 'del', key: row.key }]);
+      return d.kind === 'delivered';
     } catch (err) {
       this.deps.log.warn({ tenant, id: out.id, err: (err as Error).message }, 'a delivery receipt could not be delivered or held yet; tried again later');
+      return false;
     } finally {
       this.here.delete(row.key);
     }
@@ -142,7 +144,7 @@ export class Outbox {
       const now = this.deps.clock.wall();
       const rows = await this.deps.store.claimDue(tenants, now, now + ALIVE_TTL_MS, CLAIM_BATCH, MSG_OUT);
       const later: ForwardOp[] = [];
-      const take: Promise<void>[] = [];
+      const take: Promise<boolean>[] = [];
       for (const row of rows) {
         const o = JSON.parse(row.data) as OutData;
         const mine = o.own === this.owner;

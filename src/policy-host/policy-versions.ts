@@ -22,6 +22,9 @@ export interface PolicyVersionsOptions {
   clock?: Clock;
 }
 
+/** What the admin API asks of PolicyVersions (counted for the metrics). */
+export type PolicyAction = 'upload' | 'rollback' | 'unpin';
+
 /** How often a replica asks the store for changes made on the others. */
 export const POLL_MS = 2000;
 
@@ -90,6 +93,8 @@ export class PolicyVersions {
   private loop: Repeat | undefined;
   private readonly clock: Clock;
   private polling: Promise<void> | undefined;
+  /** `tenant\0action\0result` → how many (changeCounts). */
+  private readonly changes = new Map<string, number>();
   private pollFailing = false;
 
   constructor(private readonly o: PolicyVersionsOptions) {
@@ -123,7 +128,23 @@ export class PolicyVersions {
 
   /** Serve `source` (an upload through the admin API) and pin the tenant to it. */
   upload(tenant: string, source: string, uploader: 'admin' | 'tenant'): Promise<PolicyChange> {
-    return this.serial(tenant, (s) => this.pinTo(s, source, uploader));
+    return this.noted(tenant, 'upload', this.serial(tenant, (s) => this.pinTo(s, source, uploader)));
+  }
+
+  /** Uploads, rollbacks and unpins asked of this replica, by tenant, action and result (`ok`, `rejected`: it did not load, else why it was refused). */
+  changeCounts(): { tenant: string; action: PolicyAction; result: string; count: number }[] {
+    return [...this.changes].map(([k, count]) => {
+      const [tenant, action, result] = k.split('\u0000') as [string, PolicyAction, string];
+      return { tenant, action, result, count };
+    });
+  }
+
+  private async noted(tenant: string, action: PolicyAction, change: Promise<PolicyChange>): Promise<PolicyChange> {
+    const r = await change;
+    const result = r.ok ? 'ok' : 'errors' in r ? 'rejected' : r.refused;
+    const k = `${tenant}\u0000${action}\u0000${result}`;
+    this.changes.set(k, (this.changes.get(k) ?? 0) + 1);
+    return r;
   }
 
   /**
@@ -133,7 +154,7 @@ export class PolicyVersions {
    * goes one further back.
    */
   rollback(tenant: string, version: number | undefined, uploader: 'admin' | 'tenant'): Promise<PolicyChange> {
-    return this.serial(tenant, async (s) => {
+    return this.noted(tenant, 'rollback', this.serial(tenant, async (s) => {
       let target = version;
       let source: string | undefined;
       try {
@@ -150,12 +171,12 @@ export class PolicyVersions {
       }
       if (source === undefined) return { ok: false, refused: 'no-such-version', message: `no version ${target} is kept` };
       return this.pinTo(s, source, uploader, target);
-    });
+    }));
   }
 
   /** Release the tenant's pin: its file serves again (if the file does not load, the pin stays). */
   unpin(tenant: string, by: Unpinner): Promise<PolicyChange> {
-    return this.serial(tenant, (s) => this.release(s, by));
+    return this.noted(tenant, 'unpin', this.serial(tenant, (s) => this.release(s, by)));
   }
 
   /** The versions kept for a tenant, oldest first. */

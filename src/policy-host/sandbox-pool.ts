@@ -68,6 +68,8 @@ interface Proc {
   /** PDU dispatches in flight (given as frames) by sequence number, chained through `sameSeq`: how a forward finds the dispatch of its PDU. */
   bySeq: Map<number, InFlight>;
   restarts: number;
+  /** Restarts since the pool started (restarts is reset after a minute up; this is not). */
+  restartsTotal: number;
   /** The tenant the sandbox named in a `fatal` message before it died. */
   fatal?: string;
   /** Tenants with a load (compile + top level) running, by request id. */
@@ -113,11 +115,23 @@ interface TenantEntry {
   throttledUntil: number;
   cpuThrottled: number;
   quarantined: boolean;
+  /** Running totals for the metrics: sandbox crashes laid to it, quarantines, versions swapped in and refused. */
+  totals: TenantTotals;
   cache: TenantCache;
   logBucket: TokenBucket;
   logger: Logger;
 }
 
+
+/** A tenant's running totals in the pool (they only grow; the metrics read them). */
+export interface TenantTotals {
+  crashes: number;
+  quarantines: number;
+  /** New versions started and swapped in (file change, upload, rollback, config reload). */
+  reloads: number;
+  /** New versions that did not start: the previous one kept serving. */
+  reloadFailures: number;
+}
 
 function policyFilename(config: TenantConfig): string {
   return config.policy ? path.basename(config.policy) : `${config.id}.policy`;
@@ -147,7 +161,7 @@ export class SandboxPool implements PolicyHost {
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger.child({ component: 'sandbox' });
     this.timers = new PolicyTimers(this.clock, (tenant, name, payload) => void this.call(tenant, 'timer', { name, payload }));
-    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, out: undefined, ready: Promise.resolve(), inFlight: new Map(), bySeq: new Map(), restarts: 0, loading: new Map(), hostWaits: new Map() });
+    for (let i = 0; i < Math.max(1, opts.processes); i++) this.procs.push({ index: i, child: undefined, out: undefined, ready: Promise.resolve(), inFlight: new Map(), bySeq: new Map(), restarts: 0, restartsTotal: 0, loading: new Map(), hostWaits: new Map() });
     for (const t of opts.tenants) this.addTenant(t);
   }
 
@@ -166,6 +180,7 @@ export class SandboxPool implements PolicyHost {
       throttledUntil: 0,
       cpuThrottled: 0,
       quarantined: false,
+      totals: { crashes: 0, quarantines: 0, reloads: 0, reloadFailures: 0 },
       cache: this.opts.cache.forTenant(config.id, { maxBytes: config.limits.max_cache_mb * 1048576, maxValueBytes: config.limits.max_value_kb * 1024 }),
       logBucket: new TokenBucket(config.limits.max_log_per_s, this.clock),
       logger: this.opts.logger.child({ tenant: config.id, source: 'policy' }),
@@ -348,6 +363,10 @@ export class SandboxPool implements PolicyHost {
       }
     }).then((r) => {
       const result = r as { ok: true; version: number; hash: string } | { ok: false; errors: PolicyDiagnostic[] };
+      if (activate) {
+        if (result.ok) t.totals.reloads++;
+        else t.totals.reloadFailures++;
+      }
       if (!result.ok) {
         t.loadError = result.errors;
         this.log.error({ tenant: t.config.id, errors: result.errors }, 'policy rejected');
@@ -541,6 +560,7 @@ export class SandboxPool implements PolicyHost {
     this.log.error({ proc: p.index, code, signal, in_flight: failed, answered_by_forward: forwarded, culprit }, 'sandbox process died; restarting');
     if (culprit) this.penalise(culprit, `sandbox process died (${signal ?? code}) while its policy ran`);
     p.restarts++;
+    p.restartsTotal++;
     const delay = doubling(50, p.restarts, 5000);
     // Calls that arrive meanwhile wait for the new process (the core's deadline bounds the wait).
     let back!: () => void;
@@ -567,7 +587,9 @@ export class SandboxPool implements PolicyHost {
     if (!t) return;
     const now = this.clock.now();
     const v = t.strikes.strike(now);
+    t.totals.crashes++;
     if (v.quarantine) {
+      if (!t.quarantined) t.totals.quarantines++;
       t.quarantined = true;
       this.log.error({ tenant, crashes: v.count, reason: why }, 'tenant quarantined');
       return;
@@ -776,6 +798,16 @@ export class SandboxPool implements PolicyHost {
     };
     if (t.loadError) s.loadError = t.loadError;
     return s;
+  }
+
+  /** A tenant's running totals (crashes, quarantines, reloads), for the metrics. */
+  totals(tenant: string): Readonly<TenantTotals> | undefined {
+    return this.tenants.get(tenant)?.totals;
+  }
+
+  /** Restarts of each sandbox process since the pool started, by process index. */
+  processRestarts(): number[] {
+    return this.procs.map((p) => p.restartsTotal);
   }
 
   async close(): Promise<void> {

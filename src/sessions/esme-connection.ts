@@ -12,6 +12,7 @@ import { refusal } from '../pdu/checks';
 import type { PeerLog } from '../log/source-limit';
 import type { Admission } from './admission';
 import { SmppSession, type InboundRequest } from './smpp-session';
+import { statusLabel, type Telemetry } from '../telemetry';
 
 /** What an inbound connection needs from the gateway. */
 export interface EsmeHost {
@@ -35,6 +36,8 @@ export interface EsmeHost {
   boundCount(systemId: string): number;
   /** Sessions of tenant `tenantId` bound here now, and its `limits.max_sessions`. */
   tenantSessions(tenantId: string): { bound: number; max: number };
+  /** Where what the session answers is counted (metrics); absent: not counted. */
+  readonly telemetry?: Telemetry;
 }
 
 type ConnState = 'open' | 'binding' | 'bound' | 'closed';
@@ -83,6 +86,8 @@ export class EsmeConnection {
       maxPduBytes: s.max_pdu_bytes,
       logLimiter: host.admission.logs,
       logSource: this.ip,
+      // Counted once the session belongs to a tenant (a refused bind is counted by admission).
+      ...(host.telemetry ? { answered: (command: string, status: number, ms: number) => this.counted(command, status, ms) } : {}),
     });
     this.log = logger.child({ session: this.session.id });
     this.peerLog = host.admission.logs.for(this.log, this.ip);
@@ -156,6 +161,12 @@ export class EsmeConnection {
     const wait = this.bucket.reserve();
     if (wait === 0) dispatchRequest(ctx, this.session, req, this.info(), fallback);
     else this.host.clock.setTimeout(() => dispatchRequest(ctx, this.session, req, this.info(), fallback), wait);
+  }
+
+  /** A request answered, for the metrics: once the session belongs to a tenant (refused binds are admission's to count). */
+  private counted(command: string, status: number, ms: number): void {
+    const t = this.host.telemetry;
+    if (this.tenant !== undefined && t?.active) t.esmeAnswered(this.tenant, command, statusLabel(status), ms);
   }
 
   /** Answer a refused bind after the delay the failed-bind limits set; close the connection after a few. */

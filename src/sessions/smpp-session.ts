@@ -49,6 +49,8 @@ export interface SessionOptions {
   /** Lines the peer causes (malformed PDUs, half frames) go through this limit, under `logSource`. */
   logLimiter?: SourceLogLimiter;
   logSource?: string;
+  /** Told of every request from the peer as it is answered (metrics): its command, the status, how long after it arrived. */
+  answered?: (command: string, status: number, ms: number) => void;
 }
 
 export type SessionState = 'open' | 'bound' | 'closing' | 'closed';
@@ -221,15 +223,18 @@ export class SmppSession extends EventEmitter<SessionEvents> {
       this.close('peer unbound');
       return;
     }
+    if (this.opts.answered) pdu.receivedAt = this.lastRx;
     if (this.draining) {
       // Stopping: what is in flight is answered, new work is refused for now (the peer may resend it elsewhere).
       pdu.answered = true;
+      this.opts.answered?.(pdu.command, ESME_RTHROTTLED, 0);
       this.write(encodeSimpleResponse((pdu.command_id | 0x80000000) >>> 0, pdu.sequence_number, ESME_RTHROTTLED));
       return;
     }
     if (this.peerOutstanding >= this.opts.peerWindow) {
       // The peer ignores the window we offer; refuse rather than buffer without bound.
       pdu.answered = true;
+      this.opts.answered?.(pdu.command, ESME_RTHROTTLED, 0);
       this.write(encodeSimpleResponse((pdu.command_id | 0x80000000) >>> 0, pdu.sequence_number, ESME_RTHROTTLED));
       return;
     }
@@ -267,6 +272,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     if (req.answered) return;
     req.answered = true;
     this.peerOutstanding--;
+    if (this.opts.answered && status >= 0) this.opts.answered(req.command, status, this.opts.clock.now() - (req.receivedAt ?? this.opts.clock.now()));
     if (this.state === 'closed' || status < 0 || NO_RESPONSE.has(req.command)) return;
     this.lastMessage = this.opts.clock.now();
     const respId = (req.command_id | 0x80000000) >>> 0;
@@ -283,6 +289,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     if (req.answered) return;
     req.answered = true;
     this.peerOutstanding--;
+    this.opts.answered?.(req.command, status, 0);
     if (this.state !== 'closed') this.write(genericNack(req.sequence_number, status));
   }
 

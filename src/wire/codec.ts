@@ -31,6 +31,8 @@ export interface WirePdu {
 /** A request the peer sent us; answered exactly once. */
 export interface InboundRequest extends WirePdu {
   answered?: boolean;
+  /** When it arrived (the session's clock), stamped only where a session's `answered` observer measures it. */
+  receivedAt?: number;
 }
 
 export interface UnknownTlv {
