@@ -2,9 +2,7 @@
 // lives in its own folder.
 import { isDeepStrictEqual } from 'node:util';
 import { channel } from 'node:diagnostics_channel';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -31,6 +29,7 @@ import type { InboundRequest, SmppSession } from './sessions/smpp-session';
 import { statusLabel, Telemetry } from './telemetry';
 import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
+import { replicaName } from './util/ids';
 import { decodePdu, type UnknownTlv, type WirePdu } from './wire/codec';
 import { ESME_RINVCMDID, ESME_ROK, ESME_RSYSERR, statusName } from './wire/status';
 
@@ -130,7 +129,7 @@ export class Gateway implements EsmeHost {
     this.policy = opts.policy;
     this.systemId = opts.systemId ?? 'sluice';
     this.log = opts.logger;
-    this.replica = opts.replica ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+    this.replica = opts.replica ?? replicaName();
     this.lease = { store: opts.leases ?? memoryLeases(() => this.clock.wall()), owner: this.replica, ttlMs: opts.config.cache.lease_ttl_ms };
     this.holds = new Holds({
       store: opts.holds ?? memoryHolds(() => this.clock.wall()),

@@ -11,6 +11,7 @@ import { PolicyVersions } from './policy-host/policy-versions';
 import { PolicyWatcher } from './policy-host/policy-watcher';
 import { SandboxPool } from './policy-host/sandbox-pool';
 import type { Clock } from './util/clock';
+import { replicaName } from './util/ids';
 
 /** A running Sluice: gateway, sandbox processes, cache, policy versions and watcher, started and stopped together. */
 export interface Sluice {
@@ -83,7 +84,10 @@ export function withoutPassword(url: string): string {
 }
 
 /** Start everything in order: cache, sandbox processes, then the listeners. */
-export async function startSluice(o: StartOptions): Promise<Sluice> {
+export async function startSluice(opts: StartOptions): Promise<Sluice> {
+  // Every line this process logs names its replica (and, from the root logger, its host).
+  const replica = opts.replica ?? replicaName();
+  const o: StartOptions = { ...opts, replica, logger: opts.logger.child({ replica }) };
   const cwd = o.cwd ?? process.cwd();
   const clock = o.clock;
   const cache = await CacheStore.open(o.config.cache.url, { cwd, logger: o.logger, sweepIntervalMs: 60_000, ...(clock ? { clock } : {}) });

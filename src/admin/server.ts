@@ -188,6 +188,17 @@ export class AdminServer {
     return undefined;
   }
 
+  /**
+   * One line per admin action: who (the admin token, a tenant's upload token,
+   * or no valid token; never the token itself), what, and how it ended.
+   */
+  private audit(method: string, path: string, access: Access | undefined, status: number): void {
+    const who = !access ? 'none' : access.all ? 'admin' : `tenant:${access.tenant}`;
+    const line = { audit: true, who, action: `${method} ${path.slice(0, 200)}`, status };
+    if (status < 400) this.o.logger.info(line, 'admin action');
+    else this.o.logger.warn(line, 'admin action refused');
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const p = url.pathname;
@@ -198,6 +209,8 @@ export class AdminServer {
       return send(res, 200, { ok: true });
     }
     const access = this.access(req);
+    // Every request that could change something is audited once answered, refused ones included.
+    if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => this.audit(req.method!, p, access, res.statusCode));
     if (!access) return send(res, 401, { error: 'a valid bearer token is required' });
     const tenantIds = this.o.gateway.tenantIds();
     const allowed = (t: string): boolean => tenantIds.includes(t) && (access.all || access.tenant === t);

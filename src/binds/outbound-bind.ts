@@ -98,6 +98,8 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   private lapseTimer: TimerHandle | undefined;
   /** Bumped by every start and stop: an answer from the store for an older run is ignored. */
   private run = 0;
+  /** The failure the bind keeps retrying after, and how often it came again (see logState). */
+  private failing: { reason: string; repeats: number } | undefined;
   /** The last store error logged, so an outage is logged once, not at every try. */
   private leaseError: string | undefined;
   /** Connection attempts after a failure or a lost session (metrics). */
@@ -247,6 +249,39 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
     if (this.session && !this.session.closed) this.session.close(reason, false);
   }
 
+  /**
+   * A bind state change in the log. Losing the upstream and a failed bind are
+   * warnings, with the reason; the same failure again and again (an SMSC that
+   * refuses every bind) is said once, then counted, and the count is said when
+   * the reason changes or the bind comes up. The retries in between are debug.
+   */
+  private logState(state: BindState, previous: BindState, reason: string | undefined, retryInMs: number | undefined): void {
+    const f = this.failing;
+    if (state === 'backoff') {
+      const why = reason ?? 'unknown';
+      if (f && f.reason === why) {
+        f.repeats++;
+        this.log.debug({ state, previous, reason, retryInMs, repeats: f.repeats }, 'bind state');
+        return;
+      }
+      if (f && f.repeats > 0) this.log.warn({ reason: f.reason, repeats: f.repeats }, 'bind failure repeated');
+      this.failing = { reason: why, repeats: 0 };
+      this.log.warn({ state, previous, reason, retryInMs }, previous === 'bound' ? 'upstream lost' : 'bind failed');
+      return;
+    }
+    if (state === 'bound' && f) {
+      this.failing = undefined;
+      this.log.info({ state, previous, failures: f.repeats + 1, last_reason: f.reason }, 'bind state');
+      return;
+    }
+    if (f && (state === 'connecting' || state === 'binding')) {
+      this.log.debug({ state, previous, reason }, 'bind state');
+      return;
+    }
+    if (state === 'stopped' || state === 'standby') this.failing = undefined;
+    this.log.info({ state, previous, reason, retryInMs }, 'bind state');
+  }
+
   private setState(state: BindState, reason?: string, retryInMs?: number): void {
     const previous = this._state;
     if (previous === state) return;
@@ -254,7 +289,7 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
     const ev: BindStateEvent = { tenant: this.tenant, bind: this.cfg.name, state, previous };
     if (reason !== undefined) ev.reason = reason;
     if (retryInMs !== undefined) ev.retryInMs = retryInMs;
-    this.log.info({ state, previous, reason, retryInMs }, 'bind state');
+    this.logState(state, previous, reason, retryInMs);
     if (bindStateChannel.hasSubscribers) bindStateChannel.publish(ev);
     this.emit('state', ev);
   }

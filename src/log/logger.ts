@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
@@ -36,7 +37,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino(
     {
       level: opts.level ?? 'info',
-      base: { name: 'sluice' },
+      // Every line says which host wrote it; the runtime adds the replica (startSluice).
+      base: { name: 'sluice', host: hostname() },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

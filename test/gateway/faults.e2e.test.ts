@@ -101,7 +101,7 @@ describe('faults injected into real processes', { timeout: 120_000 }, () => {
         stoppedAt = now();
         await until(() => shots.filter((s) => s.sentAt > stoppedAt && s.status === 0).length >= 100, 15_000, 'traffic flowing again after the stall');
         assert.ok(b.submitted().length >= 100, 'the second bind took it');
-        const gaveUp = await g.proc.logged('bind state', from, (l) => l.bind === 'up-a' && l.state === 'backoff');
+        const gaveUp = await g.proc.logged('upstream lost', from, (l) => l.bind === 'up-a' && l.state === 'backoff' && l.level === 40);
         assert.match(String(gaveUp.reason), /enquire_link/, 'the stalled bind is given up on when its enquire_link goes unanswered');
       } finally {
         a.child.kill('SIGCONT');
@@ -146,7 +146,7 @@ describe('faults injected into real processes', { timeout: 120_000 }, () => {
     const smsc = new RefusingSmsc();
     const upPort = await smsc.listen();
     try {
-      const g = await gateway(t, { binds: [{ name: 'up', port: upPort }], chain: ['bind:up', 'queue'] });
+      const g = await gateway(t, { binds: [{ name: 'up', port: upPort }], chain: ['bind:up', 'queue'], log: 'debug' });
       await until(() => smsc.conns.length > 0, 10_000, 'a first bind attempt');
       const first = smsc.conns[0]!.openedAt;
       const OBSERVE_MS = 9000;
@@ -154,7 +154,7 @@ describe('faults injected into real processes', { timeout: 120_000 }, () => {
       await until(() => smsc.conns.every((c) => c.closedAt !== undefined), 2000, 'every refused connection closed by the gateway');
       const conns = smsc.conns.filter((c) => c.openedAt - first <= OBSERVE_MS);
       const gaps = conns.slice(1).map((c, i) => Math.round(c.openedAt - conns[i]!.openedAt));
-      const retries = g.proc.lines.filter((l) => l.msg === 'bind state' && l.bind === 'up' && l.state === 'backoff');
+      const retries = g.proc.lines.filter((l) => l.bind === 'up' && l.state === 'backoff');
       t.diagnostic(`refused binds: ${conns.length} attempts in ${OBSERVE_MS} ms, gaps ${JSON.stringify(gaps)} ms, retryInMs ${JSON.stringify(retries.map((l) => l.retryInMs))}, reason "${String(retries[0]?.reason)}"`);
 
       // Base 1 s, doubling, jitter 50–100 %: 4 attempts by 7 s at the latest, a 5th not before 7.5 s, a 6th not before 15.5 s.
@@ -168,6 +168,12 @@ describe('faults injected into real processes', { timeout: 120_000 }, () => {
         assert.ok(Math.abs(gaps[i]! - Number(l.retryInMs)) < 500, `gap ${gaps[i]} ms follows the logged retryInMs ${String(l.retryInMs)}`);
       }
       assert.match(String(retries[0]?.reason), /RBINDFAIL|refused/);
+      // Said once at warn, with the reason; the same refusal again is counted at debug, not warned again.
+      assert.deepEqual(
+        retries.map((l) => [l.msg, l.level]),
+        retries.map((_, i) => (i === 0 ? ['bind failed', 40] : ['bind state', 20])),
+      );
+      assert.deepEqual(retries.slice(1).map((l) => l.repeats), retries.slice(1).map((_, i) => i + 1));
       assert.ok(
         smsc.conns.every((c) => c.openAtOnce === 1),
         'never two connections open at once',

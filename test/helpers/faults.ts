@@ -47,7 +47,7 @@ export interface BindSpec {
  * tenant acme with policies/gateway.ts (ESME acme-app / acme-pw), the given
  * binds to 127.0.0.1, one routing chain for every destination.
  */
-export async function gateway(t: TestContext, o: { binds: BindSpec[]; chain: string[]; server?: Record<string, unknown>; limits?: Record<string, unknown> }): Promise<Gw> {
+export async function gateway(t: TestContext, o: { binds: BindSpec[]; chain: string[]; server?: Record<string, unknown>; limits?: Record<string, unknown>; log?: string }): Promise<Gw> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-faults-'));
   dirs.push(dir);
   mkdirSync(path.join(dir, 'policies'));
@@ -58,7 +58,7 @@ export async function gateway(t: TestContext, o: { binds: BindSpec[]; chain: str
     cache: { url: 'sqlite://data/gateway.sqlite' },
     sandbox: { processes: 1 },
     admin: { listen: `127.0.0.1:${await freePort()}` },
-    log: { level: 'info' },
+    log: { level: o.log ?? 'info' },
     tenants: [
       {
         id: 'acme',
