@@ -118,6 +118,11 @@ export class Gateway implements EsmeHost {
   private readonly tenants = new Map<string, TenantRuntime>();
   private readonly bySystemId = new Map<string, TenantRuntime>();
   private readonly servers: net.Server[] = [];
+
+  /** Every listener it opened is listening (none opened yet: false). */
+  get listening(): boolean {
+    return this.servers.length > 0 && this.servers.every((s) => s.listening);
+  }
   private readonly connections = new Set<EsmeConnection>();
   private readonly opts: GatewayOptions;
   private started = false;

@@ -189,6 +189,27 @@ export class AdminServer {
   }
 
   /**
+   * Ready to take traffic: the store can be written and every listener is up
+   * (docs/operations.md, "Health"). Tenants that cannot serve (a policy that
+   * did not load, a quarantine) are counted, not named (this answer needs no
+   * token), and do not make the host unready: the others serve, and a load
+   * balancer that took the host out would take every tenant down for one.
+   */
+  private async ready(res: http.ServerResponse): Promise<void> {
+    const store = await this.o.storeHealth?.check();
+    const writable = !store || store.writable;
+    const listening = this.o.gateway.listening;
+    let degraded = 0;
+    for (const id of this.o.gateway.tenantIds()) {
+      const s = this.o.sandbox.tenantState(id);
+      if (s && (s.loadError || s.quarantined)) degraded++;
+    }
+    const ready = writable && listening;
+    const body: Record<string, unknown> = { ready, store: writable ? 'writable' : 'not writable', listeners: listening ? 'up' : 'down', tenants_degraded: degraded };
+    return send(res, ready ? 200 : 503, body);
+  }
+
+  /**
    * One line per admin action: who (the admin token, a tenant's upload token,
    * or no valid token; never the token itself), what, and how it ended.
    */
@@ -208,6 +229,7 @@ export class AdminServer {
       if (store && !store.writable) return send(res, 503, { ok: false, store: 'not writable' });
       return send(res, 200, { ok: true });
     }
+    if (req.method === 'GET' && p === '/readyz') return this.ready(res);
     const access = this.access(req);
     // Every request that could change something is audited once answered, refused ones included.
     if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => this.audit(req.method!, p, access, res.statusCode));
@@ -330,7 +352,8 @@ export class AdminServer {
       version: policy.version,
       hash: policy.hash,
       pinned: policy.pinned,
-      state: state?.quarantined ? 'quarantined' : state?.penalised ? 'penalised' : (stats?.state ?? 'idle'),
+      // A policy that never loaded (no file, or it does not compile) is 'failed', not 'idle'.
+      state: state?.quarantined ? 'quarantined' : state?.penalised ? 'penalised' : state?.loadError && (stats?.state ?? 'idle') === 'idle' ? 'failed' : (stats?.state ?? 'idle'),
       cpu_ms: stats?.cpuMs ?? 0,
       heap_used: stats?.heapUsed ?? 0,
       heap_limit: stats?.heapLimit ?? 0,
@@ -344,6 +367,7 @@ export class AdminServer {
         cpu_throttled: (stats?.throttled ?? 0) + (state?.cpuThrottled ?? 0),
         inline_offences: stats?.inlineOffences ?? 0,
       },
+      // What did not load: the core's read of the file or the upload, or a compile in the sandbox (at start, ahead of use).
       load_errors: state?.loadError ?? [],
       sessions: this.o.gateway.sessions(tenant),
       binds: this.o.gateway.binds(tenant),

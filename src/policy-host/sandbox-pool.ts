@@ -433,6 +433,13 @@ export class SandboxPool implements PolicyHost {
         r?.(m.result);
         return;
       }
+      case 'compileFailed': {
+        const t = this.tenants.get(m.tenant);
+        if (!t) return;
+        t.loadError = m.errors;
+        this.log.error({ tenant: m.tenant, errors: m.errors }, 'policy rejected');
+        return;
+      }
       case 'fatal':
         p.fatal = m.tenant;
         return;

@@ -92,6 +92,20 @@ function main(): void {
       setTimeout(die, 1000);
       out.flush(die);
     },
+    compileFailed(tenant, errors) {
+      send({ t: 'compileFailed', tenant, errors: errors.slice(0, 20) });
+    },
+  };
+
+  // Registered tenants compiled ahead of use, one per turn of the event loop: dispatches wait for at most one compile.
+  const toPrecompile: string[] = [];
+  const precompileLater = (tenant: string): void => {
+    if (toPrecompile.push(tenant) === 1) setImmediate(precompileNext);
+  };
+  const precompileNext = (): void => {
+    const tenant = toPrecompile.shift();
+    if (tenant !== undefined) runtimes.get(tenant)?.precompile();
+    if (toPrecompile.length > 0) setImmediate(precompileNext);
   };
 
   // This process ends by exit() or SIGKILL, never by draining its loop: it keeps an isolate ready for the next cold start.
@@ -111,7 +125,11 @@ function main(): void {
           rt.reconfigure(m.limits, m.boot);
         }
         void rt.load(m.source, m.filename, m.activate).then(
-          (result) => send({ t: 'loaded', reqId: m.reqId, tenant: m.tenant, result }),
+          (result) => {
+            send({ t: 'loaded', reqId: m.reqId, tenant: m.tenant, result });
+            // Registered to start on first use: compiled now, in the background, so what does not compile is known.
+            if (!m.activate && result.ok) precompileLater(m.tenant);
+          },
           (err: Error) => send({ t: 'loaded', reqId: m.reqId, tenant: m.tenant, result: { ok: false, errors: [{ file: m.filename, line: 0, column: 0, message: err.message }] } }),
         );
         return;

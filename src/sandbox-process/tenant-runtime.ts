@@ -28,6 +28,8 @@ export interface RuntimeHost {
   view(tenant: string, name: string): unknown;
   /** This tenant's policy made an isolate unrecoverable (see IsolateHooks.fatal): the process should report it and go. */
   fatal?(tenant: string, message: string): void;
+  /** A registered version did not compile (found ahead of use, or at first use): the core shows it as the tenant's load errors. */
+  compileFailed?(tenant: string, errors: PolicyDiagnostic[]): void;
 }
 
 export interface RuntimeOptions {
@@ -212,6 +214,16 @@ export class TenantRuntime {
     return { ok: true, version: version.number, hash: version.hash };
   }
 
+  /**
+   * Compile a registered version ahead of its first use, so a version that
+   * does not compile is known (and shown) at start, not when its first ESME
+   * binds. The isolate still starts on first use. True when it compiled, or
+   * there was nothing to compile.
+   */
+  precompile(): boolean {
+    return this.deferred ? this.compileDeferred() : true;
+  }
+
   /** Compile a deferred registration; false (with loadError set) when it does not compile. */
   private compileDeferred(): boolean {
     const d = this.deferred;
@@ -223,6 +235,7 @@ export class TenantRuntime {
       this.state = 'failed';
       this.loadError = `${e.file}:${e.line}:${e.column}: ${e.message}`;
       this.host.log(this.tenant, 'error', 'policy does not compile', { errors: compiled.errors });
+      this.host.compileFailed?.(this.tenant, compiled.errors);
       return false;
     }
     this.version = compiled.version;

@@ -64,5 +64,7 @@ export type FromSandbox =
   | { t: 'hostCall'; id: number; tenant: string; op: string; args: unknown }
   | { t: 'log'; tenant: string; level: string; msg: string; fields?: unknown }
   | { t: 'stats'; reqId: number; tenants: TenantStats[]; rss: number }
+  /** A registered version of this tenant's policy does not compile (found ahead of use, or at first use). */
+  | { t: 'compileFailed'; tenant: string; errors: PolicyDiagnostic[] }
   /** This tenant's policy made an isolate unrecoverable; the process exits right after (the culprit, for the core's penalty). */
   | { t: 'fatal'; tenant: string; message: string };
