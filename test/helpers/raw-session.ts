@@ -1,10 +1,10 @@
 /** Raw SMPP peers and frame readers the malformed-input tests share: command ids, PDU builders, reading and settling, the witness ESME. */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { type EsmeClient } from '../../src/tools/esme-client';
+import type { EsmeClient } from '../../src/tools/esme-client';
 import { commandName, decodePdu, isResponseId } from '../../src/wire/codec';
 import { ESME_RINVCMDID, ESME_RINVCMDLEN, ESME_ROK } from '../../src/wire/status';
-import { bindBody, cstr, RawPeer, rawPdu, sleep } from './harness';
+import { bindBody, cstr, RawPeer, rawPdu, sleep, startGateway, testConfig, type Harness } from './harness';
 
 export const GENERIC_NACK = 0x80000000;
 export const BIND_TRX = 0x00000009;
@@ -153,4 +153,14 @@ export async function assertWitness(c: EsmeClient, n = 1): Promise<void> {
     assert.equal(typeof r.fields.message_id, 'string');
     assert.ok((r.fields.message_id as string).length > 0);
   }
+}
+
+/**
+ * The gateway a malformed-input test talks to, and a second, normally bound
+ * ESME (the witness) that must keep getting answers. A short response timer,
+ * so stopping does not wait 30 s for raw peers that never answer unbind.
+ */
+export async function gatewayWithWitness(): Promise<{ h: Harness; witness: EsmeClient }> {
+  const h = await startGateway({ config: testConfig({ server: { response_timer_ms: 1000 } }) });
+  return { h, witness: await h.esme('acme-2', { responseTimeoutMs: 2000 }) };
 }

@@ -9,8 +9,8 @@ import fc from 'fast-check';
 import { type EsmeClient } from '../../src/tools/esme-client';
 import { commandName, isResponseId } from '../../src/wire/codec';
 import { ESME_RINVCMDID, ESME_ROK } from '../../src/wire/status';
-import { rawPdu, sleep, startGateway, testConfig, type Harness } from '../helpers/harness';
-import { GENERIC_NACK, ENQUIRE_LINK, ENQUIRE_LINK_RESP, FUZZ_SEED, type Frame, frames, assertWellFormedAnswer, collect, settle, peers, boundPeer, destroyPeers, assertWitness } from '../helpers/raw-session';
+import { rawPdu, sleep, type Harness } from '../helpers/harness';
+import { GENERIC_NACK, ENQUIRE_LINK, ENQUIRE_LINK_RESP, FUZZ_SEED, type Frame, frames, assertWellFormedAnswer, collect, settle, peers, boundPeer, destroyPeers, assertWitness, gatewayWithWitness } from '../helpers/raw-session';
 
 // ---- property-based fuzzing ------------------------------------------------------
 
@@ -28,8 +28,7 @@ describe('malformed input: fuzz', () => {
   let h: Harness;
   let witness: EsmeClient;
   before(async () => {
-    h = await startGateway({ config: testConfig({ server: { response_timer_ms: 1000 } }) });
-    witness = await h.esme('acme-2', { responseTimeoutMs: 2000 });
+    ({ h, witness } = await gatewayWithWitness());
   });
   afterEach(destroyPeers);
   after(async () => {

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { type EsmeClient } from '../../src/tools/esme-client';
 import { ESME_RINVCMDID, ESME_RINVCMDLEN, ESME_ROK } from '../../src/wire/status';
-import { bindBody, cstr, rawPdu, sleep, startGateway, testConfig, type Harness } from '../helpers/harness';
-import { GENERIC_NACK, BIND_TRX, BIND_TRX_RESP, SUBMIT_SM, SUBMIT_SM_RESP, ENQUIRE_LINK, ENQUIRE_LINK_RESP, MAX_PDU, tlv, submitBody, submitPdu, frames, collect, assertNothingMore, rawPeer, boundPeer, destroyPeers, assertWitness } from '../helpers/raw-session';
+import { bindBody, cstr, rawPdu, sleep, type Harness } from '../helpers/harness';
+import { GENERIC_NACK, BIND_TRX, BIND_TRX_RESP, SUBMIT_SM, SUBMIT_SM_RESP, ENQUIRE_LINK, ENQUIRE_LINK_RESP, MAX_PDU, tlv, submitBody, submitPdu, frames, collect, assertNothingMore, rawPeer, boundPeer, destroyPeers, assertWitness, gatewayWithWitness } from '../helpers/raw-session';
 
 // ---- the regression tests ---------------------------------------------------------
 
@@ -19,9 +19,7 @@ describe('malformed input: framing and commands', () => {
   let h: Harness;
   let witness: EsmeClient;
   before(async () => {
-    // A short response timer so stop() does not wait 30 s for raw peers that never answer unbind.
-    h = await startGateway({ config: testConfig({ server: { response_timer_ms: 1000 } }) });
-    witness = await h.esme('acme-2', { responseTimeoutMs: 2000 });
+    ({ h, witness } = await gatewayWithWitness());
   });
   afterEach(destroyPeers);
   after(async () => {
