@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs';
+import type { PolicyDiagnostic } from '../policy-compiler/compile';
+import { ADMIN_OPTIONS, ADMIN_OPTIONS_USAGE, AdminClient, AdminError, refusal, type AdminAnswer } from './admin-client';
+import type { Command } from './args';
+
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const tenantPath = (tenant: string): string => `/v1/tenants/${encodeURIComponent(tenant)}`;
+
+/** A diagnostic as `sluice check` prints it (and `push` the gateway's): `file:line:column - error TS2345: …`. */
+function diagnosticLine(file: string, d: Pick<PolicyDiagnostic, 'line' | 'column' | 'message' | 'code'>): string {
+  return `${file}:${d.line}:${d.column} - error${d.code ? ` ${d.code}` : ''}: ${d.message}`;
+}
+
+/**
+ * Compile and type-check each file against sandbox/sluice.d.ts, printing
+ * every diagnostic at line:column (and `file: ok` for a clean file when
+ * `sayOk`); the number of problems found.
+ */
+async function typeCheck(files: readonly string[], sayOk: boolean): Promise<number> {
+  // Loaded here: the TypeScript compiler is large and only check needs its type checker.
+  const { checkPolicyFile } = await import('../policy-compiler/typecheck');
+  let problems = 0;
+  for (const file of files) {
+    let diags: PolicyDiagnostic[];
+    try {
+      diags = checkPolicyFile(file);
+    } catch (err) {
+      out(`${file}: cannot read: ${(err as Error).message}`);
+      problems++;
+      continue;
+    }
+    for (const d of diags) out(diagnosticLine(file, d));
+    if (diags.length === 0 && sayOk) out(`${file}: ok`);
+    problems += diags.length;
+  }
+  return problems;
+}
+
+/** A 422 of an upload, rollback or unpin: the gateway's compile errors at line:column; the file they are in is `file`, else the one each names. */
+function printErrors(a: AdminAnswer, file?: string): boolean {
+  if (a.status !== 422 || !Array.isArray(a.body.errors)) return false;
+  for (const e of a.body.errors as PolicyDiagnostic[]) out(diagnosticLine(file ?? e.file, e));
+  return true;
+}
+
+export const check: Command = {
+  name: 'check',
+  synopsis: '<policy.ts> [more.ts …]',
+  summary: 'compile and type-check policies against sandbox/sluice.d.ts',
+  positionals: { required: ['<policy.ts>'], more: true },
+  options: {},
+  usage: `usage: sluice check <policy.ts> [more.ts …]
+
+Compile and type-check each policy against sandbox/sluice.d.ts, as the gateway
+compiles it: every error at file:line:column, or "file: ok". Exits 1 when any
+file has an error.
+
+  -h, --help                    print this text
+`,
+  async run(args) {
+    return (await typeCheck(args.positionals, true)) > 0 ? 1 : 0;
+  },
+};
+
+export const push: Command = {
+  name: 'push',
+  synopsis: '<tenant> <policy.ts> [--admin URL] [--token T]',
+  summary: 'upload a policy through the admin API (errors at line:column); it pins the tenant',
+  positionals: { required: ['<tenant>', '<policy.ts>'] },
+  options: { ...ADMIN_OPTIONS },
+  usage: `usage: sluice push <tenant> <policy.ts> [options]
+
+Upload the policy (PUT /v1/tenants/:id/policy): the gateway compiles it and
+serves it as the tenant's next version, or answers with its errors at
+line:column and keeps the old version serving. An upload pins the tenant: it
+serves instead of the tenant's policy file until \`sluice unpin\`.
+
+${ADMIN_OPTIONS_USAGE}
+  -h, --help                    print this text
+`,
+  async run(args) {
+    const [tenant, file] = args.positionals as [string, string];
+    const admin = AdminClient.from(args);
+    let source: string;
+    try {
+      source = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new AdminError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+    const a = await admin.call('PUT', `${tenantPath(tenant)}/policy`, { body: source, contentType: 'text/plain', tenant });
+    if (a.status === 200) {
+      out(`${tenant}: version ${a.body.version} active`);
+      return 0;
+    }
+    if (printErrors(a, file)) return 1;
+    throw refusal(a);
+  },
+};
+
+export const unpin: Command = {
+  name: 'unpin',
+  synopsis: '<tenant> [--admin URL] [--token T]',
+  summary: "release the tenant's pin (admin token): its policy file serves again",
+  positionals: { required: ['<tenant>'] },
+  options: { ...ADMIN_OPTIONS },
+  usage: `usage: sluice unpin <tenant> [options]
+
+Release the tenant's pin (DELETE /v1/tenants/:id/policy/pin): its policy file
+serves again. Needs admin.token, not an upload_token. A file that does not
+load leaves the pin in place; its errors are printed at line:column.
+
+${ADMIN_OPTIONS_USAGE}
+  -h, --help                    print this text
+`,
+  async run(args) {
+    const tenant = args.positionals[0]!;
+    const a = await AdminClient.from(args).call('DELETE', `${tenantPath(tenant)}/policy/pin`, { tenant });
+    if (a.status === 200) {
+      out(`${tenant}: unpinned; its policy file serves (hash ${String(a.body.hash).slice(0, 12)})`);
+      return 0;
+    }
+    // The file does not load: the tenant stays pinned.
+    if (printErrors(a)) return 1;
+    // An upload_token reaches the tenant but not this route.
+    if (a.status === 404) throw new AdminError(`the admin API answered 404 (${a.body.error}): unpin needs admin.token, not a tenant's upload_token`);
+    throw refusal(a);
+  },
+};
+
+/** Every command here, in the order `sluice --help` lists them. */
+export const POLICY_COMMANDS: readonly Command[] = [check, push, unpin];
