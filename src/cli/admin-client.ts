@@ -3,8 +3,11 @@ import { UsageError, type Options, type Parsed } from './args';
 /** Where the admin API listens unless `--admin` says otherwise (`admin.listen` of config/sluice.yaml). */
 export const DEFAULT_ADMIN = 'http://127.0.0.1:8075';
 
-/** The environment variable holding the admin API's token. */
-export const TOKEN_VARIABLE = 'SLUICE_TOKEN';
+/** The environment variable holding the admin API's token: the one the shipped configs read for `admin.token`. */
+export const TOKEN_VARIABLE = 'SLUICE_ADMIN_TOKEN';
+
+/** The variable `sluice push` and `unpin` once read; still read, with a warning, when SLUICE_ADMIN_TOKEN is unset. */
+export const DEPRECATED_TOKEN_VARIABLE = 'SLUICE_TOKEN';
 
 /** How long the CLI waits for an answer from the admin API. */
 const ANSWER_MS = 30_000;
@@ -39,13 +42,18 @@ export class AdminClient {
   ) {}
 
   /**
-   * The client a command's options ask for: `--token`, else SLUICE_TOKEN;
-   * neither is an {@link AdminError}. A malformed `--admin` is a
-   * {@link UsageError}.
+   * The client a command's options ask for. `--token`, else
+   * SLUICE_ADMIN_TOKEN, else the deprecated SLUICE_TOKEN (with a warning on
+   * `warn`); none of them is an {@link AdminError}. A malformed `--admin` is
+   * a {@link UsageError}.
    */
-  static from(args: Parsed, env: NodeJS.ProcessEnv = process.env): AdminClient {
+  static from(cmd: string, args: Parsed, env: NodeJS.ProcessEnv = process.env, warn: (line: string) => void = (l) => void process.stderr.write(`${l}\n`)): AdminClient {
     const base = adminUrl(args.string('admin') ?? DEFAULT_ADMIN);
-    const token = args.string('token') ?? (env[TOKEN_VARIABLE] || undefined);
+    let token = args.string('token') ?? (env[TOKEN_VARIABLE] || undefined);
+    if (token === undefined && env[DEPRECATED_TOKEN_VARIABLE]) {
+      warn(`sluice ${cmd}: ${DEPRECATED_TOKEN_VARIABLE} is deprecated and will stop being read: set ${TOKEN_VARIABLE}, the variable the gateway's config reads`);
+      token = env[DEPRECATED_TOKEN_VARIABLE];
+    }
     if (!token) throw new AdminError(`a token is needed: set ${TOKEN_VARIABLE} or pass --token (admin.token of the gateway's config, or the tenant's upload_token)`);
     return new AdminClient(base, token);
   }
@@ -74,7 +82,7 @@ export class AdminClient {
     } catch {
       body = { error: `${res.statusText || 'an answer'} that is not JSON: is ${this.base} Sluice's admin API?` };
     }
-    if (res.status === 401) throw new AdminError(`the admin API at ${this.base} refused the token (401): use admin.token of the gateway's config, or the tenant's upload_token`);
+    if (res.status === 401) throw new AdminError(`the admin API at ${this.base} refused the token (401): use admin.token of the gateway's config (${TOKEN_VARIABLE}), or the tenant's upload_token`);
     if (res.status === 404 && o.tenant !== undefined && body.error === 'no such tenant') {
       throw new AdminError(`no tenant "${o.tenant}" at ${this.base} (or the token is another tenant's upload_token)`);
     }

@@ -80,7 +80,7 @@ ${ADMIN_OPTIONS_USAGE}
 `,
   async run(args) {
     const [tenant, file] = args.positionals as [string, string];
-    const admin = AdminClient.from(args);
+    const admin = AdminClient.from('push', args);
     let source: string;
     try {
       source = readFileSync(file, 'utf8');
@@ -114,7 +114,7 @@ ${ADMIN_OPTIONS_USAGE}
 `,
   async run(args) {
     const tenant = args.positionals[0]!;
-    const a = await AdminClient.from(args).call('DELETE', `${tenantPath(tenant)}/policy/pin`, { tenant });
+    const a = await AdminClient.from('unpin', args).call('DELETE', `${tenantPath(tenant)}/policy/pin`, { tenant });
     if (a.status === 200) {
       out(`${tenant}: unpinned; its policy file serves (hash ${String(a.body.hash).slice(0, 12)})`);
       return 0;
