@@ -2,10 +2,11 @@ import { DEFAULT_ADMIN, TOKEN_VARIABLE } from './admin-client';
 import { parseCommand, UsageError, type Command } from './args';
 import { POLICY_COMMANDS } from './policy-commands';
 import { start } from './start-command';
+import { status } from './status-command';
 import { bench, configDoc, sim, soak } from './tool-commands';
 
 /** Every `sluice` command, in the order `sluice --help` lists them. */
-export const COMMANDS: readonly Command[] = [start, configDoc, ...POLICY_COMMANDS, sim, bench, soak];
+export const COMMANDS: readonly Command[] = [start, configDoc, ...POLICY_COMMANDS, status, sim, bench, soak];
 
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
@@ -15,7 +16,7 @@ export const USAGE = `usage: sluice <command> [options]
 
 ${COMMANDS.map((c) => `  ${c.name} ${c.synopsis}\n      ${c.summary}`).join('\n')}
 
-push and unpin call the admin API: --admin URL
+push, unpin, status, versions and rollback call the admin API: --admin URL
 (default ${DEFAULT_ADMIN}), --token T or $${TOKEN_VARIABLE}.
 Exit status: 0 done, 1 failed (errors found, refused, unreachable), 2 a wrong command line.
 `;

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { PolicyDiagnostic } from '../policy-compiler/compile';
 import { ADMIN_OPTIONS, ADMIN_OPTIONS_USAGE, AdminClient, AdminError, refusal, type AdminAnswer } from './admin-client';
-import type { Command } from './args';
+import { UsageError, type Command } from './args';
+import { count, table } from './format';
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const tenantPath = (tenant: string): string => `/v1/tenants/${encodeURIComponent(tenant)}`;
@@ -127,5 +128,93 @@ ${ADMIN_OPTIONS_USAGE}
   },
 };
 
+interface VersionView {
+  version: number;
+  hash: string;
+  at: string;
+  uploader: string;
+  current: boolean;
+  bytes: number;
+  rollback_of?: number;
+}
+
+export const versions: Command = {
+  name: 'versions',
+  synopsis: '<tenant> [--json] [--admin URL] [--token T]',
+  summary: "the tenant's kept policy versions, and which one serves",
+  positionals: { required: ['<tenant>'] },
+  options: { ...ADMIN_OPTIONS, json: { type: 'boolean' } },
+  usage: `usage: sluice versions <tenant> [options]
+
+The policy versions the store keeps for the tenant (GET /v1/tenants/:id/policy/versions),
+oldest first: when, by whom (admin, tenant, or file: the file version an upload
+replaced), size, sha256, and which one serves (*). \`sluice rollback\` serves one again.
+
+  --json                        print the admin API's JSON as it came
+${ADMIN_OPTIONS_USAGE}
+  -h, --help                    print this text
+`,
+  async run(args) {
+    const tenant = args.positionals[0]!;
+    const a = await AdminClient.from('versions', args).call('GET', `${tenantPath(tenant)}/policy/versions`, { tenant });
+    if (a.status !== 200) throw refusal(a);
+    if (args.flag('json')) {
+      out(JSON.stringify(a.body, null, 2));
+      return 0;
+    }
+    const list = (a.body.versions ?? []) as VersionView[];
+    const serving = a.body.current === null || a.body.current === undefined ? 'its policy file serves' : `version ${a.body.current} serves`;
+    out(`${tenant}: ${serving}${a.body.pinned ? ', pinned (over the policy file, until `sluice unpin`)' : ', not pinned'}`);
+    if (list.length === 0) {
+      out('no versions kept (nothing uploaded yet)');
+      return 0;
+    }
+    const rows = list.map((v) => [
+      v.current ? '*' : '',
+      String(v.version),
+      v.at.replace('T', ' ').replace(/(\.\d+)?Z$/, ''),
+      v.uploader,
+      count(v.bytes),
+      v.hash.slice(0, 12),
+      v.rollback_of !== undefined ? `rollback of ${v.rollback_of}` : '',
+    ]);
+    for (const line of table([['', 'VERSION', 'AT (UTC)', 'BY', 'BYTES', 'SHA256', ''], ...rows], [1, 4])) out(line);
+    return 0;
+  },
+};
+
+export const rollback: Command = {
+  name: 'rollback',
+  synopsis: '<tenant> [version] [--admin URL] [--token T]',
+  summary: 'serve a kept policy version again, as a new version (default: the one before the one serving)',
+  positionals: { required: ['<tenant>'], optional: ['[version]'] },
+  options: { ...ADMIN_OPTIONS },
+  usage: `usage: sluice rollback <tenant> [version] [options]
+
+Serve a kept policy version again, as the tenant's next version
+(POST /v1/tenants/:id/policy/rollback). Without a version: the one before the
+version serving (twice goes two back); with the file serving, name a version.
+A rollback pins the tenant as an upload does. \`sluice versions\` lists them.
+
+${ADMIN_OPTIONS_USAGE}
+  -h, --help                    print this text
+`,
+  async run(args) {
+    const [tenant, given] = args.positionals as [string, string | undefined];
+    if (given !== undefined && !/^[1-9]\d{0,14}$/.test(given)) throw new UsageError(`the version must be a positive whole number, as \`sluice versions ${tenant}\` lists them (got "${given}")`);
+    // No body: the version before the one serving.
+    const body = given === undefined ? undefined : JSON.stringify({ version: Number(given) });
+    const a = await AdminClient.from('rollback', args).call('POST', `${tenantPath(tenant)}/policy/rollback`, { body, tenant });
+    if (a.status === 200) {
+      out(`${tenant}: version ${a.body.version} active (rollback of ${a.body.rollback_of})`);
+      return 0;
+    }
+    if (printErrors(a)) return 1;
+    // No such version, nothing earlier, the file serving: the gateway's own words say which.
+    if (a.status === 404 || a.status === 409) throw new AdminError(`${a.body.error} (\`sluice versions ${tenant}\` lists what is kept)`);
+    throw refusal(a);
+  },
+};
+
 /** Every command here, in the order `sluice --help` lists them. */
-export const POLICY_COMMANDS: readonly Command[] = [check, push, unpin];
+export const POLICY_COMMANDS: readonly Command[] = [check, push, unpin, versions, rollback];

@@ -41,7 +41,7 @@ describe('sluice --help and usage errors', () => {
       [['start', '--frobnicate'], '--frobnicate'],
       [['push', 'acme', 'p.ts', '--tokn', 'x'], '--tokn'],
       [['bench', '-x'], '-x'],
-      [['unpin', 'acme', '--jsn'], '--jsn'],
+      [['status', '--jsn'], '--jsn'],
     ] as const) {
       const r = await runSluice([...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -53,12 +53,13 @@ describe('sluice --help and usage errors', () => {
   it('a missing argument, an extra one, a value that is not a number or an option without its value: exit 2, saying which', async () => {
     const cases: [string[], RegExp][] = [
       [['push', 'acme'], /^sluice push: missing <policy\.ts>\n/],
-      [['unpin'], /^sluice unpin: missing <tenant>\n/],
-      [['unpin', 'acme', 'globex'], /^sluice unpin: unexpected argument "globex"\n/],
+      [['versions'], /^sluice versions: missing <tenant>\n/],
+      [['rollback', 'acme', '3', '4'], /^sluice rollback: unexpected argument "4"\n/],
+      [['rollback', 'acme', 'v3', '--token', 't'], /^sluice rollback: the version must be a positive whole number/],
       [['bench', '--port', 'abc'], /^sluice bench: --port must be a number \(got "abc"\)\n/],
       [['start', '-c'], /^sluice start: Option '-c, --config <value>' argument missing\n/],
       [['sim', '--receipts-on', 'nowhere'], /^sluice sim: --receipts-on must be one of carrier, other, spread/],
-      [['unpin', 'acme', '--admin', 'ftp://x', '--token', 't'], /^sluice unpin: --admin must be an http:\/\/ or https:\/\/ URL/],
+      [['status', '--admin', 'ftp://x', '--token', 't'], /^sluice status: --admin must be an http:\/\/ or https:\/\/ URL/],
     ];
     for (const [args, expected] of cases) {
       const r = await runSluice(args);
