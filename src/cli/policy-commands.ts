@@ -7,7 +7,7 @@ import { count, table } from './format';
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const tenantPath = (tenant: string): string => `/v1/tenants/${encodeURIComponent(tenant)}`;
 
-/** A diagnostic as `sluice check` prints it (and `push` the gateway's): `file:line:column - error TS2345: …`. */
+/** A diagnostic as `sluice check` prints it (and `push`, before or after uploading): `file:line:column - error TS2345: …`. */
 function diagnosticLine(file: string, d: Pick<PolicyDiagnostic, 'line' | 'column' | 'message' | 'code'>): string {
   return `${file}:${d.line}:${d.column} - error${d.code ? ` ${d.code}` : ''}: ${d.message}`;
 }
@@ -18,7 +18,7 @@ function diagnosticLine(file: string, d: Pick<PolicyDiagnostic, 'line' | 'column
  * `sayOk`); the number of problems found.
  */
 async function typeCheck(files: readonly string[], sayOk: boolean): Promise<number> {
-  // Loaded here: the TypeScript compiler is large and only check needs its type checker.
+  // Loaded here: the TypeScript compiler is large and only check and push need its type checker.
   const { checkPolicyFile } = await import('../policy-compiler/typecheck');
   let problems = 0;
   for (const file of files) {
@@ -54,7 +54,7 @@ export const check: Command = {
 
 Compile and type-check each policy against sandbox/sluice.d.ts, as the gateway
 compiles it: every error at file:line:column, or "file: ok". Exits 1 when any
-file has an error.
+file has an error. \`sluice push\` runs the same check before it uploads.
 
   -h, --help                    print this text
 `,
@@ -65,23 +65,33 @@ file has an error.
 
 export const push: Command = {
   name: 'push',
-  synopsis: '<tenant> <policy.ts> [--admin URL] [--token T]',
-  summary: 'upload a policy through the admin API (errors at line:column); it pins the tenant',
+  synopsis: '<tenant> <policy.ts> [--no-check] [--admin URL] [--token T]',
+  summary: 'type-check a policy as check does, then upload it through the admin API; it pins the tenant',
   positionals: { required: ['<tenant>', '<policy.ts>'] },
-  options: { ...ADMIN_OPTIONS },
+  options: { ...ADMIN_OPTIONS, 'no-check': { type: 'boolean' } },
   usage: `usage: sluice push <tenant> <policy.ts> [options]
 
-Upload the policy (PUT /v1/tenants/:id/policy): the gateway compiles it and
-serves it as the tenant's next version, or answers with its errors at
-line:column and keeps the old version serving. An upload pins the tenant: it
-serves instead of the tenant's policy file until \`sluice unpin\`.
+Type-check the policy exactly as \`sluice check\` does; if it has errors, print
+them at file:line:column, upload nothing and exit 1. Else upload it
+(PUT /v1/tenants/:id/policy): the gateway compiles it again and serves it as
+the tenant's next version, or answers with its errors at line:column and
+keeps the old version serving. An upload pins the tenant: it serves instead
+of the tenant's policy file until \`sluice unpin\`.
 
+  --no-check                    upload without type-checking first (the gateway still compiles it)
 ${ADMIN_OPTIONS_USAGE}
   -h, --help                    print this text
 `,
   async run(args) {
     const [tenant, file] = args.positionals as [string, string];
     const admin = AdminClient.from('push', args);
+    if (!args.flag('no-check')) {
+      const problems = await typeCheck([file], false);
+      if (problems > 0) {
+        process.stderr.write(`sluice push: ${file}: ${count(problems)} error${problems === 1 ? '' : 's'}; nothing uploaded (--no-check uploads without the type check)\n`);
+        return 1;
+      }
+    }
     let source: string;
     try {
       source = readFileSync(file, 'utf8');

@@ -1,9 +1,9 @@
 /**
  * The commands that call the admin API — push, unpin, status, versions,
  * rollback — as real `sluice` processes against a real `sluice start`
- * (its admin API on port 0): the token they read, the tables they print,
- * and what they say when the gateway cannot be reached, refuses the token
- * or has no such tenant.
+ * (its admin API on port 0): the token they read, push's type check, the
+ * tables they print, and what they say when the gateway cannot be reached,
+ * refuses the token or has no such tenant.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,8 @@ import { freePort } from '../helpers/harness';
 import { runSluice, SluiceProcess, type CliRun } from '../helpers/sluice-process';
 
 const answer = (id: string): string => `smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: '${id}' }));\n`;
+/** Compiles (the gateway serves it), but `sluice check` rejects it: message_id is a string. */
+const TYPE_ERROR = "smpp.onBind((b) => b.accept());\nsmpp.onPdu('submit_sm', (pdu) => pdu.reply({ message_id: 42 }));\n";
 
 describe('sluice push, unpin, status, versions, rollback against a running gateway', () => {
   let dir: string;
@@ -167,5 +169,29 @@ describe('sluice push, unpin, status, versions, rollback against a running gatew
     const nobody = await sluice(['versions', 'initech']);
     assert.equal(nobody.code, 1);
     assert.match(nobody.stderr, /no tenant "initech"/);
+  });
+
+  it('push type-checks as check does: the same errors at line:column, exit 1, nothing uploaded; --no-check uploads it', { timeout: 60_000 }, async () => {
+    const bad = file('bad.ts', TYPE_ERROR);
+    const before = await api('/v1/tenants/acme/policy/versions');
+    const checked = await runSluice(['check', bad]);
+    assert.equal(checked.code, 1);
+    assert.match(checked.stdout, /bad\.ts:2:\d+ - error TS2322: /);
+    const pushed = await sluice(['push', 'acme', bad]);
+    assert.equal(pushed.code, 1);
+    assert.equal(pushed.stdout, checked.stdout, 'the same diagnostics as sluice check');
+    assert.match(pushed.stderr, /^sluice push: .*bad\.ts: 1 error; nothing uploaded \(--no-check uploads without the type check\)\n$/);
+    assert.deepEqual(await api('/v1/tenants/acme/policy/versions'), before, 'nothing uploaded');
+    const unchecked = await sluice(['push', 'acme', bad, '--no-check']);
+    assert.equal(unchecked.code, 0, unchecked.stderr);
+    assert.match(unchecked.stdout, /^acme: version \d+ active\n$/);
+    assert.equal((await api('/v1/tenants/acme')).pinned, true);
+  });
+
+  it('push: what the gateway refuses to compile comes back at line:column, exit 1', async () => {
+    const broken = file('broken.ts', 'smpp.onBind((b) => b.accept(;\n');
+    const r = await sluice(['push', 'acme', broken, '--no-check']);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /broken\.ts:1:\d+ - error TS1005: '\)' expected\./);
   });
 });
