@@ -4,9 +4,13 @@
  * bench and soak failed with "Unknown option '--help'").
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { COMMANDS } from '../../src/cli/main';
 import { runSluice } from '../helpers/sluice-process';
+
+const ROOT = path.resolve(__dirname, '../../..');
 
 describe('sluice --help and usage errors', () => {
   for (const cmd of COMMANDS) {
@@ -66,6 +70,17 @@ describe('sluice --help and usage errors', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, expected);
       assert.match(r.stderr, new RegExp(`see: sluice ${args[0]} --help\\n$`));
+    }
+  });
+
+  it('docs/cli.md documents every command and every option', () => {
+    const doc = readFileSync(path.join(ROOT, 'docs/cli.md'), 'utf8');
+    for (const cmd of COMMANDS) {
+      const at = doc.indexOf(`\n## \`sluice ${cmd.name}`);
+      assert.ok(at >= 0, `docs/cli.md has no section for sluice ${cmd.name}`);
+      const next = doc.indexOf('\n## ', at + 1);
+      const section = doc.slice(at, next < 0 ? undefined : next);
+      for (const name of Object.keys(cmd.options)) assert.match(section, new RegExp(`--${name}\\b`), `docs/cli.md: sluice ${cmd.name} lacks --${name}`);
     }
   });
 });
