@@ -8,6 +8,7 @@ import { sqliteForward } from '../cache/forward-sqlite';
 import { ForwardStore, MSG_SENT, type MsgRow } from '../cache/forward-store';
 import type { TenantStats } from '../sandbox-protocol/messages';
 import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
+import { ESME_ROK, statusLabel, statusName, statusValue } from '../wire/status';
 import { EsmeClient } from './esme-client';
 
 export interface LoadOptions {
@@ -32,11 +33,18 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
+  /** submit_sm answered, whatever the status. */
   sent: number;
+  /** Answered ESME_ROK: accepted. */
   ok: number;
+  /** Answered any other status: refused (`sent - ok`). */
   failed: number;
+  /** The refused ones per status, by name (`ESME_RTHROTTLED`; `0x…` for a value without one). */
+  refused: Record<string, number>;
   seconds: number;
+  /** Accepted (ESME_ROK) submit_sm per second: a refusal is not throughput. */
   perSecond: number;
+  /** Latency percentiles (ms) of the accepted submits; NaN when none was. */
   p50: number;
   p90: number;
   p99: number;
@@ -52,7 +60,11 @@ function pct(sorted: Float64Array, p: number): number {
 
 const MAX_SAMPLES = 5_000_000;
 
-/** Keep `window` submit_sm in flight on each of `esmes` sessions; measure rate and latency. */
+/**
+ * Keep `window` submit_sm in flight on each of `esmes` sessions; measure the
+ * rate and latency of those accepted (ESME_ROK), and count the refused ones
+ * per status apart. A refused bind throws, naming its status.
+ */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const durationMs = o.durationMs ?? (o.count ? Infinity : 5000);
   const count = Math.min(o.count ?? Infinity, MAX_SAMPLES);
@@ -62,6 +74,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let sent = 0;
   let done = 0;
   let ok = 0;
+  const refused = new Map<number, number>();
   const onRequest = (pdu: InboundRequest, s: SmppSession): void => {
     s.respond(pdu, 0, { message_id: '' });
     const m = /id:(\S+)/.exec(Buffer.from((pdu.fields.short_message as Buffer) ?? []).toString('latin1'));
@@ -72,7 +85,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   for (let i = 0; i < o.esmes; i++) {
     const c = await EsmeClient.connect({ host: o.host, port: o.port, window: o.window, onRequest });
     const r = await c.bind(o.systemId, o.password);
-    if (r.command_status !== 0) throw new Error(`bind refused with status 0x${r.command_status.toString(16)}`);
+    if (r.command_status !== ESME_ROK) {
+      for (const x of clients) x.close();
+      c.close();
+      throw new Error(`bind as "${o.systemId}" refused: ${statusLabel(r.command_status)}`);
+    }
     clients.push(c);
   }
   const fields = {
@@ -93,11 +110,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const t0 = performance.now();
       const r = await c.submit(fields);
       const t1 = performance.now();
-      if (done < lat.length) lat[done] = t1 - t0;
       done++;
-      if (r.command_status === 0) {
+      if (r.command_status === ESME_ROK) {
+        if (ok < lat.length) lat[ok] = t1 - t0;
         ok++;
         if (o.dlr && typeof r.fields.message_id === 'string') sentAt.set(r.fields.message_id, t0);
+      } else {
+        refused.set(r.command_status, (refused.get(r.command_status) ?? 0) + 1);
       }
     }
   };
@@ -108,14 +127,27 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     while (dlrAt.size < sentAt.size && performance.now() < wait) await new Promise((r) => setTimeout(r, 10));
   }
   for (const c of clients) await c.unbind().catch(() => c.close());
-  const sorted = lat.subarray(0, Math.min(done, lat.length)).sort();
+  const sorted = lat.subarray(0, Math.min(ok, lat.length)).sort();
   const dlrLat: number[] = [];
   for (const [id, t] of dlrAt) {
     const t0 = sentAt.get(id);
     if (t0 !== undefined) dlrLat.push(t - t0);
   }
   const dl = Float64Array.from(dlrLat).sort();
-  const result: LoadResult = { sent: done, ok, failed: done - ok, seconds, perSecond: done / seconds, p50: pct(sorted, 50), p90: pct(sorted, 90), p99: pct(sorted, 99), dlrs: dl.length };
+  const byName: Record<string, number> = {};
+  for (const [status, n] of [...refused].sort((a, b) => b[1] - a[1])) byName[statusName(status)] = n;
+  const result: LoadResult = {
+    sent: done,
+    ok,
+    failed: done - ok,
+    refused: byName,
+    seconds,
+    perSecond: ok / seconds,
+    p50: pct(sorted, 50),
+    p90: pct(sorted, 90),
+    p99: pct(sorted, 99),
+    dlrs: dl.length,
+  };
   if (dl.length) {
     result.dlrP50 = pct(dl, 50);
     result.dlrP99 = pct(dl, 99);
@@ -123,9 +155,30 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   return result;
 }
 
+const COUNT = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const count = (n: number): string => COUNT.format(n);
+
+/** Refusals per status, most first: `ESME_RTHROTTLED 157,859, ESME_RSYSERR 3` (a value without a name says so). */
+export function formatRefused(refused: Readonly<Record<string, number>>): string {
+  return Object.entries(refused)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, n]) => `${name.startsWith('0x') ? statusLabel(statusValue(name)) : name} ${count(n)}`)
+    .join(', ');
+}
+
+/** Add up the refusals of several runs. */
+export function addRefused(runs: readonly LoadResult[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const r of runs) for (const [name, n] of Object.entries(r.refused)) sum[name] = (sum[name] ?? 0) + n;
+  return sum;
+}
+
+/** One run on one line: the accepted rate, the refusals by status, the latency of the accepted, receipts. */
 export function formatLoad(label: string, r: LoadResult): string {
-  const dlr = r.dlrs ? `  dlr p50 ${r.dlrP50!.toFixed(3)} ms p99 ${r.dlrP99!.toFixed(3)} ms (${r.dlrs})` : '';
-  return `${label.padEnd(28)} ${r.perSecond.toFixed(0).padStart(7)} submit_sm/s  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  (${r.sent} sent, ${r.failed} failed)${dlr}`;
+  const refused = r.failed ? `refused: ${formatRefused(r.refused)}` : 'none refused';
+  const latency = r.ok ? `p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms` : 'none accepted';
+  const dlr = r.dlrs ? `  dlr p50 ${r.dlrP50!.toFixed(3)} ms p99 ${r.dlrP99!.toFixed(3)} ms (${count(r.dlrs)})` : '';
+  return `${label.padEnd(28)} ${count(r.perSecond).padStart(7)} submit_sm/s accepted (ESME_ROK); ${refused}  ${latency}  (${count(r.sent)} sent in ${r.seconds.toFixed(3)} s)${dlr}`;
 }
 
 /**
@@ -470,7 +523,8 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
         n.ok += x.ok;
         n.failed += x.failed;
       }
-      o.print(`  noisy tenant (offered 1000/s, spinning ~45 ms per call): ${n.sent} submits, ${n.ok} answered ESME_ROK, ${n.failed} refused (ESME_RTHROTTLED / ESME_RSYSERR over its limits)`);
+      const why = n.failed ? `; refused over its limits: ${formatRefused(addRefused(noise))}` : '';
+      o.print(`  noisy tenant (offered 1000/s, spinning ~45 ms per call): ${count(n.sent)} submits, ${count(n.ok)} answered ESME_ROK, ${count(n.failed)} refused${why}`);
       o.print(`  → noisy neighbour, median of ${rounds} rounds: quiet p99 ${p99Noise.toFixed(3)} ms vs ${p99Alone.toFixed(3)} ms alone = ${ratio.toFixed(2)}× (rounds: ${each.map((x) => x.toFixed(2)).join(' ')})`);
       Object.assign(figures, { 'noisy.quiet_p99_alone_ms': p99Alone, 'noisy.quiet_p99_with_noise_ms': p99Noise, 'noisy.p99_ratio': ratio, 'noisy.noisy_refused': n.failed });
     } finally {
@@ -514,7 +568,7 @@ export async function compare(o: CompareOptions): Promise<Record<string, number>
         const t0 = performance.now();
         const r = await c.bind(`t${i}`, 'x');
         cold.push(performance.now() - t0);
-        if (r.command_status !== 0) throw new Error(`bind t${i} refused`);
+        if (r.command_status !== ESME_ROK) throw new Error(`bind t${i} refused: ${statusLabel(r.command_status)}`);
         const t1 = performance.now();
         await c.submit({ short_message: Buffer.from('x') });
         warm.push(performance.now() - t1);
@@ -788,7 +842,7 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
       });
       if (k === 'w64') Object.assign(figures, { gateway_store_writes_per_msg: writes, gateway_store_commits_per_msg: commits });
       const failed = [...g, ...rl].reduce((a, x) => a + x.result.failed, 0);
-      if (failed) o.print(`  note: ${failed} submits were refused in these runs`);
+      if (failed) o.print(`  note: ${count(failed)} submits were refused in these runs (not in the rates): ${formatRefused(addRefused([...g, ...rl].map((x) => x.result)))}`);
       const late = (xs: GatewayRun[]): number => med(xs, (x) => (x.result.ok ? 1 - x.result.dlrs / x.result.ok : undefined));
       Object.assign(figures, { [`gateway_receipts_late${suffix}`]: late(g), [`relay_receipts_late${suffix}`]: late(rl) });
       if (late(g) > 0.001 || late(rl) > 0.001)

@@ -7,6 +7,7 @@
  * in memory: no durability, no routing, no policy).
  */
 import * as smpp from 'smpp';
+import { statusLabel } from '../wire/status';
 
 type Pdu = smpp.PDU & { response(o?: object): smpp.PDU };
 
@@ -26,7 +27,7 @@ export async function startRelay(upstreamPort: number, upstreamHost = '127.0.0.1
   up.socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
     up.on('connect', () =>
-      up.bind_transceiver({ system_id: 'relay', password: 'x' }, (r: Pdu) => (r.command_status === 0 ? resolve() : reject(new Error(`relay: upstream bind refused 0x${r.command_status.toString(16)}`)))),
+      up.bind_transceiver({ system_id: 'relay', password: 'x' }, (r: Pdu) => (r.command_status === 0 ? resolve() : reject(new Error(`relay: upstream bind refused: ${statusLabel(r.command_status)}`)))),
     );
     up.on('close', () => reject(new Error('relay: upstream connection closed')));
   });

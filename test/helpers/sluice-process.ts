@@ -67,3 +67,32 @@ export class SluiceProcess {
     await this.exited;
   }
 }
+
+/** What a finished `sluice` command printed, and its exit code. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run `sluice <args>` in a child process and wait for it (killed after
+ * `timeoutMs`). The child's environment is this one's with `env` over it,
+ * an undefined value removing a variable; the admin token variables are
+ * removed unless `env` sets them, so the caller's shell does not leak in.
+ */
+export function runSluice(args: string[], o: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+  const env = { ...process.env, SLUICE_ADMIN_TOKEN: undefined, SLUICE_TOKEN: undefined, ...o.env };
+  const child = spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], { cwd: o.cwd ?? REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 30_000);
+  return new Promise((resolve) => {
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
