@@ -160,7 +160,7 @@ export async function statusSnapshot(s: StatusSources): Promise<StatusSnapshot> 
       pinned: policy.pinned,
       cpu_ms: st?.cpuMs ?? 0,
       cpu_ms_per_s: budget,
-      throttled_ago_ms: throttledAgo,
+      throttled_ago_ms: throttledAgo === null ? null : Math.round(throttledAgo),
       throttled: st?.throttled ?? 0,
       refused: pool?.cpuThrottled ?? 0,
       heap_used: st?.heapUsed ?? 0,
@@ -194,7 +194,8 @@ export function htmlHeaders(nonce: string): Record<string, string> {
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
+    // Not no-referrer: with it Chromium sends its forms' Origin as "null", which /login refuses.
+    'referrer-policy': 'same-origin',
   };
 }
 
@@ -264,7 +265,7 @@ const SCRIPT = `
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = String(text); return e; }
   function row(table, k, v, cls) { var tr = el('tr', cls); tr.appendChild(el('th', '', k)); var td = el('td'); if (v instanceof Node) td.appendChild(v); else td.textContent = String(v); tr.appendChild(td); table.appendChild(tr); return tr; }
   function mb(n) { return (n / 1048576).toFixed(1) + ' MB'; }
-  function age(ms) { return ms < 1000 ? ms + ' ms' : ms < 120000 ? (ms / 1000).toFixed(1) + ' s' : (ms / 60000).toFixed(1) + ' min'; }
+  function age(ms) { return ms < 1000 ? Math.round(ms) + ' ms' : ms < 120000 ? (ms / 1000).toFixed(1) + ' s' : (ms / 60000).toFixed(1) + ' min'; }
   function rate(t, key, now) { if (!prev) return null; var p = prev.byId[t.id]; if (!p) return null; var dt = (now.at_ms - prev.at_ms) / 1000; if (dt <= 0) return null; return Math.max(0, (key(t) - key(p)) / dt); }
   function fmt(r, unit) { return r === null ? '… (next refresh)' : r.toFixed(1) + ' ' + unit; }
   function bar(used, limit) { var s = el('span', 'bar'); var pct = limit > 0 ? Math.min(100, Math.round(used / limit * 10) * 10) : 0; s.appendChild(el('i', 'w' + pct + (used > limit ? ' over' : ''))); return s; }
