@@ -258,6 +258,7 @@ export function renderStatus(nonce: string, snapshot: StatusSnapshot, csrf?: str
 }
 
 // The page's script: plain ES2020 for the browser, not compiled with the rest. DOM built with textContent only.
+// Its timers are the browser's (window.setTimeout), not the core's Clock.
 const SCRIPT = `
 'use strict';
 (function () {
@@ -314,9 +315,9 @@ const SCRIPT = `
     fetch('/status.json', { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
       if (r.status === 401) { stale('Logged out or the login expired: reload to log in again.'); return; }
       if (!r.ok) throw new Error('status ' + r.status);
-      return r.json().then(function (s) { render(s); setTimeout(tick, s.refresh_ms); });
-    }).catch(function (e) { stale('Could not refresh (' + e.message + '): the data below is from the time shown.'); setTimeout(tick, first.refresh_ms); });
+      return r.json().then(function (s) { render(s); window.setTimeout(tick, s.refresh_ms); });
+    }).catch(function (e) { stale('Could not refresh (' + e.message + '): the data below is from the time shown.'); window.setTimeout(tick, first.refresh_ms); });
   }
-  setTimeout(tick, first.refresh_ms);
+  window.setTimeout(tick, first.refresh_ms);
 })();
 `;
