@@ -12,7 +12,9 @@ import type { PolicyDiagnostic } from '../policy-compiler/compile';
 import type { PolicyChange, PolicyVersions } from '../policy-host/policy-versions';
 import type { SandboxPool } from '../policy-host/sandbox-pool';
 import { isSluiceError } from '../errors';
+import { cookieValue, LoginLimiter, LoginSessions, sessionCookie, SESSION_COOKIE, type LoginSession } from './login';
 import { Metrics } from './metrics';
+import { htmlHeaders, newNonce, renderLogin, renderStatus, statusSnapshot, type StatusSources } from './status-page';
 
 /**
  * The HTTP admin API (README, "Admin API"). A bearer token is required for
@@ -125,9 +127,14 @@ export class AdminServer {
   readonly metrics: Metrics;
   /** The tenants (and their upload tokens) change with a config reload; the admin section itself does not. */
   private config: SluiceConfig;
+  /** Browser logins to the status page, and the limit on failed ones (src/admin/login.ts). */
+  private readonly logins: LoginSessions;
+  private readonly loginLimiter: LoginLimiter;
 
   constructor(private readonly o: AdminOptions) {
     this.config = o.config;
+    this.logins = new LoginSessions(o.gateway.clock);
+    this.loginLimiter = new LoginLimiter(o.gateway.clock);
     // Timeouts are checked every second (Node's default, 30 s, let a slow client hold a connection for 40 s).
     this.server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
       // A body is read only by the route that wants it, after the token is checked: a request
@@ -230,6 +237,7 @@ export class AdminServer {
       return send(res, 200, { ok: true });
     }
     if (req.method === 'GET' && p === '/readyz') return this.ready(res);
+    if (await this.statusRoutes(req, res, p)) return;
     const access = this.access(req);
     // Every request that could change something is audited once answered, refused ones included.
     if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => this.audit(req.method!, p, access, res.statusCode));
@@ -243,7 +251,6 @@ export class AdminServer {
       res.end(text);
       return;
     }
-    if (req.method === 'GET' && p === '/' && access.all) return this.statusPage(res);
     if (req.method === 'POST' && p === '/v1/reload' && access.all) return this.reload(res);
     if (req.method === 'GET' && p === '/v1/tenants') {
       const stats = await this.o.sandbox.stats();
@@ -384,20 +391,98 @@ export class AdminServer {
     return depth.filter((d) => d.tenant === tenant).map((d) => ({ bind: d.route, depth: Number(d.count), oldest_age_ms: Math.max(0, now - Number(d.oldest)) }));
   }
 
-  private async statusPage(res: http.ServerResponse): Promise<void> {
-    const stats = await this.o.sandbox.stats();
-    const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-    const rows = this.o.gateway
-      .tenantIds()
-      .map((t) => {
-        const s = stats.tenants.find((x) => x.tenant === t);
-        const binds = this.o.gateway.binds(t).map((b) => `${esc(b.name)}: ${b.state}`).join(', ');
-        return `<tr><td>${esc(t)}</td><td>${s?.state ?? 'idle'}</td><td>${this.o.versions.view(t).version ?? 'file'}</td><td>${this.o.gateway.sessions(t).length}</td><td>${binds}</td><td>${s ? (s.heapUsed / 1048576).toFixed(1) : '0'} MB</td></tr>`;
-      })
-      .join('');
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(
-      `<!doctype html><title>Sluice</title><h1>Sluice</h1><table border=1 cellpadding=4><tr><th>tenant</th><th>policy</th><th>version</th><th>sessions</th><th>binds</th><th>heap</th></tr>${rows}</table>`,
-    );
+  /**
+   * The status page's routes (docs/status-page.md): GET / (the login form, or
+   * the page), POST /login, POST /logout, GET /status.json. A login cookie
+   * reaches these and nothing else; the admin bearer token reaches them too.
+   * Answers false for any other route.
+   */
+  private async statusRoutes(req: http.IncomingMessage, res: http.ServerResponse, p: string): Promise<boolean> {
+    const isPage = p === '/' && req.method === 'GET';
+    const isData = p === '/status.json' && req.method === 'GET';
+    const isLogin = p === '/login' && req.method === 'POST';
+    const isLogout = p === '/logout' && req.method === 'POST';
+    if (!isPage && !isData && !isLogin && !isLogout) return false;
+    const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    const session = this.logins.get(cookie);
+    if (isLogin) return this.login(req, res).then(() => true);
+    if (isLogout) return this.logout(req, res, cookie, session).then(() => true);
+    const bearer = this.access(req);
+    const admin = bearer?.all === true;
+    if (isData) {
+      if (!admin && !session) return send(res, bearer ? 404 : 401, bearer ? { error: 'not found' } : { error: 'log in, or a valid bearer token is required' }), true;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      res.end(JSON.stringify(await statusSnapshot(this.statusSources())));
+      return true;
+    }
+    const nonce = newNonce();
+    if (!admin && !session) {
+      // A browser with no login (or an expired one) gets the form; a wrong bearer token is still a 401.
+      res.writeHead(req.headers.authorization === undefined ? 200 : 401, htmlHeaders(nonce));
+      res.end(renderLogin(nonce));
+      return true;
+    }
+    const snapshot = await statusSnapshot(this.statusSources());
+    res.writeHead(200, htmlHeaders(nonce));
+    res.end(renderStatus(nonce, snapshot, session?.csrf));
+    return true;
   }
+
+  private statusSources(): StatusSources {
+    return { gateway: this.o.gateway, sandbox: this.o.sandbox, versions: this.o.versions, registry: this.metrics.registry, ...(this.o.storeHealth ? { storeHealth: this.o.storeHealth } : {}) };
+  }
+
+  /** A form posted from elsewhere (an Origin that is not ours) is refused; browsers send Origin with every POST. */
+  private sameOrigin(req: http.IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
+  /** POST /login: the admin token as the form field `token`; a cookie and a redirect to the page, or a 401 page. */
+  private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const nonce = newNonce();
+    const page = (status: number, message: string, extra: Record<string, string> = {}): void => {
+      res.writeHead(status, { ...htmlHeaders(nonce), ...extra });
+      res.end(renderLogin(nonce, message));
+    };
+    if (!this.sameOrigin(req)) return page(403, 'This form must be sent from the status page itself.');
+    const address = req.socket.remoteAddress ?? '';
+    const wait = this.loginLimiter.retryAfterS(address);
+    if (wait > 0) return page(429, `Too many failed logins: try again in ${wait} s.`, { 'retry-after': String(wait) });
+    if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) return page(415, 'Send the form.');
+    const body = await readBody(req, 4096);
+    if (body === undefined) return page(413, 'The form is too large.');
+    const token = new URLSearchParams(body).get('token') ?? '';
+    if (!tokenEquals(token, this.config.admin.token)) {
+      this.loginLimiter.failed(address);
+      this.o.logger.warn({ address }, 'admin: failed status page login');
+      return page(401, 'That is not the admin token.');
+    }
+    const { id } = this.logins.create();
+    res.writeHead(303, { location: '/', 'set-cookie': sessionCookie(id, isTls(req)), 'cache-control': 'no-store' });
+    res.end();
+  }
+
+  /** POST /logout: with the page's CSRF token, the login ends and its cookie is cleared. */
+  private async logout(req: http.IncomingMessage, res: http.ServerResponse, cookie: string | undefined, session: LoginSession | undefined): Promise<void> {
+    if (!this.sameOrigin(req)) return send(res, 403, { error: 'cross-origin form' });
+    if (session) {
+      const body = await readBody(req, 4096);
+      const csrf = body === undefined ? '' : (new URLSearchParams(body).get('csrf') ?? '');
+      if (!tokenEquals(csrf, session.csrf)) return send(res, 403, { error: 'the form did not come from the status page' });
+      this.logins.delete(cookie);
+    }
+    res.writeHead(303, { location: '/', 'set-cookie': sessionCookie(undefined, isTls(req)), 'cache-control': 'no-store' });
+    res.end();
+  }
+}
+
+/** Whether the request came over TLS (the cookie is then Secure). */
+function isTls(req: http.IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }

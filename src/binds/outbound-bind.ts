@@ -106,6 +106,8 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   reconnects = 0;
   /** Wall-clock time of the last failed attempt or lost session; 0: none yet. */
   lastFailureAt = 0;
+  /** Why the last attempt failed or the last session was lost (the status page shows it); undefined: none yet. */
+  lastError: string | undefined;
 
   constructor(
     readonly tenant: string,
@@ -391,6 +393,7 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
     if (this._state === 'stopped' || this._state === 'backoff' || this._state === 'standby') return;
     const delay = this.backoff.next();
     this.lastFailureAt = this.deps.clock.wall();
+    this.lastError = reason;
     this.setState('backoff', reason, delay);
     this.timer = this.deps.clock.setTimeout(() => {
       this.timer = undefined;

@@ -113,6 +113,8 @@ interface TenantEntry {
   penaltyUntil: number;
   /** Until then the tenant is over its CPU budget: its message PDUs get ESME_RTHROTTLED here. */
   throttledUntil: number;
+  /** clock.now() when its sandbox last said it was over its CPU budget; 0: never. */
+  throttledAt: number;
   cpuThrottled: number;
   quarantined: boolean;
   /** Running totals for the metrics: sandbox crashes laid to it, quarantines, versions swapped in and refused. */
@@ -141,6 +143,19 @@ function fnv(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   return h;
+}
+
+/** What the core knows of a tenant's sandbox (the admin API and the status page show it). */
+export interface TenantPoolState {
+  quarantined: boolean;
+  penalised: boolean;
+  /** Strikes within the strike window. */
+  crashes: number;
+  /** PDUs refused in the core for the CPU budget. */
+  cpuThrottled: number;
+  /** How long ago its sandbox last said it was over its CPU budget; null: never. */
+  throttledAgoMs: number | null;
+  loadError?: PolicyDiagnostic[];
 }
 
 export class SandboxPool implements PolicyHost {
@@ -178,6 +193,7 @@ export class SandboxPool implements PolicyHost {
       strikes: new Strikes({ ...STRIKE_DEFAULTS, baseMs: this.opts.penaltyBaseMs ?? STRIKE_DEFAULTS.baseMs, quarantineAfter: this.opts.quarantineAfter ?? STRIKE_DEFAULTS.quarantineAfter }),
       penaltyUntil: 0,
       throttledUntil: 0,
+      throttledAt: 0,
       cpuThrottled: 0,
       quarantined: false,
       totals: { crashes: 0, quarantines: 0, reloads: 0, reloadFailures: 0 },
@@ -728,7 +744,10 @@ export class SandboxPool implements PolicyHost {
           return done(undefined, o);
         case 'throttled': {
           const t = this.tenants.get(tenant);
-          if (t && o.retryInMs) t.throttledUntil = this.clock.now() + Math.min(o.retryInMs, 1000);
+          if (t && o.retryInMs) {
+            t.throttledAt = this.clock.now();
+            t.throttledUntil = t.throttledAt + Math.min(o.retryInMs, 1000);
+          }
           return done(undefined, { kind: 'reply', status: ESME_RTHROTTLED });
         }
         case 'error':
@@ -794,14 +813,16 @@ export class SandboxPool implements PolicyHost {
     return t ? this.procs[t.proc]!.child : undefined;
   }
 
-  tenantState(tenant: string): { quarantined: boolean; penalised: boolean; crashes: number; cpuThrottled: number; loadError?: PolicyDiagnostic[] } | undefined {
+  tenantState(tenant: string): TenantPoolState | undefined {
     const t = this.tenants.get(tenant);
     if (!t) return undefined;
-    const s: { quarantined: boolean; penalised: boolean; crashes: number; cpuThrottled: number; loadError?: PolicyDiagnostic[] } = {
+    const now = this.clock.now();
+    const s: TenantPoolState = {
       quarantined: t.quarantined,
-      penalised: this.clock.now() < t.penaltyUntil,
-      crashes: t.strikes.count(this.clock.now()),
+      penalised: now < t.penaltyUntil,
+      crashes: t.strikes.count(now),
       cpuThrottled: t.cpuThrottled,
+      throttledAgoMs: t.throttledAt === 0 ? null : now - t.throttledAt,
     };
     if (t.loadError) s.loadError = t.loadError;
     return s;

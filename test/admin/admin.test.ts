@@ -118,7 +118,7 @@ describe('admin API', () => {
     assert.equal((t.counts as Record<string, unknown>).inline_offences, 0);
     const metrics = await (await call('GET', '/metrics', 'root-token')).text();
     assert.match(metrics, /sluice_pdus_total\{tenant="acme"\} \d+/);
-    assert.match(await (await call('GET', '/', 'root-token')).text(), /<table/);
+    assert.match(await (await call('GET', '/', 'root-token')).text(), /<title>Sluice status<\/title>/);
   });
 });
 

@@ -26,7 +26,7 @@ interface Route {
 
 const ROUTES: Route[] = [
   { method: 'GET', path: () => '/metrics', who: 'admin' },
-  { method: 'GET', path: () => '/', who: 'admin' },
+  { method: 'GET', path: () => '/status.json', who: 'admin' },
   { method: 'POST', path: () => '/v1/reload', who: 'admin' },
   { method: 'GET', path: () => '/v1/tenants', who: 'anyone' },
   { method: 'GET', path: (t) => `/v1/tenants/${t}`, who: 'tenant' },
