@@ -1,3 +1,5 @@
+// One file on purpose: the whole API a policy author sees, in the one declaration file their editor
+// and `sluice check` read (its status list and TLVs are checked against the codec by the suite).
 /**
  * Sluice policy API — what a tenant policy can see and call.
  *

@@ -1,3 +1,6 @@
+// One file on purpose: every case of `sluice bench --compare` (throughput, the store, the gateway path,
+// noisy neighbour, reload, tenancy) shares the load generator, the server children and the CPU
+// accounting of one run, so the ratios are taken within it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
