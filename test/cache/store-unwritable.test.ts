@@ -161,6 +161,9 @@ describe('a store that cannot be written', () => {
       const h = await health();
       assert.equal(h.status, 503);
       assert.deepEqual(h.body, { ok: false, store: 'not writable' }, 'says what, never which file');
+      const notReady = await fetch(`http://127.0.0.1:${s.adminPort}/readyz`);
+      assert.equal(notReady.status, 503);
+      assert.deepEqual(await notReady.json(), { ready: false, store: 'not writable', listeners: 'up', tenants_degraded: 0 });
       assert.equal(await writableGauge(), '0');
       assert.equal(logged.filter((l) => /write failed/.test(String(l.msg))).length, 1, 'one line when writes start failing, not one per message');
       assert.ok(logged.some((l) => l.msg === 'cache store cannot be written: submits are refused until it can'));
@@ -168,6 +171,7 @@ describe('a store that cannot be written', () => {
       await exec('COMMIT');
       await until(() => logged.some((l) => l.msg === 'cache store is writable again'), 15_000);
       assert.deepEqual(await health(), { status: 200, body: { ok: true } });
+      assert.equal((await fetch(`http://127.0.0.1:${s.adminPort}/readyz`)).status, 200);
       assert.equal(await writableGauge(), '1');
       const afterwards = await Promise.all(Array.from({ length: 20 }, (_, i) => esme.submit(200 + i)));
       assert.deepEqual([...new Set(afterwards.map((r) => r.command_status))], [0]);
