@@ -19,6 +19,7 @@ import { OUTBOUND_DEFAULTS, TO_COMMANDS, VIA_COMMANDS } from './dispatch/default
 import { dispatchRequest, newCounters, type DispatchContext, type DispatchCounters } from './dispatch/dispatch';
 import type { PolicyHost, SessionInfo } from './dispatch/policy-host';
 import { isSluiceError, SluiceError } from './errors';
+import { RepeatedWarnings } from './log/repeats';
 import { isDlrEsmClass } from './pdu/dlr';
 import type { ForwardCall } from './sandbox-protocol/host-calls';
 import { toWireFields } from './pdu/fields';
@@ -185,6 +186,7 @@ export class Gateway implements EsmeHost {
         counters,
         answered: (id) => this.forwarder.answered(config.id, id),
         rescue: (req, info) => (info.bind === undefined ? Promise.resolve(false) : this.forwarder.rescueReceipt(config.id, info.bind, req.command, req.fields)),
+        repeats: new RepeatedWarnings(this.clock),
       },
     };
     this.tenants.set(config.id, rt);

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { RepeatedWarnings } from '../log/repeats';
 import { toWireFields } from '../pdu/fields';
 import { toPolicyPdu } from '../pdu/model';
 import type { Clock } from '../util/clock';
@@ -44,6 +45,8 @@ export interface DispatchContext {
    * false answers ESME_RSYSERR, and the upstream sends it again.
    */
   rescue?: (req: InboundRequest, info: SessionInfo) => Promise<boolean>;
+  /** The tenant's warnings of a failed handler, collapsed when the same one comes again (a tenant removed under load). */
+  repeats?: RepeatedWarnings;
 }
 
 /**
@@ -68,7 +71,10 @@ export function dispatchRequest(
   }
   const failed = (why: string, fields: Record<string, unknown>): void => {
     const settle = (taken: boolean, extra: Record<string, unknown> = {}): void => {
-      ctx.logger.warn({ command: req.command, ...fields, ...extra }, taken ? `${why}; the core took it (a receipt of a message in the journal)` : `${why}, answering ESME_RSYSERR`);
+      const line = { command: req.command, ...fields, ...extra };
+      const msg = taken ? `${why}; the core took it (a receipt of a message in the journal)` : `${why}, answering ESME_RSYSERR`;
+      if (ctx.repeats) ctx.repeats.warn(ctx.logger, `${msg}\u0000${req.command}\u0000${String(fields.err ?? '')}`, line, msg);
+      else ctx.logger.warn(line, msg);
       answer(session, req, { kind: 'status', status: taken ? ESME_ROK : ESME_RSYSERR });
     };
     if (info.kind !== 'bind' || !ctx.rescue) return settle(false);
