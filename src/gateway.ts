@@ -27,7 +27,7 @@ import { EsmeConnection, type EsmeHost } from './sessions/esme-connection';
 import { Admission } from './sessions/admission';
 import { Holds } from './sessions/holds';
 import type { InboundRequest, SmppSession } from './sessions/smpp-session';
-import { statusLabel, Telemetry } from './telemetry';
+import { Telemetry, timed } from './telemetry';
 import { realClock, type Clock, type TimerHandle } from './util/clock';
 import { DeadlineQueue } from './util/deadline';
 import { replicaName } from './util/ids';
@@ -574,16 +574,10 @@ export class Gateway implements EsmeHost {
       conn.session.notify(command, wire.fields, wire.unknownTlvs);
       return { ok: true, command_status: 'ESME_ROK' };
     }
-    if (!this.telemetry.active || !conn.tenant) return toResult(await conn.session.request(command, wire.fields, wire.unknownTlvs));
-    const at = this.clock.now();
-    try {
-      const resp = await conn.session.request(command, wire.fields, wire.unknownTlvs);
-      this.telemetry.esmeSent(conn.tenant, command, statusLabel(resp.command_status), this.clock.now() - at);
-      return toResult(resp);
-    } catch (err) {
-      this.telemetry.esmeSent(conn.tenant, command, err instanceof SluiceError ? err.code : 'ERROR', this.clock.now() - at);
-      throw err;
-    }
+    const sending = conn.session.request(command, wire.fields, wire.unknownTlvs);
+    const tenant = conn.tenant;
+    if (!this.telemetry.active || !tenant) return toResult(await sending);
+    return toResult(await timed(this.clock, sending, (status, ms) => this.telemetry.esmeSent(tenant, command, status, ms)));
   }
 
   /** Our requests this tenant's bound ESMEs have not answered yet (their windows in use), summed. */

@@ -1,4 +1,7 @@
-import { statusName } from './wire/status';
+import { SluiceError } from './errors';
+import type { Clock } from './util/clock';
+import type { WirePdu } from './wire/codec';
+import { isVendorStatus, statusName } from './wire/status';
 
 /**
  * What the core tells whoever measures it (the admin API's Prometheus
@@ -72,12 +75,30 @@ export class Telemetry implements TelemetrySink {
 }
 
 /**
- * A command_status as a label: its SMPP 3.4 name, its hex for the vendor
- * range (0x400–0x4FF, which upstreams use for their own reasons), OTHER for
- * any other value an upstream or ESME might send.
+ * A command_status as a metric label (bounded): its SMPP 3.4 name, its hex
+ * for the vendor range (which upstreams use for their own reasons), OTHER
+ * for any other value an upstream or ESME might send. For people, see
+ * wire/status.ts statusLabel.
  */
-export function statusLabel(status: number): string {
+export function statusMetric(status: number): string {
   const name = statusName(status);
   if (!name.startsWith('0x')) return name;
-  return status >= 0x400 && status <= 0x4ff ? name : 'OTHER';
+  return isVendorStatus(status) ? name : 'OTHER';
+}
+
+/**
+ * A request we sent a peer, timed: `record` gets the status it was answered
+ * with (statusMetric), or the Sluice error code of why it was not, and the ms
+ * it took. The answer or the error goes on to the caller as it was.
+ */
+export async function timed(clock: Clock, sending: Promise<WirePdu>, record: (status: string, ms: number) => void): Promise<WirePdu> {
+  const at = clock.now();
+  try {
+    const resp = await sending;
+    record(statusMetric(resp.command_status), clock.now() - at);
+    return resp;
+  } catch (err) {
+    record(err instanceof SluiceError ? err.code : 'ERROR', clock.now() - at);
+    throw err;
+  }
 }

@@ -13,7 +13,7 @@ import { TokenBucket } from '../throttle/token-bucket';
 import type { Clock, TimerHandle } from '../util/clock';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
 import { statusName } from '../wire/status';
-import { statusLabel, type Telemetry } from '../telemetry';
+import { statusMetric, timed, type Telemetry } from '../telemetry';
 import { Backoff, RECONNECT_CAP_MS } from '../util/backoff';
 
 /** `standby`: a `single: true` bind waiting for its lease, which another replica holds (or the store cannot be reached). */
@@ -406,22 +406,14 @@ export class OutboundBind extends EventEmitter<OutboundBindEvents> {
   /** A request from the upstream answered (metrics). */
   private answered(command: string, status: number, ms: number): void {
     const t = this.deps.telemetry!;
-    if (t.active) t.upstreamAnswered(this.tenant, this.cfg.name, command, statusLabel(status), ms);
+    if (t.active) t.upstreamAnswered(this.tenant, this.cfg.name, command, statusMetric(status), ms);
   }
 
-  /** Our request and what became of it: the upstream's status, or the Sluice error code of why there was none (metrics). */
-  private async timed(command: string, sending: Promise<WirePdu>): Promise<WirePdu> {
+  /** Our request and what became of it, for the metrics (telemetry.ts timed). */
+  private timed(command: string, sending: Promise<WirePdu>): Promise<WirePdu> {
     const t = this.deps.telemetry;
     if (!t?.active) return sending;
-    const at = this.deps.clock.now();
-    try {
-      const resp = await sending;
-      t.upstreamSent(this.tenant, this.cfg.name, command, statusLabel(resp.command_status), this.deps.clock.now() - at);
-      return resp;
-    } catch (err) {
-      t.upstreamSent(this.tenant, this.cfg.name, command, err instanceof SluiceError ? err.code : 'ERROR', this.deps.clock.now() - at);
-      throw err;
-    }
+    return timed(this.deps.clock, sending, (status, ms) => t.upstreamSent(this.tenant, this.cfg.name, command, status, ms));
   }
 
   /**

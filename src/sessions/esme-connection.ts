@@ -12,7 +12,7 @@ import { refusal } from '../pdu/checks';
 import type { PeerLog } from '../log/source-limit';
 import type { Admission } from './admission';
 import { SmppSession, type InboundRequest } from './smpp-session';
-import { statusLabel, type Telemetry } from '../telemetry';
+import { statusMetric, type Telemetry } from '../telemetry';
 
 /** What an inbound connection needs from the gateway. */
 export interface EsmeHost {
@@ -166,7 +166,7 @@ export class EsmeConnection {
   /** A request answered, for the metrics: once the session belongs to a tenant (refused binds are admission's to count). */
   private counted(command: string, status: number, ms: number): void {
     const t = this.host.telemetry;
-    if (this.tenant !== undefined && t?.active) t.esmeAnswered(this.tenant, command, statusLabel(status), ms);
+    if (this.tenant !== undefined && t?.active) t.esmeAnswered(this.tenant, command, statusMetric(status), ms);
   }
 
   /** Answer a refused bind after the delay the failed-bind limits set; close the connection after a few. */

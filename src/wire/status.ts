@@ -23,6 +23,11 @@ export function statusName(value: number): string {
   return NAMES.get(value) ?? `0x${value.toString(16).padStart(8, '0')}`;
 }
 
+/** SMPP 3.4 §5.1.3: 0x400-0x4FF are the SMSC vendor's own statuses; every other unnamed value is reserved. */
+export function isVendorStatus(value: number): boolean {
+  return value >= 0x400 && value <= 0x4ff;
+}
+
 /**
  * A status for people: its name and its value, `ESME_RBINDFAIL (0x0000000d)`;
  * a value the table has no name for says so instead of standing bare.
@@ -31,8 +36,7 @@ export function statusLabel(value: number): string {
   const hex = `0x${value.toString(16).padStart(8, '0')}`;
   const name = NAMES.get(value);
   if (name !== undefined) return `${name} (${hex})`;
-  // SMPP 3.4 §5.1.3: 0x400-0x4FF are the SMSC vendor's own; every other unnamed value is reserved.
-  return `${hex} (${value >= 0x400 && value <= 0x4ff ? 'SMSC vendor-specific' : 'reserved'}, no SMPP 3.4 name)`;
+  return `${hex} (${isVendorStatus(value) ? 'SMSC vendor-specific' : 'reserved'}, no SMPP 3.4 name)`;
 }
 
 /** A status given by name or number → its value. Unknown names throw UNKNOWN_STATUS at once. */
