@@ -384,8 +384,7 @@ export class SandboxPool implements PolicyHost {
         else t.totals.reloadFailures++;
       }
       if (!result.ok) {
-        t.loadError = result.errors;
-        this.log.error({ tenant: t.config.id, errors: result.errors }, 'policy rejected');
+        this.rejected(t, result.errors);
       } else {
         t.loadError = undefined;
       }
@@ -451,9 +450,7 @@ export class SandboxPool implements PolicyHost {
       }
       case 'compileFailed': {
         const t = this.tenants.get(m.tenant);
-        if (!t) return;
-        t.loadError = m.errors;
-        this.log.error({ tenant: m.tenant, errors: m.errors }, 'policy rejected');
+        if (t) this.rejected(t, m.errors);
         return;
       }
       case 'fatal':
@@ -500,6 +497,12 @@ export class SandboxPool implements PolicyHost {
     if (!t || !t.logBucket.tryTake()) return;
     const lvl = level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info';
     t.logger[lvl]({ policy_fields: fields }, String(msg).slice(0, 2048));
+  }
+
+  /** A version of the tenant's policy did not load (at registration, ahead of use, or on a reload): its load errors, logged. */
+  private rejected(t: TenantEntry, errors: PolicyDiagnostic[]): void {
+    t.loadError = errors;
+    this.log.error({ tenant: t.config.id, errors }, 'policy rejected');
   }
 
   /** A policy's call into the host, always within its own tenant: read at the boundary, then one typed handler per op. */
