@@ -11,9 +11,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { EsmeClient } from '../../src/tools/esme-client';
-import { SmscSimulator } from '../../src/tools/sim';
+import { SmscSimulator, type SimOptions } from '../../src/tools/sim';
 import { ESME_ROK, ESME_RSYSERR } from '../../src/wire/status';
 import { until } from '../helpers/harness';
 import { eachLine } from '../helpers/sluice-process';
@@ -108,15 +108,21 @@ class GroupLeader {
   }
 }
 
+/** A simulated upstream and a `sluice start` leading its own process group, both gone when the test ends. */
+async function groupWithSim(t: TestContext, opts: SimOptions): Promise<{ sim: SmscSimulator; g: GroupLeader }> {
+  const sim = new SmscSimulator(opts);
+  const g = new GroupLeader(await sim.listen());
+  t.after(async () => {
+    g.killGroup();
+    await sim.close();
+  });
+  return { sim, g };
+}
+
 describe('signals to the process group', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 90_000 }, () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} to the whole group: every submit in flight is answered by its policy with the upstream's id, none ESME_RSYSERR; the process exits 0`, async (t) => {
-      const sim = new SmscSimulator({ latencyMs: 400, dlrDelayMs: -1 });
-      const g = new GroupLeader(await sim.listen());
-      t.after(async () => {
-        g.killGroup();
-        await sim.close();
-      });
+      const { sim, g } = await groupWithSim(t, { latencyMs: 400, dlrDelayMs: -1 });
       const started = await g.logged('sluice started');
       await g.logged('bind state', (l) => l.bind === 'up' && l.state === 'bound');
       assert.ok(groupMembers(g.pid).length >= 2, 'the sandbox process is in the core\'s process group');
@@ -149,12 +155,7 @@ describe('signals to the process group', { skip: process.platform !== 'linux' &&
   }
 
   it('SIGHUP to the whole group re-reads the config; the sandbox processes stay and serve', async (t) => {
-    const sim = new SmscSimulator({ dlrDelayMs: -1 });
-    const g = new GroupLeader(await sim.listen());
-    t.after(async () => {
-      g.killGroup();
-      await sim.close();
-    });
+    const { g } = await groupWithSim(t, { dlrDelayMs: -1 });
     const started = await g.logged('sluice started');
     await g.logged('bind state', (l) => l.bind === 'up' && l.state === 'bound');
     const before = groupMembers(g.pid).sort();
@@ -171,12 +172,7 @@ describe('signals to the process group', { skip: process.platform !== 'linux' &&
   });
 
   it('a core that dies (SIGKILL to it alone) takes its sandbox processes with it: they exit when their channel closes', async (t) => {
-    const sim = new SmscSimulator({});
-    const g = new GroupLeader(await sim.listen());
-    t.after(async () => {
-      g.killGroup();
-      await sim.close();
-    });
+    const { g } = await groupWithSim(t, {});
     await g.logged('sluice started');
     const sandboxes = groupMembers(g.pid).filter((pid) => pid !== g.pid);
     assert.ok(sandboxes.length >= 1, 'a sandbox process runs');
