@@ -5,7 +5,8 @@ import KeyvSqlite from '@keyv/sqlite';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { redisForward } from './forward-redis';
 import { memoryForward } from './forward-memory';
-import { sqliteForward } from './forward-sqlite';
+import { journalFileOf, sqliteForward } from './forward-sqlite';
+import { moveJournalOut } from './journal-migration';
 import { ForwardStore } from './forward-store';
 import { HOLD_TABLES, memoryHolds, redisHolds, sqliteHolds, type HoldStore } from './hold';
 import { memoryPolicies, POLICY_TABLES, redisPolicies, sqlitePolicies, type PolicyStore } from './policy-store';
@@ -73,6 +74,8 @@ export interface BackendOptions {
   clock?: Clock;
   /** Called with errors the adapter emits (connection loss, reconnect attempts). */
   onError?: (err: unknown) => void;
+  /** Told what opening did that an operator should know of (a journal moved to its own file). */
+  onNote?: (msg: string, fields: Record<string, unknown>) => void;
 }
 
 /** The value Keyv stores for each key: the JSON text (or the usage number) and an absolute expiry. */
@@ -229,10 +232,12 @@ async function sqliteBackend(location: string, opts: BackendOptions): Promise<Ba
   }
   let forward: ForwardStore;
   try {
-    forward = new ForwardStore(await sqliteForward(file), opts.clock);
+    const moved = file === ':memory:' ? undefined : await moveJournalOut((sql, ...params) => adapter.query(sql, ...params) as Promise<unknown[]>, journalFileOf(file));
+    if (moved && moved.messages + moved.early > 0) opts.onNote?.('journal moved out of the cache file into its own', { ...moved, journal: journalFileOf(file) });
+    forward = new ForwardStore(await sqliteForward(journalFileOf(file), { onError: (e) => opts.onError?.(e) }), opts.clock);
   } catch (err) {
     await adapter.disconnect().catch(() => undefined);
-    throw sqliteOpenError(file, err);
+    throw sqliteOpenError(journalFileOf(file), err);
   }
   return {
     kind: 'sqlite',

@@ -1,10 +1,24 @@
-import * as sqlite3 from 'sqlite3';
-import { MSG_OUT, MSG_QUEUED, earlyId, type ClaimState, type EarlyRow, type ForwardBackend, type ForwardOp, type MsgRow, type QueueDepth } from './forward-store';
+import Database from 'better-sqlite3';
+import { startCheckpointer } from './journal-checkpointer';
+import { MSG_OUT, MSG_QUEUED, type ClaimState, type EarlyRow, type ForwardBackend, type ForwardOp, type MsgRow, type QueueDepth } from './forward-store';
 
 /*
  * The journal's SQLite backend (forward-store.ts has the contract it keeps;
- * forward-memory.ts and forward-redis.ts are the others). Every write is one
- * statement per kind of op, the rows travelling as one JSON array.
+ * forward-memory.ts and forward-redis.ts are the others), in a file of its
+ * own beside the cache file (docs/design.md, "The journal on SQLite").
+ *
+ * It runs on the event loop's thread, synchronously (better-sqlite3): a
+ * group commit of a whole window of messages costs less CPU than one trip
+ * to libuv's thread pool and back, and a submit's path waits for no thread.
+ * The cost is that a commit holds the loop while it writes, so what could
+ * wait long never runs here: a write lock another replica holds is waited
+ * for in short blocking slices with the loop free in between, and WAL
+ * checkpoints (which fsync) run on a thread of their own (journal-checkpointer.ts).
+ *
+ * It must stay the only SQLite library that opens this file in the process:
+ * two copies of SQLite on one file release each other's POSIX locks (the
+ * cache file is node-sqlite3's, through Keyv's adapter; this file is
+ * better-sqlite3's alone).
  */
 
 const SQL_TABLES = [
@@ -18,38 +32,59 @@ const SQL_TABLES = [
      PRIMARY KEY (up, rid)) WITHOUT ROWID`,
   'CREATE INDEX IF NOT EXISTS sluice_early_expires ON sluice_early (expires)',
 ];
+export const JOURNAL_TABLES: readonly string[] = SQL_TABLES;
 const COLS = 'key, tenant, up, state, due, expires, created, route, data';
-// One statement per kind of op per commit: the rows travel as one JSON array.
-const SQL_PUT = `INSERT OR REPLACE INTO sluice_msg (key, tenant, up, state, due, claimed, expires, created, route, data)
-  SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 0, value->>5, value->>6, value->>7, value->>8 FROM json_each(?)`;
-const SQL_DEL = 'DELETE FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))';
-const SQL_UNEARLY = 'DELETE FROM sluice_early WHERE (up, rid) IN (SELECT value->>0, value->>1 FROM json_each(?))';
-// One statement, so one transaction: the check and the insert see the same state.
-const SQL_PARK = `INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?1)
-  WHERE NOT EXISTS (SELECT 1 FROM sluice_msg WHERE up IN (SELECT value->>0 FROM json_each(?1)))`;
 // The state is written into the text, not bound: SQLite uses a partial index only for a literal.
 const sqlClaim = (state: ClaimState): string => `UPDATE sluice_msg SET claimed = ? WHERE key IN (
   SELECT key FROM sluice_msg WHERE state = ${Number(state)} AND due <= ? AND claimed <= ? AND tenant IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT ?)
   RETURNING ${COLS}`;
 
-type Sqlite = sqlite3.Database;
+/** How long one attempt may block the event loop waiting for another connection's write lock. */
+const BUSY_SLICE_MS = 5;
+/** How long a write keeps trying (in slices, the loop free between them) before it fails. */
+const BUSY_GIVE_UP_MS = 5000;
 
-function run(db: Sqlite, sql: string, params: unknown[] = []): Promise<number> {
-  return new Promise((resolve, reject) =>
-    db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
-      if (err) reject(err);
-      else resolve(this.changes);
-    }),
-  );
+/** The journal's file for a cache file: `data/cache.sqlite` → `data/cache.journal.sqlite`. */
+export function journalFileOf(cacheFile: string): string {
+  if (cacheFile === ':memory:') return cacheFile;
+  return `${cacheFile.replace(/\.(sqlite3?|db)$/i, '')}.journal.sqlite`;
 }
 
-function all<T>(db: Sqlite, sql: string, params: unknown[] = []): Promise<T[]> {
-  return new Promise((resolve, reject) => db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows))));
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED';
 }
 
-/** JSON as an SQL string literal: JSON text has no raw control characters, and quotes are doubled. */
-function literal(v: unknown): string {
-  return `'${JSON.stringify(v).replace(/'/g, "''")}'`;
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    // Busy retries: a real pause, whatever clock the store was given (the lock is another process's).
+    setTimeout(resolve, ms);
+  });
+
+/**
+ * Run `fn` (one transaction or statement), retrying while another connection
+ * holds the write lock. Each try blocks for at most BUSY_SLICE_MS; between
+ * tries the event loop runs.
+ */
+async function retryBusy<T>(fn: () => T): Promise<T> {
+  const start = performance.now();
+  for (let i = 0; ; i++) {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isBusy(err) || performance.now() - start > BUSY_GIVE_UP_MS) throw withCode(err);
+      await sleep(Math.min(1 + i, 20) * (0.5 + Math.random()));
+    }
+  }
+}
+
+/** better-sqlite3's messages leave out SQLite's code ("attempt to write a readonly database"): put it in front, as the cache's errors have it. */
+export function withCode(err: unknown): unknown {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e?.code !== 'string' || typeof e.message !== 'string' || e.message.startsWith(e.code)) return err;
+  const out = new Error(`${e.code}: ${e.message}`, { cause: err });
+  (out as NodeJS.ErrnoException).code = e.code;
+  return out;
 }
 
 /** Coalesce ops to their last write per key, keeping the kinds apart: each key is written once per commit. */
@@ -62,7 +97,7 @@ function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; 
       msgs.set(op.row.key, op.row);
       if (op.correlates && op.row.up) correlates.push(op.row.up);
     } else if (op.t === 'del') msgs.set(op.key, null);
-    else unearly.set(earlyId(op.up, op.rid), [op.up, op.rid]);
+    else unearly.set(`${op.up}\u0000${op.rid}`, [op.up, op.rid]);
   }
   const puts: MsgRow[] = [];
   const dels: string[] = [];
@@ -70,104 +105,123 @@ function coalesce(ops: readonly ForwardOp[]): { puts: MsgRow[]; dels: string[]; 
   return { puts, dels, unearlies: [...unearly.values()], correlates };
 }
 
+export interface SqliteForwardOptions {
+  /** A checkpoint that failed (it is tried again; commits report their own errors). */
+  onError?: (err: Error) => void;
+}
+
 /**
- * The journal in the SQLite cache file, on a connection of its own (WAL,
- * synchronous=NORMAL as the cache's: a killed process loses nothing that was
- * committed). Writes on this connection run one at a time, so a claim can
- * never land inside a group commit's transaction.
+ * The journal in `file` (WAL, synchronous=NORMAL: a killed process loses
+ * nothing that was committed; a power cut may lose the last commits).
  */
-export async function sqliteForward(file: string): Promise<ForwardBackend> {
-  const db = await new Promise<Sqlite>((resolve, reject) => {
-    const d = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(d)));
-  });
-  db.configure('busyTimeout', 5000);
-  for (const q of ['PRAGMA journal_mode=WAL', 'PRAGMA synchronous=NORMAL', ...SQL_TABLES]) await run(db, q);
-  // Lookups on a connection of their own: in WAL mode they never wait for a group commit.
-  const reader = await new Promise<Sqlite>((resolve, reject) => {
-    const d = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (err) => (err ? reject(err) : resolve(d)));
-  });
-  reader.configure('busyTimeout', 5000);
-  // Prepared once: node-sqlite3 prepares a statement anew for every db.run / db.all.
-  const prepare = (sql: string, on: Sqlite = reader): Promise<sqlite3.Statement> =>
-    new Promise((resolve, reject) => {
-      const st = on.prepare(sql, (err: Error | null) => (err ? reject(err) : resolve(st)));
-    });
+export async function sqliteForward(file: string, opts: SqliteForwardOptions = {}): Promise<ForwardBackend> {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { timeout: BUSY_SLICE_MS });
+  } catch (err) {
+    throw withCode(err);
+  }
+  let checkpointer: ReturnType<typeof startCheckpointer> | undefined;
+  try {
+    await retryBusy(() => db.pragma('journal_mode = WAL'));
+    db.pragma('synchronous = NORMAL');
+    await retryBusy(() => db.transaction(() => SQL_TABLES.forEach((q) => db.exec(q))).immediate());
+    // Checkpoints (the writes that fsync) are not this thread's: see the file's header.
+    if (file !== ':memory:') {
+      db.pragma('wal_autocheckpoint = 0');
+      checkpointer = startCheckpointer(file, (message) => opts.onError?.(new Error(`journal checkpoint: ${message}`)));
+    }
+  } catch (err) {
+    db.close();
+    throw withCode(err);
+  }
   const q = {
-    get: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))`),
-    byUp: await prepare(`SELECT ${COLS} FROM sluice_msg WHERE up IN (SELECT value FROM json_each(?))`),
-    claim: await prepare(sqlClaim(MSG_QUEUED), db),
-    claimOut: await prepare(sqlClaim(MSG_OUT), db),
-    earlyOf: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
-    earlyUps: await prepare('SELECT DISTINCT up FROM sluice_early WHERE up IN (SELECT value FROM json_each(?))'),
-    matchable: await prepare('SELECT e.up, e.rid, e.expires, e.data FROM sluice_early e WHERE EXISTS (SELECT 1 FROM sluice_msg m WHERE m.up = e.up) LIMIT ?'),
-    expired: await prepare('SELECT up, rid, expires, data FROM sluice_early WHERE expires < ? ORDER BY expires LIMIT ?'),
+    put: db.prepare(`INSERT OR REPLACE INTO sluice_msg (key, tenant, up, state, due, claimed, expires, created, route, data) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`),
+    del: db.prepare('DELETE FROM sluice_msg WHERE key = ?'),
+    unearly: db.prepare('DELETE FROM sluice_early WHERE up = ? AND rid = ?'),
+    hasEarly: db.prepare('SELECT 1 FROM sluice_early WHERE up = ? LIMIT 1').pluck(),
+    hasMsg: db.prepare('SELECT 1 FROM sluice_msg WHERE up = ? LIMIT 1').pluck(),
+    park: db.prepare('INSERT OR REPLACE INTO sluice_early (up, rid, expires, data) VALUES (?, ?, ?, ?)'),
+    get: db.prepare(`SELECT ${COLS} FROM sluice_msg WHERE key = ?`),
+    byUp: db.prepare(`SELECT ${COLS} FROM sluice_msg WHERE up = ?`),
+    claim: db.prepare(sqlClaim(MSG_QUEUED)),
+    claimOut: db.prepare(sqlClaim(MSG_OUT)),
+    wake: db.prepare('UPDATE sluice_msg SET due = ? WHERE state = 0 AND tenant = ? AND due > ?'),
+    earlyOf: db.prepare('SELECT up, rid, expires, data FROM sluice_early WHERE up = ?'),
+    matchable: db.prepare('SELECT e.up, e.rid, e.expires, e.data FROM sluice_early e WHERE EXISTS (SELECT 1 FROM sluice_msg m WHERE m.up = e.up) LIMIT ?'),
+    expired: db.prepare('SELECT up, rid, expires, data FROM sluice_early WHERE expires < ? ORDER BY expires LIMIT ?'),
+    sweepMsg: db.prepare('DELETE FROM sluice_msg WHERE state <> 0 AND expires < ?'),
+    sweepEarly: db.prepare('DELETE FROM sluice_early WHERE expires < ?'),
+    depth: db.prepare("SELECT tenant, coalesce(route, '') AS route, count(*) AS count, min(created) AS oldest FROM sluice_msg WHERE state = 0 GROUP BY tenant, route"),
   };
-  // No reset after a read (it would be one more trip to the thread pool): `all` steps the
-  // statement to SQLITE_DONE, which ends its read transaction, and binding the next run's
-  // parameters resets it (every statement here has parameters). The suite checks that reads
-  // leave the WAL free to be checkpointed.
-  const rows = <T>(st: sqlite3.Statement, params: unknown[]): Promise<T[]> =>
-    new Promise((resolve, reject) => st.all(params, (err: Error | null, r: T[]) => (err ? reject(err) : resolve(r))));
-  let tail: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = tail.then(fn, fn);
-    tail = p.catch(() => undefined);
-    return p;
-  };
+
+  /** One transaction: the rows, then which new correlation keys have receipts parked (read under the write lock, so a park is before or after it, never between). */
+  const commitTx = db.transaction((c: ReturnType<typeof coalesce>): string[] => {
+    for (const r of c.puts) q.put.run(r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data);
+    for (const k of c.dels) q.del.run(k);
+    for (const [up, rid] of c.unearlies) q.unearly.run(up, rid);
+    return c.correlates.filter((up) => q.hasEarly.get(up) !== undefined);
+  });
+  const parkTx = db.transaction((rows: readonly EarlyRow[]): boolean => {
+    if (rows.some((e) => q.hasMsg.get(e.up) !== undefined)) return false;
+    for (const e of rows) q.park.run(e.up, e.rid, e.expires, e.data);
+    return true;
+  });
+  const sweepTx = db.transaction((now: number, earlyBefore: number): number => q.sweepMsg.run(now).changes + q.sweepEarly.run(earlyBefore).changes);
+  const claimTx = (st: Database.Statement, args: unknown[]): MsgRow[] => st.all(...args) as MsgRow[];
+
+  let closed = false;
+  const wrote = (): void => checkpointer?.wrote();
   return {
     kind: 'sqlite',
-    commit(ops) {
+    async commit(ops) {
       const c = coalesce(ops);
-      // The whole transaction is one sqlite3_exec, one job on libuv's thread pool: its write
-      // lock is never held across thread hops. (As separate statements, connections of other
-      // replicas waiting on the lock could take every pool thread, and the COMMIT that would
-      // free them waited for one: seen as 20 s stalls with two replicas on one file.)
-      const parts = ['BEGIN IMMEDIATE'];
-      if (c.puts.length) parts.push(SQL_PUT.replace('?', () => literal(c.puts.map((r) => [r.key, r.tenant, r.up, r.state, r.due, r.expires, r.created, r.route, r.data]))));
-      if (c.dels.length) parts.push(SQL_DEL.replace('?', () => literal(c.dels)));
-      if (c.unearlies.length) parts.push(SQL_UNEARLY.replace('?', () => literal(c.unearlies)));
-      parts.push('COMMIT');
-      const sql = parts.join(';\n');
-      // Only new correlation keys: a key written before had its own commit's look.
-      const ups = c.correlates;
-      return serial(async () => {
-        try {
-          await new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
-        } catch (err) {
-          await run(db, 'ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-        // Read after the commit, so a receipt parked before it (by any connection) is seen here;
-        // one parked after it saw these rows and was not parked. On the reader, after the
-        // commit's waiters are told: two trips to the thread pool fewer on a submit's path.
-        if (ups.length === 0) return { early: Promise.resolve([]) };
-        return { early: rows<{ up: string }>(q.earlyUps, [JSON.stringify(ups)]).then((r) => r.map((x) => x.up)) };
-      });
+      const early = await retryBusy(() => commitTx.immediate(c));
+      wrote();
+      return { early: Promise.resolve(early) };
     },
-    park: (parked) => serial(async () => (await run(db, SQL_PARK, [JSON.stringify(parked.map((e) => [e.up, e.rid, e.expires, e.data]))])) > 0),
-    probe: () =>
-      serial(async () => {
-        try {
-          await new Promise<void>((resolve, reject) => db.exec('BEGIN IMMEDIATE; COMMIT', (err) => (err ? reject(err) : resolve())));
-        } catch (err) {
-          await run(db, 'ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-      }),
-    get: (keys) => rows<MsgRow>(q.get, [JSON.stringify(keys)]),
-    byUp: (ups) => rows<MsgRow>(q.byUp, [JSON.stringify(ups)]),
-    claimDue: (tenants, now, until, limit, state = MSG_QUEUED) => serial(() => rows<MsgRow>(state === MSG_OUT ? q.claimOut : q.claim, [until, now, now, JSON.stringify(tenants), limit])),
-    wake: (tenant, now) => serial(() => run(db, 'UPDATE sluice_msg SET due = ? WHERE state = 0 AND tenant = ? AND due > ?', [now, tenant, now])),
-    early: (ups) => rows<EarlyRow>(q.earlyOf, [JSON.stringify(ups)]),
-    earlyMatchable: (limit) => rows<EarlyRow>(q.matchable, [limit]),
-    earlyExpired: (now, limit) => rows<EarlyRow>(q.expired, [now, limit]),
-    sweep: (now, earlyBefore) =>
-      serial(async () => (await run(db, 'DELETE FROM sluice_msg WHERE state <> 0 AND expires < ?', [now])) + (await run(db, 'DELETE FROM sluice_early WHERE expires < ?', [earlyBefore]))),
-    depth: () => all<QueueDepth>(db, "SELECT tenant, coalesce(route, '') AS route, count(*) AS count, min(created) AS oldest FROM sluice_msg WHERE state = 0 GROUP BY tenant, route"),
+    async park(rows) {
+      const filed = await retryBusy(() => parkTx.immediate(rows));
+      wrote();
+      return filed;
+    },
+    async probe() {
+      await retryBusy(() => db.transaction(() => undefined).immediate());
+    },
+    async get(keys) {
+      return retryBusy(() => keys.flatMap((k) => (q.get.get(k) as MsgRow | undefined) ?? []));
+    },
+    async byUp(ups) {
+      return retryBusy(() => ups.flatMap((u) => q.byUp.all(u) as MsgRow[]));
+    },
+    async claimDue(tenants, now, until, limit, state = MSG_QUEUED) {
+      const rows = await retryBusy(() => claimTx(state === MSG_OUT ? q.claimOut : q.claim, [until, now, now, JSON.stringify(tenants), limit]));
+      if (rows.length) wrote();
+      return rows;
+    },
+    async wake(tenant, now) {
+      return retryBusy(() => q.wake.run(now, tenant, now).changes);
+    },
+    async early(ups) {
+      return retryBusy(() => ups.flatMap((u) => q.earlyOf.all(u) as EarlyRow[]));
+    },
+    async earlyMatchable(limit) {
+      return retryBusy(() => q.matchable.all(limit) as EarlyRow[]);
+    },
+    async earlyExpired(now, limit) {
+      return retryBusy(() => q.expired.all(now, limit) as EarlyRow[]);
+    },
+    async sweep(now, earlyBefore) {
+      return retryBusy(() => sweepTx.immediate(now, earlyBefore));
+    },
+    async depth() {
+      return retryBusy(() => q.depth.all() as QueueDepth[]);
+    },
     async close() {
-      await tail;
-      for (const st of Object.values(q)) await new Promise<void>((resolve) => st.finalize(() => resolve()));
-      for (const d of [reader, db]) await new Promise<void>((resolve, reject) => d.close((err) => (err ? reject(err) : resolve())));
+      if (closed) return;
+      closed = true;
+      await checkpointer?.close();
+      db.close();
     },
   };
 }

@@ -86,6 +86,7 @@ export class CacheStore {
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       clock: opts.clock ?? realClock,
       onError: (err) => log?.warn({ err }, 'cache store error'),
+      onNote: (msg, fields) => log?.info(fields, msg),
     });
     return new CacheStore(backend, { ...opts, ...(log ? { logger: log } : {}) });
   }

@@ -438,7 +438,7 @@ const cache: SchemaObject = {
       expected: 'a URL starting with sqlite://, memory://, redis:// or rediss://',
       resolvePath: 'sqlite-url' satisfies PathKind,
       description:
-        "Where the store lives. `sqlite://path`: a SQLite file (relative to the config file's directory; the file and its directory are created), durable, shared by the processes of one host; `sqlite:///abs/path` for an absolute path. `redis://host:port` or `rediss://…` (TLS): Redis or Valkey, shared by replicas. `memory://`: this process only, lost when it stops (tests).",
+        "Where the store lives. `sqlite://path`: a SQLite file (relative to the config file's directory; the file and its directory are created), durable, shared by the processes of one host; `sqlite:///abs/path` for an absolute path. The message journal is a second file beside it: `data/cache.sqlite` → `data/cache.journal.sqlite`. `redis://host:port` or `rediss://…` (TLS): Redis or Valkey, shared by replicas. `memory://`: this process only, lost when it stops (tests).",
       default: 'sqlite://data/cache.sqlite',
     },
     lease_ttl_ms: integer(100, 600000, "How long the lease of a `single: true` bind lasts unrenewed. Its holder renews it every third of this; a holder that dies is replaced once it runs out, and one that cannot reach the store unbinds at nine tenths of it.", 15000),

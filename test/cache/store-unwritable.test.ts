@@ -6,6 +6,7 @@
  * the submits it cannot journal (never ESME_ROK and lost), says so in one log
  * line, and recovers by itself once the store takes writes again.
  */
+import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chownSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -62,24 +63,31 @@ describe('a store that cannot be written', () => {
     mkdirSync(path.join(dir, 'data'));
     writeFileSync(path.join(dir, 'p.ts'), 'smpp.onBind((b) => b.accept());\n');
     writeFileSync(path.join(dir, 'c.yaml'), 'server: { bind_address: 127.0.0.1, port: 0 }\ncache: { url: "sqlite://data/cache.sqlite" }\nsandbox: { processes: 1 }\nadmin: { listen: "127.0.0.1:0" }\ntenants: [{ id: a, policy: p.ts, system_ids: [a] }]\n');
-    // A journal file made by the gateway's own user, then a WAL and shared-memory file left
-    // behind by another user (root, read-only): SQLite opens the database, every write fails.
+    // The cache file and the journal beside it made by the gateway's own user, then a WAL and
+    // shared-memory file left behind by another user (root, read-only) for one of them: SQLite
+    // opens the database, every write fails. Tried for each of the two files.
     const db = await CacheStore.open('sqlite://data/cache.sqlite', { cwd: dir });
     await db.close();
-    for (const f of [dir, path.join(dir, 'data'), path.join(dir, 'data/cache.sqlite')]) chownSync(f, NOBODY, NOBODY);
-    for (const f of ['cache.sqlite-wal', 'cache.sqlite-shm']) {
-      writeFileSync(path.join(dir, 'data', f), '');
-      chmodSync(path.join(dir, 'data', f), 0o444);
+    for (const f of [dir, path.join(dir, 'data'), path.join(dir, 'data/cache.sqlite'), path.join(dir, 'data/cache.journal.sqlite')]) chownSync(f, NOBODY, NOBODY);
+    for (const file of ['cache.sqlite', 'cache.journal.sqlite']) {
+      for (const f of [`${file}-wal`, `${file}-shm`]) {
+        writeFileSync(path.join(dir, 'data', f), '');
+        chmodSync(path.join(dir, 'data', f), 0o444);
+      }
+      const refused = startAsNobody(dir);
+      assert.equal(await refused.exited, 1, file);
+      // The file by its absolute path (the relative one in c.yaml resolved against its directory):
+      // the cache opens and fails its write probe; the journal fails as it opens.
+      const said =
+        file === 'cache.sqlite'
+          ? `could not start: cache store sqlite://${path.join(dir, 'data/cache.sqlite')} cannot be written: SQLITE_READONLY`
+          : `could not start: sqlite store ${path.join(dir, 'data/cache.journal.sqlite')}: SQLITE_READONLY`;
+      assert.ok(refused.stderr().includes(said), `${file}: ${refused.stderr()}`);
+      assert.equal(refused.lines.some((l) => l.msg === 'listening' || l.msg === 'admin listening' || l.msg === 'sluice started'), false, 'no port was opened');
+      for (const f of [`${file}-wal`, `${file}-shm`]) unlinkSync(path.join(dir, 'data', f));
     }
 
-    const refused = startAsNobody(dir);
-    assert.equal(await refused.exited, 1);
-    // The store by its absolute path: the relative one in c.yaml resolved against its directory.
-    assert.ok(refused.stderr().includes(`could not start: cache store sqlite://${path.join(dir, 'data/cache.sqlite')} cannot be written: SQLITE_READONLY`), refused.stderr());
-    assert.equal(refused.lines.some((l) => l.msg === 'listening' || l.msg === 'admin listening' || l.msg === 'sluice started'), false, 'no port was opened');
-
     // Fixed: the stray files removed, it starts and says it is healthy.
-    for (const f of ['cache.sqlite-wal', 'cache.sqlite-shm']) unlinkSync(path.join(dir, 'data', f));
     const ok = startAsNobody(dir);
     try {
       await until(() => ok.lines.some((l) => l.msg === 'sluice started'), 30_000);
@@ -142,11 +150,11 @@ describe('a store that cannot be written', () => {
       const text = await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`, { headers: { authorization: 'Bearer admin-token' } })).text();
       return /^sluice_store_writable (\d)$/m.exec(text)?.[1];
     };
-    // Another process's connection holding the write lock (a backup, a shell left in a
-    // transaction): every write of ours waits its busy timeout, then fails.
-    const sqlite3 = (await import('sqlite3')).default;
-    const other = new sqlite3.Database(path.join(x.dir, 'data/gw.sqlite'));
-    const exec = (sql: string): Promise<void> => new Promise((resolve, reject) => other.exec(sql, (e) => (e ? reject(e) : resolve())));
+    // Another connection holding the journal's write lock (a backup, a shell left in a
+    // transaction): every write of ours waits its busy timeout, then fails. The journal's own
+    // SQLite library: a second copy in this process would release the gateway's locks.
+    const other = new Database(path.join(x.dir, 'data/gw.journal.sqlite'));
+    const exec = async (sql: string): Promise<void> => void other.exec(sql);
     try {
       await until(() => s.gateway.binds('acme')[0]?.state === 'bound', 10_000);
       const esme = await TestEsme.bind(s.port, 'acme-app', 'pw');
@@ -181,19 +189,13 @@ describe('a store that cannot be written', () => {
       await until(() => acked.every((id) => esme.receipts.some((r) => r.bodyId === id)), 15_000).catch(async (err: Error) => {
         // Say which receipts are missing and what the journal holds for them.
         const missing = acked.filter((id) => !esme.receipts.some((r) => r.bodyId === id));
-        const rows = await new Promise<unknown[]>((resolve) =>
-          other.all(
-            'SELECT key, up, state, data FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))',
-            [JSON.stringify(missing.map((id) => `acme/${id}`))],
-            (e, r) => resolve(e ? [e.message] : r),
-          ),
-        );
-        const early = await new Promise<unknown[]>((resolve) => other.all('SELECT up, rid FROM sluice_early', (e, r) => resolve(e ? [e.message] : r)));
+        const rows = other.prepare('SELECT key, up, state, data FROM sluice_msg WHERE key IN (SELECT value FROM json_each(?))').all(JSON.stringify(missing.map((id) => `acme/${id}`)));
+        const early = other.prepare('SELECT up, rid FROM sluice_early').all();
         throw new Error(`${err.message}: ${missing.length} receipts missing (${missing.join(' ')}); journal rows ${JSON.stringify(rows)}; early ${JSON.stringify(early)}`);
       });
       esme.close();
     } finally {
-      await new Promise<void>((r) => other.close(() => r()));
+      other.close();
       await s.stop();
       await sim.close();
     }

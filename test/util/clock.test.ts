@@ -127,6 +127,8 @@ describe('every timer goes through a Clock', () => {
     'cache/bench-cache.ts': 'a benchmark',
     'cache/tenant-cache.ts': "Keyv's own expiry rule (its adapters compare Date.now())",
     'cache/backend.ts': 'a few ms between SQLite busy retries',
+    'cache/forward-sqlite.ts': "a few ms between the journal's busy retries, for at most 5 s: another process holds the lock, on the real clock",
+    'cache/journal-checkpointer.worker.ts': "the journal's checkpoint thread: its own pace, no manual clock reaches a worker",
     'cache/forward-redis.ts': "the health probe's value, which nothing reads",
   };
   const RAW = /(?<![.\w])(setTimeout|setInterval)\(|(?<![.\w])Date\.now\(\)|(?<![.\w])performance\.now\(\)/;
