@@ -170,6 +170,11 @@ export async function sqliteForward(file: string, opts: SqliteForwardOptions = {
   const sweepTx = db.transaction((now: number, earlyBefore: number): number => q.sweepMsg.run(now).changes + q.sweepEarly.run(earlyBefore).changes);
   const claimTx = (st: Database.Statement, args: unknown[]): MsgRow[] => st.all(...args) as MsgRow[];
 
+  // Lookups of a batch in one read transaction: each statement on its own would begin and end
+  // one, taking and giving back a read lock of the WAL's shared memory (fcntl calls) every time.
+  const readTx = db.transaction(<T>(keys: readonly string[], one: (k: string) => T[]): T[] => keys.flatMap(one));
+  const read = <T>(keys: readonly string[], one: (k: string) => T[]): T[] => (keys.length > 1 ? (readTx.deferred(keys, one) as T[]) : keys.flatMap(one));
+
   let closed = false;
   const wrote = (): void => checkpointer?.wrote();
   return {
@@ -189,10 +194,15 @@ export async function sqliteForward(file: string, opts: SqliteForwardOptions = {
       await retryBusy(() => db.transaction(() => undefined).immediate());
     },
     async get(keys) {
-      return retryBusy(() => keys.flatMap((k) => (q.get.get(k) as MsgRow | undefined) ?? []));
+      return retryBusy(() =>
+        read<MsgRow>(keys, (k) => {
+          const r = q.get.get(k) as MsgRow | undefined;
+          return r ? [r] : [];
+        }),
+      );
     },
     async byUp(ups) {
-      return retryBusy(() => ups.flatMap((u) => q.byUp.all(u) as MsgRow[]));
+      return retryBusy(() => read(ups, (u) => q.byUp.all(u) as MsgRow[]));
     },
     async claimDue(tenants, now, until, limit, state = MSG_QUEUED) {
       const rows = await retryBusy(() => claimTx(state === MSG_OUT ? q.claimOut : q.claim, [until, now, now, JSON.stringify(tenants), limit]));
@@ -203,7 +213,7 @@ export async function sqliteForward(file: string, opts: SqliteForwardOptions = {
       return retryBusy(() => q.wake.run(now, tenant, now).changes);
     },
     async early(ups) {
-      return retryBusy(() => ups.flatMap((u) => q.earlyOf.all(u) as EarlyRow[]));
+      return retryBusy(() => read(ups, (u) => q.earlyOf.all(u) as EarlyRow[]));
     },
     async earlyMatchable(limit) {
       return retryBusy(() => q.matchable.all(limit) as EarlyRow[]);
