@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../util/clock';
-import type { CountOf } from './host';
+import type { ForwardCounts } from './counters';
 import type { Journal } from './journal';
 import type { EarlyData, Receipts } from './receipts';
 
@@ -18,7 +18,7 @@ export interface EarlyDeps {
   readonly log: Logger;
   readonly journal: Pick<Journal, 'store' | 'write' | 'receiptUps'>;
   readonly receipts: Pick<Receipts, 'applyLocked' | 'told'>;
-  readonly count: CountOf;
+  readonly counts: ForwardCounts;
 }
 
 export class EarlyReceipts {
@@ -50,7 +50,7 @@ export class EarlyReceipts {
       this.deps.receipts.told(tenant, early.bind, early.r.stat, 'unmatched');
     }
     for (const [tenant, n] of perTenant) {
-      this.deps.count(tenant).receiptsUnmatched += n;
+      this.deps.counts.of(tenant).receiptsUnmatched += n;
       this.deps.log.info({ tenant, receipts: n }, 'delivery receipts matched no message within receipts.early_ttl_ms; dropped');
     }
     await this.deps.journal.write(gone.map((e) => ({ t: 'unearly', up: e.up, rid: e.rid })));

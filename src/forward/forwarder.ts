@@ -4,7 +4,8 @@ import { SluiceError } from '../errors';
 import { Repeat, type Clock } from '../util/clock';
 import { EarlyReceipts } from './early-receipts';
 import { EsmeReceipts } from './esme-receipts';
-import type { CountOf, ForwardCounters, ForwarderHost } from './host';
+import { ForwardCounts, type ForwardCounters } from './counters';
+import type { ForwarderHost } from './host';
 import { Journal } from './journal';
 import { Management } from './management';
 import { asReceipt, SUBMITS, type ForwardRequest, type ForwardResult } from './messages';
@@ -12,7 +13,8 @@ import { Queue } from './queue';
 import { Receipts } from './receipts';
 import { Submits } from './submits';
 
-export type { ForwardCounters, ForwarderHost } from './host';
+export type { ForwardCounters } from './counters';
+export type { ForwarderHost } from './host';
 
 /**
  * Store and forward, owned by the core (docs/design.md, "The boundary": on the wire or on a
@@ -39,6 +41,7 @@ export type { ForwardCounters, ForwarderHost } from './host';
  * - esme-receipts.ts: the receipt an ESME gets, committed to the outbox, delivered after its submit_sm_resp;
  * - management.ts: query_sm, cancel_sm, replace_sm;
  * - journal.ts: the writes, row shapes, correlation keys and the per-message lock they share;
+ * - counters.ts: what each part counts per tenant (metrics); host.ts: what it needs of the gateway;
  * - outbox.ts, messages.ts, receipt-ids.ts, smpp-time.ts: the outbox, the vocabulary, id forms, SMPP times.
  */
 
@@ -51,7 +54,9 @@ const SWEEP_MS = 60_000;
 const EARLY_SWEEP_GRACE_MS = 300_000;
 
 export class Forwarder {
-  readonly counters = new Map<string, ForwardCounters>();
+  private readonly counts = new ForwardCounts();
+  /** Every tenant's counters (metrics). */
+  readonly counters: ReadonlyMap<string, ForwardCounters> = this.counts.byTenant;
   private loops: Repeat[] = [];
   private readonly esme: EsmeReceipts;
   private readonly submits: Submits;
@@ -66,13 +71,13 @@ export class Forwarder {
   ) {
     const clock = host.clock;
     const log = host.logger;
-    const count: CountOf = (tenant) => this.count(tenant);
+    const counts = this.counts;
     const journal = new Journal(host, store);
     const esme = (this.esme = new EsmeReceipts(host, journal));
-    this.submits = new Submits({ clock, log, journal, esme, count });
-    this.queue = new Queue({ clock, log, host, journal, esme, count });
-    const receipts = (this.receipts = new Receipts({ clock, host, journal, esme, count }));
-    this.early = new EarlyReceipts({ clock, log, journal, receipts, count });
+    this.submits = new Submits({ clock, log, journal, esme, counts });
+    this.queue = new Queue({ clock, log, host, journal, esme, counts });
+    const receipts = (this.receipts = new Receipts({ clock, host, journal, esme, counts }));
+    this.early = new EarlyReceipts({ clock, log, journal, receipts, counts });
     this.management = new Management({ clock, journal });
     // Correlation keys just committed that have early receipts parked under them (by any process).
     store.onEarly = (ups) => void this.early.matchFor(ups).catch((err: Error) => log.warn({ err: err.message }, 'forward: early receipt not matched yet'));
@@ -82,13 +87,9 @@ export class Forwarder {
     return this.host.clock;
   }
 
+  /** A tenant's counters (created on first use). */
   count(tenant: string): ForwardCounters {
-    let c = this.counters.get(tenant);
-    if (!c) {
-      c = { forwarded: 0, queued: 0, retried: 0, expired: 0, rejected: 0, uncertain: 0, receipts: 0, receiptsEarly: 0, receiptsDuplicate: 0, receiptsUnmatched: 0, mo: 0 };
-      this.counters.set(tenant, c);
-    }
-    return c;
+    return this.counts.of(tenant);
   }
 
   start(): void {
@@ -176,7 +177,7 @@ export class Forwarder {
     const to = String(req.to);
     if (!cfg.system_ids.includes(to)) throw new SluiceError('UNKNOWN_SESSION', `no ESME "${to.slice(0, 40)}" in this tenant`);
     const d = await this.host.deliverToEsme(tenant, to, undefined, req.command, req.fields, req.unknownTlvs);
-    this.count(tenant).mo++;
+    this.counts.of(tenant).mo++;
     if (d.kind === 'refused') return { ok: false, command_status: d.status };
     return d.kind === 'held' ? { ok: true, command_status: 'ESME_ROK', held: true } : { ok: true, command_status: 'ESME_ROK' };
   }

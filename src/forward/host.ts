@@ -34,21 +34,3 @@ export interface ForwarderHost {
   /** Where receipts are counted by stat and their round trip timed (metrics). */
   readonly telemetry?: Telemetry;
 }
-
-/** Counters for /metrics, per tenant. */
-export interface ForwardCounters {
-  forwarded: number;
-  queued: number;
-  retried: number;
-  expired: number;
-  rejected: number;
-  uncertain: number;
-  receipts: number;
-  receiptsEarly: number;
-  receiptsDuplicate: number;
-  receiptsUnmatched: number;
-  mo: number;
-}
-
-/** A tenant's counters (created on first use). */
-export type CountOf = (tenant: string) => ForwardCounters;

@@ -6,7 +6,8 @@ import { jsonToBytes } from '../util/json-bytes';
 import type { UnknownTlv } from '../wire/codec';
 import { statusValue } from '../wire/status';
 import type { EsmeReceipts } from './esme-receipts';
-import type { CountOf, ForwarderHost } from './host';
+import type { ForwardCounts } from './counters';
+import type { ForwarderHost } from './host';
 import type { Journal } from './journal';
 import type { MsgData } from './messages';
 import { sendStep } from './submits';
@@ -27,7 +28,7 @@ export interface QueueDeps {
   readonly host: Pick<ForwarderHost, 'tenant' | 'tenantIds'>;
   readonly journal: Pick<Journal, 'store' | 'write' | 'sentRow' | 'finalRow'>;
   readonly esme: Pick<EsmeReceipts, 'commit' | 'takeOver'>;
-  readonly count: CountOf;
+  readonly counts: ForwardCounts;
 }
 
 /** Rows claimed from the queue per round. */
@@ -110,7 +111,7 @@ export class Queue {
     const data = JSON.parse(row.data) as MsgData;
     const now = this.deps.clock.wall();
     if (!rt) return;
-    const c = this.deps.count(row.tenant);
+    const c = this.deps.counts.of(row.tenant);
     if (now >= data.exp) {
       c.expired++;
       await this.finish(row.tenant, data, 'EXPIRED', '000', now);

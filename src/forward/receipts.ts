@@ -4,7 +4,8 @@ import type { Receipt } from '../pdu/dlr';
 import { statLabel, type ReceiptOutcome } from '../telemetry';
 import type { Clock } from '../util/clock';
 import type { EsmeReceipts } from './esme-receipts';
-import type { CountOf, ForwarderHost } from './host';
+import type { ForwardCounts } from './counters';
+import type { ForwarderHost } from './host';
 import type { Journal } from './journal';
 import { asReceipt, bindUpKey, FINAL_STATS, firstByUp, type ForwardResult, type MsgData, type ReceiptVia } from './messages';
 import { receiptIdKeys } from './receipt-ids';
@@ -33,7 +34,7 @@ export interface ReceiptDeps {
   readonly host: Pick<ForwarderHost, 'tenant' | 'telemetry'>;
   readonly journal: Pick<Journal, 'store' | 'park' | 'serialised' | 'accountOf' | 'receiptUps' | 'finalRow'>;
   readonly esme: Pick<EsmeReceipts, 'commit'>;
-  readonly count: CountOf;
+  readonly counts: ForwardCounts;
 }
 
 export class Receipts {
@@ -42,7 +43,7 @@ export class Receipts {
   /** A receipt that came on `bind`: applied to its message, parked as early, or known as a duplicate. */
   async receipt(tenant: string, bind: OutboundBind, r: Receipt): Promise<ForwardResult> {
     const { journal } = this.deps;
-    const c = this.deps.count(tenant);
+    const c = this.deps.counts.of(tenant);
     c.receipts++;
     const via: ReceiptVia = { bind: bind.cfg.name, at: this.deps.clock.wall() };
     const ups = journal.receiptUps(tenant, bind.cfg.name, r.id);
@@ -85,7 +86,7 @@ export class Receipts {
     if (!receipt || !this.deps.host.tenant(tenant)?.binds.has(bind)) return false;
     const row = await this.lookUp(tenant, bind, receipt.id, this.deps.journal.receiptUps(tenant, bind, receipt.id));
     if (!row) return false;
-    this.deps.count(tenant).receipts++;
+    this.deps.counts.of(tenant).receipts++;
     await this.applyFound(tenant, row, receipt, { bind, at: this.deps.clock.wall() });
     return true;
   }
@@ -117,7 +118,7 @@ export class Receipts {
 
   /** A receipt for a known message: delivered to the ESME once per state, then the journal says so. */
   private async applyReceipt(tenant: string, key: string, r: Receipt, via: ReceiptVia, current?: MsgRow): Promise<ForwardResult> {
-    const c = this.deps.count(tenant);
+    const c = this.deps.counts.of(tenant);
     const [row] = current ? [current] : await this.deps.journal.store.get([key]);
     if (!row || row.state === MSG_FINAL) {
       c.receiptsDuplicate++;

@@ -8,7 +8,8 @@ import { bytesToJson } from '../util/json-bytes';
 import type { UnknownTlv, WirePdu } from '../wire/codec';
 import { STATUS, statusName } from '../wire/status';
 import type { EsmeReceipts } from './esme-receipts';
-import type { CountOf, ForwardTenant } from './host';
+import type { ForwardCounts } from './counters';
+import type { ForwardTenant } from './host';
 import type { Journal } from './journal';
 import { firstDestination, msgKey, TRANSIENT, type ForwardRequest, type ForwardResult, type MsgData } from './messages';
 import { smppTimeToMs } from './smpp-time';
@@ -28,7 +29,7 @@ export interface SubmitDeps {
   readonly log: Logger;
   readonly journal: Pick<Journal, 'write' | 'sentRow'>;
   readonly esme: Pick<EsmeReceipts, 'expect'>;
-  readonly count: CountOf;
+  readonly counts: ForwardCounts;
 }
 
 /** What one bind step came to (`sendStep`). */
@@ -67,7 +68,7 @@ export class Submits {
       n: 0,
     };
     if (req.command === 'submit_sm_multi') data.left = Array.isArray(req.fields.dest_address) ? req.fields.dest_address.length : 1;
-    const c = this.deps.count(tenant);
+    const c = this.deps.counts.of(tenant);
     for (let i = 0; i < chain.length; i++) {
       const step = chain[i]!;
       if (step.startsWith('bind:')) {
