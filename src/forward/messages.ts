@@ -5,7 +5,7 @@ import type { UnknownTlv } from '../wire/codec';
 import { statusValue } from '../wire/status';
 
 /**
- * What store and forward speaks in (forwarder.ts does the work): a PDU a
+ * What store and forward speaks in (forwarder.ts and its parts do the work): a PDU a
  * policy hands on and what it comes to, what the journal keeps of a message,
  * its keys, and the readings of receipts and receipt requests.
  */
@@ -93,6 +93,12 @@ export interface MsgData {
   stat?: string;
   done?: number;
   err?: string;
+}
+
+/** The upstream bind a receipt came on, and when (wall clock: an early receipt is matched later, maybe by another replica). */
+export interface ReceiptVia {
+  bind: string;
+  at: number;
 }
 
 export const MESSAGE_STATE_OF: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(MESSAGE_STATES).map(([n, s]) => [s, Number(n)]));
