@@ -15,7 +15,7 @@ import * as ts from 'typescript';
 // Runs from dist/test/ after the build; the sources stay at the root.
 const SRC = path.join(__dirname, '..', '..', 'src');
 
-type Zone = 'core' | 'sandbox-process' | 'sandbox-protocol' | 'policy-compiler' | 'testing' | 'shared' | 'entry';
+type Zone = 'core' | 'sandbox-process' | 'sandbox-protocol' | 'policy-compiler' | 'testing' | 'isolate' | 'shared' | 'entry';
 
 /** Where a source file (path relative to src/, with '/') runs. */
 function zoneOf(rel: string): Zone {
@@ -25,6 +25,7 @@ function zoneOf(rel: string): Zone {
     case 'sandbox-protocol':
     case 'policy-compiler':
     case 'testing':
+    case 'isolate':
       return top;
     // Libraries with no process of their own: the codec, the PDU model, errors, the clock, the token bucket, the config schema and loader.
     case 'wire':
@@ -51,6 +52,10 @@ const ALLOWED: Record<Zone, readonly Zone[]> = {
   'policy-compiler': ['policy-compiler', 'shared'],
   // A tenant's test process runs the tenant runtime in-process, with no core around it.
   testing: ['testing', 'sandbox-process', 'sandbox-protocol', 'policy-compiler', 'shared'],
+  // The prelude, inside every isolate: no file imports it (policy-compiler/prelude-bundle.ts reads its
+  // compiled output), and outside its folder it takes only types, the protocol's host calls and the
+  // error codes: at run time its bundle resolves nothing but its own modules (isolate-bundle.ts).
+  isolate: ['isolate', 'sandbox-protocol', 'shared'],
   shared: ['shared'],
   entry: ['core', 'sandbox-protocol', 'policy-compiler', 'shared', 'testing'],
 };
@@ -183,5 +188,8 @@ describe('the process boundary in the layout', () => {
     assert.equal(ALLOWED[zoneOf('sandbox-process/main.ts')].includes(zoneOf(target('sandbox-process/main.ts', '../gateway'))), false);
     assert.equal(ALLOWED[zoneOf('sandbox-protocol/messages.ts')].includes(zoneOf(target('sandbox-protocol/messages.ts', '../policy-host/sandbox-pool'))), false);
     assert.equal(ALLOWED[zoneOf('wire/codec.ts')].includes(zoneOf(target('wire/codec.ts', '../forward/forwarder'))), false);
+    // Nothing imports the prelude's modules (their compiled output is bundled), and they import nothing of a process.
+    assert.equal(ALLOWED[zoneOf('sandbox-process/policy-isolate.ts')].includes(zoneOf(target('sandbox-process/policy-isolate.ts', '../isolate/prelude'))), false);
+    assert.equal(ALLOWED[zoneOf('isolate/host.ts')].includes(zoneOf(target('isolate/host.ts', '../sandbox-process/policy-isolate'))), false);
   });
 });

@@ -1,11 +1,10 @@
 // One file on purpose: one isolate's boot, entries, timeouts and teardown share isolated-vm's handles, which must be
 // released in one order (docs/design.md, "Hazards we design around").
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import ivm from 'isolated-vm';
 import { STATUS } from '../wire/status';
 import type { BootInfo } from '../sandbox-protocol/messages';
 import { pduBundle } from '../policy-compiler/pdu-bundle';
+import { preludeBundle } from '../policy-compiler/prelude-bundle';
 import { inlineBegin, inlineEnd } from './sentry';
 
 /**
@@ -90,23 +89,9 @@ export class PolicyLoadError extends Error {
   }
 }
 
-function findUp(rel: string): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const p = path.join(dir, rel);
-    try {
-      readFileSync(p);
-      return p;
-    } catch {
-      dir = path.dirname(dir);
-    }
-  }
-  throw new Error(`cannot find ${rel} above ${__dirname}`);
-}
-
 let preludeSource: string | undefined;
 function preludeWithView(): string {
-  return (preludeSource ??= `${pduBundle()}\n${readFileSync(findUp('sandbox/prelude.js'), 'utf8')}`);
+  return (preludeSource ??= `${pduBundle()}\n${preludeBundle()}`);
 }
 
 export function classify(err: unknown): EntryError {

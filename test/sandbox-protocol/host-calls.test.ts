@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SluiceError } from '../../src/errors';
+import { preludeBundle } from '../../src/policy-compiler/prelude-bundle';
 import { HOST_OPS, policyError, readHostCall, runHostCall, type HostCallHandlers } from '../../src/sandbox-protocol/host-calls';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -10,10 +11,17 @@ const ROOT = path.resolve(__dirname, '../../..');
 const invalid = (what: RegExp) => (err: unknown) => err instanceof SluiceError && err.code === 'INVALID_FIELD' && what.test(err.message);
 
 describe('host calls: one typed protocol', () => {
-  it('the prelude makes exactly the ops the protocol lists', () => {
-    const prelude = readFileSync(path.join(ROOT, 'sandbox/prelude.js'), 'utf8');
-    const made = new Set([...prelude.matchAll(/hostCall\('(\w+)'/g)].map((m) => m[1]));
+  it('the prelude makes exactly the ops the protocol lists: in its sources, and in the script that runs', () => {
+    // Each op's arguments are typed by HostCallArgs in the prelude's own hostCall (src/isolate/host-call.ts).
+    const sources = readdirSync(path.join(ROOT, 'src/isolate'))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => readFileSync(path.join(ROOT, 'src/isolate', f), 'utf8'))
+      .join('\n');
+    const made = new Set([...sources.matchAll(/\bhostCall\(\s*'(\w+)'/g)].map((m) => m[1]));
     assert.deepEqual([...made].sort(), [...HOST_OPS].sort());
+    // Compiled, a call from another module reads `(0, host_call_1.hostCall)('sendVia', …)`.
+    const bundled = new Set([...preludeBundle().matchAll(/\bhostCall\)?\(\s*'(\w+)'/g)].map((m) => m[1]));
+    assert.deepEqual([...bundled].sort(), [...HOST_OPS].sort());
   });
 
   it('reads each op into its shape: strings made strings, options absent when not given', () => {
