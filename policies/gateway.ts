@@ -46,13 +46,12 @@ function ruleFor(session: Sluice.Session): string | undefined {
   return settings().esme_rules?.[session.systemId];
 }
 
-async function submit(pdu: Sluice.SubmitSm | Sluice.SubmitSmMulti | Sluice.DataSm, session: Sluice.Session) {
+// Returned, not awaited: the core answers the ESME with the forward's result as soon as it has it.
+function submit(pdu: Sluice.SubmitSm | Sluice.SubmitSmMulti | Sluice.DataSm, session: Sluice.Session) {
   const status = refuse(pdu);
   if (status !== undefined) return pdu.reply({ command_status: status });
   const rule = ruleFor(session);
-  const r = await smpp.forward(pdu, rule === undefined ? undefined : { rule });
-  if (r.queued) log.debug('queued', { id: r.message_id, to: pdu.source_addr });
-  return r;
+  return smpp.forward(pdu, rule === undefined ? undefined : { rule });
 }
 
 smpp.onPdu('submit_sm', submit);

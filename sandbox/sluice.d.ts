@@ -1161,6 +1161,11 @@ declare namespace Sluice {
      * - deliver_sm / data_sm on a bind: a receipt is correlated and delivered to its ESME (held
      *   while it is not bound); any other message goes to the ESME named by `options.to`.
      * Rejects with STORE_UNAVAILABLE when the store cannot be written (nothing was accepted).
+     *
+     * A handler that returns this promise itself (`return smpp.forward(pdu)`, not awaited first)
+     * is answered by the core with the forward's result the moment it has it, one trip to the
+     * sandbox sooner; `pdu.reply()` on that PDU then throws. Await it instead to decide the answer
+     * from the result.
      */
     forward(pdu: SubmitSm | SubmitSmMulti | DataSm | CancelSm | QuerySm | ReplaceSm | DeliverSm, options?: ForwardOptions): Promise<ForwardResult>;
     /** This tenant's `settings` from the config (read-only); they may hold secrets such as ESME passwords. */

@@ -12,7 +12,7 @@ import { apply, cut, freeze, keys, mget, promiseAll, promiseResolve, StringCtor,
 import { bindHandlerOf, pduHandlers, sessionHandlers, timerHandlerOf, type Handler } from './handlers';
 import { attach, PduView } from './pdu-view';
 import { toPlain } from './plain';
-import { forwardReply, isForwardResult, isReply, makeReply, statusValue, type Ctx, type DispatchKind } from './replies';
+import { forwardReply, isForwardResult, isReply, makeReply, markTail, statusValue, type Ctx, type DispatchKind } from './replies';
 import { STATUS } from './tenant';
 
 function finish(id: number, ctx: Ctx, value: unknown): void {
@@ -82,6 +82,7 @@ function run(id: number, ctx: Ctx, fn: Handler, args: unknown[]): void {
     send('result', id, failure(e));
     return;
   }
+  markTail(ctx, value);
   if (value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function') {
     // Resolve through our own Promise: a policy's thenable runs now, timed.
     then(
@@ -109,7 +110,7 @@ export function dispatch(id: number, kind: DispatchKind, payload: unknown, frame
   if (kind === 'pdu') {
     const p = payload as Payloads['pdu'];
     const fn = mget(pduHandlers, p.pdu.command as string);
-    if (!fn) return send('result', id, { kind: 'default' });
+    if (!fn) return void send('result', id, { kind: 'default' });
     const pdu = p.pdu;
     ctx.session = freeze(p.session);
     attach(pdu, ctx);
@@ -117,7 +118,7 @@ export function dispatch(id: number, kind: DispatchKind, payload: unknown, frame
   }
   if (kind === 'bind') {
     const bindHandler = bindHandlerOf();
-    if (!bindHandler) return send('result', id, { kind: 'bind', accept: false, status: STATUS.ESME_RINVSYSID!, reason: 'no bind handler' });
+    if (!bindHandler) return void send('result', id, { kind: 'bind', accept: false, status: STATUS.ESME_RINVSYSID!, reason: 'no bind handler' });
     const b = (payload as Payloads['bind']).req;
     b.accept = () => makeReply(ctx, 0, {});
     b.reject = (status: unknown, reason?: unknown) => makeReply(ctx, statusValue(status), { reason: reason === undefined ? undefined : cut(reason, 200) });
@@ -126,7 +127,7 @@ export function dispatch(id: number, kind: DispatchKind, payload: unknown, frame
   if (kind === 'session') {
     const p = payload as Payloads['session'];
     const list = mget(sessionHandlers, p.event) || [];
-    if (list.length === 0) return send('result', id, { kind: 'done' });
+    if (list.length === 0) return void send('result', id, { kind: 'done' });
     const session = freeze(p.session);
     // Every listener runs; the first failure is reported.
     return run(
@@ -144,7 +145,7 @@ export function dispatch(id: number, kind: DispatchKind, payload: unknown, frame
     const p = payload as Payloads['timer'];
     const name = StringCtor(p.name);
     const fn = timerHandlerOf(name);
-    if (!fn) return send('result', id, { kind: 'done' });
+    if (!fn) return void send('result', id, { kind: 'done' });
     return run(id, ctx, fn, [p.payload, name]);
   }
   send('result', id, { kind: 'error', reason: 'throw', message: `unknown dispatch kind ${kind}` });

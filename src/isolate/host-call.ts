@@ -30,20 +30,31 @@ export function setOrigin(id: number): void {
 
 /** Ask the host for `op`; its answer, or the error a policy may see. */
 export function hostCall<K extends HostOp>(op: K, args: HostCallArgs[K]): Promise<unknown> {
+  return call(op, args).answer;
+}
+
+/**
+ * The same, and the arguments as they will reach the host while they still
+ * can be changed: until the running entry ends (`queued`: undefined if the
+ * call went out at once or failed before it was sent).
+ */
+export function call<K extends HostOp>(op: K, args: HostCallArgs[K]): { answer: Promise<unknown>; queued: HostCallArgs[K] | undefined } {
   if (msize(pending) >= LIMITS.maxPending) {
-    return promiseReject(sluiceError('THROTTLED', `more than ${LIMITS.maxPending} host calls in flight`));
+    return { answer: promiseReject(sluiceError('THROTTLED', `more than ${LIMITS.maxPending} host calls in flight`)), queued: undefined };
   }
-  let data: unknown;
+  let data: HostCallArgs[K];
   try {
-    data = toPlain(args);
+    data = toPlain(args) as HostCallArgs[K];
   } catch (e) {
-    return promiseReject(e);
+    return { answer: promiseReject(e), queued: undefined };
   }
   const id = ++nextCall;
-  return new PromiseCtor((resolve, reject) => {
+  let queued = false;
+  const answer = new PromiseCtor((resolve, reject) => {
     mset(pending, id, { resolve, reject, origin });
-    send('call', id, { op, origin, args: data });
+    queued = send('call', id, { op, origin, args: data });
   });
+  return { answer, queued: queued ? data : undefined };
 }
 
 /** The host's answer to call `id`: its value, or `{ code, message }` (`policyError` in src/sandbox-protocol/host-calls.ts). */

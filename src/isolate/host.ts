@@ -76,21 +76,23 @@ const flushLate = (): void => {
   if (items !== null) post('batch', 0, items);
 };
 
-export function send(op: 'result', id: number, outcome: Outcome): void;
-export function send(op: 'call', id: number, request: CallRequest): void;
-export function send(op: 'log', id: 0, line: LogLine): void;
-export function send(op: 'reply', id: number, status: number, messageId: string): void;
-export function send(op: Item[0], id: number, data: unknown, extra?: string): void {
+/** Send an item; true if it waits in the running entry's outbox (it is not yet the host's: a `call` item may still be marked). */
+export function send(op: 'result', id: number, outcome: Outcome): boolean;
+export function send(op: 'call', id: number, request: CallRequest): boolean;
+export function send(op: 'log', id: 0, line: LogLine): boolean;
+export function send(op: 'reply', id: number, status: number, messageId: string): boolean;
+export function send(op: Item[0], id: number, data: unknown, extra?: string): boolean {
   const item = (extra === undefined ? [op, id, data] : [op, id, data, extra]) as Item;
   if (outbox !== null) {
     outbox[outbox.length] = item;
-    return;
+    return true;
   }
   if (late === null) {
     late = [];
     then(promiseResolve(undefined), flushLate);
   }
   late[late.length] = item;
+  return false;
 }
 
 // One host round trip per view per entry: a synchronous host callback runs

@@ -4,7 +4,8 @@
  * identity: asking a returned value whether it is one would run the policy's
  * proxy traps or getters.
  */
-import { apply, create, cut, freeze, hasOwn, isInteger, keys, WeakSetCtor, weakAdd, weakHas } from './intrinsics';
+import type { ForwardCall } from '../sandbox-protocol/host-calls';
+import { apply, create, cut, freeze, hasOwn, isInteger, keys, WeakMapCtor, weakMapGet, weakMapSet, WeakSetCtor, weakAdd, weakHas } from './intrinsics';
 import { sluiceError } from './plain';
 import { STATUS } from './tenant';
 
@@ -21,6 +22,8 @@ export interface Ctx {
   reply: Reply | undefined;
   session: unknown;
   frame: Uint8Array | undefined;
+  /** The handler returned its `smpp.forward(pdu)` itself: the core answers with that forward's result (see markTail). */
+  tailed?: boolean;
 }
 
 /** What `smpp.forward` resolves to (src/forward/messages.ts). */
@@ -67,10 +70,40 @@ export function forwardReply(ctx: Ctx, r: ForwardResult): Reply {
   return makeReply(ctx, status, fields);
 }
 
+// ---- a handler that returns its forward ------------------------------------------------
+//
+// `return smpp.forward(pdu)` (the promise itself, not awaited) says the PDU's
+// answer is that forward's result, whatever happens next. The call is marked
+// before it leaves this entry, and the core answers the PDU as soon as the
+// forward has its result, without waiting for this isolate to hear of it and
+// reply (docs/design.md, "A handler that returns its forward"). Nothing the
+// policy does later may answer it otherwise: `pdu.reply()` then throws.
+
+const forwards = new WeakMapCtor<object, { ctx: Ctx; args: ForwardCall | undefined }>();
+
+/** `answer` is what smpp.forward returned for a PDU of `ctx`; `args`, its call's arguments while they can still be marked. */
+export function noteForward(answer: object, ctx: Ctx, args: ForwardCall | undefined): void {
+  apply(weakMapSet, forwards, [answer, { ctx, args }]);
+}
+
+/** A PDU handler of `ctx` returned `value`: if it is that PDU's own forward, not yet sent and with no answer given, the core answers with it. */
+export function markTail(ctx: Ctx, value: unknown): void {
+  if (ctx.kind !== 'pdu' || ctx.reply !== undefined || value === null || typeof value !== 'object') return;
+  const f = apply(weakMapGet, forwards, [value]) as { ctx: Ctx; args: ForwardCall | undefined } | undefined;
+  if (f === undefined || f.ctx !== ctx || f.args === undefined) return;
+  f.args.tail = true;
+  ctx.tailed = true;
+}
+
+const answeredByForward = (ctx: Ctx): void => {
+  if (ctx.tailed) throw new TypeError('this PDU is answered by the smpp.forward(pdu) its handler returned');
+};
+
 /** `pdu.reply(fields)`, bound to the PDU's dispatch. */
 export const replyOf =
   (ctx: Ctx) =>
   (fields?: unknown): Reply => {
+    answeredByForward(ctx);
     if (isForwardResult(fields)) return forwardReply(ctx, fields);
     const f = (fields || {}) as Record<string, unknown>;
     const status = f.command_status === undefined ? 0 : statusValue(f.command_status);
@@ -84,6 +117,7 @@ export const replyOf =
 export const replyQueryOf =
   (ctx: Ctx, pdu: { message_id?: unknown }) =>
   (fields?: unknown): Reply => {
+    answeredByForward(ctx);
     const f = (fields || {}) as Record<string, unknown>;
     return makeReply(ctx, 0, { message_id: pdu.message_id, message_state: f.message_state, final_date: f.final_date === undefined ? '' : f.final_date, error_code: f.error_code === undefined ? 0 : f.error_code });
   };

@@ -7,13 +7,13 @@
  * host at most once per entry.
  */
 import type { ForwardCall } from '../sandbox-protocol/host-calls';
-import { hostCall } from './host-call';
+import { call, hostCall } from './host-call';
 import { hostViewText } from './host';
 import { create, cut, freeze, keys, mget, mset, parse, promiseReject, StringCtor, then } from './intrinsics';
 import { isPduCommand, mustBeFunction, PDU_COMMAND_LIST, pduHandlers, sessionHandlers, setBindHandler, timerHandlers } from './handlers';
 import { dispatchOf } from './pdu-view';
 import { deepFreeze, frozenCopy } from './plain';
-import { forwardResult } from './replies';
+import { forwardResult, noteForward } from './replies';
 import { boot, type Boot } from './tenant';
 
 type Fields = Record<string, unknown>;
@@ -96,7 +96,10 @@ export function makeSmpp(b: Boot) {
       if (o.chain !== undefined) args.chain = o.chain as string[];
       if (o.rule !== undefined) args.rule = StringCtor(o.rule);
       if (o.to !== undefined) args.to = StringCtor(o.to);
-      return then(hostCall('forward', args), forwardResult);
+      const c = call('forward', args);
+      const answer = then(c.answer, forwardResult);
+      noteForward(answer, ctx, c.queued);
+      return answer;
     },
     settings: () => settingsView,
     config: () => configView,

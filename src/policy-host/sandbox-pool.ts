@@ -81,6 +81,8 @@ interface Proc {
 }
 
 interface InFlight {
+  /** Its dispatch id (the key of `inFlight`). */
+  id: number;
   tenant: string;
   startedAt: number;
   resolve: (o: SandboxOutcome) => void;
@@ -646,7 +648,7 @@ export class SandboxPool implements PolicyHost {
     }
     const id = ++this.nextId;
     const tracked = frame !== undefined && frame.byteLength >= 16;
-    const f: InFlight = { tenant, startedAt: this.clock.now(), resolve: done, frame: tracked ? frame : undefined, seq: tracked ? frameSeq(frame) : 0, sessionId, sameSeq: undefined, forwarded: undefined };
+    const f: InFlight = { id, tenant, startedAt: this.clock.now(), resolve: done, frame: tracked ? frame : undefined, seq: tracked ? frameSeq(frame) : 0, sessionId, sameSeq: undefined, forwarded: undefined };
     p.inFlight.set(id, f);
     if (tracked) {
       f.sameSeq = p.bySeq.get(f.seq);
@@ -688,7 +690,7 @@ export class SandboxPool implements PolicyHost {
    * fields, not frames (the test harness), are not matched.
    */
   private noteForward(p: Proc, tenant: string, args: unknown, call: Promise<unknown>): void {
-    const a = args as { frame?: unknown; session?: { sessionId?: unknown } } | null | undefined;
+    const a = args as { frame?: unknown; session?: { sessionId?: unknown }; tail?: unknown } | null | undefined;
     const frame = a?.frame;
     if (!(frame instanceof Uint8Array) || frame.byteLength < 16) return;
     const sessionId = a!.session?.sessionId;
@@ -698,7 +700,20 @@ export class SandboxPool implements PolicyHost {
       // The same frame twice in flight on one session (a peer that reuses a sequence number): one forward each.
       if (!match || (match.forwarded && !f.forwarded)) match = f;
     }
-    if (match) match.forwarded = call.then((r) => forwardAnswer(r as ForwardResult), () => undefined);
+    if (!match) return;
+    const forwarded = call.then((r) => forwardAnswer(r as ForwardResult), () => undefined);
+    match.forwarded = forwarded;
+    // The handler returned this forward itself: its result is the PDU's answer, given now rather
+    // than after one more trip to the sandbox and back; the sandbox's own answer, which follows,
+    // finds the dispatch settled and is dropped (docs/design.md, "A handler that returns its forward").
+    if (a!.tail === true) {
+      const id = match.id;
+      void forwarded.then((o) => {
+        if (o === undefined) return;
+        const f = this.take(p, id);
+        f?.resolve(o);
+      });
+    }
   }
 
   /** A dispatch lost with its sandbox (or isolate) while a forward of its PDU was under way: answered with that forward's result once it has one, else as it failed. The core's handler deadline still bounds the wait. */

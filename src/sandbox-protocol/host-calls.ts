@@ -36,6 +36,12 @@ export interface ForwardCall {
   chain?: string[];
   rule?: string;
   to?: string;
+  /**
+   * The handler returned this forward's promise itself: the PDU's answer is
+   * its result, so the core gives it as soon as it has it (the isolate's own
+   * answer, which follows, is then not needed).
+   */
+  tail?: boolean;
 }
 
 export type CacheCall = { op: 'get' | 'delete' | 'has'; key: string } | { op: 'set'; key: string; json: string; ttlMs?: number };
@@ -97,6 +103,7 @@ export function readHostCall(op: unknown, args: unknown): HostCall {
       }
       if (a.rule !== undefined) f.rule = String(a.rule);
       if (a.to !== undefined) f.to = String(a.to);
+      if (a.tail === true) f.tail = true;
       return { op, args: f };
     }
     case 'cache': {
