@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Channel } from '../sandbox-protocol/channel';
 import type { FromSandbox, ToSandbox } from '../sandbox-protocol/messages';
-import { keepSpareIsolate } from './policy-isolate';
+import { keepSpareIsolate } from './warm-isolate';
 import { startSentry } from './sentry';
 import { TenantRuntime, type RuntimeHost } from './tenant-runtime';
 

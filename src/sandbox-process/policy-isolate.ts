@@ -6,6 +6,10 @@ import type { BootInfo } from '../sandbox-protocol/messages';
 import { pduBundle } from '../policy-compiler/pdu-bundle';
 import { preludeBundle } from '../policy-compiler/prelude-bundle';
 import { inlineBegin, inlineEnd } from './sentry';
+import { classify, EntryError, firstPosition, NotCompiled, PolicyLoadError, wrapTopLevel } from './isolate-failures';
+import { route, type IsolateHooks } from './isolate-hooks';
+import { watch } from './isolate-watchdog';
+import { entryReturned, replaceSpare, takeIsolate, type EntryRef } from './warm-isolate';
 
 /**
  * One version of one tenant's policy in its own isolate. The only things that
@@ -14,6 +18,10 @@ import { inlineBegin, inlineEnd } from './sentry';
  * things that come out are plain data the prelude rebuilt inside a timed call.
  * No Reference, ExternalCopy, Context or Isolate is ever reachable from tenant
  * code, and no host error text is passed in.
+ *
+ * Making isolates and the warm spare is warm-isolate.ts; what comes out of
+ * one, isolate-hooks.ts; its failures, isolate-failures.ts; the sweep for
+ * stuck entries, isolate-watchdog.ts.
  */
 
 export interface IsolateLimits {
@@ -35,279 +43,12 @@ export interface IsolateLimits {
   inlineEntryMs?: number;
 }
 
-/** What the isolate sends out; called on the sandbox process's main thread. */
-export interface IsolateHooks {
-  result(id: number, outcome: unknown): void;
-  call(id: number, call: { op: string; origin: number; args: unknown }): void;
-  log(entry: { level: string; msg: string; fields?: unknown; dropped?: number }): void;
-  view(name: string): string;
-  /**
-   * isolated-vm lost this isolate for good (a V8 out-of-memory no heap limit
-   * absorbs). Its thread never returns; the process should say whose it was
-   * and exit (isolated-vm's README).
-   */
-  fatal?(message: string): void;
-  /** May this isolate's entries run inline now (its tenant's standing)? Asked when a trial passes. */
-  mayInline?(): boolean;
-  /** An inline entry ran `ms` or failed: its entries are back on the isolate's thread. */
-  demoted?(ms: number, why: string): void;
-  /** An inline entry finished but ran `ms`, over `inlineEntryMs`: may it pass as a one-off (true), or demote (false, the default)? */
-  tolerate?(ms: number): boolean;
-}
-
-
-/** Why an entry into the isolate failed. */
-export type EntryFailure = 'timeout' | 'memory' | 'disposed' | 'error';
-
-export class EntryError extends Error {
-  constructor(
-    readonly failure: EntryFailure,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'EntryError';
-  }
-}
-
-/** Thrown by a source thunk whose policy did not compile (the caller has the diagnostics already). */
-export class NotCompiled extends Error {
-  constructor() {
-    super('policy does not compile');
-    this.name = 'NotCompiled';
-  }
-}
-
-/** A policy that failed to load: the message and, where known, its position in the tenant's source. */
-export class PolicyLoadError extends Error {
-  constructor(
-    message: string,
-    readonly line?: number,
-    readonly column?: number,
-  ) {
-    super(message);
-    this.name = 'PolicyLoadError';
-  }
-}
-
 let preludeSource: string | undefined;
 function preludeWithView(): string {
   return (preludeSource ??= `${pduBundle()}\n${preludeBundle()}`);
 }
 
-export function classify(err: unknown): EntryError {
-  const message = err instanceof Error ? err.message : String(err);
-  if (/timed out/i.test(message)) return new EntryError('timeout', message);
-  if (/memory limit/i.test(message)) return new EntryError('memory', message);
-  if (/disposed/i.test(message)) return new EntryError('disposed', message);
-  return new EntryError('error', message);
-}
-
-/** `policy.ts:12:5` positions from a V8 error, for mapping back to the tenant's source. */
-export function firstPosition(text: string, filename: string): { line: number; column: number } | undefined {
-  const escaped = filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const m = new RegExp(`${escaped}:(\\d+):(\\d+)`).exec(text);
-  return m ? { line: Number(m[1]), column: Number(m[2]) } : undefined;
-}
-
-/**
- * The policy's top level as it runs: in a try whose catch rethrows only a
- * string (the thrown value's stack or text, read inside the timed run), and
- * ending in `void 0`. isolated-vm copies a thrown object — running its
- * getters, or formatting its stack through a getter the policy put on
- * Error.prototype — after the timed part: `throw { get message() { for (;;) {} } }`
- * at top level would otherwise spin forever outside any timeout. Only syntax
- * is used in the catch, nothing a policy can replace. The prefix goes on
- * line 1, which compiled policies keep for their "use strict", so positions
- * hold. (A block also scopes the policy's top-level functions, which nothing
- * outside the policy refers to.)
- */
-export function wrapTopLevel(js: string): string {
-  const rethrow = 'catch(e){let m;try{m=e!==null&&(typeof e=="object"||typeof e=="function")?`${e.stack===undefined?e.message:e.stack}`:`${e}`}catch(_){m="a value that cannot be read"}throw m}';
-  return `"use strict";try{${js}\n;void 0}${rethrow}`;
-}
-
 let instances = 0;
-
-/** Where an isolate's callbacks and catastrophic error go; set by whoever takes the isolate. */
-interface Relay {
-  hooks?: IsolateHooks;
-  fatal?: (message: string) => void;
-}
-
-type EntryRef = ivm.Reference<(args: [string, number, unknown?, unknown?]) => unknown>;
-
-interface Fresh {
-  isolate: ivm.Isolate;
-  /** Its heap limit. */
-  memoryMb: number;
-  /** Its one context: the prelude only, no tenant yet. */
-  context: ivm.Context;
-  relay: Relay;
-  /** Once the prelude has run: its entry function, taken off the global object. */
-  entry: Promise<EntryRef>;
-  /** The same, once known. */
-  ref?: EntryRef;
-}
-
-/**
- * A new isolate with the PDU view module and the prelude run in its context,
- * not yet given to a tenant (the `boot` entry does that). The prelude runs on
- * the isolate's own thread: this thread is held only for the isolate and its
- * empty context (~1.5 ms).
- */
-function makeIsolate(memoryMb: number): Fresh {
-  const relay: Relay = {};
-  const isolate = new ivm.Isolate({
-    memoryLimit: memoryMb,
-    // One allocation larger than any heap limit (`new Array(6e7).fill(0)`) is
-    // an out-of-memory V8 cannot survive. Without this handler isolated-vm
-    // aborts the process, naming no one; with it, that isolate's thread
-    // stops for good and we hear of it here, so the sandbox can say which
-    // tenant it was before it exits. It takes an entry on the isolate's own
-    // thread to be heard: in an inline entry the thread that stops is this
-    // one, and the sentry's watch takes over (see `enterInline`).
-    onCatastrophicError: (message: string) => relay.fatal?.(String(message)),
-  });
-  const context = isolate.createContextSync();
-  const jail = context.global;
-  // Nothing runs in the isolate yet: these return at once.
-  jail.setSync(
-    '__sluice_send',
-    new ivm.Callback(
-      (op: string, _id: number, data: unknown) => {
-        if (op === 'batch' && Array.isArray(data) && relay.hooks) route(relay.hooks, data);
-      },
-      { ignored: true },
-    ),
-  );
-  jail.setSync('__sluice_view', new ivm.Callback((name: string) => (relay.hooks ? relay.hooks.view(String(name)) : '[]')));
-  const fresh: Fresh = {
-    isolate,
-    memoryMb,
-    context,
-    relay,
-    entry: context.eval(preludeWithView(), { filename: '<sluice>', timeout: 1000 }).then(async () => {
-      const ref = (await jail.get('__sluice_enter', { reference: true })) as EntryRef;
-      await jail.delete('__sluice_enter');
-      return (fresh.ref = ref);
-    }),
-  };
-  // A spare disposed unused rejects here; whoever takes the isolate awaits `entry` itself.
-  fresh.entry.catch(() => undefined);
-  return fresh;
-}
-
-/**
- * One isolate made ahead of need for the next cold start: a new isolate and
- * its context hold this thread for ~1.5 ms, and the prelude takes its own
- * thread another 1-2 ms; together a third of a cold start. It is made in a
- * quiet moment after a start is over, for the memory limit last asked for,
- * and holds only our own code (the PDU view module and the prelude, no
- * tenant's name, config or code) until a tenant's start takes it.
- */
-const spare = {
-  /** Only sandbox processes keep one (they end by exit() or SIGKILL; see `keepSpareIsolate`). */
-  enabled: false,
-  made: undefined as Fresh | undefined,
-  timer: undefined as NodeJS.Timeout | undefined,
-};
-
-/**
- * Keep an isolate made ahead of need (on in sandbox processes), or stop and
- * drop the one kept. A process that runs policies in-process (the test
- * harness, tests) has no use for it, and isolated-vm 5 can abort a process
- * that ends by draining its event loop while one of its handles is still
- * awaiting collection: a spare made just before the end makes that likelier.
- */
-export function keepSpareIsolate(on: boolean): void {
-  spare.enabled = on;
-  if (on) return;
-  if (spare.timer) clearTimeout(spare.timer);
-  spare.timer = undefined;
-  const s = spare.made;
-  spare.made = undefined;
-  if (s && !s.isolate.isDisposed) s.isolate.dispose();
-}
-
-/** A spare is made once no entry has returned for this long… */
-const SPARE_QUIET_MS = 3;
-/** …or this long after the start that took the last one, whatever the traffic. */
-const SPARE_LATEST_MS = 100;
-/** When an entry into any isolate of this process last returned (performance.now()). */
-let lastEntryAt = 0;
-
-/** The isolate made ahead of need, if any: its heap limit and whether its prelude has run. */
-export function spareIsolate(): { memoryMb: number; ready: boolean } | undefined {
-  const s = spare.made;
-  return s && !s.isolate.isDisposed ? { memoryMb: s.memoryMb, ready: s.ref !== undefined } : undefined;
-}
-
-function takeIsolate(memoryMb: number): Fresh {
-  const s = spare.made;
-  spare.made = undefined;
-  if (s && s.memoryMb === memoryMb && !s.isolate.isDisposed) return s;
-  if (s && !s.isolate.isDisposed) s.isolate.dispose();
-  return makeIsolate(memoryMb);
-}
-
-/**
- * Make the next spare once a start is over, in a quiet moment: making one
- * holds this thread for ~1.5 ms, which should not land on the first PDUs of
- * the tenant that just started (or on anyone's traffic) when it can wait.
- */
-function replaceSpare(memoryMb: number): void {
-  if (!spare.enabled) return;
-  if (spare.timer) clearTimeout(spare.timer);
-  const latest = performance.now() + SPARE_LATEST_MS;
-  const attempt = (): void => {
-    const now = performance.now();
-    if (now - lastEntryAt < SPARE_QUIET_MS && now < latest) {
-      spare.timer = setTimeout(attempt, SPARE_QUIET_MS).unref();
-      return;
-    }
-    spare.timer = undefined;
-    spare.made ??= makeIsolate(memoryMb);
-  };
-  spare.timer = setTimeout(attempt, SPARE_QUIET_MS).unref();
-}
-
-/** Route what the prelude sent: `[op, id, data]` items (`['reply', id, status, message_id]` for the common answer), from an entry's return value or a late batch. */
-function route(hooks: IsolateHooks, items: unknown[]): void {
-  for (const item of items) {
-    if (!Array.isArray(item)) continue;
-    const [op, id, data] = item as [string, number, unknown];
-    if (op === 'reply') hooks.result(id, { kind: 'reply', status: data, fields: { message_id: String((item as unknown[])[3]) } });
-    else if (op === 'result') hooks.result(id, data);
-    else if (op === 'call') hooks.call(id, data as { op: string; origin: number; args: unknown });
-    else if (op === 'log') hooks.log(data as { level: string; msg: string });
-  }
-}
-
-/**
- * The V8 timeout should always fire; this catches what it cannot stop: an
- * isolate with entries in flight that has not finished one for far longer
- * than handler_timeout_ms is disposed. One sweep for every isolate of the
- * process, not a timer per entry (an entry costs tens of µs as it is).
- */
-const watchdog = {
-  isolates: new Set<PolicyIsolate>(),
-  timer: undefined as NodeJS.Timeout | undefined,
-  add(iso: PolicyIsolate): void {
-    this.isolates.add(iso);
-    this.timer ??= setInterval(() => this.sweep(), 250).unref();
-  },
-  sweep(): void {
-    const now = performance.now();
-    for (const iso of this.isolates) {
-      if (iso.inFlight === 0 || iso.isDisposed) this.isolates.delete(iso);
-      else if (now - iso.progressAt > iso.limits.timeoutMs * 20 + 2000) iso.dispose();
-    }
-    if (this.isolates.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  },
-};
 
 /** Entries an isolate makes on its own thread, each under `inlineEntryMs` of CPU, before its entries may run inline. */
 export const TRIAL_ENTRIES = 64;
@@ -346,7 +87,7 @@ export class PolicyIsolate {
    */
   static async create(js: string | (() => string), filename: string, limits: IsolateLimits, boot: BootInfo, hooks: IsolateHooks): Promise<PolicyIsolate> {
     let self: PolicyIsolate | undefined;
-    const fresh = takeIsolate(limits.memoryMb);
+    const fresh = takeIsolate(limits.memoryMb, preludeWithView);
     const { isolate, context, relay } = fresh;
     relay.fatal = (message) => {
       self?.wreck();
@@ -411,7 +152,7 @@ export class PolicyIsolate {
       throw new PolicyLoadError(e.failure === 'memory' ? `exceeded memory_mb ${limits.memoryMb} while starting` : `could not start: ${e.message}`);
     } finally {
       // The start is over, either way: the next one's isolate can be made now.
-      replaceSpare(limits.memoryMb);
+      replaceSpare(limits.memoryMb, preludeWithView);
     }
   }
 
@@ -486,7 +227,7 @@ export class PolicyIsolate {
   private async enterQueued(args: unknown[]): Promise<void> {
     if (this.isDisposed || !this.entryRef) throw new EntryError('disposed', 'isolate is disposed');
     if (this.inFlight++ === 0) this.progressAt = performance.now();
-    watchdog.add(this);
+    watch(this);
     let items: unknown;
     try {
       items = await this.entryRef.apply(undefined, [args] as never, { arguments: { copy: true }, result: { copy: true }, timeout: this.limits.timeoutMs });
@@ -494,7 +235,8 @@ export class PolicyIsolate {
       throw classify(err);
     } finally {
       this.inFlight--;
-      this.progressAt = lastEntryAt = performance.now();
+      this.progressAt = performance.now();
+      entryReturned(this.progressAt);
       if (this.trial > 0) this.judge();
     }
     if (Array.isArray(items)) route(this.hooks, items);
@@ -558,7 +300,7 @@ export class PolicyIsolate {
       throw e;
     } finally {
       inlineEnd();
-      lastEntryAt = performance.now();
+      entryReturned(performance.now());
     }
     // The isolate's CPU, not the wall clock: a VM that takes the core away for a moment is not the tenant's doing.
     const took = this.cpuMs - started;

@@ -10,7 +10,8 @@ import { STRIKE_DEFAULTS, Strikes } from '../util/strikes';
 import { compilePolicy, mapStack, type LineMapper, type PolicyDiagnostic } from '../policy-compiler/compile';
 import { policyError } from '../sandbox-protocol/host-calls';
 import type { BootInfo, LoadResult, RuntimeState, SandboxOutcome, TenantStats } from '../sandbox-protocol/messages';
-import { EntryError, NotCompiled, PolicyIsolate, PolicyLoadError, type IsolateLimits } from './policy-isolate';
+import { EntryError, NotCompiled, PolicyLoadError } from './isolate-failures';
+import { PolicyIsolate, type IsolateLimits } from './policy-isolate';
 
 /**
  * One tenant's policy inside a sandbox process: its current version, the

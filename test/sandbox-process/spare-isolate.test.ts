@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { keepSpareIsolate, PolicyIsolate, spareIsolate, type IsolateLimits } from '../../src/sandbox-process/policy-isolate';
+import { PolicyIsolate, type IsolateLimits } from '../../src/sandbox-process/policy-isolate';
+import { keepSpareIsolate, spareIsolate } from '../../src/sandbox-process/warm-isolate';
 import '../helpers/ivm-teardown';
 
 const limitsOf = (memoryMb: number): IsolateLimits => ({ memoryMb, timeoutMs: 50, startupMs: 500, maxDataBytes: 65536, maxLogPerSec: 10, maxLogBytes: 2048, maxPending: 8 });
