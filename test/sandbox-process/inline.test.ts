@@ -10,7 +10,8 @@ import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load';
 import { TRIAL_ENTRIES } from '../../src/sandbox-process/policy-isolate';
-import { INLINE_MAX_TIMEOUT_MS, SLOW_GRACE_MS, TenantRuntime, type RuntimeHost } from '../../src/sandbox-process/tenant-runtime';
+import { INLINE_MAX_TIMEOUT_MS, SLOW_GRACE_MS } from '../../src/sandbox-process/inline-standing';
+import { TenantRuntime, type RuntimeHost } from '../../src/sandbox-process/tenant-runtime';
 import { ManualClock } from '../../src/util/clock';
 import '../helpers/ivm-teardown';
 
