@@ -2,7 +2,7 @@
  * Host calls: what a policy's `smpp.*`, `cache.*` and timer calls become on
  * the way to the core. The prelude makes them inside the isolate
  * (src/isolate/host-call.ts, each op's arguments typed by HostCallArgs);
- * the core (policy-host/sandbox-pool.ts) and the test harness
+ * the core (policy-host/host-call-server.ts) and the test harness
  * (testing/harness.ts) answer them, each with one handler per op, typed
  * here. What arrives from a sandbox is untrusted: `readHostCall` is the one
  * place its shape is checked. `policyError` is the one mapping of a failed
