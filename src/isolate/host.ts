@@ -5,7 +5,7 @@
  *
  *   __sluice_send(op, id, data)  fire-and-forget message to the host; here
  *                                only ever a 'batch' of items this prelude
- *                                built itself (src/sandbox-process/policy-isolate.ts
+ *                                built itself (src/sandbox-process/isolate-hooks.ts
  *                                `route()` reads them)
  *   __sluice_view(name)          a JSON string: the tenant's binds / sessions
  *   __sluice_pdu(bytes, View)    a PDU's view from its raw frame, defined by

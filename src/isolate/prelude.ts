@@ -3,7 +3,7 @@
  * tenant's policy, and builds the only three things a policy can reach:
  * `smpp`, `cache` and `log` (sandbox/sluice.d.ts). This is its entry module;
  * src/policy-compiler/prelude-bundle.ts bundles it with the modules it
- * imports into one script, which src/sandbox-process/policy-isolate.ts runs
+ * imports into one script, which src/sandbox-process/warm-isolate.ts runs
  * in the isolate's context right after the PDU view's
  * (src/policy-compiler/pdu-bundle.ts). The modules load in that script, so
  * everything they capture (host.ts, intrinsics.ts) and remove (lockdown.ts)

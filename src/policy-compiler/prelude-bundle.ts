@@ -7,7 +7,7 @@ import { bundleModules } from './isolate-bundle';
  * entry and says what the script does); this bundles their compiled output
  * (dist/src/isolate/) into one script. Running it leaves one function on the
  * global object, `__sluice_enter`, which the host takes and deletes before
- * tenant code runs (src/sandbox-process/policy-isolate.ts).
+ * tenant code runs (src/sandbox-process/warm-isolate.ts).
  */
 
 /** Every module of src/isolate/, by the name `require` gives it (the suite checks the list is the folder). */
