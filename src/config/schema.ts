@@ -498,7 +498,7 @@ const limits: SchemaObject = {
   additionalProperties: false,
   properties: {
     memory_mb: integer(8, 4096, "Heap limit of the tenant's isolate. Over it the isolate is disposed and its in-flight PDUs answered `ESME_RSYSERR`; a fresh isolate starts after a backoff, and repeated kills quarantine the tenant.", 64),
-    cpu_ms_per_s: integer(1, 1000, "CPU budget per second of wall time. Over it, the tenant's new message PDUs from ESMEs get `ESME_RTHROTTLED` until it refills; what its upstreams send (receipts, MO) is never refused by it.", 250),
+    cpu_ms_per_s: integer(1, 1000, "CPU budget per second of wall time: CPU the tenant's isolates got, not time they waited for a busy core. Over it, the tenant's new message PDUs from ESMEs get `ESME_RTHROTTLED` until it refills; what its upstreams send (receipts, MO) is never refused by it.", 250),
     handler_timeout_ms: integer(1, 60000, 'CPU time one policy call may take (a handler, or its continuation after an await). Over it the call is terminated and the PDU answered `ESME_RSYSERR`.', 50),
     handler_deadline_ms: integer(1, 600000, "Wall time one PDU's handling may take, awaits included. Then the PDU is answered `ESME_RSYSERR` and a late result is discarded.", 5000),
     max_cache_mb: integer(1, 1048576, "Size of the tenant's cache data. A write over it fails with `QUOTA_EXCEEDED`; the data already there is untouched.", 64),
