@@ -1,3 +1,5 @@
+// One file on purpose: one outbound bind is one supervised state machine (standby for its lease, connect, bind,
+// backoff capped at 60 s, bound, stopped); its states, timers and the lease that gates it change together.
 import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';

@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: a tenant's version lifecycle (start, swap, retire, kill, evict) is one state machine
+// over `live`, `starting` and `retired`; the rest of what it did is in the files listed below.
 // One tenant's versions and isolates: which serves, starting, retiring, killed, evicted. Its dispatches and host calls
 // are tenant-dispatch.ts (batched entries entry-batches.ts); its budgets cpu-budget.ts, policy-log-gate.ts and
 // inline-standing.ts; a version's compile and answers compiled-version.ts; the isolate itself policy-isolate.ts;
