@@ -15,6 +15,7 @@ import { isSluiceError } from '../errors';
 import { cookieValue, LoginLimiter, LoginSessions, sessionCookie, SESSION_COOKIE, type LoginSession } from './login';
 import { Metrics } from './metrics';
 import { htmlHeaders, newNonce, renderLogin, renderStatus, statusSnapshot, type StatusSources } from './status-page';
+import { tenantState } from './tenant-state';
 
 /**
  * The HTTP admin API (README, "Admin API"). A bearer token is required for
@@ -255,7 +256,11 @@ export class AdminServer {
     if (req.method === 'GET' && p === '/v1/tenants') {
       const stats = await this.o.sandbox.stats();
       const visible = tenantIds.filter(allowed);
-      return send(res, 200, visible.map((id) => ({ id, state: stats.tenants.find((s) => s.tenant === id)?.state ?? 'idle', sessions: this.o.gateway.sessions(id).length })));
+      return send(
+        res,
+        200,
+        visible.map((id) => ({ id, state: tenantState(this.o.sandbox.tenantState(id), stats.tenants.find((s) => s.tenant === id)?.state), sessions: this.o.gateway.sessions(id).length })),
+      );
     }
     const m = /^\/v1\/tenants\/([^/]+)(\/.*)?$/.exec(p);
     if (!m) return send(res, 404, { error: 'not found' });
@@ -360,7 +365,7 @@ export class AdminServer {
       hash: policy.hash,
       pinned: policy.pinned,
       // A policy that never loaded (no file, or it does not compile) is 'failed', not 'idle'.
-      state: state?.quarantined ? 'quarantined' : state?.penalised ? 'penalised' : state?.loadError && (stats?.state ?? 'idle') === 'idle' ? 'failed' : (stats?.state ?? 'idle'),
+      state: tenantState(state, stats?.state),
       cpu_ms: stats?.cpuMs ?? 0,
       heap_used: stats?.heapUsed ?? 0,
       heap_limit: stats?.heapLimit ?? 0,

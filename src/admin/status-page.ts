@@ -13,6 +13,7 @@ import type { StoreHealth } from '../cache/health';
 import type { Gateway } from '../gateway';
 import type { PolicyVersions } from '../policy-host/policy-versions';
 import type { SandboxPool } from '../policy-host/sandbox-pool';
+import { tenantState } from './tenant-state';
 
 /** The page fetches a new snapshot this often. */
 export const REFRESH_MS = 3000;
@@ -115,17 +116,16 @@ export async function statusSnapshot(s: StatusSources): Promise<StatusSnapshot> 
     const policy = s.versions.view(id);
     const cfg = gateway.tenantConfig(id);
     const counters = gateway.counters(id);
-    let state: string = pool?.quarantined ? 'quarantined' : pool?.penalised ? 'penalised' : (st?.state ?? 'idle');
+    const state = tenantState(pool, st?.state);
     let reason: string | null = null;
     const loadError = pool?.loadError?.[0];
     if (pool?.quarantined) reason = `quarantined after ${pool.crashes} sandbox crashes or kills; a new version or config lifts it`;
     else if (pool?.penalised) reason = 'penalised after its sandbox process died: its PDUs are answered ESME_RSYSERR for a while';
     else if (st?.state === 'failed' || st?.state === 'backoff') reason = st.loadError ?? (st.memoryKills > 0 ? 'killed at its memory limit' : st.timeouts > 0 ? 'killed by the watchdog' : null);
-    if (loadError) {
-      reason = `${reason ? `${reason}; ` : ''}policy did not load: ${loadError.line > 0 ? `line ${loadError.line}:${loadError.column}: ` : ''}${loadError.message}`;
-      if (state === 'idle' || state === 'ready') state = 'failed';
-    }
+    if (loadError) reason = `${reason ? `${reason}; ` : ''}policy did not load: ${loadError.line > 0 ? `line ${loadError.line}:${loadError.column}: ` : ''}${loadError.message}`;
     if (['failed', 'quarantined', 'penalised', 'backoff'].includes(state)) problems.push({ level: 'error', tenant: id, what: `tenant ${state}`, ...(reason ? { detail: reason } : {}) });
+    // A new version that did not load while an older one serves: the tenant works, its operator should know.
+    else if (loadError) problems.push({ level: 'warn', tenant: id, what: 'new policy version did not load; the previous one serves', ...(reason ? { detail: reason } : {}) });
     const budget = cfg?.limits.cpu_ms_per_s ?? 0;
     const throttledAgo = pool?.throttledAgoMs ?? null;
     if (throttledAgo !== null && throttledAgo < THROTTLED_RECENTLY_MS) {

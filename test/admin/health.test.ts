@@ -71,4 +71,27 @@ describe('health and load errors', () => {
       d.close();
     }
   });
+
+  it('a new version that does not load while the old one serves: ready in the list, the tenant and the status page alike, which warns with its line:column', async () => {
+    assert.equal((await tenant('good')).state, 'ready', 'the good tenant serves (it took a submit)');
+    const r = await s.sandbox.reload('good', BAD);
+    assert.equal(r.ok, false, 'the new version did not load');
+    const auth = { headers: { authorization: 'Bearer t' } };
+    const detail = await tenant('good');
+    assert.equal(detail.state, 'ready', 'the previous version serves');
+    assert.deepEqual(detail.load_errors.map((e) => [e.line, e.column]), [[1, 30], [2, 9]]);
+    const list = (await (await fetch(`${base}/v1/tenants`, auth)).json()) as { id: string; state: string }[];
+    assert.deepEqual(
+      list.map((t) => [t.id, t.state]),
+      [['good', 'ready'], ['bad', 'failed'], ['gone', 'failed']],
+      'the list says what the tenant says (it said idle for a policy that never loaded)',
+    );
+    const page = (await (await fetch(`${base}/status.json`, auth)).json()) as { tenants: { id: string; state: string }[]; problems: { level: string; tenant?: string; what: string; detail?: string }[] };
+    assert.deepEqual(page.tenants.map((t) => [t.id, t.state]), list.map((t) => [t.id, t.state]));
+    const warned = page.problems.filter((p) => p.tenant === 'good');
+    assert.equal(warned.length, 1);
+    assert.equal(warned[0]!.level, 'warn');
+    assert.equal(warned[0]!.what, 'new policy version did not load; the previous one serves');
+    assert.match(warned[0]!.detail ?? '', /line 1:30/);
+  });
 });
