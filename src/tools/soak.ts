@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
+import { journalFileOf } from '../cache/forward-sqlite';
 import type { InboundRequest, SmppSession } from '../sessions/smpp-session';
 import { EsmeClient } from './esme-client';
 
@@ -160,7 +161,8 @@ async function sample(adminPort: number, storeFile: string, t0: number): Promise
       rss: metric('process_resident_memory_bytes'),
       heap: metric('nodejs_heap_size_used_bytes'),
       handles: metric('nodejs_active_handles_total'),
-      store: size(storeFile) + size(`${storeFile}-wal`),
+      // The journal is its own file beside the cache's (docs/design.md, "The journal on SQLite").
+      store: size(journalFileOf(storeFile)) + size(`${journalFileOf(storeFile)}-wal`),
     };
   } catch {
     return undefined;
