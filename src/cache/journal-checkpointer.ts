@@ -24,7 +24,14 @@ export function startCheckpointer(file: string, onError: (message: string) => vo
   const sab = new SharedArrayBuffer(4);
   const flag = new Int32Array(sab);
   const data: CheckpointerData = { file, sab, everyMs: EVERY_MS, walLimitBytes: WAL_LIMIT_BYTES };
-  const worker = new Worker(path.join(__dirname, 'journal-checkpointer.worker.js'), { workerData: data, stdout: false, stderr: false, env: {} });
+  // A thread that runs one pragma: the smallest V8 heap that holds it.
+  const worker = new Worker(path.join(__dirname, 'journal-checkpointer.worker.js'), {
+    workerData: data,
+    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
+    stdout: false,
+    stderr: false,
+    env: {},
+  });
   worker.unref();
   let closing: Promise<void> | undefined;
   worker.on('message', (m: { t: string; message?: string }) => {
