@@ -58,6 +58,8 @@ export class Forwarder {
   /** Every tenant's counters (metrics). */
   readonly counters: ReadonlyMap<string, ForwardCounters> = this.counts.byTenant;
   private loops: Repeat[] = [];
+  /** Between start and stop (a receipt held for the store gives up at stop). */
+  private running = false;
   private readonly esme: EsmeReceipts;
   private readonly submits: Submits;
   private readonly queue: Queue;
@@ -76,7 +78,7 @@ export class Forwarder {
     const esme = (this.esme = new EsmeReceipts(host, journal));
     this.submits = new Submits({ clock, log, journal, esme, counts });
     this.queue = new Queue({ clock, log, host, journal, esme, counts });
-    const receipts = (this.receipts = new Receipts({ clock, host, journal, esme, counts }));
+    const receipts = (this.receipts = new Receipts({ clock, host, journal, esme, counts, running: () => this.running }));
     this.early = new EarlyReceipts({ clock, log, journal, receipts, counts });
     this.management = new Management({ clock, journal });
     // Correlation keys just committed that have early receipts parked under them (by any process).
@@ -93,6 +95,7 @@ export class Forwarder {
   }
 
   start(): void {
+    this.running = true;
     this.queue.start();
     const onError = (err: Error): void => this.host.logger.warn({ err: err.message }, 'forward journal: store error');
     this.loops = [
@@ -114,6 +117,7 @@ export class Forwarder {
   }
 
   stop(): void {
+    this.running = false;
     this.queue.stop();
     for (const l of this.loops) l.stop();
     this.loops = [];

@@ -3,6 +3,7 @@ import type { OutboundBind } from '../binds/outbound-bind';
 import type { Receipt } from '../pdu/dlr';
 import { statLabel, type ReceiptOutcome } from '../telemetry';
 import type { Clock } from '../util/clock';
+import { isSluiceError } from '../errors';
 import type { EsmeReceipts } from './esme-receipts';
 import type { ForwardCounts } from './counters';
 import type { ForwarderHost } from './host';
@@ -28,9 +29,21 @@ export interface EarlyData {
   at?: number;
 }
 
+/**
+ * How long a receipt waits, unanswered, for a store that cannot be written
+ * (retrying at RETRY_FIRST_MS doubling to RETRY_MAX_MS), before its upstream
+ * is answered ESME_RSYSERR. An upstream that sends a receipt once, and never
+ * again, loses nothing to an outage shorter than this.
+ */
+export const RECEIPT_HOLD_MS = 30_000;
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2000;
+
 /** What correlation needs of the other parts of store and forward. */
 export interface ReceiptDeps {
   readonly clock: Clock;
+  /** False once store and forward is stopping: a receipt held for the store is then answered as it failed. */
+  running(): boolean;
   readonly host: Pick<ForwarderHost, 'tenant' | 'telemetry'>;
   readonly journal: Pick<Journal, 'store' | 'park' | 'serialised' | 'accountOf' | 'receiptUps' | 'finalRow'>;
   readonly esme: Pick<EsmeReceipts, 'commit'>;
@@ -40,12 +53,30 @@ export interface ReceiptDeps {
 export class Receipts {
   constructor(private readonly deps: ReceiptDeps) {}
 
-  /** A receipt that came on `bind`: applied to its message, parked as early, or known as a duplicate. */
+  /**
+   * A receipt that came on `bind`: applied to its message, parked as early,
+   * or known as a duplicate. While the store cannot be written it is held,
+   * its upstream unanswered, and tried again (RECEIPT_HOLD_MS): answered
+   * only once it is durably held, never refused for an outage it can wait out.
+   */
   async receipt(tenant: string, bind: OutboundBind, r: Receipt): Promise<ForwardResult> {
+    this.deps.counts.of(tenant).receipts++;
+    const via: ReceiptVia = { bind: bind.cfg.name, at: this.deps.clock.wall() };
+    const until = this.deps.clock.now() + RECEIPT_HOLD_MS;
+    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
+      try {
+        return await this.receiptOnce(tenant, bind, r, via);
+      } catch (err) {
+        if (!isSluiceError(err, 'STORE_UNAVAILABLE') || !this.deps.running() || this.deps.clock.now() + wait > until) throw err;
+      }
+      await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, wait));
+    }
+  }
+
+  /** One try at `receipt`: nothing of it is written if the store fails. */
+  private async receiptOnce(tenant: string, bind: OutboundBind, r: Receipt, via: ReceiptVia): Promise<ForwardResult> {
     const { journal } = this.deps;
     const c = this.deps.counts.of(tenant);
-    c.receipts++;
-    const via: ReceiptVia = { bind: bind.cfg.name, at: this.deps.clock.wall() };
     const ups = journal.receiptUps(tenant, bind.cfg.name, r.id);
     let row = await this.lookUp(tenant, bind.cfg.name, r.id, ups);
     if (!row) {
@@ -138,8 +169,8 @@ export class Receipts {
     if (r.err !== undefined) data.err = r.err;
     if (final) data.done = now;
     const last = final && (data.left === undefined || --data.left <= 0);
-    this.told(tenant, via.bind, stat, 'matched');
     await this.deps.esme.commit(tenant, last ? this.deps.journal.finalRow(tenant, data) : { ...row, data: JSON.stringify(data) }, data, r, via);
+    this.told(tenant, via.bind, stat, 'matched');
     return { ok: true, command_status: 'ESME_ROK', matched: true };
   }
 }

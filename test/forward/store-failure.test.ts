@@ -12,6 +12,7 @@ import { accept } from '../../src/dispatch/in-process';
 import type { Gateway } from '../../src/gateway';
 import { SmscSimulator } from '../../src/tools/sim';
 import { statusValue } from '../../src/wire/status';
+import { TestEsme } from '../helpers/esme';
 import { freePort, startGateway, testConfig, until } from '../helpers/harness';
 
 describe('store and forward: a journal that cannot be written', () => {
@@ -55,6 +56,58 @@ describe('store and forward: a journal that cannot be written', () => {
       assert.equal(taken.command_status, 0);
       assert.equal(h.logs().find((l) => l.msg === 'forward journal: writes work again')?.failed_writes, 1);
       assert.equal((await h.gateway.forwarder.store.get([`acme/${String(taken.fields.message_id)}`]))[0]?.state, 1);
+    } finally {
+      await h.close();
+      await sim.close();
+    }
+  });
+
+  it('receipts that come while it cannot be written are held, their upstream unanswered, and taken once it can: an upstream that never sends one again loses none', { timeout: 60_000 }, async () => {
+    const backend = memoryForward();
+    let broken = false;
+    const commit = backend.commit.bind(backend);
+    backend.commit = async (ops) => {
+      if (broken) throw new Error('SQLITE_FULL: database or disk is full');
+      return commit(ops);
+    };
+    // No resendUnansweredMs: a receipt refused is a receipt gone.
+    const sim = new SmscSimulator({ port: await freePort(), dlrDelayMs: 300 });
+    const simPort = await sim.listen();
+    let gateway: Gateway | undefined;
+    const h = await startGateway({
+      forward: new ForwardStore(backend),
+      config: testConfig({
+        tenants: [{ id: 'acme', system_ids: ['acme-app'], binds: [{ name: 'up', host: '127.0.0.1', port: simPort, system_id: 'acme' }], routing: { default_chain: ['bind:up'] }, receipts: { by: 'core' } }],
+      }),
+      handlers: {
+        acme: {
+          bind: () => accept(),
+          pdu: {
+            submit_sm: async (pdu, session) => {
+              const r = await gateway!.forward('acme', { command: 'submit_sm', fields: { destination_addr: pdu.destination_addr, short_message: pdu.short_message, registered_delivery: 1 }, session });
+              return { kind: 'reply', status: statusValue(r.command_status), fields: r.message_id ? { message_id: r.message_id } : {} };
+            },
+          },
+        },
+      },
+    });
+    gateway = h.gateway;
+    try {
+      await until(() => h.gateway.binds('acme')[0]!.state === 'bound');
+      const esme = await TestEsme.bind(h.port);
+      const acked = (await Promise.all(Array.from({ length: 20 }, (_, i) => esme.submit(i)))).map((r) => String(r.fields.message_id));
+      assert.equal(acked.length, 20);
+      // The store fails before any receipt comes (300 ms after each submit) and stays failed for 2 s.
+      broken = true;
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(sim.stats.dlrsAcked, 0, 'no receipt answered while it could not be held');
+      assert.equal(sim.stats.gaveUp, 0, 'none refused');
+      assert.equal(esme.receipts.length, 0);
+      broken = false;
+      await until(() => acked.every((id) => esme.byId().has(id)), 15_000, 'every receipt at the ESME once the store takes writes');
+      await until(() => sim.stats.dlrsAcked === 20, 5000, 'every deliver_sm answered ESME_ROK');
+      assert.equal(sim.stats.gaveUp, 0);
+      esme.close();
     } finally {
       await h.close();
       await sim.close();
