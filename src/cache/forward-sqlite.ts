@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { startCheckpointer } from './journal-checkpointer';
+import { startCheckpointer, WAL_LIMIT_BYTES, type Checkpointer } from './journal-checkpointer';
 import { MSG_OUT, MSG_QUEUED, type ClaimState, type EarlyRow, type ForwardBackend, type ForwardOp, type MsgRow, type QueueDepth } from './forward-store';
 
 /*
@@ -43,6 +43,8 @@ const sqlClaim = (state: ClaimState): string => `UPDATE sluice_msg SET claimed =
 const BUSY_SLICE_MS = 5;
 /** How long a write keeps trying (in slices, the loop free between them) before it fails. */
 const BUSY_GIVE_UP_MS = 5000;
+/** How long a commit leaves the lock to a checkpoint that starts the WAL over, at most. */
+const RESTART_WAIT_MS = 250;
 
 /** The journal's file for a cache file: `data/cache.sqlite` → `data/cache.journal.sqlite`. */
 export function journalFileOf(cacheFile: string): string {
@@ -121,7 +123,7 @@ export async function sqliteForward(file: string, opts: SqliteForwardOptions = {
   } catch (err) {
     throw withCode(err);
   }
-  let checkpointer: ReturnType<typeof startCheckpointer> | undefined;
+  let checkpointer: Checkpointer | undefined;
   try {
     await retryBusy(() => db.pragma('journal_mode = WAL'));
     db.pragma('synchronous = NORMAL');
@@ -129,6 +131,8 @@ export async function sqliteForward(file: string, opts: SqliteForwardOptions = {
     // Checkpoints (the writes that fsync) are not this thread's: see the file's header.
     if (file !== ':memory:') {
       db.pragma('wal_autocheckpoint = 0');
+      // The writer is who starts the WAL over, and truncates it then: to this size.
+      db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
       checkpointer = startCheckpointer(file, (message) => opts.onError?.(new Error(`journal checkpoint: ${message}`)));
     }
   } catch (err) {
@@ -177,9 +181,15 @@ export async function sqliteForward(file: string, opts: SqliteForwardOptions = {
 
   let closed = false;
   const wrote = (): void => checkpointer?.wrote();
+  /** While the checkpoint thread waits for the lock to start the WAL over, commits wait for it (a few ms, the loop free). */
+  const leaveLockToCheckpoint = async (): Promise<void> => {
+    const start = performance.now();
+    while (checkpointer?.wantsLock() && performance.now() - start < RESTART_WAIT_MS) await sleep(1);
+  };
   return {
     kind: 'sqlite',
     async commit(ops) {
+      await leaveLockToCheckpoint();
       const c = coalesce(ops);
       const early = await retryBusy(() => commitTx.immediate(c));
       wrote();

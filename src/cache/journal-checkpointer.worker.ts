@@ -15,11 +15,30 @@ const flag = new Int32Array(data.sab);
 const db = new Database(data.file, { timeout: 1000 });
 db.pragma(`journal_size_limit = ${data.walLimitBytes}`);
 
+/*
+ * A PASSIVE checkpoint copies what it can without holding up the writer, but
+ * under steady writes it is never complete (new frames arrive as it copies),
+ * and only a complete one lets the writer start the WAL over: the WAL would
+ * grow for as long as traffic lasts (measured: 265 MB in 9 s at full rate).
+ * So once the WAL holds restartFrames, a RESTART checkpoint copies the few
+ * frames PASSIVE left and waits for the writer to start the log over. It
+ * holds new writes back while it does, and it says so first (Int32[1]): a
+ * writer that commits back to back would otherwise never leave it the lock.
+ * The committing side then waits with its event loop free (forward-sqlite.ts).
+ */
 function checkpoint(): void {
   // Clear the flag first: a commit after this point asks for the next round.
   if (Atomics.exchange(flag, 0, 0) === 0) return;
   try {
-    db.pragma('wal_checkpoint(PASSIVE)');
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+    if (r !== undefined && r.log >= data.restartFrames) {
+      Atomics.store(flag, 1, 1);
+      try {
+        db.pragma('wal_checkpoint(RESTART)');
+      } finally {
+        Atomics.store(flag, 1, 0);
+      }
+    }
   } catch (err) {
     // Tried again next round. Busy is another replica's checkpoint at work, not worth a word.
     Atomics.store(flag, 0, 1);
