@@ -15,15 +15,21 @@ import { statusValue } from '../../src/wire/status';
 import { TestEsme } from '../helpers/esme';
 import { freePort, startGateway, testConfig, until } from '../helpers/harness';
 
+/** A memory journal whose commits fail, as a full disk's do, while `fault.broken`. */
+function failingJournal(broken: boolean): { backend: ReturnType<typeof memoryForward>; fault: { broken: boolean } } {
+  const backend = memoryForward();
+  const fault = { broken };
+  const commit = backend.commit.bind(backend);
+  backend.commit = async (ops) => {
+    if (fault.broken) throw new Error('SQLITE_FULL: database or disk is full');
+    return commit(ops);
+  };
+  return { backend, fault };
+}
+
 describe('store and forward: a journal that cannot be written', () => {
   it('submits are refused ESME_RSYSERR, never acknowledged, and the log says why; once it can be written again they are taken', async () => {
-    const backend = memoryForward();
-    let broken = true;
-    const commit = backend.commit.bind(backend);
-    backend.commit = async (ops) => {
-      if (broken) throw new Error('SQLITE_FULL: database or disk is full');
-      return commit(ops);
-    };
+    const { backend, fault } = failingJournal(true);
     const sim = new SmscSimulator({ port: await freePort(), dlrDelayMs: -1 });
     const simPort = await sim.listen();
     let gateway: Gateway | undefined;
@@ -51,7 +57,7 @@ describe('store and forward: a journal that cannot be written', () => {
       const refused = await esme.submit({ destination_addr: '316', short_message: Buffer.from('x') });
       assert.equal(refused.command_status, statusValue('ESME_RSYSERR'));
       assert.ok(h.logs().some((l) => /^forward journal: write failed/.test(String(l.msg)) && /disk is full/.test(String(l.err))));
-      broken = false;
+      fault.broken = false;
       const taken = await esme.submit({ destination_addr: '316', short_message: Buffer.from('y') });
       assert.equal(taken.command_status, 0);
       assert.equal(h.logs().find((l) => l.msg === 'forward journal: writes work again')?.failed_writes, 1);
@@ -63,13 +69,7 @@ describe('store and forward: a journal that cannot be written', () => {
   });
 
   it('receipts that come while it cannot be written are held, their upstream unanswered, and taken once it can: an upstream that never sends one again loses none', { timeout: 60_000 }, async () => {
-    const backend = memoryForward();
-    let broken = false;
-    const commit = backend.commit.bind(backend);
-    backend.commit = async (ops) => {
-      if (broken) throw new Error('SQLITE_FULL: database or disk is full');
-      return commit(ops);
-    };
+    const { backend, fault } = failingJournal(false);
     // No resendUnansweredMs: a receipt refused is a receipt gone.
     const sim = new SmscSimulator({ port: await freePort(), dlrDelayMs: 300 });
     const simPort = await sim.listen();
@@ -98,12 +98,12 @@ describe('store and forward: a journal that cannot be written', () => {
       const acked = (await Promise.all(Array.from({ length: 20 }, (_, i) => esme.submit(i)))).map((r) => String(r.fields.message_id));
       assert.equal(acked.length, 20);
       // The store fails before any receipt comes (300 ms after each submit) and stays failed for 2 s.
-      broken = true;
+      fault.broken = true;
       await new Promise((r) => setTimeout(r, 2000));
       assert.equal(sim.stats.dlrsAcked, 0, 'no receipt answered while it could not be held');
       assert.equal(sim.stats.gaveUp, 0, 'none refused');
       assert.equal(esme.receipts.length, 0);
-      broken = false;
+      fault.broken = false;
       await until(() => acked.every((id) => esme.byId().has(id)), 15_000, 'every receipt at the ESME once the store takes writes');
       await until(() => sim.stats.dlrsAcked === 20, 5000, 'every deliver_sm answered ESME_ROK');
       assert.equal(sim.stats.gaveUp, 0);
