@@ -11,8 +11,9 @@ import { MSG_OUT, MSG_QUEUED, type ClaimState, type EarlyRow, type ForwardBacken
  * group commit of a whole window of messages costs less CPU than one trip
  * to libuv's thread pool and back, and a submit's path waits for no thread.
  * The cost is that a commit holds the loop while it writes, so what could
- * wait long never runs here: a write lock another replica holds is waited
- * for in short blocking slices with the loop free in between, and WAL
+ * wait long never runs here: a write lock another connection holds is never
+ * waited for on the loop (SQLite's busy timeout is 0; the write is tried
+ * again a few ms later, the loop free meanwhile), and WAL
  * checkpoints (which fsync) run on a thread of their own (journal-checkpointer.ts).
  *
  * It must stay the only SQLite library that opens this file in the process:
@@ -39,9 +40,15 @@ const sqlClaim = (state: ClaimState): string => `UPDATE sluice_msg SET claimed =
   SELECT key FROM sluice_msg WHERE state = ${Number(state)} AND due <= ? AND claimed <= ? AND tenant IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT ?)
   RETURNING ${COLS}`;
 
-/** How long one attempt may block the event loop waiting for another connection's write lock. */
-const BUSY_SLICE_MS = 5;
-/** How long a write keeps trying (in slices, the loop free between them) before it fails. */
+/**
+ * How long one attempt may block the event loop waiting for another
+ * connection's lock: not at all. With even 5 ms, the journal's writers that
+ * retry at once during an outage (the group commit, the queue and outbox
+ * claims, the health probe) kept the loop blocked most of the time, and the
+ * admin API's keep-alive sockets were reset under its requests.
+ */
+const BUSY_SLICE_MS = 0;
+/** How long a write keeps trying (the loop free between tries) before it fails. */
 const BUSY_GIVE_UP_MS = 5000;
 /** How long a commit leaves the lock to a checkpoint that starts the WAL over, at most. */
 const RESTART_WAIT_MS = 250;
@@ -65,8 +72,8 @@ const sleep = (ms: number): Promise<void> =>
 
 /**
  * Run `fn` (one transaction or statement), retrying while another connection
- * holds the write lock. Each try blocks for at most BUSY_SLICE_MS; between
- * tries the event loop runs.
+ * holds the write lock. A try does not wait (BUSY_SLICE_MS); between tries
+ * the event loop runs.
  */
 async function retryBusy<T>(fn: () => T): Promise<T> {
   const start = performance.now();
