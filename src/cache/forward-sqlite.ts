@@ -196,7 +196,8 @@ export async function sqliteForward(file: string, opts: SqliteForwardOptions = {
   return {
     kind: 'sqlite',
     async commit(ops) {
-      await leaveLockToCheckpoint();
+      // Only when asked: the common commit takes no extra turn of the microtask queue.
+      if (checkpointer?.wantsLock()) await leaveLockToCheckpoint();
       const c = coalesce(ops);
       const early = await retryBusy(() => commitTx.immediate(c));
       wrote();
