@@ -1,6 +1,7 @@
 /** Raw SMPP peers and frame readers the malformed-input tests share: command ids, PDU builders, reading and settling, the witness ESME. */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
+import { after, afterEach, before } from 'node:test';
 import type { EsmeClient } from '../../src/tools/esme-client';
 import { commandName, decodePdu, isResponseId } from '../../src/wire/codec';
 import { ESME_RINVCMDID, ESME_RINVCMDLEN, ESME_ROK } from '../../src/wire/status';
@@ -164,3 +165,29 @@ export async function gatewayWithWitness(): Promise<{ h: Harness; witness: EsmeC
   const h = await startGateway({ config: testConfig({ server: { response_timer_ms: 1000 } }) });
   return { h, witness: await h.esme('acme-2', { responseTimeoutMs: 2000 }) };
 }
+
+/**
+ * The suite's gateway and witness (gatewayWithWitness), started before its
+ * tests; every raw peer destroyed after each test, the gateway closed at the
+ * end. Call inside a `describe`; read `h` and `witness` in the tests.
+ */
+export function useGatewayWithWitness(): { readonly h: Harness; readonly witness: EsmeClient } {
+  let got: { h: Harness; witness: EsmeClient } | undefined;
+  before(async () => {
+    got = await gatewayWithWitness();
+  });
+  afterEach(destroyPeers);
+  after(async () => {
+    destroyPeers();
+    await got?.h.close();
+  });
+  return {
+    get h() {
+      return got!.h;
+    },
+    get witness() {
+      return got!.witness;
+    },
+  };
+}
+

@@ -4,13 +4,12 @@
  * second ESME keeps getting answers.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type EsmeClient } from '../../src/tools/esme-client';
 import { commandName, isResponseId } from '../../src/wire/codec';
 import { ESME_RINVCMDID, ESME_ROK } from '../../src/wire/status';
-import { rawPdu, sleep, type Harness } from '../helpers/harness';
-import { GENERIC_NACK, ENQUIRE_LINK, ENQUIRE_LINK_RESP, FUZZ_SEED, type Frame, frames, assertWellFormedAnswer, collect, settle, peers, boundPeer, destroyPeers, assertWitness, gatewayWithWitness } from '../helpers/raw-session';
+import { rawPdu, sleep } from '../helpers/harness';
+import { GENERIC_NACK, ENQUIRE_LINK, ENQUIRE_LINK_RESP, FUZZ_SEED, type Frame, frames, assertWellFormedAnswer, collect, settle, peers, boundPeer, assertWitness, useGatewayWithWitness } from '../helpers/raw-session';
 
 // ---- property-based fuzzing ------------------------------------------------------
 
@@ -25,16 +24,22 @@ const commandIdArb = fc.oneof(
 );
 
 describe('malformed input: fuzz', () => {
-  let h: Harness;
-  let witness: EsmeClient;
-  before(async () => {
-    ({ h, witness } = await gatewayWithWitness());
-  });
-  afterEach(destroyPeers);
-  after(async () => {
-    destroyPeers();
-    await h.close();
-  });
+  const g = useGatewayWithWitness();
+
+  /** `bytes` from a freshly bound raw peer: every answer well formed, and the witness still answered. */
+  async function sendToBoundPeer(bytes: Buffer): Promise<void> {
+    const p = await boundPeer(g.h.port);
+    try {
+      const got = collect(p.socket);
+      p.write(bytes);
+      await settle(p, got);
+      for (const f of frames(got.bytes())) assertWellFormedAnswer(f);
+      await assertWitness(g.witness);
+    } finally {
+      peers.delete(p);
+      p.destroy();
+    }
+  }
 
   const fcOpts = (numRuns: number, salt: number): fc.Parameters<unknown> => ({
     numRuns,
@@ -46,17 +51,7 @@ describe('malformed input: fuzz', () => {
     const started = Date.now();
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 600 }), async (bytes) => {
-        const p = await boundPeer(h.port);
-        try {
-          const got = collect(p.socket);
-          p.write(Buffer.from(bytes));
-          await settle(p, got);
-          for (const f of frames(got.bytes())) assertWellFormedAnswer(f);
-          await assertWitness(witness);
-        } finally {
-          peers.delete(p);
-          p.destroy();
-        }
+        await sendToBoundPeer(Buffer.from(bytes));
       }),
       fcOpts(80, 1),
     );
@@ -71,7 +66,7 @@ describe('malformed input: fuzz', () => {
     });
     await fc.assert(
       fc.asyncProperty(fc.array(pduArb, { minLength: 1, maxLength: 6 }), async (pdus) => {
-        const p = await boundPeer(h.port);
+        const p = await boundPeer(g.h.port);
         try {
           const got = collect(p.socket);
           const MARK = 0x7ffffff0;
@@ -110,7 +105,7 @@ describe('malformed input: fuzz', () => {
             assert.ok(f.seq === MARK || requestSeqs.has(f.seq), `answer to seq ${f.seq}, which was a response PDU`);
           }
           assert.equal(p.closed, false);
-          await assertWitness(witness);
+          await assertWitness(g.witness);
         } finally {
           peers.delete(p);
           p.destroy();
@@ -129,17 +124,7 @@ describe('malformed input: fuzz', () => {
     });
     await fc.assert(
       fc.asyncProperty(fc.array(pduArb, { minLength: 1, maxLength: 4 }), async (pdus) => {
-        const p = await boundPeer(h.port);
-        try {
-          const got = collect(p.socket);
-          p.write(Buffer.concat(pdus.map((x) => rawPdu(x.id, x.seq, Buffer.from(x.body), { length: x.length }))));
-          await settle(p, got);
-          for (const f of frames(got.bytes())) assertWellFormedAnswer(f);
-          await assertWitness(witness);
-        } finally {
-          peers.delete(p);
-          p.destroy();
-        }
+        await sendToBoundPeer(Buffer.concat(pdus.map((x) => rawPdu(x.id, x.seq, Buffer.from(x.body), { length: x.length }))));
       }),
       fcOpts(80, 3),
     );
