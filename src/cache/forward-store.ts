@@ -1,6 +1,7 @@
 // One file on purpose: the journal's contract, its group commit and the overlay of writes not yet committed go
 // together; the backends are forward-memory.ts, forward-sqlite.ts and forward-redis.ts.
 import { realClock, type Clock, type TimerHandle } from '../util/clock';
+import { afterTurnWrites } from '../util/turn';
 
 /**
  * The store-and-forward journal: one row per message a tenant's ESME handed
@@ -245,7 +246,7 @@ export class ForwardStore {
     this.clock.clearTimeout(this.lazyTimer);
     this.lazyTimer = undefined;
     // One turn of the event loop: everything written in this turn goes in one commit.
-    setImmediate(() => {
+    afterTurnWrites(() => {
       this.scheduled = false;
       this.flushing = this.flush().finally(() => {
         this.flushing = undefined;
@@ -407,7 +408,7 @@ class ReadBatch<T> {
 
   read(keys: readonly string[]): Promise<T[]> {
     return new Promise((resolve, reject) => {
-      if (this.wanted.length === 0) setImmediate(() => void this.run());
+      if (this.wanted.length === 0) afterTurnWrites(() => void this.run());
       this.wanted.push({ keys, resolve, reject });
     });
   }

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { deserialize, serialize } from 'node:v8';
+import { atTurnEnd } from '../util/turn';
 
 /**
  * The core ↔ sandbox channel: length-prefixed frames on a socket pair, in
@@ -247,7 +248,7 @@ export class Channel<In extends { t: string }, Out extends { t: string }> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    atTurnEnd(() => {
       this.scheduled = false;
       this.flush();
     });

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { SluiceError } from '../errors';
 import type { PeerLog, SourceLogLimiter } from '../log/source-limit';
 import type { Clock, TimerHandle } from '../util/clock';
+import { atTurnEnd } from '../util/turn';
 import {
   commandId,
   checkPdu,
@@ -379,7 +380,7 @@ export class SmppSession extends EventEmitter<SessionEvents> {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => {
+      atTurnEnd(() => {
         this.flushScheduled = false;
         this.flush();
       });
