@@ -131,7 +131,7 @@ export class Gateway implements EsmeHost {
         logger: this.log.child({ component: 'forward' }),
         tenant: (id) => this.tenants.byId.get(id),
         tenantIds: () => [...this.tenants.byId.keys()],
-        deliverToEsme: (tenant, systemId, sessionId, command, fields, tlvs) => this.toEsme.deliverToEsme(tenant, systemId, sessionId, command, fields, tlvs),
+        deliverToEsme: (tenant, systemId, sessionId, command, fields, tlvs, opts) => this.toEsme.deliverToEsme(tenant, systemId, sessionId, command, fields, tlvs, opts),
         replica: { owner: this.replica, leases: lease.store },
         telemetry: this.telemetry,
       },

@@ -61,12 +61,26 @@ export class EsmeSender {
    * else to another session of that system_id bound here, else held in the
    * store for the next one on any replica. A session that does not answer
    * (gone, or timed out) leaves the message held, not lost.
+   *
+   * `queue`: a session whose window is full takes it in its queue, behind
+   * what it already has, while that has room (16 windows): for what is
+   * durable already until the ESME has it (an outbox receipt), so it goes
+   * out as soon as the ESME answers, in order. Held instead, it would wait
+   * for the store's next poll (a second) behind later ones.
    */
-  async deliverToEsme(tenant: string, systemId: string, sessionId: string | undefined, command: string, fields: Record<string, unknown>, unknownTlvs?: readonly UnknownTlv[]): Promise<EsmeDelivery> {
+  async deliverToEsme(
+    tenant: string,
+    systemId: string,
+    sessionId: string | undefined,
+    command: string,
+    fields: Record<string, unknown>,
+    unknownTlvs?: readonly UnknownTlv[],
+    opts: { queue?: boolean } = {},
+  ): Promise<EsmeDelivery> {
     const rt = this.deps.tenants.require(tenant);
     const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
     const conn = direct?.bound ? direct : boundAs(rt, systemId);
-    const r = conn && (await this.sendOrHold(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) }));
+    const r = conn && (await this.sendOrHold(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) }, opts.queue === true));
     if (r) return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
     await this.deps.holds.hold(tenant, systemId, command, fields);
     return { kind: 'held' };
@@ -77,17 +91,20 @@ export class EsmeSender {
    * take it and it is to be held instead. A session with a window's worth
    * unanswered is not waited on, so one ESME that stops answering holds at
    * most a window of its tenant's host calls (`max_pending` is the tenant's,
-   * shared by all its sessions). One that leaves a request unanswered for
+   * shared by all its sessions); with `queue`, one waits in the session's
+   * queue while it has room. One that leaves a request unanswered for
    * `response_timer_ms` is closed; the message may have reached it, so what
-   * is held is delivered at least once.
+   * is held is delivered at least once. One still queued then (it never
+   * left) is held, and the session, answering the rest, stays.
    */
-  private async sendOrHold(conn: EsmeConnection, command: string, wire: ReturnType<typeof toWireFields>): Promise<SendResult | undefined> {
-    if (conn.session.backlog >= this.deps.server.window) return undefined;
+  private async sendOrHold(conn: EsmeConnection, command: string, wire: ReturnType<typeof toWireFields>, queue = false): Promise<SendResult | undefined> {
+    if (!queue && conn.session.backlog >= this.deps.server.window) return undefined;
     try {
       return await this.sendNow(conn, command, wire);
     } catch (err) {
-      if (!isSluiceError(err, 'TIMEOUT') && !isSluiceError(err, 'SESSION_CLOSED')) throw err;
-      if (isSluiceError(err, 'TIMEOUT') && !conn.session.closed) conn.session.close(`no answer to ${command} within response_timer_ms`);
+      // THROTTLED: the session's queue is full.
+      if (!isSluiceError(err, 'TIMEOUT') && !isSluiceError(err, 'SESSION_CLOSED') && !isSluiceError(err, 'THROTTLED')) throw err;
+      if (isSluiceError(err, 'TIMEOUT') && err.sent !== false && !conn.session.closed) conn.session.close(`no answer to ${command} within response_timer_ms`);
       return undefined;
     }
   }

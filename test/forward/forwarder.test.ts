@@ -387,6 +387,41 @@ describe('store and forward: receipts and MO from an upstream', () => {
     }
   });
 
+  it('an ESME slower than its receipts come gets every one in the order the upstream sent them, none held: past a full window they wait in its session', async () => {
+    // 200 receipts at once: three windows (64) of them, which the session queues (up to 16 windows) rather than hold.
+    const { r, smsc } = await handRig();
+    try {
+      const got: string[] = [];
+      let unanswered = 0;
+      let most = 0;
+      const slow = await EsmeClient.connect({
+        port: r.sluice.port,
+        onRequest: (pdu, s) => {
+          got.push(/id:(\S+)/.exec(Buffer.from(pdu.fields.short_message as Uint8Array).toString('latin1'))?.[1] ?? '');
+          most = Math.max(most, ++unanswered);
+          // An ESME that takes 3 ms for each receipt, one at a time.
+          setTimeout(() => {
+            unanswered--;
+            s.respond(pdu, 0, { message_id: '' });
+          }, 3 * unanswered);
+        },
+      });
+      assert.equal((await slow.bind('acme-app', 'acme-pw')).command_status, 0);
+      const ids: string[] = [];
+      for (let i = 0; i < 200; i++) ids.push(String((await slow.submit({ source_addr: '1', destination_addr: '31612345678', registered_delivery: 1, short_message: Buffer.from(`s${i}`) })).fields.message_id));
+      const statuses = await Promise.all(smsc.submits.map((x) => smsc.receipt(x.id)));
+      assert.deepEqual([...new Set(statuses)], [0], 'the upstream is answered ESME_ROK for every receipt');
+      await until(() => got.length >= 200, 20_000);
+      assert.equal(most, 64, 'the ESME had a full window of receipts unanswered');
+      assert.deepEqual(got, ids, 'each receipt once, in the order the upstream sent them');
+      assert.equal(r.sluice.gateway.heldCounts().tenants.get('acme')?.held ?? 0, 0, 'none was held in the store');
+      slow.close();
+    } finally {
+      await r.close();
+      await smsc.close();
+    }
+  });
+
   it('a receipt for an ESME that unbound is held and delivered when it binds again', async () => {
     const { r, smsc } = await handRig();
     try {
