@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { rmSync, writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CheckpointerData } from './journal-checkpointer';
 
@@ -25,6 +26,11 @@ db.pragma(`journal_size_limit = ${data.walLimitBytes}`);
  * holds new writes back while it does, and it says so first (Int32[1]): a
  * writer that commits back to back would otherwise never leave it the lock.
  * The committing side then waits with its event loop free (forward-sqlite.ts).
+ * Writers of other processes on the same file (replicas sharing it, a
+ * tool) cannot see the flag, so the thread also keeps a marker file
+ * meanwhile: with two processes writing back to back, a restart that only
+ * its own writers left room for got in so rarely that the WAL reached
+ * 495 MB (test/cache/forward-store.test.ts).
  */
 function checkpoint(): void {
   // Clear the flag first: a commit after this point asks for the next round.
@@ -33,10 +39,19 @@ function checkpoint(): void {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
     if (r !== undefined && r.log >= data.restartFrames) {
       Atomics.store(flag, 1, 1);
+      // Other processes' writers on this file do not see the flag: they look for this file.
+      let marked = false;
+      try {
+        writeFileSync(data.marker, String(process.pid));
+        marked = true;
+      } catch {
+        // A directory we cannot write to: the other processes' writers will not wait, ours still do.
+      }
       try {
         db.pragma('wal_checkpoint(RESTART)');
       } finally {
         Atomics.store(flag, 1, 0);
+        if (marked) rmSync(data.marker, { force: true });
       }
     }
   } catch (err) {
