@@ -134,6 +134,7 @@ describe('every timer goes through a Clock', () => {
     'cache/backend.ts': 'a few ms between SQLite busy retries',
     'cache/forward-sqlite.ts': "a few ms between the journal's busy retries, for at most 5 s: another process holds the lock, on the real clock",
     'cache/journal-checkpointer.worker.ts': "the journal's checkpoint thread: its own pace, no manual clock reaches a worker",
+    'cache/journal-checkpointer.ts': "another process's restart marker: looked at every few ms of real time, its age from the file's mtime (another process's wall clock)",
     'cache/forward-redis.ts': "the health probe's value, which nothing reads",
   };
   const RAW = /(?<![.\w])(setTimeout|setInterval)\(|(?<![.\w])Date\.now\(\)|(?<![.\w])performance\.now\(\)/;
