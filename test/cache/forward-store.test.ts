@@ -11,6 +11,7 @@ import { sqliteForward } from '../../src/cache/forward-sqlite';
 import { restartMarkerOf, startCheckpointer } from '../../src/cache/journal-checkpointer';
 import { ForwardStore, MSG_SENT, type MsgRow } from '../../src/cache/forward-store';
 import { redisForward } from '../../src/cache/forward-redis';
+import { writeBackToBack } from '../helpers/journal-hammer';
 import { redisForThisFile, redisSkip } from '../helpers/redis';
 import { forwardSuite } from './forward-suite';
 
@@ -90,20 +91,9 @@ describe('SQLite journal WAL', () => {
     const f = path.join(dir, 'wal-bound.sqlite');
     const store = new ForwardStore(await sqliteForward(f));
     try {
-      const data = 'x'.repeat(1500);
-      const start = Date.now();
-      let written = 0;
       const sizes: number[] = [];
-      // Commits back to back for 4 s (each write is one commit), far faster than a gateway writes:
-      // about 70 MB of rows a second here. Without the restart the WAL only grew (290 MB).
-      for (let round = 0; Date.now() - start < 4000 && round < 20_000; round++) {
-        const rows = Array.from({ length: 40 }, (_, i): MsgRow => ({
-          key: `t/${(round * 40 + i) % 20_000}`, tenant: 't', up: `t/@a/${round}-${i}`, state: MSG_SENT, due: 0, expires: Date.now() + 60_000, created: Date.now(), route: null, data,
-        }));
-        await store.write(rows.map((row) => ({ t: 'put', row })));
-        written += rows.length * data.length;
-        if (round % 50 === 0) sizes.push(statSync(`${f}-wal`).size);
-      }
+      // For 4 s, about 70 MB of rows a second. Without the restart the WAL only grew (290 MB).
+      const written = await writeBackToBack(store, 't', 4000, () => sizes.push(statSync(`${f}-wal`).size));
       const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
       assert.ok(written > 100e6, `enough written to matter (${mb(written)} of rows)`);
       assert.ok(Math.max(...sizes) < 128e6, `the WAL reached ${mb(Math.max(...sizes))} after ${mb(written)} of rows`);
@@ -151,16 +141,10 @@ describe('SQLite journal WAL', () => {
         '-e',
         `const { sqliteForward } = require(${JSON.stringify(path.join(__dirname, '../../src/cache/forward-sqlite.js'))});
          const { ForwardStore } = require(${JSON.stringify(path.join(__dirname, '../../src/cache/forward-store.js'))});
+         const { writeBackToBack } = require(${JSON.stringify(path.join(__dirname, '../helpers/journal-hammer.js'))});
          (async () => {
            const store = new ForwardStore(await sqliteForward(${JSON.stringify(f)}));
-           const data = 'y'.repeat(1500);
-           let written = 0;
-           const start = Date.now();
-           for (let round = 0; Date.now() - start < 5000 && round < 25000; round++) {
-             const rows = Array.from({ length: 40 }, (_, i) => ({ key: 'o/' + ((round * 40 + i) % 20000), tenant: 'o', up: 'o/@a/' + round + '-' + i, state: 1, due: 0, expires: Date.now() + 60000, created: Date.now(), route: null, data }));
-             await store.write(rows.map((row) => ({ t: 'put', row })));
-             written += rows.length * data.length;
-           }
+           const written = await writeBackToBack(store, 'o', 5000);
            await store.close();
            console.log(written);
          })();`,
@@ -171,18 +155,8 @@ describe('SQLite journal WAL', () => {
     other.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<number | null>((resolve) => other.once('exit', resolve));
     try {
-      const data = 'x'.repeat(1500);
-      const start = Date.now();
-      let written = 0;
       const sizes: number[] = [];
-      for (let round = 0; Date.now() - start < 5000 && round < 25_000; round++) {
-        const rows = Array.from({ length: 40 }, (_, i): MsgRow => ({
-          key: `t/${(round * 40 + i) % 20_000}`, tenant: 't', up: `t/@a/${round}-${i}`, state: MSG_SENT, due: 0, expires: Date.now() + 60_000, created: Date.now(), route: null, data,
-        }));
-        await store.write(rows.map((row) => ({ t: 'put', row })));
-        written += rows.length * data.length;
-        if (round % 25 === 0) sizes.push(statSync(`${f}-wal`).size);
-      }
+      const written = await writeBackToBack(store, 't', 5000, () => sizes.push(statSync(`${f}-wal`).size), 25);
       assert.equal(await exited, 0);
       const theirs = Number(out.trim());
       assert.ok(written > 20e6 && theirs > 20e6, `both processes wrote (${mb(written)} here, ${mb(theirs)} there)`);
