@@ -52,8 +52,18 @@ export class EsmeSender {
     }
     const sent = await this.sendOrHold(conn, command, wire);
     if (sent) return sent;
-    await holds.hold(tenant, conn.systemId, command, fields);
+    await this.holdForBound(tenant, conn.systemId, command, fields);
     return { ok: true, command_status: 'ESME_ROK', held: true };
+  }
+
+  /**
+   * Held for a session of `systemId` bound here that could not take it now
+   * (its window full, or it just went): handed on from the store as soon as
+   * one can, in the order held, not at the store's next poll (a second).
+   */
+  private async holdForBound(tenant: string, systemId: string, command: string, fields: Record<string, unknown>): Promise<void> {
+    await this.deps.holds.hold(tenant, systemId, command, fields);
+    void this.deps.holds.drain(tenant, systemId);
   }
 
   /**
@@ -82,7 +92,8 @@ export class EsmeSender {
     const conn = direct?.bound ? direct : boundAs(rt, systemId);
     const r = conn && (await this.sendOrHold(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) }, opts.queue === true));
     if (r) return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
-    await this.deps.holds.hold(tenant, systemId, command, fields);
+    if (conn) await this.holdForBound(tenant, systemId, command, fields);
+    else await this.deps.holds.hold(tenant, systemId, command, fields);
     return { kind: 'held' };
   }
 

@@ -76,6 +76,43 @@ describe('held messages, one gateway', () => {
   });
 });
 
+describe('held messages, a session with a full window', () => {
+  it('what is held because its ESME had a full window unanswered goes to it as soon as it answers, in order, not at the next poll', async () => {
+    // No poll during the test (a minute): what is held must come from the hold itself.
+    const h = await startGateway({ config: testConfig({ server: { window: 4, hold_ttl_ms: 60_000 } }), holdPollMs: 60_000 });
+    try {
+      const got: string[] = [];
+      const waiting: (() => void)[] = [];
+      let answering = false;
+      const before = new Set(h.gateway.sessions('acme').map((x) => x.sessionId));
+      const client = await EsmeClient.connect({
+        port: h.port,
+        onRequest: (pdu: InboundRequest, session: SmppSession) => {
+          got.push(text(pdu));
+          const answer = (): void => session.respond(pdu, 0, { message_id: '' });
+          if (answering) answer();
+          else waiting.push(answer);
+        },
+      });
+      assert.equal((await client.bind('acme-app', 'pw')).command_status, 0);
+      const sessionId = h.gateway.sessions('acme').find((x) => !before.has(x.sessionId))!.sessionId;
+      // The ESME leaves the first window (4) unanswered; the other six are held.
+      const results = Promise.all(Array.from({ length: 10 }, (_, i) => h.gateway.sendTo('acme', sessionId, 'deliver_sm', { source_addr: '1', destination_addr: '2', short_message: `m${i}` })));
+      await until(() => h.gateway.heldCounts().tenants.get('acme')?.held === 6);
+      assert.equal(got.length, 4);
+      answering = true;
+      for (const a of waiting.splice(0)) a();
+      await until(() => got.length === 10, 10_000);
+      assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => `m${i}`));
+      const held = (await results).filter((r) => r.held === true).length;
+      assert.equal(held, 6, 'six of them were held');
+      client.close();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('held messages, a store that does not answer', () => {
   it('holds a bind up for at most a second; sends to sessions bound here carry on', async () => {
     const hung: HoldStore = { ...memoryHolds(), remember: () => new Promise(() => {}), pending: async () => [] };
