@@ -317,7 +317,9 @@ async function main(): Promise<void> {
       } else if (m.cmd === 'stats') {
         process.send!({ stats: sluice ? await sluice.sandbox.stats() : undefined });
       } else if (m.cmd === 'journal') {
-        process.send!({ journal: sluice ? { ...sluice.cache.forward.stats } : undefined, relay: relay ? { ...relay.stats } : undefined, sim: sim ? { ...sim.stats } : undefined });
+        // held: messages for ESMEs put in the store instead of sent (a receipt there waits for a poll).
+        const held = sluice ? [...sluice.gateway.heldCounts().tenants.values()].reduce((a, c) => a + c.held, 0) : 0;
+        process.send!({ journal: sluice ? { ...sluice.cache.forward.stats, held } : undefined, relay: relay ? { ...relay.stats } : undefined, sim: sim ? { ...sim.stats } : undefined });
       } else if (m.cmd === 'reload' && sluice) {
         const r0 = performance.now();
         const r = await sluice.sandbox.reload(m.tenant!, m.source);

@@ -729,6 +729,8 @@ interface GatewayRun {
   /** Journal ops and commits in the run (the gateway only). */
   ops?: number;
   commits?: number;
+  /** Messages for the ESME held in the store instead of sent (the gateway only). */
+  held?: number;
 }
 
 /**
@@ -754,7 +756,7 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
     const sim3 = await start('sim:0');
     const gw = await start(`gateway:${JSON.stringify({ ports: [sim1.port, sim2.port], dir, processes })}`);
     const relay = await start(`relay:${sim3.port}`);
-    const journal = async (): Promise<{ ops: number; commits: number }> => (await gw.ask<{ journal: { ops: number; commits: number } }>({ cmd: 'journal' })).journal;
+    const journal = async (): Promise<{ ops: number; commits: number; held: number }> => (await gw.ask<{ journal: { ops: number; commits: number; held: number } }>({ cmd: 'journal' })).journal;
     type Target = 'gateway' | 'relay';
     const target: Record<Target, { port: number; procs: ServerChild[]; sims: ServerChild[] }> = {
       gateway: { port: gw.port, procs: [gw, sim1, sim2], sims: [sim1, sim2] },
@@ -788,6 +790,7 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
         const j1 = await journal();
         out.ops = j1.ops - j0.ops;
         out.commits = j1.commits - j0.commits;
+        out.held = j1.held - j0.held;
       }
       return out;
     };
@@ -820,13 +823,15 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
       const rp = (xs: GatewayRun[], p: 'dlrP50' | 'dlrP99'): number => med(xs, (x) => x.result[p]);
       const writes = med(g, (x) => (x.ops !== undefined ? x.ops / x.result.sent : undefined));
       const commits = med(g, (x) => (x.commits !== undefined ? x.commits / x.result.sent : undefined));
+      const held = g.reduce((a, x) => a + (x.held ?? 0), 0);
       const suffix = k === 'half' ? '_half_rate' : `_${k}`;
       const name = k === 'half' ? `window 64 at half the gateway's rate (${(mid(g).perSecond).toFixed(0)}/s offered to both)` : `window ${k.slice(1)}`;
       o.print(
         `  → ${name}, median of ${rounds} rounds: gateway/relay ${ratio.toFixed(2)}× (rounds: ${each.map((x) => x.toFixed(2)).join(' ')}); ` +
           `submit p50/p99 gateway ${med(g, (x) => x.result.p50).toFixed(3)}/${med(g, (x) => x.result.p99).toFixed(3)} ms, relay ${med(rl, (x) => x.result.p50).toFixed(3)}/${med(rl, (x) => x.result.p99).toFixed(3)} ms; ` +
           `receipt round trip p50/p99 gateway ${rp(g, 'dlrP50').toFixed(3)}/${rp(g, 'dlrP99').toFixed(3)} ms, relay ${rp(rl, 'dlrP50').toFixed(3)}/${rp(rl, 'dlrP99').toFixed(3)} ms; ` +
-          `journal ${writes.toFixed(2)} writes per message in ${commits.toFixed(3)} commits per message (${(writes / commits).toFixed(1)} writes per commit)`,
+          `journal ${writes.toFixed(2)} writes per message in ${commits.toFixed(3)} commits per message (${(writes / commits).toFixed(1)} writes per commit); ` +
+          `receipts held in the store instead of sent, all rounds: ${held}`,
       );
       Object.assign(figures, {
         [`gateway${suffix}_per_s`]: mid(g).perSecond,
@@ -842,6 +847,7 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
         [`relay_receipt_p99${suffix}_ms`]: rp(rl, 'dlrP99'),
         [`gateway_store_writes_per_msg${suffix}`]: writes,
         [`gateway_store_commits_per_msg${suffix}`]: commits,
+        [`gateway_held${suffix}`]: held,
       });
       if (k === 'w64') Object.assign(figures, { gateway_store_writes_per_msg: writes, gateway_store_commits_per_msg: commits });
       const failed = [...g, ...rl].reduce((a, x) => a + x.result.failed, 0);
