@@ -131,7 +131,7 @@ export class Gateway implements EsmeHost {
         logger: this.log.child({ component: 'forward' }),
         tenant: (id) => this.tenants.byId.get(id),
         tenantIds: () => [...this.tenants.byId.keys()],
-        deliverToEsme: (tenant, systemId, sessionId, command, fields, tlvs, opts) => this.toEsme.deliverToEsme(tenant, systemId, sessionId, command, fields, tlvs, opts),
+        deliverToEsme: (tenant, systemId, sessionId, command, fields, opts) => this.toEsme.deliverToEsme(tenant, systemId, sessionId, command, fields, opts),
         replica: { owner: this.replica, leases: lease.store },
         telemetry: this.telemetry,
       },

@@ -33,7 +33,7 @@ export class EsmeReceipts {
       ttlMs: (tenant) => this.host.tenant(tenant)?.config.receipts.ttl_ms ?? defaultOf('tenants', 'receipts', 'ttl_ms'),
       afterAnswer: (tenant, id) => this.afterAnswer(msgKey(tenant, id), (this.host.tenant(tenant)?.config.limits.handler_deadline_ms ?? defaultOf('tenants', 'limits', 'handler_deadline_ms')) + 1000),
       // Durable until the ESME has it: behind a full window it waits in the session's queue, in order.
-      deliverToEsme: (tenant, sys, sid, command, fields) => this.host.deliverToEsme(tenant, sys, sid, command, fields, undefined, { queue: true }),
+      deliverToEsme: (tenant, sys, sid, command, fields) => this.host.deliverToEsme(tenant, sys, sid, command, fields, { queue: true }),
       write: (ops) => this.journal.write(ops),
     });
   }

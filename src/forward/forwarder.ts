@@ -180,7 +180,7 @@ export class Forwarder {
   private async mo(tenant: string, cfg: TenantConfig, req: ForwardRequest): Promise<ForwardResult> {
     const to = String(req.to);
     if (!cfg.system_ids.includes(to)) throw new SluiceError('UNKNOWN_SESSION', `no ESME "${to.slice(0, 40)}" in this tenant`);
-    const d = await this.host.deliverToEsme(tenant, to, undefined, req.command, req.fields, req.unknownTlvs);
+    const d = await this.host.deliverToEsme(tenant, to, undefined, req.command, req.fields, { unknownTlvs: req.unknownTlvs });
     this.counts.of(tenant).mo++;
     if (d.kind === 'refused') return { ok: false, command_status: d.status };
     return d.kind === 'held' ? { ok: true, command_status: 'ESME_ROK', held: true } : { ok: true, command_status: 'ESME_ROK' };

@@ -13,6 +13,12 @@ export interface ForwardTenant {
   readonly binds: ReadonlyMap<string, OutboundBind>;
 }
 
+/** How `deliverToEsme` sends: `unknownTlvs` as they are; with `queue`, a session whose window is full queues it rather than have it held (an outbox receipt). */
+export interface DeliverOptions {
+  unknownTlvs?: readonly UnknownTlv[];
+  queue?: boolean;
+}
+
 /** What the forwarder needs of the gateway. */
 export interface ForwarderHost {
   readonly clock: Clock;
@@ -23,17 +29,8 @@ export interface ForwarderHost {
    * A deliver_sm for `systemId`: to `sessionId` if it is bound here, else to
    * another session of that system_id bound here, else held in the store
    * for the next one (docs/design.md, "Replicas"). Rejects only when it could not be held.
-   * `queue`: a session with a full window queues it rather than have it held (an outbox receipt).
    */
-  deliverToEsme(
-    tenant: string,
-    systemId: string,
-    sessionId: string | undefined,
-    command: string,
-    fields: Record<string, unknown>,
-    unknownTlvs?: readonly UnknownTlv[],
-    opts?: { queue?: boolean },
-  ): Promise<EsmeDelivery>;
+  deliverToEsme(tenant: string, systemId: string, sessionId: string | undefined, command: string, fields: Record<string, unknown>, opts?: DeliverOptions): Promise<EsmeDelivery>;
   /**
    * This process's name and the store replicas share: it keeps a liveness
    * lease there, so others deliver its outbox receipts only once it is gone.

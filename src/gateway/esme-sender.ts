@@ -1,13 +1,13 @@
 import type { ServerConfig } from '../config/schema';
 import { TO_COMMANDS } from '../dispatch/defaults';
 import { isSluiceError, SluiceError } from '../errors';
+import type { DeliverOptions } from '../forward/host';
 import type { EsmeDelivery } from '../forward/outbox';
 import { toWireFields } from '../pdu/fields';
 import type { EsmeConnection } from '../sessions/esme-connection';
 import type { Holds } from '../sessions/holds';
 import { timed, type Telemetry } from '../telemetry';
 import type { Clock } from '../util/clock';
-import type { UnknownTlv } from '../wire/codec';
 import { toResult, type SendResult } from './send-result';
 import { boundAs, type Tenants } from './tenants';
 
@@ -52,18 +52,8 @@ export class EsmeSender {
     }
     const sent = await this.sendOrHold(conn, command, wire);
     if (sent) return sent;
-    await this.holdForBound(tenant, conn.systemId, command, fields);
+    await holds.hold(tenant, conn.systemId, command, fields);
     return { ok: true, command_status: 'ESME_ROK', held: true };
-  }
-
-  /**
-   * Held for a session of `systemId` bound here that could not take it now
-   * (its window full, or it just went): handed on from the store as soon as
-   * one can, in the order held, not at the store's next poll (a second).
-   */
-  private async holdForBound(tenant: string, systemId: string, command: string, fields: Record<string, unknown>): Promise<void> {
-    await this.deps.holds.hold(tenant, systemId, command, fields);
-    void this.deps.holds.drain(tenant, systemId);
   }
 
   /**
@@ -72,28 +62,20 @@ export class EsmeSender {
    * store for the next one on any replica. A session that does not answer
    * (gone, or timed out) leaves the message held, not lost.
    *
-   * `queue`: a session whose window is full takes it in its queue, behind
+   * `unknownTlvs` go as they are. `queue`: a session whose window is full takes it in its queue, behind
    * what it already has, while that has room (16 windows): for what is
    * durable already until the ESME has it (an outbox receipt), so it goes
    * out as soon as the ESME answers, in order. Held instead, it would wait
    * for the store's next poll (a second) behind later ones.
    */
-  async deliverToEsme(
-    tenant: string,
-    systemId: string,
-    sessionId: string | undefined,
-    command: string,
-    fields: Record<string, unknown>,
-    unknownTlvs?: readonly UnknownTlv[],
-    opts: { queue?: boolean } = {},
-  ): Promise<EsmeDelivery> {
+  async deliverToEsme(tenant: string, systemId: string, sessionId: string | undefined, command: string, fields: Record<string, unknown>, opts: DeliverOptions = {}): Promise<EsmeDelivery> {
     const rt = this.deps.tenants.require(tenant);
     const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
     const conn = direct?.bound ? direct : boundAs(rt, systemId);
-    const r = conn && (await this.sendOrHold(conn, command, { fields, ...(unknownTlvs ? { unknownTlvs: [...unknownTlvs] } : {}) }, opts.queue === true));
+    const tlvs = opts.unknownTlvs;
+    const r = conn && (await this.sendOrHold(conn, command, { fields, ...(tlvs ? { unknownTlvs: [...tlvs] } : {}) }, opts.queue === true));
     if (r) return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
-    if (conn) await this.holdForBound(tenant, systemId, command, fields);
-    else await this.deps.holds.hold(tenant, systemId, command, fields);
+    await this.deps.holds.hold(tenant, systemId, command, fields);
     return { kind: 'held' };
   }
 

@@ -97,7 +97,12 @@ export class Holds {
     }
   }
 
-  /** Keep `fields` for the next session of `systemId`; rejects as the store does, nothing held. */
+  /**
+   * Keep `fields` for the next session of `systemId`; rejects as the store
+   * does, nothing held. With one bound here that could not take it now (its
+   * window full, or it just went), it is handed on from the store at once,
+   * in the order held, not at the next poll (a second).
+   */
   async hold(tenant: string, systemId: string, command: string, fields: Record<string, unknown>): Promise<void> {
     const item: Held = { command, fields: bytesToJson(fields) };
     try {
@@ -107,6 +112,7 @@ export class Holds {
     }
     this.count(tenant).held++;
     this.o.logger.debug({ tenant, systemId, command }, 'held for an ESME not bound here');
+    if (this.o.sessionFor(tenant, systemId)) void this.drain(tenant, systemId);
   }
 
   private count(tenant: string): { held: number; delivered: number } {
