@@ -63,7 +63,7 @@ export function startCheckpointer(file: string, onError: (message: string) => vo
   worker.unref();
   // Another process's checkpoint thread waiting to start the WAL over: its marker, looked at every
   // MARKER_LOOK_MS at most (a stat), so a writer that commits back to back leaves it the lock too.
-  const marker = restartMarkerOf(file);
+  const marker = data.marker;
   let lookedAt = -Infinity;
   let markerSeen = false;
   const elsewhere = (): boolean => {
