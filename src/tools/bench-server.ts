@@ -12,6 +12,8 @@
  *   tenants:N — N configured tenants, each with its own policy file, no traffic
  *   sim:D     — `sluice sim` as its CLI runs it (window 64), each receipt D ms after its submit_sm_resp
  *   relay:P   — a bare npm `smpp` relay (./relay.ts) forwarding through one session to the sim at port P
+ *   floor:{json} — that relay plus one process hop per submit and a durable journal commit per state
+ *               (./floor-relay.ts), to the sim at json.port, its journal in json.dir
  *   gateway:{json} — the shipped store-and-forward gateway (policies/gateway.ts, config as
  *               config/example-gateway.yaml) with its two binds to the sims at json.ports, its
  *               journal at sqlite://json.dir/gw.sqlite, json.processes sandbox processes
@@ -33,6 +35,7 @@ import type { PolicyHost } from '../dispatch/policy-host';
 import { Gateway } from '../gateway';
 import { createLogger, silentLogger } from '../log/logger';
 import { startSluice, type Sluice } from '../runtime';
+import { startFloorRelay, type FloorRelay } from './floor-relay';
 import { startRelay, type Relay } from './relay';
 import { SmscSimulator } from './sim';
 
@@ -256,7 +259,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   let port: number;
   let sluice: Sluice | undefined;
-  let relay: Relay | undefined;
+  let relay: Relay | FloorRelay | undefined;
   let sim: SmscSimulator | undefined;
   if (kind === 'raw') port = await rawEcho();
   else if (kind === 'raw-hop') port = await rawBehindHop();
@@ -284,6 +287,16 @@ async function main(): Promise<void> {
   } else if (kind.startsWith('relay:')) {
     relay = await startRelay(Number(kind.slice(6)));
     port = relay.port;
+  } else if (kind.startsWith('floor:')) {
+    const o = JSON.parse(kind.slice(6)) as { port: number; dir: string };
+    const floor = await startFloorRelay(o.port, path.join(o.dir, 'floor.sqlite'));
+    relay = floor;
+    port = floor.port;
+    // Stopped by the bench with SIGTERM: the journal and the hop's child go first.
+    process.once('SIGTERM', () => {
+      setTimeout(() => process.exit(0), 3000).unref();
+      void floor.close().finally(() => process.exit(0));
+    });
   } else if (kind.startsWith('gateway:')) {
     sluice = await shippedGateway(JSON.parse(kind.slice(8)) as { ports: [number, number]; dir: string; processes: number });
     // Stopped by the bench with SIGTERM: close the journal and the sandbox processes first.

@@ -327,7 +327,8 @@ function policyOfLines(lines: number, tag: string): string {
  *  2. forwarding: each submit_sm through a sandboxed policy and an outbound
  *     bind to a simulated SMSC; durable writes/s of the SQLite cache vs the
  *     group-committed journal; the shipped store-and-forward gateway vs a
- *     bare npm `smpp` relay, receipts on; delivery-receipt round trip;
+ *     bare npm `smpp` relay, receipts on, and at window 1 vs the floor of
+ *     its design (./floor-relay.ts); delivery-receipt round trip;
  *  3. noisy neighbour: a quiet tenant's p99 alone, and while another tenant
  *     spins at its CPU limits;
  *  4. reload: new source of a 100-line policy → serving;
@@ -737,7 +738,8 @@ interface GatewayRun {
  * The shipped store-and-forward gateway (policies/gateway.ts over a SQLite
  * journal, two binds to two simulated SMSCs) against a bare npm `smpp`
  * relay to its own simulated SMSC, delivery receipts on, at window 1, 64
- * and 64 paced to half the gateway's rate; each process its own.
+ * and 64 paced to half the gateway's rate; at window 1 also the floor
+ * relay (./floor-relay.ts) to a simulated SMSC of its own; each process its own.
  */
 async function gatewayCase(o: CompareOptions, figures: Record<string, number>, rounds: number, slice: number): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-gw-'));
@@ -756,11 +758,15 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
     const sim3 = await start('sim:0');
     const gw = await start(`gateway:${JSON.stringify({ ports: [sim1.port, sim2.port], dir, processes })}`);
     const relay = await start(`relay:${sim3.port}`);
+    // Window 1 only: the relay plus what the design cannot do without (./floor-relay.ts).
+    const sim4 = await start('sim:0');
+    const floor = await start(`floor:${JSON.stringify({ port: sim4.port, dir })}`);
     const journal = async (): Promise<{ ops: number; commits: number; held: number }> => (await gw.ask<{ journal: { ops: number; commits: number; held: number } }>({ cmd: 'journal' })).journal;
-    type Target = 'gateway' | 'relay';
+    type Target = 'gateway' | 'relay' | 'floor';
     const target: Record<Target, { port: number; procs: ServerChild[]; sims: ServerChild[] }> = {
       gateway: { port: gw.port, procs: [gw, sim1, sim2], sims: [sim1, sim2] },
       relay: { port: relay.port, procs: [relay, sim3], sims: [sim3] },
+      floor: { port: floor.port, procs: [floor, sim4], sims: [sim4] },
     };
     // Receipts the sims still have to hand over (a backlog, when receipts fall behind submits) are
     // the round's work too: wait until they are answered or stop moving (at most 5 s more) before the
@@ -799,11 +805,14 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
       await run(t, 64, Math.min(2000, o.durationMs));
       await run(t, 1, Math.min(300, o.durationMs));
     }
+    await run('floor', 1, Math.min(1000, o.durationMs));
     const keys = ['w1', 'w64', 'half'] as const;
     const runs: Record<string, GatewayRun[]> = {};
     for (const k of keys) for (const t of ['gateway', 'relay']) runs[`${t}.${k}`] = [];
+    runs['floor.w1'] = [];
     for (let r = 0; r < rounds; r++) {
-      for (const w of [1, 64]) for (const t of ['gateway', 'relay'] as const) runs[`${t}.w${w}`]!.push(await run(t, w, slice));
+      for (const t of ['gateway', 'relay', 'floor'] as const) runs[`${t}.w1`]!.push(await run(t, 1, slice));
+      for (const t of ['gateway', 'relay'] as const) runs[`${t}.w64`]!.push(await run(t, 64, slice));
       // Both offered the same rate, half what the gateway managed at window 64 this round.
       const half = runs['gateway.w64']![r]!.result.perSecond / 2;
       for (const t of ['gateway', 'relay'] as const) runs[`${t}.half`]!.push(await run(t, 64, slice, half));
@@ -850,6 +859,17 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
         [`gateway_held${suffix}`]: held,
       });
       if (k === 'w64') Object.assign(figures, { gateway_store_writes_per_msg: writes, gateway_store_commits_per_msg: commits });
+      if (k === 'w1') {
+        const fl = runs['floor.w1']!;
+        const floorRelay = median(fl.map((x, i) => x.result.perSecond / rl[i]!.result.perSecond));
+        const gatewayFloor = median(g.map((x, i) => x.result.perSecond / fl[i]!.result.perSecond));
+        o.print(formatLoad('floor relay w=1', mid(fl)));
+        o.print(
+          `  → window 1 floor (the relay plus one process hop per submit and a journal commit per state of a message, nothing of Sluice; docs/design.md, "Window 1 and its floor"): ` +
+            `floor/relay ${floorRelay.toFixed(2)}×, gateway/floor ${gatewayFloor.toFixed(2)}×; submit p50 floor ${med(fl, (x) => x.result.p50).toFixed(3)} ms`,
+        );
+        Object.assign(figures, { floor_w1_per_s: mid(fl).perSecond, floor_relay_ratio_w1: floorRelay, gateway_floor_ratio_w1: gatewayFloor, floor_w1_p50_ms: med(fl, (x) => x.result.p50) });
+      }
       const failed = [...g, ...rl].reduce((a, x) => a + x.result.failed, 0);
       if (failed) o.print(`  note: ${count(failed)} submits were refused in these runs (not in the rates): ${formatRefused(addRefused([...g, ...rl].map((x) => x.result)))}`);
       const late = (xs: GatewayRun[]): number => med(xs, (x) => (x.result.ok ? 1 - x.result.dlrs / x.result.ok : undefined));

@@ -94,7 +94,7 @@ export async function startRelay(upstreamPort: number, upstreamHost = '127.0.0.1
   };
 }
 
-function receiptText(m: unknown): string {
+export function receiptText(m: unknown): string {
   if (Buffer.isBuffer(m)) return m.toString('latin1');
   if (typeof m === 'string') return m;
   const msg = (m as { message?: unknown } | undefined)?.message;

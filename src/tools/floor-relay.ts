@@ -1,0 +1,172 @@
+/**
+ * The bench's floor at window 1 (docs/design.md, "Window 1 and its
+ * floor"): the bare relay of ./relay.ts plus only what Sluice's design
+ * cannot do without, and nothing of Sluice itself. Each submit_sm makes one
+ * round trip through a child process that echoes it (where the policy runs:
+ * never in the process that holds the sockets), and each state of a message
+ * is a durable commit of the journal's own SQLite backend, one at a time,
+ * before what depends on it goes out:
+ *   - the upstream's submit_sm_resp: the message and its correlation key,
+ *     then ESME_ROK to the ESME;
+ *   - a receipt: the message final and the ESME's receipt in the outbox,
+ *     then the upstream's deliver_sm answered and the receipt sent on;
+ *   - the ESME's deliver_sm_resp: the outbox row deleted.
+ * No policy, routing, tenants, windows or retries. The gateway cannot be
+ * faster than this at window 1, where nothing can be batched; at window 64
+ * it batches commits, and this is no floor there.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import * as smpp from 'smpp';
+import { MSG_FINAL, MSG_OUT, MSG_SENT, type ForwardBackend, type MsgRow } from '../cache/forward-store';
+import { sqliteForward } from '../cache/forward-sqlite';
+import { statusLabel } from '../wire/status';
+import { receiptText } from './relay';
+
+type Pdu = smpp.PDU & { response(o?: object): smpp.PDU };
+
+export interface FloorRelay {
+  port: number;
+  stats: { submits: number; receipts: number; unmatched: number; commits: number };
+  close(): Promise<void>;
+}
+
+/** The echo on the far side of the hop: every byte back as it came. */
+const ECHO = "const s = new (require('node:net').Socket)({ fd: 3 }); s.on('data', (d) => s.write(d)); s.on('end', () => process.exit(0));";
+/** What crosses the hop per submit: about a forward's host call (a frame and its session). */
+const HOP_BYTES = 256;
+const DAY_MS = 86_400_000;
+
+/** The hop: a child process that echoes, over a socket pair as the sandbox channel is. */
+function startHop(): { child: ChildProcess; through(): Promise<void> } {
+  const child = spawn(process.execPath, ['-e', ECHO], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  const sock = child.stdio[3] as Socket;
+  const waiting = new Map<number, () => void>();
+  let next = 0;
+  let buf: Buffer = Buffer.alloc(0);
+  sock.on('data', (d: Buffer) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    while (buf.length >= HOP_BYTES) {
+      const id = buf.readUInt32LE(0);
+      buf = buf.subarray(HOP_BYTES);
+      const done = waiting.get(id);
+      waiting.delete(id);
+      done?.();
+    }
+  });
+  return {
+    child,
+    through: () =>
+      new Promise<void>((resolve) => {
+        const id = ++next >>> 0;
+        waiting.set(id, resolve);
+        const b = Buffer.alloc(HOP_BYTES);
+        b.writeUInt32LE(id, 0);
+        sock.write(b);
+      }),
+  };
+}
+
+/** Bind to the upstream at `upstreamPort`, keep the journal in `journalFile`, then listen on 127.0.0.1:0. */
+export async function startFloorRelay(upstreamPort: number, journalFile: string): Promise<FloorRelay> {
+  const stats = { submits: 0, receipts: 0, unmatched: 0, commits: 0 };
+  const store: ForwardBackend = await sqliteForward(journalFile);
+  const commit = async (ops: Parameters<ForwardBackend['commit']>[0]): Promise<void> => {
+    await store.commit(ops);
+    stats.commits++;
+  };
+  const hop = startHop();
+  const owner = new Map<string, { session: smpp.Session; row: MsgRow }>();
+  let seq = 0;
+  const up = smpp.connect({ host: '127.0.0.1', port: upstreamPort });
+  up.on('error', () => {});
+  up.socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    up.on('connect', () =>
+      up.bind_transceiver({ system_id: 'relay', password: 'x' }, (r: Pdu) => (r.command_status === 0 ? resolve() : reject(new Error(`floor relay: upstream bind refused: ${statusLabel(r.command_status)}`)))),
+    );
+    up.on('close', () => reject(new Error('floor relay: upstream connection closed')));
+  });
+  up.on('enquire_link', (pdu: Pdu) => up.send(pdu.response()));
+  up.on('deliver_sm', (pdu: Pdu) => {
+    const id = String(pdu.receipted_message_id ?? '') || /id:(\S+)/.exec(receiptText(pdu.short_message))?.[1] || '';
+    const o = owner.get(id);
+    if (!o) {
+      stats.unmatched++;
+      up.send(pdu.response());
+      return;
+    }
+    owner.delete(id);
+    const now = Date.now();
+    const out: MsgRow = { ...o.row, key: `${o.row.key}/r`, up: null, state: MSG_OUT };
+    void commit([
+      { t: 'put', row: { ...o.row, state: MSG_FINAL, expires: now + DAY_MS } },
+      { t: 'put', row: out },
+    ]).then(() => {
+      up.send(pdu.response());
+      stats.receipts++;
+      const receipt = new smpp.PDU('deliver_sm', { source_addr: pdu.source_addr, destination_addr: pdu.destination_addr, esm_class: pdu.esm_class, short_message: pdu.short_message });
+      o.session.send(receipt, () => void commit([{ t: 'del', key: out.key }]));
+    });
+  });
+  const server = smpp.createServer({}, (session: smpp.Session) => {
+    session.on('error', () => {});
+    session.socket.setNoDelay(true);
+    session.on('bind_transceiver', (pdu: Pdu) => session.send(pdu.response()));
+    session.on('enquire_link', (pdu: Pdu) => session.send(pdu.response()));
+    session.on('unbind', (pdu: Pdu) => {
+      session.send(pdu.response());
+      session.close();
+    });
+    session.on('submit_sm', (pdu: Pdu) => {
+      stats.submits++;
+      void hop.through().then(() => {
+        const out = new smpp.PDU('submit_sm', {
+          source_addr: pdu.source_addr,
+          destination_addr: pdu.destination_addr,
+          esm_class: pdu.esm_class,
+          data_coding: pdu.data_coding,
+          registered_delivery: pdu.registered_delivery,
+          short_message: pdu.short_message,
+        });
+        const sent = up.send(out, (r: smpp.PDU) => {
+          if (r.command_status !== 0) {
+            session.send(pdu.response({ command_status: r.command_status }));
+            return;
+          }
+          const upId = String(r.message_id ?? '');
+          const now = Date.now();
+          const ourId = `f${++seq}`;
+          const row: MsgRow = {
+            key: `floor/${ourId}`,
+            tenant: 'floor',
+            up: `floor\u0000${upId}`,
+            state: MSG_SENT,
+            due: now,
+            expires: now + 3 * DAY_MS,
+            created: now,
+            route: 'upstream',
+            data: JSON.stringify({ sys: 'acme-app', id: ourId, cmd: 'submit_sm', src: String(pdu.source_addr ?? ''), dst: String(pdu.destination_addr ?? ''), rd: Number(pdu.registered_delivery ?? 0), at: now, n: 1, uid: upId }),
+          };
+          void commit([{ t: 'put', correlates: true, row }]).then(() => {
+            if (Number(pdu.registered_delivery) & 0x03) owner.set(upId, { session, row });
+            // The upstream's id, as the relay answers: the load generator matches receipts by it.
+            session.send(pdu.response({ message_id: upId }));
+          });
+        });
+        if (!sent) session.send(pdu.response({ command_status: smpp.errors.ESME_RSYSERR ?? 8 }));
+      });
+    });
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+  return {
+    port,
+    stats,
+    close: async () => {
+      server.close();
+      up.close();
+      hop.child.kill();
+      await store.close();
+    },
+  };
+}
