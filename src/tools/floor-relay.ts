@@ -20,10 +20,7 @@ import type { Socket } from 'node:net';
 import * as smpp from 'smpp';
 import { MSG_FINAL, MSG_OUT, MSG_SENT, type ForwardBackend, type MsgRow } from '../cache/forward-store';
 import { sqliteForward } from '../cache/forward-sqlite';
-import { statusLabel } from '../wire/status';
-import { receiptText } from './relay';
-
-type Pdu = smpp.PDU & { response(o?: object): smpp.PDU };
+import { bindUpstream, listenEsmes, receiptIdOf, upstreamSubmit, type Pdu } from './relay';
 
 export interface FloorRelay {
   port: number;
@@ -78,18 +75,9 @@ export async function startFloorRelay(upstreamPort: number, journalFile: string)
   const hop = startHop();
   const owner = new Map<string, { session: smpp.Session; row: MsgRow }>();
   let seq = 0;
-  const up = smpp.connect({ host: '127.0.0.1', port: upstreamPort });
-  up.on('error', () => {});
-  up.socket.setNoDelay(true);
-  await new Promise<void>((resolve, reject) => {
-    up.on('connect', () =>
-      up.bind_transceiver({ system_id: 'relay', password: 'x' }, (r: Pdu) => (r.command_status === 0 ? resolve() : reject(new Error(`floor relay: upstream bind refused: ${statusLabel(r.command_status)}`)))),
-    );
-    up.on('close', () => reject(new Error('floor relay: upstream connection closed')));
-  });
-  up.on('enquire_link', (pdu: Pdu) => up.send(pdu.response()));
+  const up = await bindUpstream(upstreamPort);
   up.on('deliver_sm', (pdu: Pdu) => {
-    const id = String(pdu.receipted_message_id ?? '') || /id:(\S+)/.exec(receiptText(pdu.short_message))?.[1] || '';
+    const id = receiptIdOf(pdu);
     const o = owner.get(id);
     if (!o) {
       stats.unmatched++;
@@ -109,56 +97,37 @@ export async function startFloorRelay(upstreamPort: number, journalFile: string)
       o.session.send(receipt, () => void commit([{ t: 'del', key: out.key }]));
     });
   });
-  const server = smpp.createServer({}, (session: smpp.Session) => {
-    session.on('error', () => {});
-    session.socket.setNoDelay(true);
-    session.on('bind_transceiver', (pdu: Pdu) => session.send(pdu.response()));
-    session.on('enquire_link', (pdu: Pdu) => session.send(pdu.response()));
-    session.on('unbind', (pdu: Pdu) => {
-      session.send(pdu.response());
-      session.close();
-    });
-    session.on('submit_sm', (pdu: Pdu) => {
-      stats.submits++;
-      void hop.through().then(() => {
-        const out = new smpp.PDU('submit_sm', {
-          source_addr: pdu.source_addr,
-          destination_addr: pdu.destination_addr,
-          esm_class: pdu.esm_class,
-          data_coding: pdu.data_coding,
-          registered_delivery: pdu.registered_delivery,
-          short_message: pdu.short_message,
+  const { server, port } = await listenEsmes((session, pdu) => {
+    stats.submits++;
+    void hop.through().then(() => {
+      const sent = up.send(upstreamSubmit(pdu), (r: smpp.PDU) => {
+        if (r.command_status !== 0) {
+          session.send(pdu.response({ command_status: r.command_status }));
+          return;
+        }
+        const upId = String(r.message_id ?? '');
+        const now = Date.now();
+        const ourId = `f${++seq}`;
+        const row: MsgRow = {
+          key: `floor/${ourId}`,
+          tenant: 'floor',
+          up: `floor\u0000${upId}`,
+          state: MSG_SENT,
+          due: now,
+          expires: now + 3 * DAY_MS,
+          created: now,
+          route: 'upstream',
+          data: JSON.stringify({ sys: 'acme-app', id: ourId, cmd: 'submit_sm', src: String(pdu.source_addr ?? ''), dst: String(pdu.destination_addr ?? ''), rd: Number(pdu.registered_delivery ?? 0), at: now, n: 1, uid: upId }),
+        };
+        void commit([{ t: 'put', correlates: true, row }]).then(() => {
+          if (Number(pdu.registered_delivery) & 0x03) owner.set(upId, { session, row });
+          // The upstream's id, as the relay answers: the load generator matches receipts by it.
+          session.send(pdu.response({ message_id: upId }));
         });
-        const sent = up.send(out, (r: smpp.PDU) => {
-          if (r.command_status !== 0) {
-            session.send(pdu.response({ command_status: r.command_status }));
-            return;
-          }
-          const upId = String(r.message_id ?? '');
-          const now = Date.now();
-          const ourId = `f${++seq}`;
-          const row: MsgRow = {
-            key: `floor/${ourId}`,
-            tenant: 'floor',
-            up: `floor\u0000${upId}`,
-            state: MSG_SENT,
-            due: now,
-            expires: now + 3 * DAY_MS,
-            created: now,
-            route: 'upstream',
-            data: JSON.stringify({ sys: 'acme-app', id: ourId, cmd: 'submit_sm', src: String(pdu.source_addr ?? ''), dst: String(pdu.destination_addr ?? ''), rd: Number(pdu.registered_delivery ?? 0), at: now, n: 1, uid: upId }),
-          };
-          void commit([{ t: 'put', correlates: true, row }]).then(() => {
-            if (Number(pdu.registered_delivery) & 0x03) owner.set(upId, { session, row });
-            // The upstream's id, as the relay answers: the load generator matches receipts by it.
-            session.send(pdu.response({ message_id: upId }));
-          });
-        });
-        if (!sent) session.send(pdu.response({ command_status: smpp.errors.ESME_RSYSERR ?? 8 }));
       });
+      if (!sent) session.send(pdu.response({ command_status: smpp.errors.ESME_RSYSERR ?? 8 }));
     });
   });
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
   return {
     port,
     stats,
