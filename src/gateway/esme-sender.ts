@@ -50,7 +50,8 @@ export class EsmeSender {
         return { ok: true, command_status: 'ESME_ROK', held: true };
       }
     }
-    const sent = await this.sendOrHold(conn, command, wire);
+    // Behind what waits in the store for this ESME, not past it.
+    const sent = holds.waiting(tenant, conn.systemId) ? undefined : await this.sendOrHold(conn, command, wire);
     if (sent) return sent;
     await holds.hold(tenant, conn.systemId, command, fields);
     return { ok: true, command_status: 'ESME_ROK', held: true };
@@ -73,7 +74,8 @@ export class EsmeSender {
     const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
     const conn = direct?.bound ? direct : boundAs(rt, systemId);
     const tlvs = opts.unknownTlvs;
-    const r = conn && (await this.sendOrHold(conn, command, { fields, ...(tlvs ? { unknownTlvs: [...tlvs] } : {}) }, opts.queue === true));
+    // Behind what waits in the store for this ESME, not past it.
+    const r = conn && !this.deps.holds.waiting(tenant, systemId) && (await this.sendOrHold(conn, command, { fields, ...(tlvs ? { unknownTlvs: [...tlvs] } : {}) }, opts.queue === true));
     if (r) return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
     await this.deps.holds.hold(tenant, systemId, command, fields);
     return { kind: 'held' };

@@ -27,6 +27,12 @@ export interface HoldsOptions {
 /** Held items delivered per claim. */
 const CLAIM_BATCH = 32;
 const PRUNE_MS = 60_000;
+/**
+ * How long a hold still on its way into the store keeps later messages for
+ * its ESME behind it. A store slower than this cannot keep the order anyway,
+ * and sends to a session bound here do not wait on it any longer.
+ */
+const ORDER_WAIT_MS = 1000;
 
 /** A held message: the policy's fields, bytes as base64. */
 interface Held {
@@ -56,6 +62,12 @@ export class Holds {
   expired = 0;
   private loops: Repeat[] = [];
   private readonly draining = new Map<string, boolean>();
+  /** Per queue: holds of this replica on their way into the store, and since when the oldest of them. */
+  private readonly holding = new Map<string, { n: number; since: number }>();
+  /** Queues known to have items in the store that no drain here has emptied yet. */
+  private readonly backlog = new Set<string>();
+  /** Per queue: the last push into the store. Pushes of one queue go one after another, so the store numbers them in the order held. */
+  private readonly pushes = new Map<string, Promise<unknown>>();
   private stopped = true;
   private lastPrune = 0;
 
@@ -105,14 +117,41 @@ export class Holds {
    */
   async hold(tenant: string, systemId: string, command: string, fields: Record<string, unknown>): Promise<void> {
     const item: Held = { command, fields: bytesToJson(fields) };
+    const q = queueOf(tenant, systemId);
+    const h = this.holding.get(q);
+    if (h) h.n++;
+    else this.holding.set(q, { n: 1, since: this.o.clock.now() });
+    // Two pushes in flight at once may be numbered in either order (node-sqlite3 runs them on its thread pool).
+    const push = (this.pushes.get(q) ?? Promise.resolve()).then(() => this.o.store.push(q, JSON.stringify(item), this.o.ttlMs));
+    const tail = push.catch(() => undefined);
+    this.pushes.set(q, tail);
     try {
-      await this.o.store.push(queueOf(tenant, systemId), JSON.stringify(item), this.o.ttlMs);
+      await push;
+      // Handed on from here (a session of it is bound here): later ones for it go behind it.
+      if (this.o.sessionFor(tenant, systemId)) this.backlog.add(q);
     } catch (err) {
       throw new SluiceError('STORE_UNAVAILABLE', `the store is unreachable: ${(err as Error).message}`);
+    } finally {
+      if (this.pushes.get(q) === tail) this.pushes.delete(q);
+      const left = this.holding.get(q)!;
+      if (--left.n === 0) this.holding.delete(q);
     }
     this.count(tenant).held++;
     this.o.logger.debug({ tenant, systemId, command }, 'held for an ESME not bound here');
     if (this.o.sessionFor(tenant, systemId)) void this.drain(tenant, systemId);
+  }
+
+  /**
+   * Do messages for `systemId` wait here: on their way into the store, or in
+   * it and not handed on yet? A message sent to one of its sessions now
+   * would overtake them; it is held behind them instead (in order per ESME,
+   * on this replica; docs/design.md, "Replicas").
+   */
+  waiting(tenant: string, systemId: string): boolean {
+    const q = queueOf(tenant, systemId);
+    if (this.backlog.has(q)) return true;
+    const h = this.holding.get(q);
+    return h !== undefined && this.o.clock.now() - h.since < ORDER_WAIT_MS;
   }
 
   private count(tenant: string): { held: number; delivered: number } {
@@ -132,7 +171,9 @@ export class Holds {
     if (pairs.size > 0) {
       for (const q of await this.o.store.pending([...pairs.keys()])) {
         const p = pairs.get(q);
-        if (p) void this.drain(p[0], p[1]);
+        if (!p) continue;
+        this.backlog.add(q);
+        void this.drain(p[0], p[1]);
       }
     }
     const now = this.o.clock.now();
@@ -159,10 +200,18 @@ export class Holds {
     this.draining.set(q, false);
     try {
       for (;;) {
-        if (this.stopped || !this.o.sessionFor(tenant, systemId)) break;
+        if (this.stopped || !this.o.sessionFor(tenant, systemId)) {
+          // Its sessions here are gone: the next to bind is another session, to which no order is owed.
+          this.backlog.delete(q);
+          break;
+        }
         const items = await this.o.store.claim(q, CLAIM_BATCH, this.o.claimMs);
         if (items.length === 0) {
-          if (this.draining.get(q) !== true) break;
+          if (this.draining.get(q) !== true) {
+            // Handed on, all of it: what comes next for this ESME may go to it directly.
+            this.backlog.delete(q);
+            break;
+          }
           this.draining.set(q, false);
           continue;
         }
@@ -179,6 +228,8 @@ export class Holds {
         }
       }
     } catch (err) {
+      // The poll offers them again; meanwhile sends to sessions bound here do not wait on a failing store.
+      this.backlog.delete(q);
       this.o.logger.warn({ tenant, systemId, err: (err as Error).message }, 'held messages: store error while delivering; they are offered again');
     } finally {
       this.draining.delete(q);

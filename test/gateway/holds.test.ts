@@ -111,6 +111,41 @@ describe('held messages, a session with a full window', () => {
       await h.close();
     }
   });
+
+  it('a message sent while others wait in the store goes behind them, not past them', async () => {
+    // An ESME a little slower than the messages for it: its window fills now and then, so some are
+    // held; the ones after must not overtake them on their way out of the store (a SQLite file, as shipped).
+    const stores = await twoReplicas(`sqlite://${path.join(dir, `order-${++files}.sqlite`)}`, (c) => c.holds);
+    const h = await startGateway({ config: testConfig({ server: { window: 4, hold_ttl_ms: 60_000 } }), holdPollMs: 60_000, holds: stores.a });
+    try {
+      const got: string[] = [];
+      const before = new Set(h.gateway.sessions('acme').map((x) => x.sessionId));
+      const client = await EsmeClient.connect({
+        port: h.port,
+        onRequest: (pdu: InboundRequest, session: SmppSession) => {
+          got.push(text(pdu));
+          setTimeout(() => session.respond(pdu, 0, { message_id: '' }), 2);
+        },
+      });
+      assert.equal((await client.bind('acme-app', 'pw')).command_status, 0);
+      const sessionId = h.gateway.sessions('acme').find((x) => !before.has(x.sessionId))!.sessionId;
+      const n = 300;
+      const results: Promise<{ held?: boolean }>[] = [];
+      for (let i = 0; i < n; i++) {
+        results.push(h.gateway.sendTo('acme', sessionId, 'deliver_sm', { source_addr: '1', destination_addr: '2', short_message: `m${i}` }));
+        if (i % 6 === 5) await sleep(1);
+      }
+      const held = (await Promise.all(results)).filter((r) => r.held === true).length;
+      await until(() => got.length >= n, 20_000);
+      assert.ok(held > 0, 'some were held (the ESME fell behind)');
+      const first = got.findIndex((x, i) => x !== `m${i}`);
+      assert.deepEqual(got, Array.from({ length: n }, (_, i) => `m${i}`), `in order (${held} of ${n} went through the store); first out of place at ${first}: ${got.slice(Math.max(0, first - 3), first + 5).join(' ')}`);
+      client.close();
+    } finally {
+      await h.close();
+      await stores.close();
+    }
+  });
 });
 
 describe('held messages, a store that does not answer', () => {
