@@ -12,7 +12,7 @@
  *   tenants:N — N configured tenants, each with its own policy file, no traffic
  *   sim:D     — `sluice sim` as its CLI runs it (window 64), each receipt D ms after its submit_sm_resp
  *   relay:P   — a bare npm `smpp` relay (./relay.ts) forwarding through one session to the sim at port P
- *   floor:{json} — that relay plus one process hop per submit and a durable journal commit per state
+ *   floor:{json} — that relay plus one process hop per submit and each state of a message committed
  *               (./floor-relay.ts), to the sim at json.port, its journal in json.dir
  *   gateway:{json} — the shipped store-and-forward gateway (policies/gateway.ts, config as
  *               config/example-gateway.yaml) with its two binds to the sims at json.ports, its

@@ -865,7 +865,7 @@ async function gatewayCase(o: CompareOptions, figures: Record<string, number>, r
         const gatewayFloor = median(g.map((x, i) => x.result.perSecond / fl[i]!.result.perSecond));
         o.print(formatLoad('floor relay w=1', mid(fl)));
         o.print(
-          `  → window 1 floor (the relay plus one process hop per submit and a journal commit per state of a message, nothing of Sluice; docs/design.md, "Window 1 and its floor"): ` +
+          `  → window 1 floor (the relay plus one process hop per submit and each state of a message committed to the journal, nothing of Sluice; docs/design.md, "Window 1 and its floor"): ` +
             `floor/relay ${floorRelay.toFixed(2)}×, gateway/floor ${gatewayFloor.toFixed(2)}×; submit p50 floor ${med(fl, (x) => x.result.p50).toFixed(3)} ms`,
         );
         Object.assign(figures, { floor_w1_per_s: mid(fl).perSecond, floor_relay_ratio_w1: floorRelay, gateway_floor_ratio_w1: gatewayFloor, floor_w1_p50_ms: med(fl, (x) => x.result.p50) });

@@ -4,8 +4,9 @@
  * cannot do without, and nothing of Sluice itself. Each submit_sm makes one
  * round trip through a child process that echoes it (where the policy runs:
  * never in the process that holds the sockets), and each state of a message
- * is a durable commit of the journal's own SQLite backend, one at a time,
- * before what depends on it goes out:
+ * is durable in the journal's own SQLite backend (what one turn of the
+ * event loop asks for in one commit, as the journal's group commit) before
+ * what depends on it goes out:
  *   - the upstream's submit_sm_resp: the message and its correlation key,
  *     then ESME_ROK to the ESME;
  *   - a receipt: the message final and the ESME's receipt in the outbox,
@@ -18,13 +19,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import * as smpp from 'smpp';
-import { MSG_FINAL, MSG_OUT, MSG_SENT, type ForwardBackend, type MsgRow } from '../cache/forward-store';
+import { MSG_FINAL, MSG_OUT, MSG_SENT, type ForwardBackend, type ForwardOp, type MsgRow } from '../cache/forward-store';
 import { sqliteForward } from '../cache/forward-sqlite';
 import { bindUpstream, listenEsmes, receiptIdOf, upstreamSubmit, type Pdu } from './relay';
 
 export interface FloorRelay {
   port: number;
-  stats: { submits: number; receipts: number; unmatched: number; commits: number };
+  /** `ops`: rows written (4 a message), `commits`: the commits that wrote them. */
+  stats: { submits: number; receipts: number; unmatched: number; ops: number; commits: number };
   close(): Promise<void>;
 }
 
@@ -66,12 +68,28 @@ function startHop(): { child: ChildProcess; through(): Promise<void> } {
 
 /** Bind to the upstream at `upstreamPort`, keep the journal in `journalFile`, then listen on 127.0.0.1:0. */
 export async function startFloorRelay(upstreamPort: number, journalFile: string): Promise<FloorRelay> {
-  const stats = { submits: 0, receipts: 0, unmatched: 0, commits: 0 };
+  const stats = { submits: 0, receipts: 0, unmatched: 0, ops: 0, commits: 0 };
   const store: ForwardBackend = await sqliteForward(journalFile);
-  const commit = async (ops: Parameters<ForwardBackend['commit']>[0]): Promise<void> => {
-    await store.commit(ops);
-    stats.commits++;
-  };
+  // One commit per turn of the event loop, of what the turn asked for, as the journal's group commit.
+  type Batch = { ops: ForwardOp[]; done: (() => void)[] };
+  let batch: Batch | undefined;
+  const commit = (ops: readonly ForwardOp[]): Promise<void> =>
+    new Promise<void>((resolve) => {
+      let b = batch;
+      if (!b) {
+        const mine: Batch = (b = batch = { ops: [], done: [] });
+        setImmediate(() => {
+          batch = undefined;
+          void store.commit(mine.ops).then(() => {
+            stats.commits++;
+            stats.ops += mine.ops.length;
+            for (const d of mine.done) d();
+          });
+        });
+      }
+      b.ops.push(...ops);
+      b.done.push(resolve);
+    });
   const hop = startHop();
   const owner = new Map<string, { session: smpp.Session; row: MsgRow }>();
   let seq = 0;
