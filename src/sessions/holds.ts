@@ -62,12 +62,14 @@ export class Holds {
   expired = 0;
   private loops: Repeat[] = [];
   private readonly draining = new Map<string, boolean>();
-  /** Per queue: holds of this replica on their way into the store, and since when the oldest of them. */
-  private readonly holding = new Map<string, { n: number; since: number }>();
+  /**
+   * Per queue: holds of this replica on their way into the store, as the
+   * last push of their chain (pushes of one queue go one after another, so
+   * the store numbers them in the order held) and since when the chain runs.
+   */
+  private readonly pushing = new Map<string, { last: Promise<unknown>; since: number }>();
   /** Queues known to have items in the store that no drain here has emptied yet. */
   private readonly backlog = new Set<string>();
-  /** Per queue: the last push into the store. Pushes of one queue go one after another, so the store numbers them in the order held. */
-  private readonly pushes = new Map<string, Promise<unknown>>();
   private stopped = true;
   private lastPrune = 0;
 
@@ -118,13 +120,11 @@ export class Holds {
   async hold(tenant: string, systemId: string, command: string, fields: Record<string, unknown>): Promise<void> {
     const item: Held = { command, fields: bytesToJson(fields) };
     const q = queueOf(tenant, systemId);
-    const h = this.holding.get(q);
-    if (h) h.n++;
-    else this.holding.set(q, { n: 1, since: this.o.clock.now() });
     // Two pushes in flight at once may be numbered in either order (node-sqlite3 runs them on its thread pool).
-    const push = (this.pushes.get(q) ?? Promise.resolve()).then(() => this.o.store.push(q, JSON.stringify(item), this.o.ttlMs));
-    const tail = push.catch(() => undefined);
-    this.pushes.set(q, tail);
+    const chain = this.pushing.get(q);
+    const push = (chain?.last ?? Promise.resolve()).then(() => this.o.store.push(q, JSON.stringify(item), this.o.ttlMs));
+    const last = push.catch(() => undefined);
+    this.pushing.set(q, { last, since: chain?.since ?? this.o.clock.now() });
     try {
       await push;
       // Handed on from here (a session of it is bound here): later ones for it go behind it.
@@ -132,9 +132,8 @@ export class Holds {
     } catch (err) {
       throw new SluiceError('STORE_UNAVAILABLE', `the store is unreachable: ${(err as Error).message}`);
     } finally {
-      if (this.pushes.get(q) === tail) this.pushes.delete(q);
-      const left = this.holding.get(q)!;
-      if (--left.n === 0) this.holding.delete(q);
+      // The chain's last push done: none of this queue is on its way any more.
+      if (this.pushing.get(q)?.last === last) this.pushing.delete(q);
     }
     this.count(tenant).held++;
     this.o.logger.debug({ tenant, systemId, command }, 'held for an ESME not bound here');
@@ -150,8 +149,8 @@ export class Holds {
   waiting(tenant: string, systemId: string): boolean {
     const q = queueOf(tenant, systemId);
     if (this.backlog.has(q)) return true;
-    const h = this.holding.get(q);
-    return h !== undefined && this.o.clock.now() - h.since < ORDER_WAIT_MS;
+    const chain = this.pushing.get(q);
+    return chain !== undefined && this.o.clock.now() - chain.since < ORDER_WAIT_MS;
   }
 
   private count(tenant: string): { held: number; delivered: number } {
