@@ -4,14 +4,15 @@
  * cannot do without, and nothing of Sluice itself. Each submit_sm makes one
  * round trip through a child process that echoes it (where the policy runs:
  * never in the process that holds the sockets), and each state of a message
- * is durable in the journal's own SQLite backend (what one turn of the
- * event loop asks for in one commit, as the journal's group commit) before
- * what depends on it goes out:
+ * is durable in the journal's own SQLite backend, through the journal's
+ * own group commit (ForwardStore: one commit per turn of the event loop),
+ * before what depends on it goes out:
  *   - the upstream's submit_sm_resp: the message and its correlation key,
  *     then ESME_ROK to the ESME;
  *   - a receipt: the message final and the ESME's receipt in the outbox,
  *     then the upstream's deliver_sm answered and the receipt sent on;
- *   - the ESME's deliver_sm_resp: the outbox row deleted.
+ *   - the ESME's deliver_sm_resp: the outbox row deleted, lazily, as the
+ *     gateway deletes it (it rides with the next commit).
  * No policy, routing, tenants, windows or retries. The gateway cannot be
  * faster than this at window 1, where nothing can be batched; at window 64
  * it batches commits, and this is no floor there.
@@ -19,14 +20,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import * as smpp from 'smpp';
-import { MSG_FINAL, MSG_OUT, MSG_SENT, type ForwardBackend, type ForwardOp, type MsgRow } from '../cache/forward-store';
+import { ForwardStore, MSG_FINAL, MSG_OUT, MSG_SENT, type MsgRow } from '../cache/forward-store';
 import { sqliteForward } from '../cache/forward-sqlite';
 import { bindUpstream, listenEsmes, receiptIdOf, upstreamSubmit, type Pdu } from './relay';
 
 export interface FloorRelay {
   port: number;
-  /** `ops`: rows written (4 a message), `commits`: the commits that wrote them. */
-  stats: { submits: number; receipts: number; unmatched: number; ops: number; commits: number };
+  stats: { submits: number; receipts: number; unmatched: number };
+  /** The journal's: rows written (4 a message) and the commits that wrote them. */
+  journal: ForwardStore['stats'];
   close(): Promise<void>;
 }
 
@@ -68,28 +70,8 @@ function startHop(): { child: ChildProcess; through(): Promise<void> } {
 
 /** Bind to the upstream at `upstreamPort`, keep the journal in `journalFile`, then listen on 127.0.0.1:0. */
 export async function startFloorRelay(upstreamPort: number, journalFile: string): Promise<FloorRelay> {
-  const stats = { submits: 0, receipts: 0, unmatched: 0, ops: 0, commits: 0 };
-  const store: ForwardBackend = await sqliteForward(journalFile);
-  // One commit per turn of the event loop, of what the turn asked for, as the journal's group commit.
-  type Batch = { ops: ForwardOp[]; done: (() => void)[] };
-  let batch: Batch | undefined;
-  const commit = (ops: readonly ForwardOp[]): Promise<void> =>
-    new Promise<void>((resolve) => {
-      let b = batch;
-      if (!b) {
-        const mine: Batch = (b = batch = { ops: [], done: [] });
-        setImmediate(() => {
-          batch = undefined;
-          void store.commit(mine.ops).then(() => {
-            stats.commits++;
-            stats.ops += mine.ops.length;
-            for (const d of mine.done) d();
-          });
-        });
-      }
-      b.ops.push(...ops);
-      b.done.push(resolve);
-    });
+  const stats = { submits: 0, receipts: 0, unmatched: 0 };
+  const journal = new ForwardStore(await sqliteForward(journalFile));
   const hop = startHop();
   const owner = new Map<string, { session: smpp.Session; row: MsgRow }>();
   let seq = 0;
@@ -105,15 +87,17 @@ export async function startFloorRelay(upstreamPort: number, journalFile: string)
     owner.delete(id);
     const now = Date.now();
     const out: MsgRow = { ...o.row, key: `${o.row.key}/r`, up: null, state: MSG_OUT };
-    void commit([
-      { t: 'put', row: { ...o.row, state: MSG_FINAL, expires: now + DAY_MS } },
-      { t: 'put', row: out },
-    ]).then(() => {
-      up.send(pdu.response());
-      stats.receipts++;
-      const receipt = new smpp.PDU('deliver_sm', { source_addr: pdu.source_addr, destination_addr: pdu.destination_addr, esm_class: pdu.esm_class, short_message: pdu.short_message });
-      o.session.send(receipt, () => void commit([{ t: 'del', key: out.key }]));
-    });
+    void journal
+      .write([
+        { t: 'put', row: { ...o.row, state: MSG_FINAL, expires: now + DAY_MS } },
+        { t: 'put', row: out },
+      ])
+      .then(() => {
+        up.send(pdu.response());
+        stats.receipts++;
+        const receipt = new smpp.PDU('deliver_sm', { source_addr: pdu.source_addr, destination_addr: pdu.destination_addr, esm_class: pdu.esm_class, short_message: pdu.short_message });
+        o.session.send(receipt, () => journal.writeLazily([{ t: 'del', key: out.key }]));
+      });
   });
   const { server, port } = await listenEsmes((session, pdu) => {
     stats.submits++;
@@ -137,7 +121,7 @@ export async function startFloorRelay(upstreamPort: number, journalFile: string)
           route: 'upstream',
           data: JSON.stringify({ sys: 'acme-app', id: ourId, cmd: 'submit_sm', src: String(pdu.source_addr ?? ''), dst: String(pdu.destination_addr ?? ''), rd: Number(pdu.registered_delivery ?? 0), at: now, n: 1, uid: upId }),
         };
-        void commit([{ t: 'put', correlates: true, row }]).then(() => {
+        void journal.write([{ t: 'put', correlates: true, row }]).then(() => {
           if (Number(pdu.registered_delivery) & 0x03) owner.set(upId, { session, row });
           // The upstream's id, as the relay answers: the load generator matches receipts by it.
           session.send(pdu.response({ message_id: upId }));
@@ -149,11 +133,12 @@ export async function startFloorRelay(upstreamPort: number, journalFile: string)
   return {
     port,
     stats,
+    journal: journal.stats,
     close: async () => {
       server.close();
       up.close();
       hop.child.kill();
-      await store.close();
+      await journal.close();
     },
   };
 }
