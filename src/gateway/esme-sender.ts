@@ -50,8 +50,7 @@ export class EsmeSender {
         return { ok: true, command_status: 'ESME_ROK', held: true };
       }
     }
-    // Behind what waits in the store for this ESME, not past it.
-    const sent = holds.waiting(tenant, conn.systemId) ? undefined : await this.sendOrHold(conn, command, wire);
+    const sent = await this.sendOrHold(conn, command, wire);
     if (sent) return sent;
     await holds.hold(tenant, conn.systemId, command, fields);
     return { ok: true, command_status: 'ESME_ROK', held: true };
@@ -74,8 +73,7 @@ export class EsmeSender {
     const direct = sessionId === undefined ? undefined : rt.sessions.get(sessionId);
     const conn = direct?.bound ? direct : boundAs(rt, systemId);
     const tlvs = opts.unknownTlvs;
-    // Behind what waits in the store for this ESME, not past it.
-    const r = conn && !this.deps.holds.waiting(tenant, systemId) && (await this.sendOrHold(conn, command, { fields, ...(tlvs ? { unknownTlvs: [...tlvs] } : {}) }, opts.queue === true));
+    const r = conn && (await this.sendOrHold(conn, command, { fields, ...(tlvs ? { unknownTlvs: [...tlvs] } : {}) }, opts.queue === true));
     if (r) return r.ok ? { kind: 'delivered' } : { kind: 'refused', status: r.command_status };
     await this.deps.holds.hold(tenant, systemId, command, fields);
     return { kind: 'held' };
@@ -90,9 +88,12 @@ export class EsmeSender {
    * queue while it has room. One that leaves a request unanswered for
    * `response_timer_ms` is closed; the message may have reached it, so what
    * is held is delivered at least once. One still queued then (it never
-   * left) is held, and the session, answering the rest, stays.
+   * left) is held, and the session, answering the rest, stays. One whose
+   * ESME has messages waiting in the store is held behind them, not sent
+   * past them.
    */
   private async sendOrHold(conn: EsmeConnection, command: string, wire: ReturnType<typeof toWireFields>, queue = false): Promise<SendResult | undefined> {
+    if (conn.tenant !== undefined && this.deps.holds.waiting(conn.tenant, conn.systemId)) return undefined;
     if (!queue && conn.session.backlog >= this.deps.server.window) return undefined;
     try {
       return await this.sendNow(conn, command, wire);
